@@ -1,0 +1,36 @@
+# Two commands: `make run` starts the app, `make test` runs the whole suite.
+# Both create .venv and install the project (with its test extras) when needed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench screenshots clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) main.py
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/lint-imports --no-cache
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/ruff check .
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(STAMP)
+	$(PY) bench/startup.py
+	$(PY) bench/kernel_lab.py
+
+screenshots: $(STAMP)
+	for p in kernels stride draw activations; do \
+		QT_QPA_PLATFORM=offscreen $(PY) main.py --screenshot resources/screenshots/$$p.png --panel $$p; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache

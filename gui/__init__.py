@@ -1,0 +1,10 @@
+"""Qt front of the feature-map explorer.
+
+PySide6 is imported before pyqtgraph so pyqtgraph binds to it (it would try PyQt6
+first), and pyqtgraph is configured once, here, for row-major numpy images.
+"""
+
+import PySide6.QtCore  # noqa: F401  (binding choice must precede pyqtgraph)
+import pyqtgraph as pg
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)

@@ -1,0 +1,239 @@
+"""The main window: menus, status bar, one tab per panel; owns the worker runner."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QEventLoop, QObject, QSettings, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QTabWidget,
+    QWidget,
+)
+
+from engine.runtime import load_tensorflow
+from gui.workers import WorkerRunner
+
+log = logging.getLogger(__name__)
+
+ABOUT = """<h3>Feature-map explorer</h3>
+<p>See how convolutional neural networks see images, following the lecture:</p>
+<ol>
+<li>Why not an MLP: flattening loses each pixel's neighbourhood</li>
+<li>Kernels (filters, feature extractors) and feature maps</li>
+<li>Volumes: 32x32x3 input, 5x5x3 filters, stacked maps</li>
+<li>Hand-designed filters (edges) versus learnt ones</li>
+<li>Stride and the output size (N - F + 2P)/S + 1</li>
+<li>Padding and 'same' convolution</li>
+<li>Pooling</li>
+<li>Feature visualisation</li>
+<li>Flatten, dense layers and the classification head</li>
+<li>The MNIST CNN</li>
+<li>VGG16 and ResNet50</li>
+</ol>"""
+
+
+class AppState(QObject):
+    """What every panel may need: the worker runner and whether TensorFlow is loaded.
+
+    Signals
+    -------
+    tensorflow_ready(str)
+        TensorFlow and Keras imported; the versions.
+    tensorflow_failed(str)
+        The import failed; the message.
+    """
+
+    tensorflow_ready = Signal(str)
+    tensorflow_failed = Signal(str)
+
+    def __init__(self, runner: WorkerRunner, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.tensorflow_version: str | None = None
+        self.tensorflow_error: str | None = None
+
+    def when_tensorflow_ready(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` now if TensorFlow is loaded, else once it is."""
+        if self.tensorflow_version is not None:
+            callback()
+        else:
+            self.tensorflow_ready.connect(lambda _v: callback())
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    key: str  # the --panel name
+    title: str
+    factory: Callable[[AppState], QWidget]
+
+
+def panel_specs() -> list[PanelSpec]:
+    """The panels, in tab order; imported here so main.py stays light."""
+    from gui.panels.kernel_lab import KernelLabPanel
+
+    return [
+        PanelSpec("kernels", "Kernel lab", lambda st: KernelLabPanel(st.runner)),
+    ]
+
+
+class MainWindow(QMainWindow):
+    """One tab per lecture topic; TensorFlow loads in the background after the window shows.
+
+    Signals
+    -------
+    shown()
+        The window has been shown (for the start-up benchmark).
+    """
+
+    shown = Signal()
+
+    def __init__(self, load_tf: bool = True) -> None:
+        super().__init__()
+        self.setWindowTitle("Feature-map explorer")
+        self.runner = WorkerRunner(self)
+        self.state = AppState(self.runner, self)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.panels: dict[str, QWidget] = {}
+        for spec in panel_specs():
+            panel = spec.factory(self.state)
+            self.panels[spec.key] = panel
+            self.tabs.addTab(panel, spec.title)
+        self.setCentralWidget(self.tabs)
+        self._build_menus()
+        self.tf_label = QLabel("TensorFlow: not loaded")
+        self.tf_progress = QProgressBar()
+        self.tf_progress.setMaximumWidth(140)
+        self.tf_progress.setRange(0, 0)
+        self.tf_progress.setVisible(False)
+        self.statusBar().addPermanentWidget(self.tf_label)
+        self.statusBar().addPermanentWidget(self.tf_progress)
+        settings = QSettings()
+        geometry = settings.value("main_window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 820)
+        self.tabs.setCurrentIndex(int(settings.value("main_window/tab", 0)))
+        self._shown_once = False
+        if load_tf:
+            QTimer.singleShot(0, self.start_tensorflow)
+
+    # -- menus -------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        open_action = QAction("&Open image…", self)
+        open_action.setShortcut(QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self._open_in_current_panel)
+        file_menu.addAction(open_action)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        view_menu = self.menuBar().addMenu("&View")
+        for i in range(self.tabs.count()):
+            action = QAction(self.tabs.tabText(i), self)
+            action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            action.triggered.connect(lambda _checked=False, i=i: self.tabs.setCurrentIndex(i))
+            view_menu.addAction(action)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About", self)
+        about.triggered.connect(lambda: QMessageBox.about(self, "About", ABOUT))
+        help_menu.addAction(about)
+
+    def _open_in_current_panel(self) -> None:
+        panel = self.tabs.currentWidget()
+        opener = getattr(panel, "open_image_dialog", None)
+        if opener is None:
+            self.statusBar().showMessage("This panel does not open images", 3000)
+        else:
+            opener()
+
+    def show_panel(self, key: str) -> QWidget:
+        if key not in self.panels:
+            raise ValueError(f"unknown panel {key!r}; choose one of {', '.join(self.panels)}")
+        panel = self.panels[key]
+        self.tabs.setCurrentWidget(panel)
+        return panel
+
+    # -- TensorFlow --------------------------------------------------------------------
+    def start_tensorflow(self) -> None:
+        self.tf_label.setText("TensorFlow: loading…")
+        self.tf_progress.setVisible(True)
+        self.runner.start(
+            load_tensorflow,
+            pool="model",
+            on_finished=self._on_tensorflow_ready,
+            on_failed=self._on_tensorflow_failed,
+        )
+
+    def _on_tensorflow_ready(self, versions: str) -> None:
+        self.state.tensorflow_version = versions
+        self.tf_label.setText(versions)
+        self.tf_progress.setVisible(False)
+        log.info("%s loaded", versions)
+        self.state.tensorflow_ready.emit(versions)
+
+    def _on_tensorflow_failed(self, message: str, _tb: str) -> None:
+        self.state.tensorflow_error = message
+        self.tf_label.setText("TensorFlow failed to load")
+        self.tf_label.setToolTip(message)
+        self.tf_progress.setVisible(False)
+        self.statusBar().showMessage(f"TensorFlow could not be imported: {message}")
+        self.state.tensorflow_failed.emit(message)
+
+    # -- window events -----------------------------------------------------------------
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            self.shown.emit()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        for panel in self.panels.values():
+            closer = getattr(panel, "confirm_close", None)
+            if closer is not None and not closer():
+                event.ignore()
+                return
+        settings = QSettings()
+        settings.setValue("main_window/geometry", self.saveGeometry())
+        settings.setValue("main_window/tab", self.tabs.currentIndex())
+        self.statusBar().showMessage("Stopping background work…")
+        self.runner.shutdown()
+        super().closeEvent(event)
+
+    # -- screenshots -------------------------------------------------------------------
+    def wait_until_ready(self, panel: QWidget, timeout_s: float = 120.0) -> None:
+        """Process events until ``panel.is_ready()`` (panels without it are ready)."""
+        ready = getattr(panel, "is_ready", lambda: True)
+        deadline = time.monotonic() + timeout_s
+        app = QApplication.instance()
+        while not ready() and time.monotonic() < deadline:
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            time.sleep(0.02)
+        end = time.monotonic() + 0.5  # let the last results paint
+        while time.monotonic() < end:
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            time.sleep(0.02)
+
+    def save_screenshot(self, path: str, panel_key: str) -> None:
+        panel = self.show_panel(panel_key)
+        prepare = getattr(panel, "prepare_screenshot", None)
+        if prepare is not None:
+            prepare()
+        self.wait_until_ready(panel)
+        if not self.grab().save(path):
+            raise OSError(f"could not write the screenshot to {path}")
+

@@ -1,0 +1,523 @@
+"""Kernel lab: edit kernels by hand and watch the feature maps follow as you type."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine import lecture
+from engine.convolution import conv2d, resolve_padding
+from engine.images import ImageLoadError, load_image, to_grey
+from engine.kernels import KERNEL_SIZES, PRESET_NAMES, normalise, preset
+from engine.mosaic import tile_maps
+from engine.paths import sample_images
+from gui.widgets.cell_grid import CellGrid, format_number
+from gui.widgets.flatten_view import FlattenView
+from gui.widgets.kernel_grid import KernelGrid
+from gui.widgets.map_view import MapView
+from gui.widgets.message_bar import MessageBar
+from gui.workers import LatestOnly, WorkerRunner
+
+log = logging.getLogger(__name__)
+
+LECTURE_INPUT = "Lecture 5x5 (binary)"
+#: Inputs up to this size are shown as numbers, with the arithmetic of a chosen cell.
+NUMBERS_MAX_SIDE = 16
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
+
+
+@dataclass(frozen=True)
+class LabResult:
+    """One computed stack of feature maps and what produced it."""
+
+    maps: np.ndarray  # (H', W', K) after the optional ReLU
+    kernels: np.ndarray  # (F, F, 1, K)
+    stride: int
+    padding: int
+    relu: bool
+
+
+def compute_maps(
+    grey: np.ndarray, kernels: list[np.ndarray], stride: int, padding: int, relu: bool
+) -> LabResult:
+    """The lab's whole computation: one conv2d of the stacked kernels, then ReLU."""
+    k4 = np.stack(kernels, axis=-1)[:, :, None, :]
+    maps = conv2d(grey[:, :, None], k4, stride=stride, padding=padding)
+    if relu:
+        maps = np.maximum(maps, 0)
+    return LabResult(maps=maps, kernels=k4, stride=stride, padding=padding, relu=relu)
+
+
+class KernelLabPanel(QWidget):
+    """Pick an input, edit one or more kernels, choose stride/padding/ReLU, see the maps.
+
+    Signals
+    -------
+    map_updated(object)
+        A ``LabResult`` each time the shown maps change.
+    """
+
+    map_updated = Signal(object)
+
+    def __init__(self, runner: WorkerRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self._runner = runner
+        self._settings = QSettings()
+        self._latest = LatestOnly(runner)
+        self._latest.result.connect(self._on_result)
+        self._latest.failed.connect(self._on_compute_failed)
+        self._image_rgb: np.ndarray | None = None
+        self._grey = lecture.BINARY_5X5.astype(np.float64)
+        self._kernels: list[np.ndarray] = [preset("Lecture X")]
+        self._current = 0
+        self._result: LabResult | None = None
+        self._selected_cell: tuple[int, int] = (0, 0)
+        self._build_ui()
+        self._restore_settings()
+        self._set_input(LECTURE_INPUT)
+
+    # -- construction ------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        controls = QWidget()
+        form = QVBoxLayout(controls)
+
+        box = QGroupBox("Input")
+        lay = QHBoxLayout(box)
+        self.input_combo = QComboBox()
+        self.input_combo.addItem(LECTURE_INPUT)
+        for name in sample_images():
+            self.input_combo.addItem(name)
+        self.input_combo.setToolTip("The image the kernels slide over (greyscale)")
+        self.input_combo.currentTextChanged.connect(self._on_input_chosen)
+        self.open_button = QPushButton("Open…")
+        self.open_button.setToolTip("Open an image file (Ctrl+O); you can also drop one here")
+        self.open_button.clicked.connect(self.open_image_dialog)
+        lay.addWidget(self.input_combo, 1)
+        lay.addWidget(self.open_button)
+        form.addWidget(box)
+
+        box = QGroupBox("Kernels")
+        lay = QVBoxLayout(box)
+        row = QHBoxLayout()
+        self.kernel_list = QListWidget()
+        self.kernel_list.setMaximumHeight(90)
+        self.kernel_list.setToolTip("Each kernel gives one feature map; together they stack")
+        self.kernel_list.currentRowChanged.connect(self._on_kernel_selected)
+        buttons = QVBoxLayout()
+        self.add_button = QPushButton("Add")
+        self.add_button.setToolTip("Add a kernel (Ctrl+Shift+N): one more map in the stack")
+        self.add_button.clicked.connect(self.add_kernel)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove the selected kernel")
+        self.remove_button.clicked.connect(self.remove_kernel)
+        buttons.addWidget(self.add_button)
+        buttons.addWidget(self.remove_button)
+        buttons.addStretch()
+        row.addWidget(self.kernel_list, 1)
+        row.addLayout(buttons)
+        lay.addLayout(row)
+        sub = QFormLayout()
+        self.preset_combo = QComboBox()
+        self.preset_combo.addItems(["(custom)", *PRESET_NAMES])
+        self.preset_combo.setToolTip("Fill the selected kernel with a classic filter")
+        self.preset_combo.activated.connect(self._on_preset_chosen)
+        sub.addRow("Preset", self.preset_combo)
+        self.size_combo = QComboBox()
+        self.size_combo.addItems([f"{s}x{s}" for s in KERNEL_SIZES])
+        self.size_combo.setToolTip("Kernel size F (all kernels of a stack share it)")
+        self.size_combo.activated.connect(self._on_size_chosen)
+        sub.addRow("Size", self.size_combo)
+        self.normalise_button = QPushButton("Normalise (sum = 1)")
+        self.normalise_button.setToolTip("Divide the weights by their sum, keeping brightness")
+        self.normalise_button.clicked.connect(self._on_normalise)
+        sub.addRow("", self.normalise_button)
+        lay.addLayout(sub)
+        self.kernel_grid = KernelGrid(3)
+        self.kernel_grid.setMinimumHeight(150)
+        self.kernel_grid.kernel_changed.connect(self._on_kernel_edited)
+        self.kernel_grid.validity_changed.connect(self._on_validity_changed)
+        lay.addWidget(self.kernel_grid)
+        form.addWidget(box)
+
+        box = QGroupBox("Convolution")
+        sub = QFormLayout(box)
+        self.stride_spin = QSpinBox()
+        self.stride_spin.setRange(1, 8)
+        self.stride_spin.setToolTip("Stride S: how many pixels the kernel moves per step")
+        self.stride_spin.valueChanged.connect(self._recompute)
+        sub.addRow("Stride", self.stride_spin)
+        self.padding_combo = QComboBox()
+        self.padding_combo.setEditable(True)
+        self.padding_combo.addItems(["valid", "same", "0", "1", "2", "3"])
+        self.padding_combo.setToolTip(
+            "Padding P: zero rows/columns around the input; 'same' is (F-1)/2, 'valid' is 0"
+        )
+        self.padding_combo.currentTextChanged.connect(self._recompute)
+        sub.addRow("Padding", self.padding_combo)
+        self.relu_check = QCheckBox("ReLU (max(0, x))")
+        self.relu_check.setToolTip("Apply the ReLU activation to the maps")
+        self.relu_check.toggled.connect(self._recompute)
+        sub.addRow("", self.relu_check)
+        form.addWidget(box)
+        self.message = MessageBar()
+        form.addWidget(self.message)
+        form.addStretch()
+
+        # Output: images for photos, numbers for small inputs, and the MLP view.
+        self.input_view = MapView("Input", colour_bar=False)
+        self.map_view = MapView("Feature map")
+        images_page = QSplitter(Qt.Orientation.Horizontal)
+        images_page.addWidget(self.input_view)
+        images_page.addWidget(self.map_view)
+        images_page.setSizes([400, 600])
+
+        numbers_page = QWidget()
+        nl = QVBoxLayout(numbers_page)
+        grids = QHBoxLayout()
+        self.input_grid = CellGrid()
+        self.input_grid.set_title("Input")
+        self.output_grid = CellGrid()
+        self.output_grid.set_title("Feature map (click a cell)")
+        self.output_grid.setToolTip("Click a cell to see the arithmetic that produced it")
+        self.output_grid.cell_clicked.connect(self._on_output_cell_clicked)
+        grids.addWidget(self.input_grid, 3)
+        grids.addWidget(self.output_grid, 2)
+        nl.addLayout(grids, 1)
+        self.arithmetic_label = QLabel()
+        self.arithmetic_label.setWordWrap(True)
+        self.arithmetic_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.arithmetic_label.setStyleSheet("font-family: monospace; font-size: 13px;")
+        nl.addWidget(self.arithmetic_label)
+
+        self.output_stack = QStackedWidget()
+        self.output_stack.addWidget(images_page)
+        self.output_stack.addWidget(numbers_page)
+
+        mlp_page = QWidget()
+        ml = QVBoxLayout(mlp_page)
+        self.flatten_view = FlattenView()
+        self.flatten_view.set_image(lecture.FLATTEN_3X3)
+        self.flatten_label = QLabel()
+        self.flatten_label.setWordWrap(True)
+        self.flatten_view.pixel_selected.connect(
+            lambda *_: self.flatten_label.setText(self.flatten_view.explanation())
+        )
+        self.flatten_label.setText(self.flatten_view.explanation())
+        ml.addWidget(self.flatten_view, 1)
+        ml.addWidget(self.flatten_label)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.output_stack, "Feature maps")
+        self.tabs.addTab(mlp_page, "Why not an MLP?")
+        self.depth_label = QLabel()
+        self.depth_label.setStyleSheet("font-size: 14px; font-weight: bold;")
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.depth_label)
+        rl.addWidget(self.tabs, 1)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(controls)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([330, 870])
+        outer = QHBoxLayout(self)
+        outer.addWidget(splitter)
+
+        QShortcut(QKeySequence("Ctrl+Shift+N"), self, activated=self.add_kernel)
+        self._refresh_kernel_list()
+
+    # -- settings ----------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        s = self._settings
+        with QSignalBlocker(self.stride_spin), QSignalBlocker(self.padding_combo), QSignalBlocker(
+            self.relu_check
+        ):
+            self.stride_spin.setValue(int(s.value("kernel_lab/stride", 1)))
+            self.padding_combo.setCurrentText(str(s.value("kernel_lab/padding", "valid")))
+            self.relu_check.setChecked(s.value("kernel_lab/relu", "false") in (True, "true"))
+
+    def _save_settings(self) -> None:
+        s = self._settings
+        s.setValue("kernel_lab/stride", self.stride_spin.value())
+        s.setValue("kernel_lab/padding", self.padding_combo.currentText())
+        s.setValue("kernel_lab/relu", self.relu_check.isChecked())
+
+    # -- input -------------------------------------------------------------------------
+    def _on_input_chosen(self, name: str) -> None:
+        self._set_input(name)
+
+    def _set_input(self, name: str) -> None:
+        if name == LECTURE_INPUT:
+            self._image_rgb = None
+            self._grey = lecture.BINARY_5X5.astype(np.float64)
+            self._recompute()
+            return
+        path = sample_images().get(name) or Path(name)
+        self.load_file(path)
+
+    def open_image_dialog(self) -> None:
+        start = str(self._settings.value("kernel_lab/last_dir", str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image", start, IMAGE_FILTER)
+        if path:
+            self._settings.setValue("kernel_lab/last_dir", str(Path(path).parent))
+            self.load_file(Path(path))
+
+    def load_file(self, path: Path) -> None:
+        """Decode ``path`` off the UI thread; a bad file shows a message, nothing else."""
+        self.message.show_info(f"Opening {path.name}…")
+        self._runner.start(
+            load_image,
+            path,
+            on_finished=lambda img, p=path: self._on_image_loaded(p, img),
+            on_failed=lambda msg, _tb: self._on_image_failed(msg),
+        )
+
+    def _on_image_loaded(self, path: Path, image: np.ndarray) -> None:
+        self.message.clear_message()
+        self._image_rgb = image
+        self._grey = to_grey(image) / 255.0
+        samples = {v: k for k, v in sample_images().items()}
+        label = samples.get(path, str(path))
+        if self.input_combo.findText(label) < 0:
+            self.input_combo.addItem(label)
+        with QSignalBlocker(self.input_combo):
+            self.input_combo.setCurrentText(label)
+        self._recompute()
+
+    def _on_image_failed(self, message: str) -> None:
+        # Strip the exception type: the sentence is for a person.
+        self.message.show_error(message.split(": ", 1)[-1])
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.load_file(Path(urls[0].toLocalFile()))
+            event.acceptProposedAction()
+
+    # -- kernels -----------------------------------------------------------------------
+    def kernel_size(self) -> int:
+        return self._kernels[0].shape[0]
+
+    def add_kernel(self) -> None:
+        size = self.kernel_size()
+        names = [n for n in PRESET_NAMES if n not in ("Identity",)]
+        self._kernels.append(preset(names[len(self._kernels) % len(names)], size))
+        self._current = len(self._kernels) - 1
+        self._refresh_kernel_list()
+        self._recompute()
+
+    def remove_kernel(self) -> None:
+        if len(self._kernels) <= 1:
+            self.message.show_info("A stack needs at least one kernel.")
+            return
+        del self._kernels[self._current]
+        self._current = min(self._current, len(self._kernels) - 1)
+        self._refresh_kernel_list()
+        self._recompute()
+
+    def kernels(self) -> list[np.ndarray]:
+        return [k.copy() for k in self._kernels]
+
+    def _refresh_kernel_list(self) -> None:
+        with QSignalBlocker(self.kernel_list):
+            self.kernel_list.clear()
+            for i, _k in enumerate(self._kernels):
+                self.kernel_list.addItem(f"Kernel {i + 1}")
+            self.kernel_list.setCurrentRow(self._current)
+        self.remove_button.setEnabled(len(self._kernels) > 1)
+        self._show_current_kernel()
+
+    def _show_current_kernel(self) -> None:
+        with QSignalBlocker(self.kernel_grid):
+            self.kernel_grid.set_kernel(self._kernels[self._current])
+        with QSignalBlocker(self.size_combo):
+            self.size_combo.setCurrentText(f"{self.kernel_size()}x{self.kernel_size()}")
+        name = next(
+            (n for n in PRESET_NAMES if np.array_equal(preset(n, self.kernel_size()),
+                                                       self._kernels[self._current])),
+            "(custom)",
+        )  # fmt: skip
+        with QSignalBlocker(self.preset_combo):
+            self.preset_combo.setCurrentText(name)
+
+    def _on_kernel_selected(self, row: int) -> None:
+        if 0 <= row < len(self._kernels):
+            self._current = row
+            self._show_current_kernel()
+            self._update_numbers()
+
+    def _on_preset_chosen(self, index: int) -> None:
+        name = self.preset_combo.itemText(index)
+        if name == "(custom)":
+            return
+        self._kernels[self._current] = preset(name, self.kernel_size())
+        self._show_current_kernel()
+        self._recompute()
+
+    def _on_size_chosen(self, index: int) -> None:
+        size = KERNEL_SIZES[index]
+        resized = []
+        for k in self._kernels:
+            new = np.zeros((size, size))
+            old = k.shape[0]
+            n = min(size, old)
+            a, b = (size - n) // 2, (old - n) // 2
+            new[a : a + n, a : a + n] = k[b : b + n, b : b + n]
+            resized.append(new)
+        self._kernels = resized
+        self._show_current_kernel()
+        self._recompute()
+
+    def _on_normalise(self) -> None:
+        self._kernels[self._current] = normalise(self._kernels[self._current])
+        self._show_current_kernel()
+        self._recompute()
+
+    def _on_kernel_edited(self, kernel: np.ndarray) -> None:
+        self._kernels[self._current] = kernel
+        with QSignalBlocker(self.preset_combo):
+            self.preset_combo.setCurrentText("(custom)")
+        self._recompute()
+
+    def _on_validity_changed(self, valid: bool) -> None:
+        if not valid:
+            self.message.show_error(
+                "The kernel has cells that are not numbers (marked red); "
+                "the map shows the last valid kernel."
+            )
+        else:
+            self.message.clear_message()
+
+    # -- computation -------------------------------------------------------------------
+    def _recompute(self, *_args: object) -> None:
+        text = self.padding_combo.currentText()
+        try:
+            padding = resolve_padding(text if not text.strip().lstrip("-").isdigit()
+                                      else int(text), self.kernel_size())  # fmt: skip
+        except ValueError as exc:
+            self.message.show_error(f"Padding: {exc}")
+            return
+        if not self.kernel_grid.is_valid():
+            return
+        self._save_settings()
+        grey, kernels = self._grey, self.kernels()
+        stride, relu = self.stride_spin.value(), self.relu_check.isChecked()
+        self._latest.submit(lambda: compute_maps(grey, kernels, stride, padding, relu))
+
+    def _on_compute_failed(self, message: str) -> None:
+        self.message.show_error(message.split(": ", 1)[-1])
+
+    def _on_result(self, result: LabResult) -> None:
+        if not self.message.is_error() or "kernel has cells" not in self.message.text():
+            self.message.clear_message()
+        self._result = result
+        h, w, k = result.maps.shape
+        self.depth_label.setText(
+            f"Input {self._grey.shape[0]}x{self._grey.shape[1]}  ->  "
+            f"{k} kernel(s) {self.kernel_size()}x{self.kernel_size()}, stride {result.stride}, "
+            f"padding {result.padding}  ->  feature maps {h}x{w}x{k}"
+        )
+        small = max(self._grey.shape) <= NUMBERS_MAX_SIDE
+        self.output_stack.setCurrentIndex(1 if small else 0)
+        if small:
+            self.flatten_view.set_image(self._grey if max(self._grey.shape) <= 6
+                                        else lecture.FLATTEN_3X3)  # fmt: skip
+            self.flatten_label.setText(self.flatten_view.explanation())
+            self._update_numbers()
+        else:
+            shown = self._image_rgb if self._image_rgb is not None else self._grey
+            self.input_view.set_image(shown)
+            mosaic = tile_maps(result.maps, columns=min(k, 4), normalisation="none", gap=2)
+            self.map_view.set_image(mosaic.image)
+            self.map_view.set_title(f"Feature maps {h}x{w}x{k}")
+        self.map_updated.emit(result)
+
+    def result(self) -> LabResult | None:
+        return self._result
+
+    def _update_numbers(self) -> None:
+        if self._result is None or max(self._grey.shape) > NUMBERS_MAX_SIDE:
+            return
+        r = self._result
+        idx = min(self._current, r.maps.shape[2] - 1)
+        self.input_grid.set_values(self._grey, pad=r.padding)
+        self.output_grid.set_values(r.maps[:, :, idx])
+        self.output_grid.set_title(
+            f"Feature map of kernel {idx + 1} ({r.maps.shape[0]}x{r.maps.shape[1]})"
+        )
+        row, col = self._selected_cell
+        if row >= r.maps.shape[0] or col >= r.maps.shape[1]:
+            row, col = 0, 0
+        self._select_output_cell(row, col)
+
+    def _on_output_cell_clicked(self, row: int, col: int) -> None:
+        self._select_output_cell(row, col)
+
+    def _select_output_cell(self, row: int, col: int) -> None:
+        r = self._result
+        if r is None:
+            return
+        self._selected_cell = (row, col)
+        idx = min(self._current, r.maps.shape[2] - 1)
+        f = r.kernels.shape[0]
+        top, left = row * r.stride, col * r.stride
+        self.output_grid.set_active_cell(row, col)
+        self.input_grid.set_window(top, left, f)
+        window = np.pad(self._grey, r.padding)[top : top + f, left : left + f]
+        kernel = r.kernels[:, :, 0, idx]
+        terms = " + ".join(
+            f"{format_number(a)}x{format_number(b)}" for a, b in zip(window.ravel(), kernel.ravel())
+        )
+        raw = float((window * kernel).sum())
+        value = format_number(r.maps[row, col, idx])
+        text = f"{terms} = {format_number(raw)}"
+        if r.relu:
+            text += f"\nReLU: max(0, {format_number(raw)}) = {value}"
+        self.arithmetic_label.setText(f"Output cell ({row}, {col}):\n{text}")
+
+    def arithmetic_text(self) -> str:
+        return self.arithmetic_label.text()
+
+
+if __name__ == "__main__":
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv)
+    runner = WorkerRunner()
+    panel = KernelLabPanel(runner)
+    panel.resize(1200, 750)
+    panel.show()
+    code = app.exec()
+    runner.shutdown()
+    sys.exit(code)

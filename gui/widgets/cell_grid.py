@@ -1,0 +1,182 @@
+"""A grid of numbers drawn with QPainter: for small inputs, kernels windows and outputs.
+
+It scales with the widget (so a padded 16x16 input stays crisp when the window is
+resized), draws a zero-padded border distinctly, and highlights a window and a cell
+with colours from the Okabe-Ito palette, which stay distinct under red-green colour
+blindness.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+WINDOW_COLOUR = QColor(0, 114, 178)  # Okabe-Ito blue
+CELL_COLOUR = QColor(230, 159, 0)  # Okabe-Ito orange
+PAD_COLOUR = QColor(225, 225, 235)
+
+
+def format_number(v: float) -> str:
+    """Integers without decimals, others with up to two."""
+    if not np.isfinite(v):
+        return str(v)
+    if abs(v - round(v)) < 1e-9:
+        return str(int(round(v)))
+    return f"{v:.2f}".rstrip("0").rstrip(".")
+
+
+class CellGrid(QWidget):
+    """Numbers in square cells, with an optional zero-padded border.
+
+    Signals
+    -------
+    cell_clicked(int, int)
+        Row and column of the clicked cell, in the grid's own (unpadded) coordinates.
+    """
+
+    cell_clicked = Signal(int, int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._values = np.zeros((0, 0))
+        self._pad = 0
+        self._missed = 0
+        self._window: tuple[int, int, int] | None = None  # top, left, size (padded coords)
+        self._cell: tuple[int, int] | None = None  # unpadded coords
+        self._title = ""
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(120, 120)
+        self.setMouseTracking(False)
+
+    # -- content -----------------------------------------------------------------------
+    def set_values(self, values: np.ndarray, pad: int = 0, missed: int = 0) -> None:
+        """Show ``values`` (2-D) surrounded by ``pad`` rows/columns of zeros.
+
+        ``missed`` marks that many padded rows/columns at the bottom and right that no
+        window reaches (a stride that does not fit).
+        """
+        self._values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+        self._pad = int(pad)
+        self._missed = int(missed)
+        self._window = None
+        self._cell = None
+        self.update()
+
+    def set_title(self, title: str) -> None:
+        self._title = title
+        self.update()
+
+    def set_window(self, top: int | None, left: int = 0, size: int = 0) -> None:
+        """Outline the size x size window at (top, left) in padded coordinates."""
+        self._window = None if top is None else (top, left, size)
+        self.update()
+
+    def set_active_cell(self, row: int | None, col: int = 0) -> None:
+        self._cell = None if row is None else (row, col)
+        self.update()
+
+    def values(self) -> np.ndarray:
+        return self._values.copy()
+
+    def padded(self) -> np.ndarray:
+        return np.pad(self._values, self._pad)
+
+    def window(self) -> tuple[int, int, int] | None:
+        return self._window
+
+    def active_cell(self) -> tuple[int, int] | None:
+        return self._cell
+
+    # -- geometry ----------------------------------------------------------------------
+    def sizeHint(self) -> QSize:
+        return QSize(320, 320)
+
+    def _layout(self) -> tuple[float, float, float, int, int]:
+        rows = self._values.shape[0] + 2 * self._pad
+        cols = self._values.shape[1] + 2 * self._pad
+        top_margin = 22.0 if self._title else 4.0
+        avail_w = self.width() - 8.0
+        avail_h = self.height() - top_margin - 4.0
+        cell = max(4.0, min(avail_w / max(cols, 1), avail_h / max(rows, 1)))
+        x0 = (self.width() - cell * cols) / 2
+        y0 = top_margin + (avail_h - cell * rows) / 2
+        return x0, y0, cell, rows, cols
+
+    def cell_rect(self, row: int, col: int) -> QRectF:
+        """Rectangle of a cell in unpadded coordinates (used by tests to click it)."""
+        x0, y0, cell, _, _ = self._layout()
+        return QRectF(x0 + (col + self._pad) * cell, y0 + (row + self._pad) * cell, cell, cell)
+
+    def mousePressEvent(self, event) -> None:
+        x0, y0, cell, rows, cols = self._layout()
+        pos = event.position()
+        c = int((pos.x() - x0) // cell) - self._pad
+        r = int((pos.y() - y0) // cell) - self._pad
+        if 0 <= r < self._values.shape[0] and 0 <= c < self._values.shape[1]:
+            self.cell_clicked.emit(r, c)
+        super().mousePressEvent(event)
+
+    # -- drawing -----------------------------------------------------------------------
+    def paintEvent(self, _event) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.fillRect(self.rect(), self.palette().base())
+        if self._title:
+            p.setPen(self.palette().text().color())
+            f = QFont(self.font())
+            f.setBold(True)
+            p.setFont(f)
+            p.drawText(QRectF(0, 0, self.width(), 20), Qt.AlignmentFlag.AlignCenter, self._title)
+        if self._values.size == 0:
+            p.end()
+            return
+        x0, y0, cell, rows, cols = self._layout()
+        v = self._values
+        finite = v[np.isfinite(v)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        span = hi - lo if hi > lo else 1.0
+        font = QFont(self.font())
+        font.setPixelSize(max(6, int(cell * 0.36)))
+        p.setFont(font)
+        pad = self._pad
+        for r in range(rows):
+            for c in range(cols):
+                rect = QRectF(x0 + c * cell, y0 + r * cell, cell, cell)
+                inside = pad <= r < rows - pad and pad <= c < cols - pad
+                missed = r >= rows - self._missed or c >= cols - self._missed
+                if inside:
+                    val = v[r - pad, c - pad]
+                    t = 0.0 if not np.isfinite(val) else (val - lo) / span
+                    shade = int(255 - 140 * t)
+                    p.fillRect(rect, QColor(shade, shade, shade))
+                    text = format_number(val)
+                else:
+                    p.fillRect(rect, QBrush(PAD_COLOUR, Qt.BrushStyle.SolidPattern))
+                    p.fillRect(rect, QBrush(QColor(170, 170, 190), Qt.BrushStyle.BDiagPattern))
+                    text = "0"
+                if missed:
+                    p.fillRect(rect, QBrush(QColor(0, 0, 0, 60), Qt.BrushStyle.Dense5Pattern))
+                p.setPen(QPen(QColor(150, 150, 150), 1))
+                p.drawRect(rect)
+                p.setPen(QColor(20, 20, 20) if inside else QColor(90, 90, 110))
+                p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        # the padded border's outline, so it reads as added, not part of the image
+        if pad:
+            p.setPen(QPen(QColor(60, 60, 60), 2, Qt.PenStyle.DashLine))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(QRectF(x0 + pad * cell, y0 + pad * cell, v.shape[1] * cell, v.shape[0] * cell))
+        if self._cell is not None:
+            r, c = self._cell
+            rect = self.cell_rect(r, c)
+            p.setPen(QPen(CELL_COLOUR, max(3.0, cell * 0.12)))
+            p.setBrush(QColor(230, 159, 0, 70))
+            p.drawRect(rect.adjusted(2, 2, -2, -2))
+        if self._window is not None:
+            top, left, size = self._window
+            rect = QRectF(x0 + left * cell, y0 + top * cell, size * cell, size * cell)
+            p.setPen(QPen(WINDOW_COLOUR, max(3.0, cell * 0.12)))
+            p.setBrush(QColor(0, 114, 178, 50))
+            p.drawRect(rect)
+        p.end()

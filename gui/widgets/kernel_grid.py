@@ -1,0 +1,134 @@
+"""Edit a kernel cell by cell; every keystroke updates the kernel.
+
+Cells that do not hold a finite number (empty, text, NaN, inf) are painted red with a
+tooltip saying why, and the kernel is not emitted until they are fixed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLineEdit,
+    QStyledItemDelegate,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
+
+from gui.widgets.cell_grid import format_number
+
+INVALID_BRUSH = QBrush(QColor(255, 170, 170))
+
+
+def parse_cell(text: str) -> float | None:
+    """A finite float from a cell's text, or None when it is not one."""
+    try:
+        value = float(text.strip().replace(",", "."))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+class _LiveDelegate(QStyledItemDelegate):
+    """Commits the editor's text on every keystroke, so the map follows the typing."""
+
+    def createEditor(self, parent, option, index):
+        editor = QLineEdit(parent)
+        editor.textEdited.connect(lambda _text, e=editor: self.commitData.emit(e))
+        return editor
+
+
+class KernelGrid(QTableWidget):
+    """An F x F table of numbers.
+
+    Signals
+    -------
+    kernel_changed(object)
+        The new kernel, a float64 (F, F) array; only emitted while every cell is valid.
+    validity_changed(bool)
+        True when every cell holds a finite number.
+    """
+
+    kernel_changed = Signal(object)
+    validity_changed = Signal(bool)
+
+    def __init__(self, size: int = 3, parent: QWidget | None = None) -> None:
+        super().__init__(size, size, parent)
+        self.setItemDelegate(_LiveDelegate(self))
+        self.horizontalHeader().setVisible(False)
+        self.verticalHeader().setVisible(False)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.setEditTriggers(
+            QAbstractItemView.EditTrigger.AllEditTriggers
+            & ~QAbstractItemView.EditTrigger.CurrentChanged
+        )
+        self.setToolTip("Type a number into each cell; the feature map follows as you type.")
+        self._valid = True
+        self.itemChanged.connect(self._on_item_changed)
+        self.set_kernel(np.zeros((size, size)))
+
+    def set_kernel(self, kernel: np.ndarray) -> None:
+        """Show ``kernel`` (resizing the grid) and emit ``kernel_changed`` once."""
+        k = np.asarray(kernel, dtype=np.float64)
+        with QSignalBlocker(self):
+            self.setRowCount(k.shape[0])
+            self.setColumnCount(k.shape[1])
+            for r in range(k.shape[0]):
+                for c in range(k.shape[1]):
+                    item = QTableWidgetItem(format_number(k[r, c]))
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                    self.setItem(r, c, item)
+        self._revalidate()
+
+    def kernel(self) -> np.ndarray | None:
+        """The kernel, or None while a cell is invalid."""
+        values = self._values()
+        return None if values is None else values
+
+    def is_valid(self) -> bool:
+        return self._valid
+
+    def _values(self) -> np.ndarray | None:
+        out = np.zeros((self.rowCount(), self.columnCount()))
+        ok = True
+        for r in range(self.rowCount()):
+            for c in range(self.columnCount()):
+                item = self.item(r, c)
+                v = parse_cell(item.text() if item else "")
+                if v is None:
+                    ok = False
+                else:
+                    out[r, c] = v
+        return out if ok else None
+
+    def _on_item_changed(self, _item: QTableWidgetItem) -> None:
+        self._revalidate()
+
+    def _revalidate(self) -> None:
+        with QSignalBlocker(self):
+            for r in range(self.rowCount()):
+                for c in range(self.columnCount()):
+                    item = self.item(r, c)
+                    if item is None:
+                        continue
+                    if parse_cell(item.text()) is None:
+                        item.setBackground(INVALID_BRUSH)
+                        shown = item.text().strip() or "empty"
+                        item.setToolTip(f"'{shown}' is not a finite number")
+                    else:
+                        item.setBackground(QBrush())
+                        item.setToolTip("")
+        values = self._values()
+        valid = values is not None
+        if valid != self._valid:
+            self._valid = valid
+            self.validity_changed.emit(valid)
+        if values is not None:
+            self.kernel_changed.emit(values)

@@ -1,0 +1,56 @@
+"""A zoomable, pannable image (pyqtgraph ImageItem) with a title and a colour bar."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QWidget
+
+
+class MapView(pg.GraphicsLayoutWidget):
+    """Shows one 2-D array (with a colour bar) or an RGB image; wheel zooms, drag pans."""
+
+    def __init__(self, title: str = "", colour_bar: bool = True, parent: QWidget | None = None):
+        super().__init__(parent=parent)
+        self.setBackground("w")
+        self._label = self.addLabel(title, row=0, col=0, colspan=2, color="k")
+        self.view = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True)
+        self.view.setMenuEnabled(False)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.view.addItem(self.image_item)
+        self.colour_bar: pg.ColorBarItem | None = None
+        if colour_bar:
+            self.colour_bar = pg.ColorBarItem(
+                colorMap=pg.colormap.get("viridis"), interactive=False, width=14
+            )
+            self.colour_bar.setImageItem(self.image_item)
+            self.addItem(self.colour_bar, row=1, col=1)
+        self._data: np.ndarray | None = None
+
+    def set_title(self, title: str) -> None:
+        self._label.setText(title, color="k")
+
+    def title(self) -> str:
+        return self._label.text
+
+    def set_image(self, data: np.ndarray, levels: tuple[float, float] | None = None) -> None:
+        """Show ``data``: (H, W) through the colour map, (H, W, 3) uint8 as colour."""
+        a = np.asarray(data)
+        self._data = a
+        if a.ndim == 3:
+            self.image_item.setImage(a, levels=(0, 255), autoLevels=False)
+            if self.colour_bar is not None:
+                self.colour_bar.setVisible(False)
+        else:
+            finite = a[np.isfinite(a)] if a.size else a
+            if levels is None:
+                lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0, 1)
+                levels = (lo, hi if hi > lo else lo + 1.0)
+            self.image_item.setImage(a.astype(np.float32), levels=levels, autoLevels=False)
+            if self.colour_bar is not None:
+                self.colour_bar.setVisible(True)
+                self.colour_bar.setLevels(levels)
+        self.view.autoRange(padding=0.02)
+
+    def data(self) -> np.ndarray | None:
+        return self._data

@@ -1,0 +1,210 @@
+"""The only place that starts threads.
+
+``Worker`` runs a plain function on a ``QThreadPool`` and reports through Qt signals;
+the function gets a ``progress(fraction, message)`` callback and a ``cancelled()``
+check, so engine code stays Qt-free. ``WorkerRunner`` owns two pools:
+
+- ``model``: one thread, for everything that touches TensorFlow/Keras (import, build,
+  train, predict), since a Keras model must be used by one thread at a time;
+- ``compute``: one thread, for numpy work such as convolving a large photo.
+
+``LatestOnly`` coalesces a stream of requests (a person typing into a kernel cell) so
+that only the newest one runs once the current one ends.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+log = logging.getLogger(__name__)
+
+
+class Cancelled(Exception):
+    """Raised inside a worker function to stop early; reported as ``cancelled``."""
+
+
+class WorkerSignals(QObject):
+    """Signals of a ``Worker``.
+
+    Signals
+    -------
+    progress(float, str)
+        Fraction done in [0, 1] and a message.
+    finished(object)
+        The function's return value.
+    failed(str, str)
+        A one-line message and the traceback.
+    cancelled()
+        The work stopped early at the person's request.
+    done()
+        Emitted last, whatever the outcome.
+    """
+
+    progress = Signal(float, str)
+    finished = Signal(object)
+    failed = Signal(str, str)
+    cancelled = Signal()
+    done = Signal()
+
+
+class Worker(QRunnable):
+    """Run ``fn(*args, **kwargs)`` off the UI thread.
+
+    ``fn`` also gets ``progress=`` and ``cancelled=`` when its signature names them.
+    """
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        self.setAutoDelete(False)
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.signals = WorkerSignals()
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def _progress(self, fraction: float, message: str = "") -> None:
+        if self._cancel.is_set():
+            raise Cancelled()
+        self.signals.progress.emit(float(fraction), message)
+
+    def _hooks(self) -> dict[str, Any]:
+        """The progress/cancel hooks the function declares (plain engine functions may not)."""
+        try:
+            params = inspect.signature(self.fn).parameters
+        except (TypeError, ValueError):
+            return {}
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        hooks = {"progress": self._progress, "cancelled": self.is_cancelled}
+        return {k: v for k, v in hooks.items() if takes_any or k in params}
+
+    def run(self) -> None:
+        try:
+            result = self.fn(*self.args, **self._hooks(), **self.kwargs)
+        except Cancelled:
+            self.signals.cancelled.emit()
+        except Exception as exc:  # reported to the UI, which shows it
+            log.exception("worker %s failed", getattr(self.fn, "__name__", self.fn))
+            self.signals.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        else:
+            if self._cancel.is_set():
+                self.signals.cancelled.emit()
+            else:
+                self.signals.finished.emit(result)
+        finally:
+            self.signals.done.emit()
+
+
+class WorkerRunner(QObject):
+    """Owns the thread pools; the main window creates one and stops it on close."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.model = QThreadPool(self)
+        self.model.setMaxThreadCount(1)
+        self.compute = QThreadPool(self)
+        self.compute.setMaxThreadCount(1)
+        self._active: set[Worker] = set()
+
+    def start(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        pool: str = "compute",
+        on_finished: Callable[[Any], None] | None = None,
+        on_failed: Callable[[str, str], None] | None = None,
+        on_progress: Callable[[float, str], None] | None = None,
+        on_cancelled: Callable[[], None] | None = None,
+        on_done: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> Worker:
+        worker = Worker(fn, *args, **kwargs)
+        s = worker.signals
+        if on_finished:
+            s.finished.connect(on_finished)
+        if on_failed:
+            s.failed.connect(on_failed)
+        if on_progress:
+            s.progress.connect(on_progress)
+        if on_cancelled:
+            s.cancelled.connect(on_cancelled)
+        if on_done:
+            s.done.connect(on_done)
+        s.done.connect(lambda w=worker: self._active.discard(w))
+        self._active.add(worker)
+        (self.model if pool == "model" else self.compute).start(worker)
+        return worker
+
+    def busy(self) -> bool:
+        return bool(self._active)
+
+    def shutdown(self, timeout_ms: int = 30000) -> None:
+        """Cancel every worker and wait for the pools to drain (on window close)."""
+        for worker in list(self._active):
+            worker.cancel()
+        self.compute.waitForDone(timeout_ms)
+        self.model.waitForDone(timeout_ms)
+
+
+class LatestOnly(QObject):
+    """Run at most one job at a time and, after it, only the newest request.
+
+    Signals
+    -------
+    result(object)
+        The value of the newest finished job.
+    failed(str)
+        A job raised; the message.
+    """
+
+    result = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, runner: WorkerRunner, pool: str = "compute") -> None:
+        super().__init__(runner)
+        self._runner = runner
+        self._pool = pool
+        self._running = False
+        self._pending: Callable[[], Any] | None = None
+
+    def submit(self, job: Callable[[], Any]) -> None:
+        if self._running:
+            self._pending = job
+            return
+        self._launch(job)
+
+    def _launch(self, job: Callable[[], Any]) -> None:
+        self._running = True
+        self._runner.start(
+            job,
+            pool=self._pool,
+            on_finished=self._on_finished,
+            on_failed=lambda msg, _tb: self._on_job_failed(msg),
+            on_done=self._on_done,
+        )
+
+    def _on_finished(self, value: Any) -> None:
+        if self._pending is None:  # a newer request supersedes this result
+            self.result.emit(value)
+
+    def _on_job_failed(self, message: str) -> None:
+        if self._pending is None:
+            self.failed.emit(message)
+
+    def _on_done(self) -> None:
+        self._running = False
+        if self._pending is not None:
+            job, self._pending = self._pending, None
+            self._launch(job)

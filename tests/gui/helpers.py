@@ -1,0 +1,32 @@
+"""Ways a person drives widgets, for the GUI tests."""
+
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QApplication
+
+
+def type_into_cell(qtbot, table, row, col, text):
+    """Click a table cell, press F2, replace its text by typing, and press Enter."""
+    rect = table.visualRect(table.model().index(row, col))
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.keyClick(table, Qt.Key.Key_F2)
+    editor = QApplication.focusWidget()
+    assert editor is not table, "no cell editor opened"
+    editor.selectAll()
+    qtbot.keyClicks(editor, text)
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+
+
+def click_cell_grid(qtbot, grid, row, col):
+    centre = grid.cell_rect(row, col).center()
+    qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, pos=QPoint(int(centre.x()), int(centre.y())))
+
+
+def choose(qtbot, combo, text):
+    """Pick an entry of a combo box with the keyboard, as a person would."""
+    index = combo.findText(text)
+    assert index >= 0, f"{text!r} not in the combo box"
+    combo.setFocus()
+    qtbot.keyClick(combo, Qt.Key.Key_Home)
+    for _ in range(index):
+        qtbot.keyClick(combo, Qt.Key.Key_Down)
+    assert combo.currentText() == text

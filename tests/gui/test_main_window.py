@@ -1,0 +1,38 @@
+"""Smoke tests of the whole window: every panel opens and closes, screenshots render."""
+
+import subprocess
+import sys
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+
+from gui.main_window import MainWindow, panel_specs
+from main import PANELS
+from tests.conftest import ROOT
+
+
+def test_window_opens_every_panel_and_loads_tensorflow(qtbot):
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.state.tensorflow_ready, timeout=120_000) as blocker:
+        pass
+    assert "TensorFlow" in blocker.args[0] and "Keras 3" in blocker.args[0]
+    assert window.tf_label.text() == blocker.args[0]
+    keys = [spec.key for spec in panel_specs()]
+    assert set(keys) <= set(PANELS)
+    for i, key in enumerate(keys):
+        qtbot.keyClick(window, Qt.Key(Qt.Key.Key_1 + i), Qt.KeyboardModifier.ControlModifier)
+        assert window.tabs.currentWidget() is window.panels[key]
+    window.close()
+
+
+def test_screenshot_command_writes_a_png(tmp_path):
+    out = tmp_path / "kernels.png"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "--screenshot", str(out), "--panel", "kernels"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    image = QImage(str(out))
+    assert image.width() >= 800 and image.height() >= 500

@@ -1,8 +1,8 @@
 """Start the feature-map explorer (or train the MNIST model headless).
 
-    python main.py                                  # the app
-    python main.py --screenshot out.png --panel kernels
-    python main.py train --data mnist.npz --epochs 12 --out weights.weights.h5
+python main.py                                  # the app
+python main.py --screenshot out.png --panel kernels
+python main.py train --data mnist.npz --epochs 12 --out weights.weights.h5
 """
 
 from __future__ import annotations
@@ -17,21 +17,32 @@ PANELS = ("kernels", "stride", "draw", "activations")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="feature-map-explorer", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--screenshot", metavar="FILE.png",
-                        help="render the window offscreen to FILE.png and exit")
-    parser.add_argument("--panel", default="kernels", choices=PANELS,
-                        help="the panel to show (default: kernels)")
-    parser.add_argument("--timing", action="store_true",
-                        help="print when the window is shown and TensorFlow is ready, then exit")
+    parser = argparse.ArgumentParser(
+        prog="feature-map-explorer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--screenshot", metavar="FILE.png", help="render the window offscreen to FILE.png and exit"
+    )
+    parser.add_argument(
+        "--panel", default="kernels", choices=PANELS, help="the panel to show (default: kernels)"
+    )
+    parser.add_argument(
+        "--timing",
+        action="store_true",
+        help="print when the window is shown and TensorFlow is ready, then exit",
+    )
     sub = parser.add_subparsers(dest="command")
     train = sub.add_parser("train", help="train the lecture's MNIST CNN without the GUI")
     train.add_argument("--data", help="an .npz in Keras' mnist layout (default: Keras' cache)")
     train.add_argument("--epochs", type=int, default=12)
     train.add_argument("--batch-size", type=int, default=128)
-    train.add_argument("--augment", action="store_true",
-                       help="random small shifts, rotations and zooms of the training digits")
+    train.add_argument(
+        "--augment",
+        action="store_true",
+        help="random small shifts, rotations and zooms of the training digits",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", help="weights file to write (default: the user's data folder)")
     return parser.parse_args(argv)
@@ -78,6 +89,7 @@ def run_gui(args: argparse.Namespace) -> int:
         window.state.tensorflow_ready.connect(ready)
     window.show()
     if args.screenshot:
+
         def shoot() -> None:
             try:
                 window.save_screenshot(args.screenshot, args.panel)

@@ -1,6 +1,6 @@
 """How fast the Kernel lab's map follows typing: conv2d on a 1024x1024 RGB image.
 
-    .venv/bin/python bench/kernel_lab.py
+.venv/bin/python bench/kernel_lab.py
 """
 
 from __future__ import annotations
@@ -32,11 +32,15 @@ def main() -> None:
     rgb = rng.random((1024, 1024, 3), dtype=np.float32)
     grey = rgb.mean(axis=2)
     k7 = rng.normal(size=(7, 7))
-    print("conv2d, 7x7 kernel, 'same' padding, median of 9 runs:")
-    print(f"  1024x1024 RGB (7x7x3 kernel):   {median_ms(lambda: conv2d(rgb, np.stack([k7] * 3, -1), padding='same')):7.1f} ms")
-    print(f"  1024x1024 grey (one map):       {median_ms(lambda: conv2d(grey, k7, padding='same')):7.1f} ms")
     k6 = rng.normal(size=(7, 7, 1, 6))
-    print(f"  1024x1024 grey, six kernels:    {median_ms(lambda: conv2d(grey[..., None], k6, padding='same')):7.1f} ms")
+    cases = {
+        "1024x1024 RGB (7x7x3 kernel)": lambda: conv2d(rgb, np.stack([k7] * 3, -1), padding="same"),
+        "1024x1024 grey (one map)": lambda: conv2d(grey, k7, padding="same"),
+        "1024x1024 grey, six kernels": lambda: conv2d(grey[..., None], k6, padding="same"),
+    }
+    print("conv2d, 7x7 kernel, 'same' padding, median of 9 runs:")
+    for name, fn in cases.items():
+        print(f"  {name:32s} {median_ms(fn):7.1f} ms")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,11 @@ def one_run() -> tuple[float, float]:
     t0 = time.time()
     out = subprocess.run(
         [sys.executable, str(ROOT / "main.py"), "--timing"],
-        capture_output=True, text=True, env=env, timeout=300, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=True,
     ).stdout
     marks = dict(line.split() for line in out.splitlines() if line.count(" ") == 1)
     return float(marks["window_shown"]) - t0, float(marks["tensorflow_ready"]) - t0
@@ -38,8 +42,12 @@ def main() -> None:
     shown = statistics.median(r[0] for r in runs)
     ready = statistics.median(r[1] for r in runs)
     print(f"runs: {args.runs} (after one warm-up run), {os.cpu_count()} CPU cores")
-    print(f"window shown:      median {shown:.2f} s  (all: {', '.join(f'{r[0]:.2f}' for r in runs)})")
-    print(f"TensorFlow ready:  median {ready:.2f} s  (all: {', '.join(f'{r[1]:.2f}' for r in runs)})")
+    print(
+        f"window shown:      median {shown:.2f} s  (all: {', '.join(f'{r[0]:.2f}' for r in runs)})"
+    )
+    print(
+        f"TensorFlow ready:  median {ready:.2f} s  (all: {', '.join(f'{r[1]:.2f}' for r in runs)})"
+    )
     print(f"goal: window shown within 1.5 s -> {'met' if shown <= 1.5 else 'NOT met'}")
 
 

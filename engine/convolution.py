@@ -176,9 +176,7 @@ class Window:
     left: int
 
 
-def window_positions(
-    n: int, f: int, stride: int = 1, padding: PaddingArg = 0
-) -> list[Window]:
+def window_positions(n: int, f: int, stride: int = 1, padding: PaddingArg = 0) -> list[Window]:
     """Every window position in row-major order (the order of the lecture's slides).
 
     Where the stride does not fit, the windows that would run past the border are left
@@ -188,9 +186,7 @@ def window_positions(
     [(0, 0), (0, 2), (2, 0), (2, 2)]
     """
     r = fit_report(n, f, stride, padding)
-    return [
-        Window(i, j, i * r.stride, j * r.stride) for i in range(r.size) for j in range(r.size)
-    ]
+    return [Window(i, j, i * r.stride, j * r.stride) for i in range(r.size) for j in range(r.size)]
 
 
 def _steps(length: int, f: int, stride: int) -> int:
@@ -263,8 +259,9 @@ def conv2d(
     out = np.zeros((nk, oh, ow), dtype=dtype)
     for i in range(fh):
         for j in range(fw):
-            window = planes[:, i : i + (oh - 1) * stride + 1 : stride,
-                            j : j + (ow - 1) * stride + 1 : stride]  # fmt: skip
+            window = planes[
+                :, i : i + (oh - 1) * stride + 1 : stride, j : j + (ow - 1) * stride + 1 : stride
+            ]
             for c in range(kc):
                 for m in range(nk):
                     weight = k4[i, j, c, m]

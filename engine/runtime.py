@@ -11,9 +11,7 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def load_tensorflow(
-    progress: Callable[[float, str], None] = lambda f, m: None, **_: object
-) -> str:
+def load_tensorflow(progress: Callable[[float, str], None] = lambda f, m: None, **_: object) -> str:
     """Import TensorFlow and Keras; return a line naming their versions."""
     _quiet_tensorflow()
     progress(0.1, "Importing TensorFlow…")

@@ -78,10 +78,17 @@ class PanelSpec:
 
 def panel_specs() -> list[PanelSpec]:
     """The panels, in tab order; imported here so main.py stays light."""
+    from gui.panels.draw import DrawPanel
     from gui.panels.kernel_lab import KernelLabPanel
+
+    def draw(state: AppState) -> QWidget:
+        panel = DrawPanel(state.runner)
+        state.when_tensorflow_ready(panel.start_loading)
+        return panel
 
     return [
         PanelSpec("kernels", "Kernel lab", lambda st: KernelLabPanel(st.runner)),
+        PanelSpec("draw", "Draw", draw),
     ]
 
 
@@ -236,4 +243,3 @@ class MainWindow(QMainWindow):
         self.wait_until_ready(panel)
         if not self.grab().save(path):
             raise OSError(f"could not write the screenshot to {path}")
-

@@ -1,8 +1,8 @@
 """The only place that starts threads.
 
-``Worker`` runs a plain function on a ``QThreadPool`` and reports through Qt signals;
+``Worker`` runs a plain function on a worker thread and reports through Qt signals;
 the function gets a ``progress(fraction, message)`` callback and a ``cancelled()``
-check, so engine code stays Qt-free. ``WorkerRunner`` owns two pools:
+check, so engine code stays Qt-free. ``WorkerRunner`` owns three pools:
 
 - ``model``: one thread, for everything that touches TensorFlow/Keras (import, build,
   train, predict), since a Keras model must be used by one thread at a time;
@@ -19,9 +19,11 @@ import logging
 import threading
 import traceback
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
 
 log = logging.getLogger(__name__)
 
@@ -43,26 +45,28 @@ class WorkerSignals(QObject):
         A one-line message and the traceback.
     cancelled()
         The work stopped early at the person's request.
+    record(object)
+        A structured progress record (e.g. a training batch's loss and accuracy).
     done()
         Emitted last, whatever the outcome.
     """
 
     progress = Signal(float, str)
+    record = Signal(object)
     finished = Signal(object)
     failed = Signal(str, str)
     cancelled = Signal()
     done = Signal()
 
 
-class Worker(QRunnable):
+class Worker:
     """Run ``fn(*args, **kwargs)`` off the UI thread.
 
-    ``fn`` also gets ``progress=`` and ``cancelled=`` when its signature names them.
+    ``fn`` also gets ``progress=``, ``cancelled=`` and ``on_record=`` when its signature
+    names them.
     """
 
     def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        super().__init__()
-        self.setAutoDelete(False)
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
@@ -87,7 +91,11 @@ class Worker(QRunnable):
         except (TypeError, ValueError):
             return {}
         takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        hooks = {"progress": self._progress, "cancelled": self.is_cancelled}
+        hooks = {
+            "progress": self._progress,
+            "cancelled": self.is_cancelled,
+            "on_record": self.signals.record.emit,
+        }
         return {k: v for k, v in hooks.items() if takes_any or k in params}
 
     def run(self) -> None:
@@ -108,15 +116,24 @@ class Worker(QRunnable):
 
 
 class WorkerRunner(QObject):
-    """Owns the thread pools; the main window creates one and stops it on close."""
+    """Owns the worker threads; the main window creates one and stops it on close.
+
+    The threads are Python threads (``ThreadPoolExecutor(max_workers=1)`` each, as
+    Orange does), not ``QThreadPool`` ones: TensorFlow keeps per-thread state in Python
+    thread-locals, and PySide6 drops a QThreadPool thread's Python state after every
+    task, which made the next TensorFlow call on that thread crash (seen here: a
+    segmentation fault loading weights after importing TensorFlow in an earlier task).
+    """
+
+    POOLS = ("model", "compute", "train")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.model = QThreadPool(self)
-        self.model.setMaxThreadCount(1)
-        self.compute = QThreadPool(self)
-        self.compute.setMaxThreadCount(1)
-        self._active: set[Worker] = set()
+        self._pools = {
+            name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fme-{name}")
+            for name in self.POOLS
+        }
+        self._active: dict[Worker, Future] = {}
 
     def start(
         self,
@@ -128,34 +145,39 @@ class WorkerRunner(QObject):
         on_progress: Callable[[float, str], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
         on_done: Callable[[], None] | None = None,
+        on_record: Callable[[Any], None] | None = None,
         **kwargs: Any,
     ) -> Worker:
+        if pool not in self._pools:
+            raise ValueError(
+                f"pool must be one of {', '.join(self.POOLS)}. Received: pool={pool!r}"
+            )
         worker = Worker(fn, *args, **kwargs)
         s = worker.signals
-        if on_finished:
-            s.finished.connect(on_finished)
-        if on_failed:
-            s.failed.connect(on_failed)
-        if on_progress:
-            s.progress.connect(on_progress)
-        if on_cancelled:
-            s.cancelled.connect(on_cancelled)
-        if on_done:
-            s.done.connect(on_done)
-        s.done.connect(lambda w=worker: self._active.discard(w))
-        self._active.add(worker)
-        (self.model if pool == "model" else self.compute).start(worker)
+        for signal, slot in (
+            (s.finished, on_finished),
+            (s.failed, on_failed),
+            (s.progress, on_progress),
+            (s.cancelled, on_cancelled),
+            (s.done, on_done),
+            (s.record, on_record),
+        ):
+            if slot is not None:
+                signal.connect(slot)
+        s.done.connect(lambda w=worker: self._active.pop(w, None))
+        self._active[worker] = self._pools[pool].submit(worker.run)
         return worker
 
     def busy(self) -> bool:
         return bool(self._active)
 
-    def shutdown(self, timeout_ms: int = 30000) -> None:
-        """Cancel every worker and wait for the pools to drain (on window close)."""
+    def shutdown(self, timeout_s: float = 60.0) -> None:
+        """Cancel every worker and wait for the threads to finish (on window close)."""
         for worker in list(self._active):
             worker.cancel()
-        self.compute.waitForDone(timeout_ms)
-        self.model.waitForDone(timeout_ms)
+        wait_futures(list(self._active.values()), timeout=timeout_s)
+        for executor in self._pools.values():
+            executor.shutdown(wait=False, cancel_futures=True)
 
 
 class LatestOnly(QObject):

@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_MNIST = Path(os.environ.get("FME_MNIST_NPZ", ROOT.parent / "shared" / "data" / "mnist_8k.npz"))
+SHARED_MNIST = Path(
+    os.environ.get("FME_MNIST_NPZ", ROOT.parent / "shared" / "data" / "mnist_8k.npz")
+)
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +20,8 @@ def _private_data_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def mnist_npz() -> Path:
     if not SHARED_MNIST.exists():
-        pytest.fail(f"{SHARED_MNIST} is missing: the MNIST tests read ../shared/data/mnist_8k.npz "
-                    "(or set FME_MNIST_NPZ to an .npz in Keras' mnist layout)")
+        pytest.fail(
+            f"{SHARED_MNIST} is missing: the MNIST tests read ../shared/data/mnist_8k.npz "
+            "(or set FME_MNIST_NPZ to an .npz in Keras' mnist layout)"
+        )
     return SHARED_MNIST

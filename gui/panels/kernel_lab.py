@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from engine import lecture
 from engine.convolution import conv2d, resolve_padding
-from engine.images import ImageLoadError, load_image, to_grey
+from engine.images import load_image, to_grey
 from engine.kernels import KERNEL_SIZES, PRESET_NAMES, normalise, preset
 from engine.mosaic import tile_maps
 from engine.paths import sample_images
@@ -254,8 +254,10 @@ class KernelLabPanel(QWidget):
     # -- settings ----------------------------------------------------------------------
     def _restore_settings(self) -> None:
         s = self._settings
-        with QSignalBlocker(self.stride_spin), QSignalBlocker(self.padding_combo), QSignalBlocker(
-            self.relu_check
+        with (
+            QSignalBlocker(self.stride_spin),
+            QSignalBlocker(self.padding_combo),
+            QSignalBlocker(self.relu_check),
         ):
             self.stride_spin.setValue(int(s.value("kernel_lab/stride", 1)))
             self.padding_combo.setCurrentText(str(s.value("kernel_lab/padding", "valid")))
@@ -362,10 +364,13 @@ class KernelLabPanel(QWidget):
         with QSignalBlocker(self.size_combo):
             self.size_combo.setCurrentText(f"{self.kernel_size()}x{self.kernel_size()}")
         name = next(
-            (n for n in PRESET_NAMES if np.array_equal(preset(n, self.kernel_size()),
-                                                       self._kernels[self._current])),
+            (
+                n
+                for n in PRESET_NAMES
+                if np.array_equal(preset(n, self.kernel_size()), self._kernels[self._current])
+            ),
             "(custom)",
-        )  # fmt: skip
+        )
         with QSignalBlocker(self.preset_combo):
             self.preset_combo.setCurrentText(name)
 
@@ -421,8 +426,9 @@ class KernelLabPanel(QWidget):
     def _recompute(self, *_args: object) -> None:
         text = self.padding_combo.currentText()
         try:
-            padding = resolve_padding(text if not text.strip().lstrip("-").isdigit()
-                                      else int(text), self.kernel_size())  # fmt: skip
+            padding = resolve_padding(
+                text if not text.strip().lstrip("-").isdigit() else int(text), self.kernel_size()
+            )
         except ValueError as exc:
             self.message.show_error(f"Padding: {exc}")
             return
@@ -449,8 +455,9 @@ class KernelLabPanel(QWidget):
         small = max(self._grey.shape) <= NUMBERS_MAX_SIDE
         self.output_stack.setCurrentIndex(1 if small else 0)
         if small:
-            self.flatten_view.set_image(self._grey if max(self._grey.shape) <= 6
-                                        else lecture.FLATTEN_3X3)  # fmt: skip
+            self.flatten_view.set_image(
+                self._grey if max(self._grey.shape) <= 6 else lecture.FLATTEN_3X3
+            )
             self.flatten_label.setText(self.flatten_view.explanation())
             self._update_numbers()
         else:
@@ -495,7 +502,8 @@ class KernelLabPanel(QWidget):
         window = np.pad(self._grey, r.padding)[top : top + f, left : left + f]
         kernel = r.kernels[:, :, 0, idx]
         terms = " + ".join(
-            f"{format_number(a)}x{format_number(b)}" for a, b in zip(window.ravel(), kernel.ravel())
+            f"{format_number(a)}x{format_number(b)}"
+            for a, b in zip(window.ravel(), kernel.ravel(), strict=True)
         )
         raw = float((window * kernel).sum())
         value = format_number(r.maps[row, col, idx])

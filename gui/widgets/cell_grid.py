@@ -166,7 +166,9 @@ class CellGrid(QWidget):
         if pad:
             p.setPen(QPen(QColor(60, 60, 60), 2, Qt.PenStyle.DashLine))
             p.setBrush(Qt.BrushStyle.NoBrush)
-            p.drawRect(QRectF(x0 + pad * cell, y0 + pad * cell, v.shape[1] * cell, v.shape[0] * cell))
+            p.drawRect(
+                QRectF(x0 + pad * cell, y0 + pad * cell, v.shape[1] * cell, v.shape[0] * cell)
+            )
         if self._cell is not None:
             r, c = self._cell
             rect = self.cell_rect(r, c)

@@ -120,8 +120,11 @@ class FlattenView(QWidget):
                 k = r * w + c
                 a, b = self.grid_rect(r, c), self.vector_rect(k)
                 important = self._selected == (r, c) or (r, c) in near
-                p.setPen(QPen(WINDOW_COLOUR if important else QColor(200, 200, 200),
-                              2 if important else 1))  # fmt: skip
+                p.setPen(
+                    QPen(
+                        WINDOW_COLOUR if important else QColor(200, 200, 200), 2 if important else 1
+                    )
+                )
                 p.drawLine(QPointF(a.center().x(), a.bottom()), QPointF(b.center().x(), b.top()))
                 for rect in (a, b):
                     p.fillRect(rect, fill(r, c))
@@ -130,6 +133,9 @@ class FlattenView(QWidget):
                     p.setPen(Qt.GlobalColor.black)
                     p.drawText(rect, Qt.AlignmentFlag.AlignCenter, format_number(v[r, c]))
                 p.setPen(QColor(110, 110, 110))
-                p.drawText(QRectF(b.x(), b.bottom() + 2, b.width(), 16),
-                           Qt.AlignmentFlag.AlignCenter, str(k))  # fmt: skip
+                p.drawText(
+                    QRectF(b.x(), b.bottom() + 2, b.width(), 16),
+                    Qt.AlignmentFlag.AlignCenter,
+                    str(k),
+                )
         p.end()

@@ -47,8 +47,9 @@ def test_conv2d_matches_tf_nn_conv2d(stride, padding):
     x = rng.normal(size=(20, 20, 3)).astype(np.float32)
     k = rng.normal(size=(5, 5, 3, 6)).astype(np.float32)
     p = resolve_padding(padding, 5)
-    ref = tf.nn.conv2d(np.pad(x, ((p, p), (p, p), (0, 0)))[None], k, strides=stride,
-                       padding="VALID").numpy()[0]
+    ref = tf.nn.conv2d(
+        np.pad(x, ((p, p), (p, p), (0, 0)))[None], k, strides=stride, padding="VALID"
+    ).numpy()[0]
     np.testing.assert_allclose(conv2d(x, k, stride=stride, padding=padding), ref, atol=1e-4)
 
 

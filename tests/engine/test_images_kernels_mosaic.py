@@ -76,8 +76,11 @@ def test_bad_files_raise_one_clear_error(tmp_path, make, message):
 
 
 def test_truncated_png_and_bomb(tmp_path, monkeypatch):
-    p = _save(tmp_path, Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3),
-                                                                           dtype=np.uint8)), "a.png")
+    p = _save(
+        tmp_path,
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)),
+        "a.png",
+    )
     p.write_bytes(p.read_bytes()[:300])
     with pytest.raises(ImageLoadError, match="damaged or truncated"):
         load_image(p)
@@ -88,9 +91,19 @@ def test_truncated_png_and_bomb(tmp_path, monkeypatch):
 
 
 def test_presets():
-    assert set(PRESET_NAMES) >= {"Identity", "Lecture X", "Vertical edge", "Horizontal edge",
-                                 "Sobel x", "Sobel y", "Box blur", "Gaussian blur", "Sharpen",
-                                 "Emboss", "Laplacian"}
+    assert set(PRESET_NAMES) >= {
+        "Identity",
+        "Lecture X",
+        "Vertical edge",
+        "Horizontal edge",
+        "Sobel x",
+        "Sobel y",
+        "Box blur",
+        "Gaussian blur",
+        "Sharpen",
+        "Emboss",
+        "Laplacian",
+    }
     np.testing.assert_array_equal(preset("Vertical edge"), [[-1, 0, 1]] * 3)
     np.testing.assert_array_equal(preset("Horizontal edge"), [[-1, -1, -1], [0, 0, 0], [1, 1, 1]])
     for size in KERNEL_SIZES:
@@ -108,8 +121,9 @@ def test_mosaic_places_every_map():
     m = tile_maps(maps, columns=3, normalisation="none", gap=1)
     assert m.image.shape == (3 * 5 + 2, 3 * 4 + 2)
     for i, (top, left) in enumerate(m.origins):
-        np.testing.assert_allclose(m.image[top : top + 5, left : left + 4], maps[:, :, i],
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            m.image[top : top + 5, left : left + 4], maps[:, :, i], rtol=1e-6
+        )
         assert m.index_at(top + 1, left + 1) == i
     assert np.isnan(m.image[5, 0]) and m.index_at(5, 0) is None
     per_map = tile_maps(maps, normalisation="per_map")

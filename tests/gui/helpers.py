@@ -30,3 +30,30 @@ def choose(qtbot, combo, text):
     for _ in range(index):
         qtbot.keyClick(combo, Qt.Key.Key_Down)
     assert combo.currentText() == text
+
+
+def draw_stroke(widget, points, steps=8):
+    """Press, drag through ``points`` (interpolated) and release: real mouse events."""
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QMouseEvent
+
+    def send(kind, x, y, button, buttons):
+        pos = QPointF(x, y)
+        event = QMouseEvent(
+            kind, pos, widget.mapToGlobal(pos), button, buttons, Qt.KeyboardModifier.NoModifier
+        )
+        QApplication.sendEvent(widget, event)
+
+    left = Qt.MouseButton.LeftButton
+    send(QEvent.Type.MouseButtonPress, *points[0], left, left)
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        for i in range(1, steps + 1):
+            t = i / steps
+            send(
+                QEvent.Type.MouseMove,
+                x0 + (x1 - x0) * t,
+                y0 + (y1 - y0) * t,
+                Qt.MouseButton.NoButton,
+                left,
+            )
+    send(QEvent.Type.MouseButtonRelease, *points[-1], left, Qt.MouseButton.NoButton)

@@ -115,8 +115,9 @@ def test_a_photo_is_convolved_in_greyscale(qtbot, lab):
     with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
         choose(qtbot, lab.input_combo, name)
     grey = to_grey(load_image(path)) / 255.0
-    np.testing.assert_allclose(shown_map(lab)[:, :, 0],
-                               correlate2d(grey, lecture.X_KERNEL, "valid"), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        shown_map(lab)[:, :, 0], correlate2d(grey, lecture.X_KERNEL, "valid"), rtol=1e-4, atol=1e-4
+    )
     assert lab.output_stack.currentIndex() == 0
     assert lab.map_view.image_item.image.shape == shown_map(lab).shape[:2]
 

@@ -31,7 +31,9 @@ def test_screenshot_command_writes_a_png(tmp_path):
     out = tmp_path / "kernels.png"
     result = subprocess.run(
         [sys.executable, str(ROOT / "main.py"), "--screenshot", str(out), "--panel", "kernels"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     image = QImage(str(out))

@@ -1,0 +1,156 @@
+"""A canvas to draw a digit with the mouse or a pen: white ink on black, like MNIST.
+
+Follows PySide6's painter example: strokes are painted into a QImage in the mouse
+events; every stroke is also kept so that the last one can be undone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+Stroke = list[tuple[QPointF, float]]  # points and the pen width at each
+
+
+class DigitCanvas(QWidget):
+    """Draw with the left mouse button or a pen (its pressure sets the width).
+
+    Signals
+    -------
+    changed()
+        The ink changed (during a stroke, after undo or clear).
+    stroke_finished()
+        A stroke ended (mouse or pen released).
+    """
+
+    changed = Signal()
+    stroke_finished = Signal()
+
+    def __init__(self, size: int = 280, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._image = QImage(size, size, QImage.Format.Format_Grayscale8)
+        self._image.fill(0)
+        self._strokes: list[Stroke] = []
+        self._current: Stroke | None = None
+        self.brush_size = 18.0
+        self.setFixedSize(size, size)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
+        self.setToolTip("Draw a digit (mouse or pen). Esc/Delete clears, Ctrl+Z undoes a stroke.")
+
+    def sizeHint(self) -> QSize:
+        return self._image.size()
+
+    # -- state -------------------------------------------------------------------------
+    def ink(self) -> np.ndarray:
+        """The canvas as an (H, W) uint8 array, ink high (0..255)."""
+        img = self._image
+        buf = np.frombuffer(img.constBits(), dtype=np.uint8).reshape(
+            img.height(), img.bytesPerLine()
+        )
+        return buf[:, : img.width()].copy()
+
+    def is_empty(self) -> bool:
+        return not self._strokes
+
+    def stroke_count(self) -> int:
+        return len(self._strokes)
+
+    def clear(self) -> None:
+        self._strokes.clear()
+        self._current = None
+        self._repaint_all()
+
+    def undo(self) -> None:
+        if self._strokes:
+            self._strokes.pop()
+            self._repaint_all()
+
+    def add_stroke(self, points: list[tuple[float, float]]) -> None:
+        """Draw a polyline as one stroke (for scripted demos such as screenshots)."""
+        self._begin(QPointF(*points[0]), self.brush_size)
+        for x, y in points[1:]:
+            self._extend(QPointF(x, y), self.brush_size)
+        self._end()
+
+    # -- drawing -----------------------------------------------------------------------
+    def _pen(self, width: float) -> QPen:
+        return QPen(
+            QColor(255, 255, 255),
+            width,
+            Qt.PenStyle.SolidLine,
+            Qt.PenCapStyle.RoundCap,
+            Qt.PenJoinStyle.RoundJoin,
+        )
+
+    def _draw_segment(self, a: tuple[QPointF, float], b: tuple[QPointF, float]) -> None:
+        p = QPainter(self._image)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(self._pen((a[1] + b[1]) / 2))
+        if a[0] == b[0]:
+            p.drawPoint(a[0])
+        else:
+            p.drawLine(a[0], b[0])
+        p.end()
+        self.update()
+
+    def _repaint_all(self) -> None:
+        self._image.fill(0)
+        for stroke in self._strokes:
+            for i, point in enumerate(stroke):
+                self._draw_segment(stroke[i - 1] if i else point, point)
+        self.update()
+        self.changed.emit()
+
+    def _begin(self, pos: QPointF, width: float) -> None:
+        self._current = [(pos, width)]
+        self._strokes.append(self._current)
+        self._draw_segment(self._current[0], self._current[0])
+        self.changed.emit()
+
+    def _extend(self, pos: QPointF, width: float) -> None:
+        if self._current is None:
+            return
+        last = self._current[-1]
+        self._current.append((pos, width))
+        self._draw_segment(last, self._current[-1])
+        self.changed.emit()
+
+    def _end(self) -> None:
+        if self._current is not None:
+            self._current = None
+            self.stroke_finished.emit()
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._begin(event.position(), self.brush_size)
+
+    def mouseMoveEvent(self, event) -> None:
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self._extend(event.position(), self.brush_size)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._end()
+
+    def tabletEvent(self, event) -> None:
+        # A pen's pressure (0..1) scales the brush between a third and the full size.
+        width = self.brush_size * (0.35 + 0.65 * max(0.0, min(1.0, event.pressure())))
+        kind = event.type()
+        if kind == event.Type.TabletPress:
+            self._begin(event.position(), width)
+        elif kind == event.Type.TabletMove and event.pressure() > 0:
+            self._extend(event.position(), width)
+        elif kind == event.Type.TabletRelease:
+            self._end()
+        event.accept()
+
+    def paintEvent(self, _event) -> None:
+        p = QPainter(self)
+        p.drawImage(0, 0, self._image)
+        p.setPen(QColor(90, 90, 90))
+        p.drawRect(0, 0, self.width() - 1, self.height() - 1)
+        p.end()

@@ -1,0 +1,97 @@
+"""Workers report on the UI thread, honour cancel, and LatestOnly keeps the newest."""
+
+import threading
+import time
+
+from gui.workers import LatestOnly, WorkerRunner
+
+
+def test_results_arrive_on_the_ui_thread_and_cancel_works(qtbot):
+    runner = WorkerRunner()
+    seen = {}
+
+    def job(progress, cancelled):
+        seen["worker_thread"] = threading.current_thread().name
+        for i in range(200):
+            progress(i / 200, "working")
+            time.sleep(0.005)
+        return 42
+
+    finished = []
+    runner.start(
+        job,
+        on_finished=lambda v: finished.append(
+            (v, threading.current_thread() is threading.main_thread())
+        ),
+    )
+    qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
+    assert finished == [(42, True)] and seen["worker_thread"].startswith("fme-compute")
+    cancelled = []
+    worker = runner.start(job, on_cancelled=lambda: cancelled.append(True))
+    worker.cancel()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=10_000)
+    assert cancelled == [True]
+    runner.shutdown()
+
+
+def test_failures_are_reported_with_their_message(qtbot):
+    runner = WorkerRunner()
+
+    def boom():
+        raise ValueError("bad kernel")
+
+    failures = []
+    runner.start(boom, on_failed=lambda msg, tb: failures.append(msg))
+    qtbot.waitUntil(lambda: bool(failures), timeout=10_000)
+    assert failures == ["ValueError: bad kernel"]
+    runner.shutdown()
+
+
+def test_latest_only_runs_the_newest_request(qtbot):
+    runner = WorkerRunner()
+    latest = LatestOnly(runner)
+    results = []
+    latest.result.connect(results.append)
+    gate = threading.Event()
+
+    def slow(v):
+        gate.wait(5)
+        return v
+
+    for v in range(5):
+        latest.submit(lambda v=v: slow(v))
+    gate.set()
+    qtbot.waitUntil(lambda: results == [4], timeout=10_000)
+    runner.shutdown()
+
+
+def test_many_signals_from_a_worker_thread_leave_python_healthy():
+    """PySide6 6.12.0 over-released a bool per cross-thread emission (fatal at exit)."""
+    import subprocess
+    import sys
+
+    code = """
+import threading
+from PySide6.QtCore import QCoreApplication, QObject, Signal
+app = QCoreApplication([])
+class S(QObject):
+    ping = Signal(float, str)
+    done = Signal()
+s = S(); got = []
+s.ping.connect(lambda f, m: got.append(f)); s.done.connect(app.quit)
+def run():
+    for i in range(5000):
+        s.ping.emit(i / 5000, "x")
+    s.done.emit()
+threading.Thread(target=run).start()
+app.exec()
+assert len(got) == 5000
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

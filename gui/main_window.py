@@ -80,6 +80,7 @@ def panel_specs() -> list[PanelSpec]:
     """The panels, in tab order; imported here so main.py stays light."""
     from gui.panels.draw import DrawPanel
     from gui.panels.kernel_lab import KernelLabPanel
+    from gui.panels.stride import StridePanel
 
     def draw(state: AppState) -> QWidget:
         panel = DrawPanel(state.runner)
@@ -88,6 +89,7 @@ def panel_specs() -> list[PanelSpec]:
 
     return [
         PanelSpec("kernels", "Kernel lab", lambda st: KernelLabPanel(st.runner)),
+        PanelSpec("stride", "Stride && padding", lambda _st: StridePanel()),
         PanelSpec("draw", "Draw", draw),
     ]
 
@@ -236,6 +238,7 @@ class MainWindow(QMainWindow):
             time.sleep(0.02)
 
     def save_screenshot(self, path: str, panel_key: str) -> None:
+        self.resize(1280, 820)  # the same size every time, for the README
         panel = self.show_panel(panel_key)
         prepare = getattr(panel, "prepare_screenshot", None)
         if prepare is not None:

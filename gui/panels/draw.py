@@ -212,7 +212,7 @@ class DrawPanel(QWidget):
             self.bars.set_probabilities(p)
             for name, view in self.layer_views.items():
                 maps = prediction.activations[name]
-                mosaic = tile_maps(maps, columns=16, normalisation="per_map")
+                mosaic = tile_maps(maps, columns=8, normalisation="per_map")
                 view.set_image(mosaic.image, levels=(0, 1))
                 view.set_title(f"{name}: {maps.shape[2]} maps of {maps.shape[0]}x{maps.shape[1]}")
         self.prediction_ready.emit(prediction)

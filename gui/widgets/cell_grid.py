@@ -148,10 +148,13 @@ class CellGrid(QWidget):
                 missed = r >= rows - self._missed or c >= cols - self._missed
                 if inside:
                     val = v[r - pad, c - pad]
-                    t = 0.0 if not np.isfinite(val) else (val - lo) / span
-                    shade = int(255 - 140 * t)
-                    p.fillRect(rect, QColor(shade, shade, shade))
-                    text = format_number(val)
+                    if np.isfinite(val):
+                        shade = int(255 - 140 * (val - lo) / span)
+                        p.fillRect(rect, QColor(shade, shade, shade))
+                        text = format_number(val)
+                    else:  # not computed yet (the stride animator fills cells step by step)
+                        p.fillRect(rect, QColor(248, 248, 252))
+                        text = ""
                 else:
                     p.fillRect(rect, QBrush(PAD_COLOUR, Qt.BrushStyle.SolidPattern))
                     p.fillRect(rect, QBrush(QColor(170, 170, 190), Qt.BrushStyle.BDiagPattern))

@@ -1,0 +1,490 @@
+"""Stride & padding: step a window across an N x N input, for convolution and pooling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QSettings, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine import lecture
+from engine.convolution import (
+    StrideFit,
+    Window,
+    conv2d,
+    fit_report,
+    pool2d,
+    resolve_padding,
+    window_positions,
+)
+from engine.kernels import preset
+from gui.widgets.cell_grid import CellGrid, format_number
+from gui.widgets.kernel_grid import KernelGrid
+
+CONV, MAX, AVG = "Convolution", "Max pooling", "Average pooling"
+LECTURE_VALUES, RANDOM_VALUES, BINARY_VALUES, TYPED_VALUES = (
+    "Lecture example",
+    "Random small integers",
+    "0/1 pattern",
+    "Typed by hand",
+)
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    op: str
+    n: int
+    f: int
+    stride: int
+    padding: str
+    values: np.ndarray | None = None  # None: the 7x7 demo grid
+    kernel: np.ndarray | None = None
+
+
+def _demo_7x7() -> np.ndarray:
+    return np.random.default_rng(7).integers(0, 4, size=(7, 7))
+
+
+PRESETS = (
+    Preset("7x7, F=3, stride 1 -> 5x5", CONV, 7, 3, 1, "0"),
+    Preset("7x7, F=3, stride 2 -> 3x3", CONV, 7, 3, 2, "0"),
+    Preset("7x7, F=3, stride 3 -> does not fit", CONV, 7, 3, 3, "0"),
+    Preset("7x7, F=3, stride 1, pad 1 -> 7x7", CONV, 7, 3, 1, "1"),
+    Preset("Max pool 2x2, stride 2 on the 4x4", MAX, 4, 2, 2, "0", lecture.POOL_4X4),
+    Preset("5x5 binary image with the X kernel", CONV, 5, 3, 1, "0", lecture.BINARY_5X5,
+           lecture.X_KERNEL),
+)  # fmt: skip
+
+
+class StridePanel(QWidget):
+    """Step (or play) the window; see the padded border, the window, the output cell,
+    the arithmetic of that cell and the output-size formula with its numbers.
+
+    Signals
+    -------
+    step_changed(int)
+        The index of the window now shown.
+    """
+
+    step_changed = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._settings = QSettings()
+        self._values = _demo_7x7().astype(float)
+        self._kernel = preset("Lecture X")
+        self._windows: list[Window] = []
+        self._output = np.zeros((0, 0))
+        self._fit: StrideFit | None = None
+        self._step = 0
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._on_tick)
+        self._build_ui()
+        self.apply_preset(PRESETS[1].name)
+
+    # -- construction ------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        controls = QVBoxLayout()
+        box = QGroupBox("Set-up")
+        form = QFormLayout(box)
+        self.preset_combo = QComboBox()
+        self.preset_combo.addItems(["(custom)", *[p.name for p in PRESETS]])
+        self.preset_combo.setToolTip("Replay a slide of the lecture")
+        self.preset_combo.activated.connect(
+            lambda i: self.apply_preset(self.preset_combo.itemText(i))
+        )
+        form.addRow("Lecture slide", self.preset_combo)
+        self.op_combo = QComboBox()
+        self.op_combo.addItems([CONV, MAX, AVG])
+        self.op_combo.setToolTip("Slide a kernel (weighted sum) or pool (max / average)")
+        form.addRow("Operation", self.op_combo)
+        self.n_spin = self._spin(3, 16, "Input size N (an N x N grid)")
+        form.addRow("Input N", self.n_spin)
+        self.f_spin = self._spin(1, 7, "Window (filter) size F")
+        form.addRow("Filter F", self.f_spin)
+        self.s_spin = self._spin(1, 8, "Stride S: how far the window moves per step")
+        form.addRow("Stride S", self.s_spin)
+        self.p_combo = QComboBox()
+        self.p_combo.setEditable(True)
+        self.p_combo.addItems(["0", "1", "2", "3", "same"])
+        self.p_combo.setToolTip("Padding P: zero rows and columns around the input, or 'same'")
+        form.addRow("Padding P", self.p_combo)
+        self.values_combo = QComboBox()
+        self.values_combo.addItems([LECTURE_VALUES, RANDOM_VALUES, BINARY_VALUES, TYPED_VALUES])
+        self.values_combo.setToolTip("The numbers in the input grid")
+        form.addRow("Input values", self.values_combo)
+        controls.addWidget(box)
+        for w in (self.op_combo, self.values_combo):
+            w.activated.connect(self._on_setup_changed)
+        for w in (self.n_spin, self.f_spin, self.s_spin):
+            w.valueChanged.connect(self._on_setup_changed)
+        self.p_combo.currentTextChanged.connect(self._on_setup_changed)
+
+        self.edit_tabs = QTabWidget()
+        self.kernel_grid = KernelGrid(3)
+        self.kernel_grid.kernel_changed.connect(self._on_kernel_typed)
+        self.values_grid = KernelGrid(7)
+        self.values_grid.setToolTip("Type the input's numbers here")
+        self.values_grid.kernel_changed.connect(self._on_values_typed)
+        self.edit_tabs.addTab(self.kernel_grid, "Kernel")
+        self.edit_tabs.addTab(self.values_grid, "Input values")
+        controls.addWidget(self.edit_tabs, 1)
+
+        nav = QHBoxLayout()
+        self.first_button = self._button("|<", "First window (Home)", self.first)
+        self.back_button = self._button("<", "Step back (Left)", self.step_back)
+        self.play_button = self._button("Play", "Play / pause (Space)", self.toggle_play)
+        self.next_button = self._button(">", "Step forward (Right)", self.step_forward)
+        self.last_button = self._button(">|", "Last window (End)", self.last)
+        for b in (self.first_button, self.back_button, self.play_button, self.next_button,
+                  self.last_button):  # fmt: skip
+            nav.addWidget(b)
+        controls.addLayout(nav)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Speed"))
+        self.speed_slider = QSlider(Qt.Orientation.Horizontal)
+        self.speed_slider.setRange(1, 10)
+        self.speed_slider.setValue(int(self._settings.value("stride/speed", 4)))
+        self.speed_slider.setToolTip("Steps per second when playing")
+        self.speed_slider.valueChanged.connect(self._on_speed_changed)
+        row.addWidget(self.speed_slider, 1)
+        controls.addLayout(row)
+
+        right = QVBoxLayout()
+        self.formula_label = QLabel()
+        self.formula_label.setStyleSheet("font-size: 15px; font-weight: bold;")
+        self.formula_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        right.addWidget(self.formula_label)
+        self.fit_label = QLabel()
+        self.fit_label.setWordWrap(True)
+        right.addWidget(self.fit_label)
+        self.suggestion_row = QHBoxLayout()
+        right.addLayout(self.suggestion_row)
+        grids = QHBoxLayout()
+        self.input_grid = CellGrid()
+        self.output_grid = CellGrid()
+        self.output_grid.cell_clicked.connect(self._on_output_clicked)
+        self.output_grid.setToolTip("Click a cell to jump to the window that produces it")
+        grids.addWidget(self.input_grid, 3)
+        grids.addWidget(self.output_grid, 2)
+        right.addLayout(grids, 1)
+        self.step_label = QLabel()
+        right.addWidget(self.step_label)
+        self.arithmetic_label = QLabel()
+        self.arithmetic_label.setWordWrap(True)
+        self.arithmetic_label.setStyleSheet("font-family: monospace; font-size: 14px;")
+        self.arithmetic_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        right.addWidget(self.arithmetic_label)
+
+        outer = QHBoxLayout(self)
+        left = QWidget()
+        left.setLayout(controls)
+        left.setMaximumWidth(360)
+        outer.addWidget(left)
+        outer.addLayout(right, 1)
+
+    def _spin(self, lo: int, hi: int, tip: str) -> QSpinBox:
+        spin = QSpinBox()
+        spin.setRange(lo, hi)
+        spin.setToolTip(tip)
+        return spin
+
+    def _button(self, text: str, tip: str, slot) -> QPushButton:
+        b = QPushButton(text)
+        b.setToolTip(tip)
+        b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys stay with the panel
+        b.clicked.connect(slot)
+        return b
+
+    # -- set-up --------------------------------------------------------------------------
+    def apply_preset(self, name: str) -> None:
+        """Load one of the lecture's slides (or keep the controls for '(custom)')."""
+        match = next((p for p in PRESETS if p.name == name), None)
+        if match is None:
+            return
+        widgets = (self.preset_combo, self.op_combo, self.n_spin, self.f_spin, self.s_spin,
+                   self.p_combo, self.values_combo)  # fmt: skip
+        blockers = [QSignalBlocker(w) for w in widgets]
+        self.preset_combo.setCurrentText(name)
+        self.op_combo.setCurrentText(match.op)
+        self.n_spin.setValue(match.n)
+        self.f_spin.setValue(match.f)
+        self.s_spin.setValue(match.stride)
+        self.p_combo.setCurrentText(match.padding)
+        self.values_combo.setCurrentText(LECTURE_VALUES)
+        del blockers
+        values = match.values if match.values is not None else _demo_7x7()
+        self._values = np.asarray(values, dtype=float)
+        self._kernel = (np.asarray(match.kernel, dtype=float) if match.kernel is not None
+                        else self._default_kernel(match.f))  # fmt: skip
+        self._rebuild()
+
+    def _default_kernel(self, f: int) -> np.ndarray:
+        return preset("Lecture X") if f == 3 else np.ones((f, f))
+
+    def _on_setup_changed(self, *_args: object) -> None:
+        with QSignalBlocker(self.preset_combo):
+            self.preset_combo.setCurrentText("(custom)")
+        n, f = self.n_spin.value(), self.f_spin.value()
+        source = self.values_combo.currentText()
+        rng = np.random.default_rng(n * 100 + f)
+        if source == RANDOM_VALUES or (source == LECTURE_VALUES and self._values.shape != (n, n)):
+            self._values = rng.integers(0, 10, size=(n, n)).astype(float)
+        elif source == BINARY_VALUES:
+            self._values = rng.integers(0, 2, size=(n, n)).astype(float)
+        elif self._values.shape != (n, n):  # typed: keep what fits, zeros elsewhere
+            new = np.zeros((n, n))
+            m = min(n, self._values.shape[0])
+            new[:m, :m] = self._values[:m, :m]
+            self._values = new
+        if self._kernel.shape != (f, f):
+            self._kernel = self._default_kernel(f)
+        self._rebuild()
+
+    def _on_kernel_typed(self, kernel: np.ndarray) -> None:
+        self._kernel = kernel
+        self._rebuild(keep_step=True)
+
+    def _on_values_typed(self, values: np.ndarray) -> None:
+        self._values = values
+        with QSignalBlocker(self.values_combo):
+            self.values_combo.setCurrentText(TYPED_VALUES)
+        self._rebuild(keep_step=True)
+
+    # -- computation ---------------------------------------------------------------------
+    def padding(self) -> int:
+        text = self.p_combo.currentText().strip()
+        return resolve_padding(int(text) if text.lstrip("-").isdigit() else text,
+                               self.f_spin.value())  # fmt: skip
+
+    def _rebuild(self, keep_step: bool = False) -> None:
+        self.stop()
+        n, f, s = self.n_spin.value(), self.f_spin.value(), self.s_spin.value()
+        op = self.op_combo.currentText()
+        with QSignalBlocker(self.values_grid):
+            self.values_grid.set_kernel(self._values)
+        with QSignalBlocker(self.kernel_grid):
+            self.kernel_grid.set_kernel(self._kernel)
+        self.edit_tabs.setTabEnabled(0, op == CONV)
+        self._clear_suggestions()
+        try:
+            p = self.padding()
+            fit = fit_report(n, f, s, p)
+        except ValueError as exc:
+            self._show_problem(str(exc))
+            return
+        self._fit = fit
+        x = self._values
+        if op == CONV:
+            self._output = conv2d(x, self._kernel, stride=s, padding=p)
+        else:
+            self._output = pool2d(np.pad(x, p), size=f, stride=s,
+                                  mode="max" if op == MAX else "avg")  # fmt: skip
+        self._windows = window_positions(n, f, s, p)
+        self.input_grid.set_values(x, pad=p, missed=fit.missed)
+        self._show_formula(fit)
+        self._step = min(self._step, len(self._windows) - 1) if keep_step else 0
+        self._show_step()
+
+    def _show_problem(self, message: str) -> None:
+        self._fit = None
+        self._windows = []
+        self._output = np.zeros((0, 0))
+        self.input_grid.set_values(self._values)
+        self.output_grid.set_values(np.zeros((0, 0)))
+        self.formula_label.setText("(N - F + 2P)/S + 1 = ?")
+        self.fit_label.setStyleSheet("color: #b00020;")
+        self.fit_label.setText(message)
+        self.arithmetic_label.setText("")
+        self.step_label.setText("")
+
+    def _show_formula(self, fit: StrideFit) -> None:
+        self.formula_label.setText(fit.formula())
+        lines = []
+        if self.p_combo.currentText().strip().lower() == "same":
+            same = f"'Same' padding: P = (F - 1)/2 = ({fit.f} - 1)/2 = {fit.padding}; "
+            if fit.stride == 1:
+                same += f"the output keeps the input's size {fit.n}x{fit.n}."
+            else:
+                same += f"it keeps the input's size only at stride 1 (here stride {fit.stride})."
+            lines.append(same)
+        if fit.fits:
+            self.fit_label.setStyleSheet("")
+            lines.append(f"The window fits {fit.size} times across and down: output "
+                         f"{fit.size}x{fit.size}.")  # fmt: skip
+        else:
+            self.fit_label.setStyleSheet("color: #b00020;")
+            padded = fit.n + 2 * fit.padding
+            last = (fit.size - 1) * fit.stride + fit.f
+            lines.append(
+                f"Stride {fit.stride} does not fit: {fit.exact:.2f} is not a whole number. "
+                f"The last window ends at column {last} of {padded}, so the last {fit.missed} "
+                f"row(s) and column(s) (shaded) are never covered; frameworks drop them and "
+                f"give {fit.size}x{fit.size}."
+            )
+            for stride, padding, size in fit.suggestions:
+                self._add_suggestion(stride, padding, size)
+        self.fit_label.setText("\n".join(lines))
+
+    def _clear_suggestions(self) -> None:
+        while self.suggestion_row.count():
+            item = self.suggestion_row.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+
+    def _add_suggestion(self, stride: int, padding: int, size: int) -> None:
+        text = (f"Use stride {stride}" if stride != self.s_spin.value()
+                else f"Use padding {padding}") + f" ({size}x{size} output)"  # fmt: skip
+        button = QPushButton(text)
+        button.setToolTip("A stride or padding that fits exactly")
+        button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+
+        def apply() -> None:
+            with QSignalBlocker(self.s_spin), QSignalBlocker(self.p_combo):
+                self.s_spin.setValue(stride)
+                self.p_combo.setCurrentText(str(padding))
+            self._on_setup_changed()
+
+        button.clicked.connect(apply)
+        self.suggestion_row.addWidget(button)
+
+    def suggestions(self) -> list[str]:
+        return [self.suggestion_row.itemAt(i).widget().text()
+                for i in range(self.suggestion_row.count())]  # fmt: skip
+
+    # -- stepping ------------------------------------------------------------------------
+    def _show_step(self) -> None:
+        if not self._windows:
+            return
+        w = self._windows[self._step]
+        f = self.f_spin.value()
+        shown = np.full(self._output.shape, np.nan)
+        flat = shown.reshape(-1)
+        flat[: self._step + 1] = self._output.reshape(-1)[: self._step + 1]
+        self.output_grid.set_values(shown)
+        self.output_grid.set_title(f"Output {self._output.shape[0]}x{self._output.shape[1]}")
+        self.input_grid.set_title(f"Input {self.n_spin.value()}x{self.n_spin.value()}"
+                                  f" + padding {self._fit.padding}")  # fmt: skip
+        self.output_grid.set_active_cell(w.row, w.col)
+        self.input_grid.set_window(w.top, w.left, f)
+        self.step_label.setText(
+            f"Step {self._step + 1} of {len(self._windows)}: window at row {w.top}, column "
+            f"{w.left} (of the padded input) -> output cell ({w.row}, {w.col})"
+        )
+        self.arithmetic_label.setText(self.arithmetic_for(w))
+        self.step_changed.emit(self._step)
+
+    def arithmetic_for(self, w: Window) -> str:
+        f = self.f_spin.value()
+        window = np.pad(self._values, self._fit.padding)[w.top : w.top + f, w.left : w.left + f]
+        value = format_number(self._output[w.row, w.col])
+        vals = [format_number(v) for v in window.ravel()]
+        op = self.op_combo.currentText()
+        if op == MAX:
+            return f"max({', '.join(vals)}) = {value}"
+        if op == AVG:
+            return f"avg({', '.join(vals)}) = ({' + '.join(vals)})/{len(vals)} = {value}"
+        terms = [f"{a}x{format_number(b)}" for a, b in zip(vals, self._kernel.ravel(), strict=True)]
+        return f"{' + '.join(terms)} = {value}"
+
+    def step(self) -> int:
+        return self._step
+
+    def window_count(self) -> int:
+        return len(self._windows)
+
+    def go_to(self, index: int) -> None:
+        if self._windows:
+            self._step = max(0, min(index, len(self._windows) - 1))
+            self._show_step()
+
+    def step_forward(self) -> None:
+        self.go_to(self._step + 1)
+
+    def step_back(self) -> None:
+        self.go_to(self._step - 1)
+
+    def first(self) -> None:
+        self.go_to(0)
+
+    def last(self) -> None:
+        self.go_to(len(self._windows) - 1)
+
+    def _on_output_clicked(self, row: int, col: int) -> None:
+        for i, w in enumerate(self._windows):
+            if (w.row, w.col) == (row, col):
+                self.go_to(i)
+                return
+
+    def is_playing(self) -> bool:
+        return self._timer.isActive()
+
+    def toggle_play(self) -> None:
+        if self.is_playing():
+            self.stop()
+            return
+        if self._step >= len(self._windows) - 1:
+            self.first()
+        self._timer.start(int(1000 / self.speed_slider.value()))
+        self.play_button.setText("Pause")
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self.play_button.setText("Play")
+
+    def _on_tick(self) -> None:
+        if self._step >= len(self._windows) - 1:
+            self.stop()
+        else:
+            self.step_forward()
+
+    def _on_speed_changed(self, value: int) -> None:
+        self._settings.setValue("stride/speed", value)
+        if self.is_playing():
+            self._timer.setInterval(int(1000 / value))
+
+    def keyPressEvent(self, event) -> None:
+        actions = {
+            Qt.Key.Key_Right: self.step_forward,
+            Qt.Key.Key_Left: self.step_back,
+            Qt.Key.Key_Space: self.toggle_play,
+            Qt.Key.Key_Home: self.first,
+            Qt.Key.Key_End: self.last,
+        }
+        action = actions.get(Qt.Key(event.key()))
+        if action is None:
+            super().keyPressEvent(event)
+        else:
+            action()
+            event.accept()
+
+    def prepare_screenshot(self) -> None:
+        self.apply_preset(PRESETS[1].name)
+        self.go_to(1)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv)
+    panel = StridePanel()
+    panel.resize(1200, 750)
+    panel.show()
+    sys.exit(app.exec())

@@ -1,0 +1,149 @@
+"""Stride & padding: the lecture's slides replayed by clicks and key presses."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from scipy.signal import correlate2d
+
+from engine import lecture
+from gui.panels.stride import AVG, MAX, PRESETS, StridePanel
+
+from .helpers import choose, click_cell_grid
+
+
+@pytest.fixture
+def panel(qtbot):
+    p = StridePanel()
+    qtbot.addWidget(p)
+    p.resize(1200, 750)
+    p.show()
+    qtbot.waitExposed(p)
+    p.setFocus()
+    return p
+
+
+def pick_preset(qtbot, panel, name):
+    choose(qtbot, panel.preset_combo, name)
+    panel.preset_combo.activated.emit(panel.preset_combo.currentIndex())
+    panel.setFocus()
+
+
+def key(qtbot, panel, k, times=1):
+    for _ in range(times):
+        qtbot.keyClick(panel, k)
+
+
+@pytest.mark.parametrize(
+    ("index", "size", "formula"),
+    [
+        (0, 5, "(N - F + 2P)/S + 1 = (7 - 3 + 2*0)/1 + 1 = 5"),
+        (1, 3, "(N - F + 2P)/S + 1 = (7 - 3 + 2*0)/2 + 1 = 3"),
+        (3, 7, "(N - F + 2P)/S + 1 = (7 - 3 + 2*1)/1 + 1 = 7"),
+    ],
+)
+def test_lecture_stride_and_padding_slides(qtbot, panel, index, size, formula):
+    pick_preset(qtbot, panel, PRESETS[index].name)
+    assert panel.formula_label.text() == formula
+    assert panel.output_grid.values().shape == (size, size)
+    assert panel.window_count() == size * size
+
+
+def test_stepping_with_keys_moves_window_and_output_cell(qtbot, panel):
+    pick_preset(qtbot, panel, PRESETS[1].name)  # 7x7, stride 2
+    key(qtbot, panel, Qt.Key.Key_Right)
+    assert panel.input_grid.window() == (0, 2, 3)
+    assert panel.output_grid.active_cell() == (0, 1)
+    key(qtbot, panel, Qt.Key.Key_Right, 2)
+    assert panel.input_grid.window() == (2, 0, 3)  # next row: down by the stride
+    assert panel.output_grid.active_cell() == (1, 0)
+    key(qtbot, panel, Qt.Key.Key_Left)
+    assert panel.output_grid.active_cell() == (0, 2)
+    key(qtbot, panel, Qt.Key.Key_End)
+    assert panel.input_grid.window() == (4, 4, 3) and panel.output_grid.active_cell() == (2, 2)
+    key(qtbot, panel, Qt.Key.Key_Home)
+    assert panel.step() == 0
+    # the arithmetic equals the window times the kernel, and the engine's output value
+    x = panel.input_grid.values()
+    expected = correlate2d(x, lecture.X_KERNEL, "valid")[::2, ::2]
+    shown = panel.arithmetic_label.text()
+    assert shown.endswith(f"= {int(expected[0, 0])}")
+    assert shown.count("x") == 9
+
+
+def test_output_fills_as_the_window_moves(qtbot, panel):
+    pick_preset(qtbot, panel, PRESETS[1].name)
+    key(qtbot, panel, Qt.Key.Key_Right, 4)
+    shown = panel.output_grid.values()
+    assert np.isfinite(shown.ravel()[:5]).all() and np.isnan(shown.ravel()[5:]).all()
+
+
+def test_stride_that_does_not_fit_is_explained(qtbot, panel):
+    pick_preset(qtbot, panel, PRESETS[2].name)  # 7x7, F=3, stride 3
+    assert panel.formula_label.text().endswith("= 2.33")
+    assert "does not fit" in panel.fit_label.text()
+    assert "the last 1 row(s) and column(s)" in panel.fit_label.text()
+    assert panel.output_grid.values().shape == (2, 2)  # what frameworks compute
+    assert panel.suggestions() == ["Use stride 2 (3x3 output)", "Use padding 1 (3x3 output)"]
+    qtbot.mouseClick(panel.suggestion_row.itemAt(1).widget(), Qt.MouseButton.LeftButton)
+    assert panel.p_combo.currentText() == "1" and "does not fit" not in panel.fit_label.text()
+    assert panel.output_grid.values().shape == (3, 3)
+
+
+def test_max_pool_lecture_example(qtbot, panel):
+    pick_preset(qtbot, panel, PRESETS[4].name)
+    key(qtbot, panel, Qt.Key.Key_End)
+    np.testing.assert_array_equal(panel.output_grid.values(), [[6, 8], [3, 4]])
+    key(qtbot, panel, Qt.Key.Key_Home)
+    assert panel.arithmetic_label.text() == "max(1, 1, 5, 6) = 6"
+    choose(qtbot, panel.op_combo, AVG)
+    panel.op_combo.activated.emit(panel.op_combo.currentIndex())
+    assert panel.arithmetic_label.text() == "avg(1, 1, 5, 6) = (1 + 1 + 5 + 6)/4 = 3.25"
+    assert panel.op_combo.currentText() != MAX
+
+
+def test_x_kernel_example_and_clicking_an_output_cell(qtbot, panel):
+    pick_preset(qtbot, panel, PRESETS[5].name)
+    assert panel.arithmetic_label.text() == (
+        "1x1 + 1x0 + 1x1 + 0x0 + 1x1 + 1x0 + 0x1 + 0x0 + 1x1 = 4"
+    )
+    key(qtbot, panel, Qt.Key.Key_End)
+    np.testing.assert_array_equal(panel.output_grid.values(), [[4, 3, 4], [2, 4, 3], [2, 3, 4]])
+    click_cell_grid(qtbot, panel.output_grid, 1, 0)
+    assert panel.input_grid.window() == (1, 0, 3) and panel.step() == 3
+
+
+def test_same_padding_any_size_and_typing(qtbot, panel):
+    panel.n_spin.setFocus()
+    panel.n_spin.selectAll()
+    qtbot.keyClicks(panel.n_spin, "16")
+    panel.f_spin.setValue(5)
+    panel.s_spin.setValue(1)
+    choose(qtbot, panel.p_combo, "same")
+    assert "P = (F - 1)/2 = (5 - 1)/2 = 2" in panel.fit_label.text()
+    assert "keeps the input's size 16x16" in panel.fit_label.text()
+    assert panel.output_grid.values().shape == (16, 16)
+    x = panel.input_grid.values()
+    panel.setFocus()
+    key(qtbot, panel, Qt.Key.Key_End)
+    k = panel.kernel_grid.kernel()
+    np.testing.assert_allclose(panel.output_grid.values(), correlate2d(np.pad(x, 2), k, "valid"))
+
+
+def test_filter_larger_than_input_is_explained_not_crashed(qtbot, panel):
+    panel.n_spin.setValue(3)
+    panel.f_spin.setValue(7)
+    choose(qtbot, panel.p_combo, "0")
+    assert "larger than the padded 3x3" in panel.fit_label.text()
+    panel.setFocus()
+    key(qtbot, panel, Qt.Key.Key_Right)  # nothing to step, nothing breaks
+    panel.f_spin.setValue(3)
+    assert panel.output_grid.values().shape == (1, 1)
+
+
+def test_play_runs_to_the_end(qtbot, panel):
+    pick_preset(qtbot, panel, PRESETS[1].name)
+    panel.speed_slider.setValue(10)
+    key(qtbot, panel, Qt.Key.Key_Space)
+    assert panel.is_playing()
+    qtbot.waitUntil(lambda: not panel.is_playing(), timeout=10_000)
+    assert panel.step() == panel.window_count() - 1

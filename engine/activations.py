@@ -103,3 +103,39 @@ class ActivationProbe:
         return OrderedDict(
             (name, np.asarray(out)[0]) for name, out in zip(self.layer_names, outputs, strict=True)
         )
+
+
+@dataclass(frozen=True)
+class MapStats:
+    """Statistics of one feature map."""
+
+    minimum: float
+    maximum: float
+    mean: float
+    zero_fraction: float  # after ReLU, the share of units that are off
+
+    @classmethod
+    def of(cls, a: np.ndarray) -> MapStats:
+        x = np.asarray(a, dtype=np.float64)
+        return cls(float(x.min()), float(x.max()), float(x.mean()), float((x == 0).mean()))
+
+
+def conv_kernel(model: keras.Model, layer_name: str) -> np.ndarray | None:
+    """The (F, F, C_in, K) kernel of a 2-D convolution layer, or None for other layers."""
+    layer = model.get_layer(layer_name)
+    if type(layer).__name__ not in ("Conv2D", "Conv2DTranspose", "DepthwiseConv2D"):
+        return None
+    weights = layer.get_weights()
+    if not weights or np.asarray(weights[0]).ndim != 4:
+        return None
+    return np.asarray(weights[0])
+
+
+def block_of(layer_name: str) -> str:
+    """The block a layer belongs to, from Keras' naming (``block3_conv2`` -> ``block3``,
+    ``conv4_block2_add`` -> ``conv4_block2``); other names are their own block."""
+    parts = layer_name.split("_")
+    for i, part in enumerate(parts):
+        if part.startswith("block") and part[5:].isdigit():
+            return "_".join(parts[: i + 1])
+    return layer_name

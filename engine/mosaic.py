@@ -80,3 +80,25 @@ def tile_maps(
     out[:] = full[: out.shape[0], : out.shape[1]]
     origins = tuple(((i // cols) * (h + gap), (i % cols) * (w + gap)) for i in range(c))
     return Mosaic(image=out, origins=origins, map_shape=(h, w), columns=cols)
+
+
+def tile_rgb(patches: np.ndarray, columns: int | None = None, gap: int = 1) -> np.ndarray:
+    """Tile K small RGB patches (K, F, F, 3), each scaled to [0, 1] on its own, into one
+    (rows*F + gaps, cols*F + gaps, 3) float32 image with white gaps.
+
+    Used to draw first-layer filters as colour patches, as in the lecture's slides.
+    """
+    p = np.asarray(patches, dtype=np.float32)
+    if p.ndim != 4 or p.shape[3] != 3:
+        raise ValueError(f"patches must be (K, F, F, 3). Received shape {p.shape}")
+    k, fh, fw, _ = p.shape
+    lo = p.min(axis=(1, 2, 3), keepdims=True)
+    hi = p.max(axis=(1, 2, 3), keepdims=True)
+    p = (p - lo) / np.where(hi > lo, hi - lo, 1.0)
+    cols = min(columns or max(1, math.ceil(math.sqrt(k))), k)
+    rows = math.ceil(k / cols)
+    out = np.ones((rows * (fh + gap) - gap, cols * (fw + gap) - gap, 3), np.float32)
+    for i in range(k):
+        top, left = (i // cols) * (fh + gap), (i % cols) * (fw + gap)
+        out[top : top + fh, left : left + fw] = p[i]
+    return out

@@ -78,6 +78,7 @@ class PanelSpec:
 
 def panel_specs() -> list[PanelSpec]:
     """The panels, in tab order; imported here so main.py stays light."""
+    from gui.panels.activations import ActivationsPanel
     from gui.panels.draw import DrawPanel
     from gui.panels.kernel_lab import KernelLabPanel
     from gui.panels.stride import StridePanel
@@ -87,10 +88,16 @@ def panel_specs() -> list[PanelSpec]:
         state.when_tensorflow_ready(panel.start_loading)
         return panel
 
+    def activations(state: AppState) -> QWidget:
+        panel = ActivationsPanel(state.runner)
+        state.when_tensorflow_ready(panel.on_tensorflow_ready)
+        return panel
+
     return [
         PanelSpec("kernels", "Kernel lab", lambda st: KernelLabPanel(st.runner)),
         PanelSpec("stride", "Stride && padding", lambda _st: StridePanel()),
         PanelSpec("draw", "Draw", draw),
+        PanelSpec("activations", "Activations", activations),
     ]
 
 
@@ -118,6 +125,7 @@ class MainWindow(QMainWindow):
             self.panels[spec.key] = panel
             self.tabs.addTab(panel, spec.title)
         self.setCentralWidget(self.tabs)
+        self.panels["draw"].open_in_activations.connect(self._explore_digit)
         self._build_menus()
         self.tf_label = QLabel("TensorFlow: not loaded")
         self.tf_progress = QProgressBar()
@@ -169,6 +177,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("This panel does not open images", 3000)
         else:
             opener()
+
+    def _explore_digit(self, digit) -> None:
+        self.panels["activations"].show_digit(digit)
+        self.show_panel("activations")
 
     def show_panel(self, key: str) -> QWidget:
         if key not in self.panels:

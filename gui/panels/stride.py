@@ -65,9 +65,17 @@ PRESETS = (
     Preset("7x7, F=3, stride 3 -> does not fit", CONV, 7, 3, 3, "0"),
     Preset("7x7, F=3, stride 1, pad 1 -> 7x7", CONV, 7, 3, 1, "1"),
     Preset("Max pool 2x2, stride 2 on the 4x4", MAX, 4, 2, 2, "0", lecture.POOL_4X4),
-    Preset("5x5 binary image with the X kernel", CONV, 5, 3, 1, "0", lecture.BINARY_5X5,
-           lecture.X_KERNEL),
-)  # fmt: skip
+    Preset(
+        "5x5 binary image with the X kernel",
+        CONV,
+        5,
+        3,
+        1,
+        "0",
+        lecture.BINARY_5X5,
+        lecture.X_KERNEL,
+    ),
+)
 
 
 class StridePanel(QWidget):
@@ -151,8 +159,13 @@ class StridePanel(QWidget):
         self.play_button = self._button("Play", "Play / pause (Space)", self.toggle_play)
         self.next_button = self._button(">", "Step forward (Right)", self.step_forward)
         self.last_button = self._button(">|", "Last window (End)", self.last)
-        for b in (self.first_button, self.back_button, self.play_button, self.next_button,
-                  self.last_button):  # fmt: skip
+        for b in (
+            self.first_button,
+            self.back_button,
+            self.play_button,
+            self.next_button,
+            self.last_button,
+        ):
             nav.addWidget(b)
         controls.addLayout(nav)
         row = QHBoxLayout()
@@ -217,8 +230,15 @@ class StridePanel(QWidget):
         match = next((p for p in PRESETS if p.name == name), None)
         if match is None:
             return
-        widgets = (self.preset_combo, self.op_combo, self.n_spin, self.f_spin, self.s_spin,
-                   self.p_combo, self.values_combo)  # fmt: skip
+        widgets = (
+            self.preset_combo,
+            self.op_combo,
+            self.n_spin,
+            self.f_spin,
+            self.s_spin,
+            self.p_combo,
+            self.values_combo,
+        )
         blockers = [QSignalBlocker(w) for w in widgets]
         self.preset_combo.setCurrentText(name)
         self.op_combo.setCurrentText(match.op)
@@ -230,8 +250,11 @@ class StridePanel(QWidget):
         del blockers
         values = match.values if match.values is not None else _demo_7x7()
         self._values = np.asarray(values, dtype=float)
-        self._kernel = (np.asarray(match.kernel, dtype=float) if match.kernel is not None
-                        else self._default_kernel(match.f))  # fmt: skip
+        self._kernel = (
+            np.asarray(match.kernel, dtype=float)
+            if match.kernel is not None
+            else self._default_kernel(match.f)
+        )
         self._rebuild()
 
     def _default_kernel(self, f: int) -> np.ndarray:
@@ -269,8 +292,9 @@ class StridePanel(QWidget):
     # -- computation ---------------------------------------------------------------------
     def padding(self) -> int:
         text = self.p_combo.currentText().strip()
-        return resolve_padding(int(text) if text.lstrip("-").isdigit() else text,
-                               self.f_spin.value())  # fmt: skip
+        return resolve_padding(
+            int(text) if text.lstrip("-").isdigit() else text, self.f_spin.value()
+        )
 
     def _rebuild(self, keep_step: bool = False) -> None:
         self.stop()
@@ -293,8 +317,9 @@ class StridePanel(QWidget):
         if op == CONV:
             self._output = conv2d(x, self._kernel, stride=s, padding=p)
         else:
-            self._output = pool2d(np.pad(x, p), size=f, stride=s,
-                                  mode="max" if op == MAX else "avg")  # fmt: skip
+            self._output = pool2d(
+                np.pad(x, p), size=f, stride=s, mode="max" if op == MAX else "avg"
+            )
         self._windows = window_positions(n, f, s, p)
         self.input_grid.set_values(x, pad=p, missed=fit.missed)
         self._show_formula(fit)
@@ -325,8 +350,9 @@ class StridePanel(QWidget):
             lines.append(same)
         if fit.fits:
             self.fit_label.setStyleSheet("")
-            lines.append(f"The window fits {fit.size} times across and down: output "
-                         f"{fit.size}x{fit.size}.")  # fmt: skip
+            lines.append(
+                f"The window fits {fit.size} times across and down: output {fit.size}x{fit.size}."
+            )
         else:
             self.fit_label.setStyleSheet("color: #b00020;")
             padded = fit.n + 2 * fit.padding
@@ -348,8 +374,9 @@ class StridePanel(QWidget):
                 item.widget().deleteLater()
 
     def _add_suggestion(self, stride: int, padding: int, size: int) -> None:
-        text = (f"Use stride {stride}" if stride != self.s_spin.value()
-                else f"Use padding {padding}") + f" ({size}x{size} output)"  # fmt: skip
+        text = (
+            f"Use stride {stride}" if stride != self.s_spin.value() else f"Use padding {padding}"
+        ) + f" ({size}x{size} output)"
         button = QPushButton(text)
         button.setToolTip("A stride or padding that fits exactly")
         button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -364,8 +391,10 @@ class StridePanel(QWidget):
         self.suggestion_row.addWidget(button)
 
     def suggestions(self) -> list[str]:
-        return [self.suggestion_row.itemAt(i).widget().text()
-                for i in range(self.suggestion_row.count())]  # fmt: skip
+        return [
+            self.suggestion_row.itemAt(i).widget().text()
+            for i in range(self.suggestion_row.count())
+        ]
 
     # -- stepping ------------------------------------------------------------------------
     def _show_step(self) -> None:
@@ -378,8 +407,9 @@ class StridePanel(QWidget):
         flat[: self._step + 1] = self._output.reshape(-1)[: self._step + 1]
         self.output_grid.set_values(shown)
         self.output_grid.set_title(f"Output {self._output.shape[0]}x{self._output.shape[1]}")
-        self.input_grid.set_title(f"Input {self.n_spin.value()}x{self.n_spin.value()}"
-                                  f" + padding {self._fit.padding}")  # fmt: skip
+        self.input_grid.set_title(
+            f"Input {self.n_spin.value()}x{self.n_spin.value()} + padding {self._fit.padding}"
+        )
         self.output_grid.set_active_cell(w.row, w.col)
         self.input_grid.set_window(w.top, w.left, f)
         self.step_label.setText(

@@ -1,0 +1,147 @@
+"""The model zoo and the activation probe on VGG16 / ResNet50 (random weights, no network)."""
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from engine import mnist, zoo
+from engine.activations import ActivationProbe, block_of, conv_kernel, layer_summary
+from engine.mosaic import tile_maps, tile_rgb
+from engine.zoo import ModelLoadError, PretrainedUnavailable
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    return zoo.load_zoo_model(zoo.RESNET50, weights=None)
+
+
+def test_untrained_models_are_marked(resnet):
+    assert not resnet.trained and resnet.label == "ResNet50 (ImageNet) (untrained)"
+    assert "untrained" in resnet.note and resnet.input_shape == (224, 224, 3)
+
+
+def test_resnet_probe_every_layer_one_pass(resnet):
+    probe = ActivationProbe(resnet.model)
+    image = np.random.default_rng(0).integers(0, 255, (300, 451, 3), dtype=np.uint8)
+    x = resnet.preprocess(image)
+    assert x.shape == (224, 224, 3)
+    acts = probe.run(x)
+    rows = layer_summary(resnet.model)
+    assert list(acts) == [r.name for r in rows]
+    for r in rows:
+        assert acts[r.name].shape == tuple(r.output_shape)
+    np.testing.assert_allclose(
+        acts["predictions"], resnet.model(x[None], training=False).numpy()[0], rtol=1e-4, atol=1e-6
+    )
+    adds = [r.name for r in rows if r.type == "Add"]
+    assert len(adds) == 16 and block_of(adds[0]) == "conv2_block1"
+    top = resnet.decode(acts["predictions"], 5)
+    assert len(top) == 5 and top[0][1] >= top[-1][1]
+    assert all(isinstance(name, str) and not name.startswith("class") for name, _ in top)
+
+
+def test_first_conv_filters_are_rgb_patches(resnet):
+    k = conv_kernel(resnet.model, "conv1_conv")
+    assert k.shape == (7, 7, 3, 64)
+    tiles = tile_rgb(np.moveaxis(k, 3, 0))
+    assert tiles.shape == (8 * 8 - 1, 8 * 8 - 1, 3) and tiles.min() >= 0 and tiles.max() <= 1
+    assert conv_kernel(resnet.model, "conv1_relu") is None
+
+
+def test_vgg16_summary_matches_keras():
+    vgg = zoo.load_zoo_model(zoo.VGG16, weights=None)
+    rows = layer_summary(vgg.model)
+    assert rows[0].name == "block1_conv1" and rows[0].output_shape == (224, 224, 64)
+    assert rows[0].params == 1792 and sum(r.params for r in rows) == vgg.model.count_params()
+    assert block_of("block3_conv2") == "block3" and block_of("fc1") == "fc1"
+
+
+def test_imagenet_download_failure_is_clear(monkeypatch):
+    from keras.src.utils import file_utils
+
+    def offline(*_a, **_k):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    with pytest.raises(PretrainedUnavailable, match="could not be downloaded.*untrained"):
+        zoo.load_zoo_model(zoo.RESNET50, weights="imagenet")
+
+
+def test_weights_file_round_trip_and_wrong_architecture(resnet, tmp_path):
+    path = tmp_path / "resnet.weights.h5"
+    resnet.model.save_weights(path)
+    again = zoo.load_zoo_model(zoo.RESNET50, weights=path)
+    assert again.trained and str(path) in again.note
+    np.testing.assert_array_equal(
+        again.model.get_layer("conv1_conv").get_weights()[0],
+        resnet.model.get_layer("conv1_conv").get_weights()[0],
+    )
+    with pytest.raises(ModelLoadError, match="does not hold ResNet50 weights"):
+        zoo.load_zoo_model(zoo.RESNET50, weights=mnist.SHIPPED_WEIGHTS)
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        zoo.load_zoo_model(zoo.RESNET50, weights=tmp_path / "nope.h5")
+
+
+def _small_cnn():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+
+
+def test_user_model_files(tmp_path):
+    good = tmp_path / "small.keras"
+    _small_cnn().save(good)
+    loaded = zoo.load_user_model(good)
+    assert loaded.preprocess(np.zeros((40, 30, 3), np.uint8)).shape == (16, 16, 3)
+    assert [r.type for r in layer_summary(loaded.model)] == [
+        "Conv2D",
+        "GlobalAveragePooling2D",
+        "Dense",
+    ]
+
+    lam = tmp_path / "lambda.keras"
+    inputs = keras.Input((8, 8, 3))
+    keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(inputs)).save(lam)
+    with pytest.raises(ModelLoadError, match="Lambda layer"):
+        zoo.load_user_model(lam)
+
+    flat = tmp_path / "flat.keras"
+    inputs = keras.Input((10,))
+    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(flat)
+    with pytest.raises(ModelLoadError, match="input is an image"):
+        zoo.load_user_model(flat)
+
+    empty = tmp_path / "empty.keras"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelLoadError, match="empty"):
+        zoo.load_user_model(empty)
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(ModelLoadError, match="could not be read"):
+        zoo.load_user_model(truncated)
+    not_keras = tmp_path / "data.h5"
+    with h5py.File(not_keras, "w") as fh:
+        fh["x"] = np.arange(5)
+    with pytest.raises(ModelLoadError, match="could not be read"):
+        zoo.load_user_model(not_keras)
+    with pytest.raises(ModelLoadError, match="not a Keras model file"):
+        zoo.load_user_model(mnist.SHIPPED_INFO)
+
+
+def test_mnist_entry_reads_photos_and_drawn_digits():
+    m = zoo.load_zoo_model(zoo.MNIST)
+    assert m.trained and m.input_shape == (28, 28, 1)
+    digit = np.zeros((28, 28), np.float32)
+    digit[4:24, 12:16] = 1
+    assert m.preprocess(digit).shape == (28, 28, 1)
+    paper = np.full((100, 80, 3), 255, np.uint8)
+    paper[10:90, 35:45] = 0  # dark ink on white paper is inverted to MNIST's light on black
+    x = m.preprocess(paper)
+    assert x.max() == pytest.approx(1, abs=0.05) and x[0, 0, 0] == 0
+
+
+def test_mosaic_of_512_maps():
+    m = tile_maps(np.random.default_rng(0).random((14, 14, 512)).astype(np.float32))
+    assert len(m.origins) == 512 and m.columns == 23

@@ -75,10 +75,11 @@ def run_gui(args: argparse.Namespace) -> int:
     app.setApplicationName("feature-map-explorer")
     log_path = setup_logging()
 
+    from gui.errors import ErrorReporter
     from gui.main_window import MainWindow
 
     window = MainWindow()
-    window.log_path = log_path
+    ErrorReporter(window, log_path).install()
     if args.timing:
         window.shown.connect(lambda: print(f"window_shown {time.time():.4f}", flush=True))
 

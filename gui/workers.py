@@ -104,7 +104,11 @@ class Worker:
         except Cancelled:
             self.signals.cancelled.emit()
         except Exception as exc:  # reported to the UI, which shows it
-            log.exception("worker %s failed", getattr(self.fn, "__name__", self.fn))
+            name = getattr(self.fn, "__name__", self.fn)
+            if isinstance(exc, ValueError):  # bad input, explained to the person
+                log.warning("worker %s: %s: %s", name, type(exc).__name__, exc)
+            else:
+                log.exception("worker %s failed", name)
             self.signals.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
         else:
             if self._cancel.is_set():
@@ -169,7 +173,8 @@ class WorkerRunner(QObject):
         return worker
 
     def busy(self) -> bool:
-        return bool(self._active)
+        """True while any worker's function is still running."""
+        return any(not future.done() for future in self._active.values())
 
     def shutdown(self, timeout_s: float = 60.0) -> None:
         """Cancel every worker and wait for the threads to finish (on window close)."""

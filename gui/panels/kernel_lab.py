@@ -95,6 +95,7 @@ class KernelLabPanel(QWidget):
         self._current = 0
         self._result: LabResult | None = None
         self._selected_cell: tuple[int, int] = (0, 0)
+        self._load_token = 0
         self._build_ui()
         self._restore_settings()
         self._set_input(LECTURE_INPUT)
@@ -274,6 +275,7 @@ class KernelLabPanel(QWidget):
         self._set_input(name)
 
     def _set_input(self, name: str) -> None:
+        self._load_token += 1  # a file still loading no longer replaces this choice
         if name == LECTURE_INPUT:
             self._image_rgb = None
             self._grey = lecture.BINARY_5X5.astype(np.float64)
@@ -292,11 +294,13 @@ class KernelLabPanel(QWidget):
     def load_file(self, path: Path) -> None:
         """Decode ``path`` off the UI thread; a bad file shows a message, nothing else."""
         self.message.show_info(f"Opening {path.name}…")
+        self._load_token += 1
+        token = self._load_token
         self._runner.start(
             load_image,
             path,
-            on_finished=lambda img, p=path: self._on_image_loaded(p, img),
-            on_failed=lambda msg, _tb: self._on_image_failed(msg),
+            on_finished=lambda img: token == self._load_token and self._on_image_loaded(path, img),
+            on_failed=lambda msg, _tb: token == self._load_token and self._on_image_failed(msg),
         )
 
     def _on_image_loaded(self, path: Path, image: np.ndarray) -> None:

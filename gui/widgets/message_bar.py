@@ -29,4 +29,4 @@ class MessageBar(QLabel):
         self.setVisible(False)
 
     def is_error(self) -> bool:
-        return self.isVisible() and "b00020" in self.styleSheet()
+        return not self.isHidden() and "b00020" in self.styleSheet()

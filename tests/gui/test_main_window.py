@@ -38,3 +38,27 @@ def test_screenshot_command_writes_a_png(tmp_path):
     assert result.returncode == 0, result.stderr
     image = QImage(str(out))
     assert image.width() >= 800 and image.height() >= 500
+
+
+def test_a_drawn_digit_opens_in_the_activations_panel(qtbot):
+    from .helpers import draw_stroke
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    draw = window.show_panel("draw")
+    activations = window.panels["activations"]
+    qtbot.waitUntil(
+        lambda: draw.classifier() is not None and activations.loaded() is not None, timeout=120_000
+    )
+    s = draw.canvas.width() / 280
+    draw_stroke(draw.canvas, [(140 * s, 40 * s), (140 * s, 240 * s)])
+    qtbot.waitUntil(
+        lambda: draw.prediction() is not None and draw.prediction().digit == 1, timeout=60_000
+    )
+    with qtbot.waitSignal(activations.activations_ready, timeout=60_000) as blocker:
+        qtbot.mouseClick(draw.explore_button, Qt.MouseButton.LeftButton)
+    assert window.tabs.currentWidget() is activations
+    computed = blocker.args[0]
+    assert computed.model.key == "mnist" and computed.top[0][0] == "1"
+    window.close()

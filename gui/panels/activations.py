@@ -35,9 +35,7 @@ from engine.activations import (
     layer_summary,
 )
 from engine.files import atomic_path
-from engine.images import load_image
 from engine.mosaic import Mosaic, tile_maps, tile_rgb
-from engine.paths import sample_images
 from engine.zoo import (
     MNIST,
     MODEL_TITLES,
@@ -49,7 +47,7 @@ from engine.zoo import (
     load_user_model,
     load_zoo_model,
 )
-from gui.panels.kernel_lab import IMAGE_FILTER
+from gui.widgets.image_source import ImageSource
 from gui.widgets.layer_table import LayerTable
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar
@@ -152,16 +150,13 @@ class ActivationsPanel(QWidget):
 
         box = QGroupBox("Image")
         bl = QVBoxLayout(box)
-        row = QHBoxLayout()
-        self.image_combo = QComboBox()
-        self.image_combo.addItems(list(sample_images()))
-        self.image_combo.setToolTip("A sample photo, or open your own (Ctrl+O, or drop a file)")
-        self.image_combo.activated.connect(lambda _i: self._on_image_chosen())
-        self.open_button = QPushButton("Open…")
-        self.open_button.clicked.connect(self.open_image_dialog)
-        row.addWidget(self.image_combo, 1)
-        row.addWidget(self.open_button)
-        bl.addLayout(row)
+        self.source = ImageSource(self._runner, "activations")
+        self.source.image_loaded.connect(self.set_image)
+        self.source.special_chosen.connect(lambda _name: self._recompute())
+        self.source.failed.connect(lambda text: self.message.show_error(text))
+        self.image_combo = self.source.combo
+        self.open_button = self.source.open_button
+        bl.addWidget(self.source)
         self.top_list = QListWidget()
         self.top_list.setMaximumHeight(110)
         self.top_list.setToolTip("The model's five most likely classes for this image")
@@ -320,10 +315,8 @@ class ActivationsPanel(QWidget):
         self.layer_table.set_layers(self._layers, marks)
         self._shade_blocks()
         self.model_ready.emit(loaded)
-        if self._image is None or (
-            loaded.key != MNIST and self.image_combo.currentText() == DRAWN_DIGIT
-        ):
-            self._on_image_chosen()
+        if self._image is None:
+            self.source.choose_current()
         else:
             self._recompute()
 
@@ -370,43 +363,15 @@ class ActivationsPanel(QWidget):
         return self._loaded
 
     # -- images ------------------------------------------------------------------------
-    def _on_image_chosen(self) -> None:
-        name = self.image_combo.currentText()
-        path = sample_images().get(name) or Path(name)
-        if name == DRAWN_DIGIT:
-            return
-        self.load_image_file(path)
-
     def open_image_dialog(self) -> None:
-        start = str(self._settings.value("activations/last_dir", str(Path.home())))
-        path, _ = QFileDialog.getOpenFileName(self, "Open an image", start, IMAGE_FILTER)
-        if path:
-            self._settings.setValue("activations/last_dir", str(Path(path).parent))
-            self.load_image_file(Path(path))
+        self.source.open_dialog()
 
     def load_image_file(self, path: Path) -> None:
-        self._runner.start(
-            load_image,
-            path,
-            on_finished=lambda img, p=path: self._on_image_loaded(p, img),
-            on_failed=lambda msg, _tb: self.message.show_error(msg.split(": ", 1)[-1]),
-        )
-
-    def _on_image_loaded(self, path: Path, image: np.ndarray) -> None:
-        samples = {v: k for k, v in sample_images().items()}
-        label = samples.get(path, str(path))
-        if self.image_combo.findText(label) < 0:
-            self.image_combo.addItem(label)
-        with QSignalBlocker(self.image_combo):
-            self.image_combo.setCurrentText(label)
-        self.set_image(image)
+        self.source.load_file(path)
 
     def show_digit(self, digit: np.ndarray) -> None:
         """Explore a digit drawn in the Draw panel (a prepared (28, 28) array in [0, 1])."""
-        if self.image_combo.findText(DRAWN_DIGIT) < 0:
-            self.image_combo.addItem(DRAWN_DIGIT)
-        with QSignalBlocker(self.image_combo):
-            self.image_combo.setCurrentText(DRAWN_DIGIT)
+        self.source.select_special(DRAWN_DIGIT)
         self._image = np.asarray(digit, dtype=np.float32)
         if self._loaded is None or self._loaded.key != MNIST:
             if self._tf_ready:

@@ -12,7 +12,6 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -29,12 +28,12 @@ from PySide6.QtWidgets import (
 
 from engine import lecture
 from engine.convolution import conv2d, resolve_padding
-from engine.images import load_image, to_grey
+from engine.images import to_grey
 from engine.kernels import KERNEL_SIZES, PRESET_NAMES, normalise, preset
 from engine.mosaic import tile_maps
-from engine.paths import sample_images
 from gui.widgets.cell_grid import CellGrid, format_number
 from gui.widgets.flatten_view import FlattenView
+from gui.widgets.image_source import ImageSource
 from gui.widgets.kernel_grid import KernelGrid
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar
@@ -45,7 +44,6 @@ log = logging.getLogger(__name__)
 LECTURE_INPUT = "Lecture 5x5 (binary)"
 #: Inputs up to this size are shown as numbers, with the arithmetic of a chosen cell.
 NUMBERS_MAX_SIDE = 16
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 
 
 @dataclass(frozen=True)
@@ -95,10 +93,9 @@ class KernelLabPanel(QWidget):
         self._current = 0
         self._result: LabResult | None = None
         self._selected_cell: tuple[int, int] = (0, 0)
-        self._load_token = 0
         self._build_ui()
         self._restore_settings()
-        self._set_input(LECTURE_INPUT)
+        self._on_special_chosen(LECTURE_INPUT)
 
     # -- construction ------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -107,17 +104,14 @@ class KernelLabPanel(QWidget):
 
         box = QGroupBox("Input")
         lay = QHBoxLayout(box)
-        self.input_combo = QComboBox()
-        self.input_combo.addItem(LECTURE_INPUT)
-        for name in sample_images():
-            self.input_combo.addItem(name)
-        self.input_combo.setToolTip("The image the kernels slide over (greyscale)")
-        self.input_combo.currentTextChanged.connect(self._on_input_chosen)
-        self.open_button = QPushButton("Open…")
-        self.open_button.setToolTip("Open an image file (Ctrl+O); you can also drop one here")
-        self.open_button.clicked.connect(self.open_image_dialog)
-        lay.addWidget(self.input_combo, 1)
-        lay.addWidget(self.open_button)
+        self.source = ImageSource(self._runner, "kernel_lab", specials=[LECTURE_INPUT])
+        self.source.special_chosen.connect(self._on_special_chosen)
+        self.source.image_loaded.connect(self._on_image_loaded)
+        self.source.loading.connect(lambda name: self.message.show_info(f"Opening {name}…"))
+        self.source.failed.connect(lambda text: self.message.show_error(text))
+        self.input_combo = self.source.combo
+        self.open_button = self.source.open_button
+        lay.addWidget(self.source)
         form.addWidget(box)
 
         box = QGroupBox("Kernels")
@@ -271,53 +265,23 @@ class KernelLabPanel(QWidget):
         s.setValue("kernel_lab/relu", self.relu_check.isChecked())
 
     # -- input -------------------------------------------------------------------------
-    def _on_input_chosen(self, name: str) -> None:
-        self._set_input(name)
-
-    def _set_input(self, name: str) -> None:
-        self._load_token += 1  # a file still loading no longer replaces this choice
-        if name == LECTURE_INPUT:
-            self._image_rgb = None
-            self._grey = lecture.BINARY_5X5.astype(np.float64)
-            self._recompute()
-            return
-        path = sample_images().get(name) or Path(name)
-        self.load_file(path)
+    def _on_special_chosen(self, _name: str) -> None:
+        self._image_rgb = None
+        self._grey = lecture.BINARY_5X5.astype(np.float64)
+        self._recompute()
 
     def open_image_dialog(self) -> None:
-        start = str(self._settings.value("kernel_lab/last_dir", str(Path.home())))
-        path, _ = QFileDialog.getOpenFileName(self, "Open an image", start, IMAGE_FILTER)
-        if path:
-            self._settings.setValue("kernel_lab/last_dir", str(Path(path).parent))
-            self.load_file(Path(path))
+        self.source.open_dialog()
 
     def load_file(self, path: Path) -> None:
         """Decode ``path`` off the UI thread; a bad file shows a message, nothing else."""
-        self.message.show_info(f"Opening {path.name}…")
-        self._load_token += 1
-        token = self._load_token
-        self._runner.start(
-            load_image,
-            path,
-            on_finished=lambda img: token == self._load_token and self._on_image_loaded(path, img),
-            on_failed=lambda msg, _tb: token == self._load_token and self._on_image_failed(msg),
-        )
+        self.source.load_file(path)
 
-    def _on_image_loaded(self, path: Path, image: np.ndarray) -> None:
+    def _on_image_loaded(self, image: np.ndarray) -> None:
         self.message.clear_message()
         self._image_rgb = image
         self._grey = to_grey(image) / 255.0
-        samples = {v: k for k, v in sample_images().items()}
-        label = samples.get(path, str(path))
-        if self.input_combo.findText(label) < 0:
-            self.input_combo.addItem(label)
-        with QSignalBlocker(self.input_combo):
-            self.input_combo.setCurrentText(label)
         self._recompute()
-
-    def _on_image_failed(self, message: str) -> None:
-        # Strip the exception type: the sentence is for a person.
-        self.message.show_error(message.split(": ", 1)[-1])
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():

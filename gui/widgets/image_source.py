@@ -1,0 +1,119 @@
+"""Choose an input image: the shipped samples, special entries, or a file of your own.
+
+A combo box and an "Open…" button; files are decoded off the UI thread, and a file
+that is still loading never replaces a choice made after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings, QSignalBlocker, Signal
+from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
+
+from engine.images import load_image
+from engine.paths import sample_images
+from gui.workers import WorkerRunner
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
+
+
+class ImageSource(QWidget):
+    """The samples and ``specials`` (entries the panel fills itself) in a combo box.
+
+    Signals
+    -------
+    loading(str)
+        A file started loading (its name).
+    image_loaded(object)
+        An (H, W, 3) uint8 array, from a sample or a file.
+    special_chosen(str)
+        One of the special entries was chosen.
+    failed(str)
+        A file could not be read: the message for the person.
+    """
+
+    loading = Signal(str)
+    image_loaded = Signal(object)
+    special_chosen = Signal(str)
+    failed = Signal(str)
+
+    def __init__(
+        self,
+        runner: WorkerRunner,
+        settings_key: str,
+        specials: Sequence[str] = (),
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._runner = runner
+        self._settings_key = settings_key
+        self._specials = list(specials)
+        self._token = 0
+        self.combo = QComboBox()
+        self.combo.addItems([*self._specials, *sample_images()])
+        self.combo.setToolTip("The input image: a sample, or open your own (Ctrl+O, or drop it)")
+        self.combo.currentTextChanged.connect(lambda _t: self.choose_current())
+        self.open_button = QPushButton("Open…")
+        self.open_button.setToolTip("Open an image file (Ctrl+O); you can also drop one here")
+        self.open_button.clicked.connect(self.open_dialog)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.combo, 1)
+        lay.addWidget(self.open_button)
+
+    def current_text(self) -> str:
+        return self.combo.currentText()
+
+    def choose_current(self) -> None:
+        """(Re)load what the combo box shows."""
+        name = self.combo.currentText()
+        self._token += 1  # a file still loading no longer replaces this choice
+        if name in self._specials:
+            self.special_chosen.emit(name)
+        else:
+            self.load_file(sample_images().get(name) or Path(name))
+
+    def select_special(self, name: str) -> None:
+        """Show special entry ``name`` (added if new) without emitting anything."""
+        if name not in self._specials:
+            self._specials.append(name)
+            self.combo.addItem(name)
+        self._token += 1
+        with QSignalBlocker(self.combo):
+            self.combo.setCurrentText(name)
+
+    def open_dialog(self) -> None:
+        key = f"{self._settings_key}/last_dir"
+        start = str(QSettings().value(key, str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image", start, IMAGE_FILTER)
+        if path:
+            QSettings().setValue(key, str(Path(path).parent))
+            self.load_file(Path(path))
+
+    def load_file(self, path: Path) -> None:
+        """Decode ``path`` off the UI thread; the newest request wins."""
+        self._token += 1
+        token = self._token
+        self.loading.emit(path.name)
+        self._runner.start(
+            load_image,
+            path,
+            on_finished=lambda img: token == self._token and self._on_loaded(path, img),
+            on_failed=lambda msg, _tb: (
+                token == self._token
+                and self.failed.emit(
+                    msg.split(": ", 1)[-1]  # the sentence is for a person, not the type
+                )
+            ),
+        )
+
+    def _on_loaded(self, path: Path, image: np.ndarray) -> None:
+        label = {v: k for k, v in sample_images().items()}.get(path, str(path))
+        if self.combo.findText(label) < 0:
+            self.combo.addItem(label)
+        with QSignalBlocker(self.combo):
+            self.combo.setCurrentText(label)
+        self.image_loaded.emit(image)

@@ -27,6 +27,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/startup.py
 	$(PY) bench/kernel_lab.py
+	$(PY) bench/predict_latency.py
+	$(PY) bench/activations.py
 
 screenshots: $(STAMP)
 	for p in kernels stride draw activations; do \

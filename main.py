@@ -78,7 +78,7 @@ def run_gui(args: argparse.Namespace) -> int:
     from gui.errors import ErrorReporter
     from gui.main_window import MainWindow
 
-    window = MainWindow()
+    window = MainWindow(remember=not (args.screenshot or args.timing))
     ErrorReporter(window, log_path).install()
     if args.timing:
         window.shown.connect(lambda: print(f"window_shown {time.time():.4f}", flush=True))

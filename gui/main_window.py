@@ -112,8 +112,9 @@ class MainWindow(QMainWindow):
 
     shown = Signal()
 
-    def __init__(self, load_tf: bool = True) -> None:
+    def __init__(self, load_tf: bool = True, remember: bool = True) -> None:
         super().__init__()
+        self._remember = remember  # False for --screenshot/--timing runs: leave settings be
         self.setWindowTitle("Feature-map explorer")
         self.runner = WorkerRunner(self)
         self.state = AppState(self.runner, self)
@@ -228,9 +229,10 @@ class MainWindow(QMainWindow):
             if closer is not None and not closer():
                 event.ignore()
                 return
-        settings = QSettings()
-        settings.setValue("main_window/geometry", self.saveGeometry())
-        settings.setValue("main_window/tab", self.tabs.currentIndex())
+        if self._remember:
+            settings = QSettings()
+            settings.setValue("main_window/geometry", self.saveGeometry())
+            settings.setValue("main_window/tab", self.tabs.currentIndex())
         self.statusBar().showMessage("Stopping background work…")
         self.runner.shutdown()
         super().closeEvent(event)

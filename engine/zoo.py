@@ -244,7 +244,3 @@ def load_user_model(path: str | Path) -> LoadedModel:
         return to_grey(x)[:, :, None] if c == 1 else x
 
     return LoadedModel("file", p.name, model, True, preprocess, _top_k(None), f"from {p}")
-
-
-def keras_cache_dir() -> Path:
-    return Path.home() / ".keras" / "models"

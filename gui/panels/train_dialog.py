@@ -143,7 +143,6 @@ class TrainDialog(QDialog):
         buttons.addWidget(self.close_button)
         lay.addLayout(buttons)
         self._records: list[TrainRecord] = []
-        self.last_result: TrainResult | None = None
 
     # -- actions -------------------------------------------------------------------------
     def _browse(self) -> None:
@@ -245,7 +244,6 @@ class TrainDialog(QDialog):
         self.status_label.setText(text)
 
     def _on_finished(self, result: TrainResult) -> None:
-        self.last_result = result
         self.progress_bar.setValue(1000)
         acc = f"{result.test_accuracy:.2%}" if result.test_accuracy is not None else "n/a"
         self.status_label.setText(

@@ -80,9 +80,6 @@ class CellGrid(QWidget):
     def values(self) -> np.ndarray:
         return self._values.copy()
 
-    def padded(self) -> np.ndarray:
-        return np.pad(self._values, self._pad)
-
     def window(self) -> tuple[int, int, int] | None:
         return self._window
 

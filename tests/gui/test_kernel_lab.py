@@ -152,3 +152,23 @@ def test_settings_are_remembered(qtbot, lab):
     qtbot.addWidget(again)
     assert again.padding_combo.currentText() == "same"
     runner.shutdown()
+
+
+def test_dropping_a_file_opens_it(qtbot, lab):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    name, path = list(sample_images().items())[1]
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(
+        QPointF(50, 50),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
+        lab.dropEvent(event)
+    assert lab.input_combo.currentText() == name
+    assert f"Input {load_image(path).shape[0]}x" in lab.depth_label.text()

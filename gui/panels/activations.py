@@ -47,7 +47,7 @@ from engine.zoo import (
     load_user_model,
     load_zoo_model,
 )
-from gui.widgets.image_source import ImageSource
+from gui.widgets.image_source import ImageSource, dropped_path
 from gui.widgets.layer_table import LayerTable
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar
@@ -388,14 +388,11 @@ class ActivationsPanel(QWidget):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:
-        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
-        if urls:
-            path = Path(urls[0].toLocalFile())
-            if path.suffix.lower() in (".keras", ".h5"):
-                self.load_user_model_file(path)
-            else:
-                self.load_image_file(path)
-            event.acceptProposedAction()
+        path = dropped_path(event)
+        if path is not None and path.suffix.lower() in (".keras", ".h5"):
+            self.load_user_model_file(path)
+        elif path is not None:
+            self.load_image_file(path)
 
     # -- activations -------------------------------------------------------------------
     def _recompute(self) -> None:

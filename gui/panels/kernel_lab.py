@@ -33,7 +33,7 @@ from engine.kernels import KERNEL_SIZES, PRESET_NAMES, normalise, preset
 from engine.mosaic import tile_maps
 from gui.widgets.cell_grid import CellGrid, format_number
 from gui.widgets.flatten_view import FlattenView
-from gui.widgets.image_source import ImageSource
+from gui.widgets.image_source import ImageSource, dropped_path
 from gui.widgets.kernel_grid import KernelGrid
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar
@@ -288,10 +288,9 @@ class KernelLabPanel(QWidget):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:
-        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
-        if urls:
-            self.load_file(Path(urls[0].toLocalFile()))
-            event.acceptProposedAction()
+        path = dropped_path(event)
+        if path is not None:
+            self.load_file(path)
 
     # -- kernels -----------------------------------------------------------------------
     def kernel_size(self) -> int:

@@ -20,6 +20,15 @@ from gui.workers import WorkerRunner
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 
 
+def dropped_path(event) -> Path | None:
+    """The first local file of a drag-and-drop event (accepting it), or None."""
+    urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
+    if not urls:
+        return None
+    event.acceptProposedAction()
+    return Path(urls[0].toLocalFile())
+
+
 class ImageSource(QWidget):
     """The samples and ``specials`` (entries the panel fills itself) in a combo box.
 

@@ -138,6 +138,7 @@ class WorkerRunner(QObject):
             for name in self.POOLS
         }
         self._active: dict[Worker, Future] = {}
+        self._closed = False
 
     def start(
         self,
@@ -157,6 +158,12 @@ class WorkerRunner(QObject):
                 f"pool must be one of {', '.join(self.POOLS)}. Received: pool={pool!r}"
             )
         worker = Worker(fn, *args, **kwargs)
+        if self._closed:
+            # The window is closing: results still queued (an image that finished
+            # loading, say) may ask for more work; there is nobody left to show it to.
+            log.debug("not starting %s: the runner is shut down", fn)
+            worker.cancel()
+            return worker
         s = worker.signals
         for signal, slot in (
             (s.finished, on_finished),
@@ -177,7 +184,11 @@ class WorkerRunner(QObject):
         return any(not future.done() for future in self._active.values())
 
     def shutdown(self, timeout_s: float = 60.0) -> None:
-        """Cancel every worker and wait for the threads to finish (on window close)."""
+        """Cancel every worker and wait for the threads to finish (on window close).
+
+        Later ``start`` calls are ignored.
+        """
+        self._closed = True
         for worker in list(self._active):
             worker.cancel()
         wait_futures(list(self._active.values()), timeout=timeout_s)

@@ -47,6 +47,15 @@ def test_failures_are_reported_with_their_message(qtbot):
     runner.shutdown()
 
 
+def test_work_asked_for_after_shutdown_is_ignored(qtbot):
+    runner = WorkerRunner()
+    runner.shutdown()
+    ran = []
+    worker = runner.start(lambda: ran.append(1), on_finished=ran.append)
+    qtbot.wait(100)
+    assert ran == [] and worker.is_cancelled() and not runner.busy()
+
+
 def test_latest_only_runs_the_newest_request(qtbot):
     runner = WorkerRunner()
     latest = LatestOnly(runner)

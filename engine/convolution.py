@@ -42,13 +42,15 @@ def resolve_padding(padding: PaddingArg, f: int) -> int:
     """Turn ``'valid'``, ``'same'`` or a number into a number of zero rows/columns.
 
     ``'same'`` is the lecture's (F - 1) / 2, which keeps the input size at stride 1;
-    it needs an odd filter size.
+    it needs an odd filter size. A number may come as text, as typed into a box.
 
-    >>> resolve_padding("same", 5)
-    2
+    >>> resolve_padding("same", 5), resolve_padding(" 2 ", 3)
+    (2, 2)
     """
     if isinstance(padding, str):
         name = padding.strip().lower()
+        if name.lstrip("+-").isdigit():
+            return _check_int("padding", int(name), 0)
         if name == "valid":
             return 0
         if name == "same":

@@ -430,7 +430,6 @@ def train_cli(args: argparse.Namespace) -> int:
     except MnistDataError as exc:
         print(f"error: {exc}")
         return 2
-    last_epoch = [0]
 
     def on_record(r: TrainRecord) -> None:
         if r.kind == "epoch":
@@ -440,7 +439,6 @@ def train_cli(args: argparse.Namespace) -> int:
                 f"({r.elapsed_s:.0f} s, ~{r.seconds_left:.0f} s left)",
                 flush=True,
             )
-            last_epoch[0] = r.epoch
 
     result = train_mnist(
         data,

@@ -61,12 +61,18 @@ class AppState(QObject):
         self.tensorflow_version: str | None = None
         self.tensorflow_error: str | None = None
 
-    def when_tensorflow_ready(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` now if TensorFlow is loaded, else once it is."""
+    def when_tensorflow_ready(
+        self, callback: Callable[[], None], on_failed: Callable[[str], None]
+    ) -> None:
+        """Call ``callback`` now if TensorFlow is loaded, else once it is; ``on_failed``
+        with the message if the import fails."""
         if self.tensorflow_version is not None:
             callback()
+        elif self.tensorflow_error is not None:
+            on_failed(self.tensorflow_error)
         else:
             self.tensorflow_ready.connect(lambda _v: callback())
+            self.tensorflow_failed.connect(on_failed)
 
 
 @dataclass(frozen=True)
@@ -85,12 +91,12 @@ def panel_specs() -> list[PanelSpec]:
 
     def draw(state: AppState) -> QWidget:
         panel = DrawPanel(state.runner)
-        state.when_tensorflow_ready(panel.start_loading)
+        state.when_tensorflow_ready(panel.start_loading, panel.show_unavailable)
         return panel
 
     def activations(state: AppState) -> QWidget:
         panel = ActivationsPanel(state.runner)
-        state.when_tensorflow_ready(panel.on_tensorflow_ready)
+        state.when_tensorflow_ready(panel.on_tensorflow_ready, panel.show_unavailable)
         return panel
 
     return [

@@ -249,6 +249,10 @@ class ActivationsPanel(QWidget):
             self.export_npz_button,
         ):
             w.setEnabled(enabled)
+        # Weights files and random weights only make sense for the ImageNet models.
+        imagenet = self.current_key() in (VGG16, VGG19, RESNET50)
+        self.weights_button.setEnabled(enabled and imagenet)
+        self.untrained_button.setEnabled(enabled and imagenet)
 
     # -- models ------------------------------------------------------------------------
     def on_tensorflow_ready(self) -> None:
@@ -258,6 +262,11 @@ class ActivationsPanel(QWidget):
 
     def current_key(self) -> str:
         return str(self.model_combo.currentData())
+
+    def show_unavailable(self, message: str) -> None:
+        """TensorFlow could not be loaded: nothing here can work; say why."""
+        self.model_label.setText("Models are unavailable: TensorFlow could not be loaded.")
+        self.message.show_error(message)
 
     def _on_model_chosen(self, index: int) -> None:
         key = self.model_combo.itemData(index)
@@ -323,7 +332,10 @@ class ActivationsPanel(QWidget):
     def _on_model_failed(self, message: str, _tb: str) -> None:
         self._busy = False
         text = message.split(": ", 1)[-1]
-        self.model_label.setText("No model loaded.")
+        # The previous model (if any) is still loaded and its maps still shown: say so.
+        self.model_label.setText(
+            f"Still showing {self._loaded.label}." if self._loaded else "No model loaded."
+        )
         if message.startswith(PretrainedUnavailable.__name__):
             self.message.show_error(text + "  Use 'Load weights file…' or 'Open untrained'.")
         else:
@@ -343,9 +355,6 @@ class ActivationsPanel(QWidget):
 
     def load_weights_dialog(self) -> None:
         key = self.current_key()
-        if key not in (VGG16, VGG19, RESNET50):
-            self.message.show_error("Weights files are for VGG16, VGG19 and ResNet50.")
-            return
         path, _ = QFileDialog.getOpenFileName(
             self, "Weights file", str(Path.home()), "Keras weights (*.h5 *.weights.h5);;All (*)"
         )
@@ -417,8 +426,8 @@ class ActivationsPanel(QWidget):
         self.message.show_error(message.split(": ", 1)[-1])
 
     def _on_computed(self, computed: Computed) -> None:
-        if computed.model is not self._loaded:
-            return  # a newer model replaced this one meanwhile
+        if computed.model is not self._loaded or computed.image is not self._image:
+            return  # a newer model or image replaced this one meanwhile
         self._busy = False
         self._computed = computed
         self.top_list.clear()

@@ -171,8 +171,12 @@ class DrawPanel(QWidget):
         self._on_canvas_changed()
 
     def _on_classifier_failed(self, message: str) -> None:
+        self.show_unavailable(f"The MNIST model could not be loaded: {message}")
+
+    def show_unavailable(self, message: str) -> None:
+        """No model (TensorFlow or the weights failed to load): say why, keep the canvas."""
         self.guess_label.setText("Model unavailable")
-        self.message.show_error(f"The MNIST model could not be loaded: {message}")
+        self.message.show_error(message)
 
     def _show_weights_info(self) -> None:
         info = weights_info()

@@ -391,11 +391,8 @@ class KernelLabPanel(QWidget):
 
     # -- computation -------------------------------------------------------------------
     def _recompute(self, *_args: object) -> None:
-        text = self.padding_combo.currentText()
         try:
-            padding = resolve_padding(
-                text if not text.strip().lstrip("-").isdigit() else int(text), self.kernel_size()
-            )
+            padding = resolve_padding(self.padding_combo.currentText(), self.kernel_size())
         except ValueError as exc:
             self.message.show_error(f"Padding: {exc}")
             return
@@ -410,7 +407,7 @@ class KernelLabPanel(QWidget):
         self.message.show_error(message.split(": ", 1)[-1])
 
     def _on_result(self, result: LabResult) -> None:
-        if not self.message.is_error() or "kernel has cells" not in self.message.text():
+        if self.kernel_grid.is_valid():  # else keep saying which cells are wrong
             self.message.clear_message()
         self._result = result
         h, w, k = result.maps.shape

@@ -291,10 +291,7 @@ class StridePanel(QWidget):
 
     # -- computation ---------------------------------------------------------------------
     def padding(self) -> int:
-        text = self.p_combo.currentText().strip()
-        return resolve_padding(
-            int(text) if text.lstrip("-").isdigit() else text, self.f_spin.value()
-        )
+        return resolve_padding(self.p_combo.currentText(), self.f_spin.value())
 
     def _rebuild(self, keep_step: bool = False) -> None:
         self.stop()

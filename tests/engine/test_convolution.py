@@ -140,3 +140,9 @@ def test_pool_matches_tf_per_channel():
 def test_bad_arguments_say_what_was_received(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_padding_typed_as_text():
+    assert resolve_padding(" 2 ", 3) == 2 and resolve_padding("VALID", 3) == 0
+    with pytest.raises(ValueError, match="padding must be >= 0"):
+        resolve_padding("-1", 3)

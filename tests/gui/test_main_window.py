@@ -62,3 +62,25 @@ def test_a_drawn_digit_opens_in_the_activations_panel(qtbot):
     computed = blocker.args[0]
     assert computed.model.key == "mnist" and computed.top[0][0] == "1"
     window.close()
+
+
+def test_tensorflow_that_cannot_load_is_explained_in_every_panel(qtbot, monkeypatch):
+    import gui.main_window as main_window
+
+    def broken(**_kwargs):
+        raise ImportError("libtensorflow_framework.so.2: cannot open shared object file")
+
+    monkeypatch.setattr(main_window, "load_tensorflow", broken)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.state.tensorflow_error is not None, timeout=30_000)
+    assert window.tf_label.text() == "TensorFlow failed to load"
+    draw, activations = window.panels["draw"], window.panels["activations"]
+    assert draw.guess_label.text() == "Model unavailable"
+    assert "cannot open shared object file" in draw.message.text()
+    assert "TensorFlow could not be loaded" in activations.model_label.text()
+    assert not activations.model_combo.isEnabled()
+    lab = window.show_panel("kernels")  # the numpy panels work without TensorFlow
+    qtbot.waitUntil(lambda: lab.result() is not None, timeout=10_000)
+    window.close()

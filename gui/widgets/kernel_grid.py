@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLineEdit,
+    QStyle,
     QStyledItemDelegate,
     QTableWidget,
     QTableWidgetItem,
@@ -36,7 +37,16 @@ def parse_cell(text: str) -> float | None:
 
 
 class _LiveDelegate(QStyledItemDelegate):
-    """Commits the editor's text on every keystroke, so the map follows the typing."""
+    """Commits the editor's text on every keystroke, so the map follows the typing.
+
+    An invalid cell is painted red even while selected: the selection colour used to
+    hide the mark on exactly the cell the person had just typed into.
+    """
+
+    def initStyleOption(self, option, index) -> None:
+        super().initStyleOption(option, index)
+        if parse_cell(str(index.data() or "")) is None:
+            option.state &= ~QStyle.StateFlag.State_Selected
 
     def createEditor(self, parent, option, index):
         editor = QLineEdit(parent)

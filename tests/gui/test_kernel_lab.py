@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
 from scipy.signal import correlate2d
 
 from engine import lecture
@@ -55,6 +56,13 @@ def test_invalid_cells_are_marked_and_do_not_crash(qtbot, lab):
         item = lab.kernel_grid.item(0, 0)
         assert item.background().color().red() == 255 and item.background().color().green() < 200
         assert "not a finite number" in item.toolTip()
+        # the cell just typed into is selected; it must still be painted red
+        assert lab.kernel_grid.item(0, 0).isSelected()
+        option = QStyleOptionViewItem()
+        index = lab.kernel_grid.model().index(0, 0)
+        option.state |= QStyle.StateFlag.State_Selected
+        lab.kernel_grid.itemDelegate().initStyleOption(option, index)
+        assert not option.state & QStyle.StateFlag.State_Selected
         assert lab.message.is_error()
         np.testing.assert_array_equal(shown_map(lab), before)
     with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):

@@ -3,6 +3,7 @@
 python main.py                                  # the app
 python main.py --screenshot out.png --panel kernels
 python main.py train --data mnist.npz --epochs 12 --out weights.weights.h5
+python main.py train --model lenet5 --data mnist.npz --epochs 30 --augment
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="print when the window is shown and TensorFlow is ready, then exit",
     )
     sub = parser.add_subparsers(dest="command")
-    train = sub.add_parser("train", help="train the lecture's MNIST CNN without the GUI")
+    train = sub.add_parser("train", help="train a digit model (MNIST CNN, LeNet-5) without the GUI")
+    train.add_argument(
+        "--model",
+        default="mnist",
+        choices=("mnist", "lenet5"),
+        help="the lecture's MNIST CNN (default) or LeNet-5",
+    )
     train.add_argument("--data", help="an .npz in Keras' mnist layout (default: Keras' cache)")
     train.add_argument("--epochs", type=int, default=12)
     train.add_argument("--batch-size", type=int, default=128)
@@ -42,6 +49,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--augment",
         action="store_true",
         help="random small shifts, rotations and zooms of the training digits",
+    )
+    train.add_argument(
+        "--lr-decay",
+        action="store_true",
+        help="lower the learning rate along a cosine to 0 over the epochs",
     )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", help="weights file to write (default: the user's data folder)")
@@ -71,8 +83,9 @@ def run_gui(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication(sys.argv[:1])
-    app.setOrganizationName("feature-map-explorer")
-    app.setApplicationName("feature-map-explorer")
+    from gui.settings import configure_settings
+
+    configure_settings()
     log_path = setup_logging()
 
     from gui.errors import ErrorReporter
@@ -109,9 +122,9 @@ def run_gui(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "train":
-        from engine.mnist import train_cli
+        import cli  # headless: no Qt
 
-        return train_cli(args)
+        return cli.train_cli(args)
     return run_gui(args)
 
 

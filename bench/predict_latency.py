@@ -4,7 +4,7 @@ The live path is ``DigitClassifier.classify`` (a compiled tf.function reused bet
 calls, returning the probabilities and the conv maps of the same pass). Both are
 measured in the same run on the same drawings.
 
-    .venv/bin/python bench/predict_latency.py [--runs 200]
+    .venv/bin/python bench/predict_latency.py [--runs 200] [--model mnist|lenet5]
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.mnist import DigitClassifier, preprocess_drawing  # noqa: E402
+from engine.digits import DigitClassifier, prepare_digit, preprocess_drawing  # noqa: E402
+from engine.mnist_model import DIGIT_MODELS  # noqa: E402
 
 
 def drawings(n: int) -> list[np.ndarray]:
@@ -52,19 +53,23 @@ def median_ms(fn, inputs) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--model", default="mnist", choices=tuple(DIGIT_MODELS))
     args = parser.parse_args()
-    clf = DigitClassifier()
+    clf = DigitClassifier(model_key=args.model)
     model = clf.model
+
+    def predict_one(x: np.ndarray) -> np.ndarray:
+        return model.predict(prepare_digit(x).model_input(clf.pad)[None], verbose=0)
+
     inputs = drawings(args.runs)
     for x in inputs[:5]:  # warm both paths
         clf.classify(x)
-        model.predict(preprocess_drawing(x)[None, :, :, None], verbose=0)
+        predict_one(x)
     live = median_ms(clf.classify, inputs)
-    predict = median_ms(
-        lambda x: model.predict(preprocess_drawing(x)[None, :, :, None], verbose=0), inputs
-    )
+    predict = median_ms(predict_one, inputs)
     prep = median_ms(preprocess_drawing, inputs)
-    print(f"one drawn digit (280x280 canvas), median of {args.runs} drawings:")
+    title = DIGIT_MODELS[args.model].title
+    print(f"{title}: one drawn digit (280x280 canvas), median of {args.runs} drawings:")
     print(f"  preprocessing alone:                     {prep:6.2f} ms")
     print(f"  live path (preprocess + compiled call):  {live:6.2f} ms   goal <= 10 ms")
     print(f"  preprocess + model.predict:              {predict:6.2f} ms")

@@ -1,14 +1,12 @@
-"""Shared test set-up: data from ../shared/data, a private user-data folder."""
+"""Shared test set-up: the tests' own MNIST cut, a private user-data folder."""
 
-import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_MNIST = Path(
-    os.environ.get("FME_MNIST_NPZ", ROOT.parent / "shared" / "data" / "mnist_8k.npz")
-)
+#: 1,000 training and 500 test digits of real MNIST; see tests/data/README.md.
+MNIST_FIXTURE = ROOT / "tests" / "data" / "mnist_fixture.npz"
 
 
 @pytest.fixture(autouse=True)
@@ -17,11 +15,7 @@ def _private_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("FME_DATA_DIR", str(tmp_path / "user-data"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def mnist_npz() -> Path:
-    if not SHARED_MNIST.exists():
-        pytest.fail(
-            f"{SHARED_MNIST} is missing: the MNIST tests read ../shared/data/mnist_8k.npz "
-            "(or set FME_MNIST_NPZ to an .npz in Keras' mnist layout)"
-        )
-    return SHARED_MNIST
+    """An .npz in Keras' mnist layout: x_train (1000, 28, 28), x_test (500, 28, 28)."""
+    return MNIST_FIXTURE

@@ -1,12 +1,13 @@
-"""The model zoo and the activation probe on VGG16 / ResNet50 (random weights, no network)."""
+"""The model zoo (every model's input convention, loading, untrained and offline) and the probe."""
 
 import h5py
 import keras
 import numpy as np
 import pytest
 
-from engine import mnist, zoo
+from engine import mnist_model, zoo
 from engine.activations import ActivationProbe, block_of, conv_kernel, layer_summary
+from engine.digits import PreparedDigit
 from engine.mosaic import tile_maps, tile_rgb
 from engine.zoo import ModelLoadError, PretrainedUnavailable
 
@@ -24,7 +25,7 @@ def test_untrained_models_are_marked(resnet):
 def test_resnet_probe_every_layer_one_pass(resnet):
     probe = ActivationProbe(resnet.model)
     image = np.random.default_rng(0).integers(0, 255, (300, 451, 3), dtype=np.uint8)
-    x = resnet.preprocess(image)
+    x = resnet.prepare(image)
     assert x.shape == (224, 224, 3)
     acts = probe.run(x)
     rows = layer_summary(resnet.model)
@@ -66,6 +67,8 @@ def test_imagenet_download_failure_is_clear(monkeypatch):
     monkeypatch.setattr(file_utils, "get_file", offline)
     with pytest.raises(PretrainedUnavailable, match="could not be downloaded.*untrained"):
         zoo.load_zoo_model(zoo.RESNET50, weights="imagenet")
+    with pytest.raises(PretrainedUnavailable, match="MobileNetV2's ImageNet weights"):
+        zoo.load_zoo_model(zoo.MOBILENETV2, weights="imagenet")
 
 
 def test_weights_file_round_trip_and_wrong_architecture(resnet, tmp_path):
@@ -78,7 +81,7 @@ def test_weights_file_round_trip_and_wrong_architecture(resnet, tmp_path):
         resnet.model.get_layer("conv1_conv").get_weights()[0],
     )
     with pytest.raises(ModelLoadError, match="does not hold ResNet50 weights"):
-        zoo.load_zoo_model(zoo.RESNET50, weights=mnist.SHIPPED_WEIGHTS)
+        zoo.load_zoo_model(zoo.RESNET50, weights=mnist_model.SHIPPED_WEIGHTS)
     with pytest.raises(ModelLoadError, match="does not exist"):
         zoo.load_zoo_model(zoo.RESNET50, weights=tmp_path / "nope.h5")
 
@@ -94,7 +97,7 @@ def test_user_model_files(tmp_path):
     good = tmp_path / "small.keras"
     _small_cnn().save(good)
     loaded = zoo.load_user_model(good)
-    assert loaded.preprocess(np.zeros((40, 30, 3), np.uint8)).shape == (16, 16, 3)
+    assert loaded.prepare(np.zeros((40, 30, 3), np.uint8)).shape == (16, 16, 3)
     assert [r.type for r in layer_summary(loaded.model)] == [
         "Conv2D",
         "GlobalAveragePooling2D",
@@ -127,19 +130,87 @@ def test_user_model_files(tmp_path):
     with pytest.raises(ModelLoadError, match="could not be read"):
         zoo.load_user_model(not_keras)
     with pytest.raises(ModelLoadError, match="not a Keras model file"):
-        zoo.load_user_model(mnist.SHIPPED_INFO)
+        zoo.load_user_model(mnist_model.SHIPPED_INFO)
 
 
 def test_mnist_entry_reads_photos_and_drawn_digits():
     m = zoo.load_zoo_model(zoo.MNIST)
     assert m.trained and m.input_shape == (28, 28, 1)
-    digit = np.zeros((28, 28), np.float32)
-    digit[4:24, 12:16] = 1
-    assert m.preprocess(digit).shape == (28, 28, 1)
+    pixels = np.zeros((28, 28), np.float32)
+    pixels[4:24, 12:16] = 1
+    x = m.prepare(PreparedDigit(pixels))
+    np.testing.assert_array_equal(x[:, :, 0], pixels)  # a prepared digit goes in as it is
     paper = np.full((100, 80, 3), 255, np.uint8)
     paper[10:90, 35:45] = 0  # dark ink on white paper is inverted to MNIST's light on black
-    x = m.preprocess(paper)
+    x = m.prepare(paper)
     assert x.max() == pytest.approx(1, abs=0.05) and x[0, 0, 0] == 0
+    with pytest.raises(ValueError, match="uint8"):
+        m.prepare(pixels)  # a float array is neither an image nor a digit: refused, not guessed
+
+
+RGB = np.random.default_rng(1).integers(0, 256, (224, 224, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("scaling", "reference"),
+    [
+        (zoo.Scaling.CAFFE, lambda x: keras.applications.vgg16.preprocess_input(x)),
+        (zoo.Scaling.SYMMETRIC, lambda x: keras.applications.mobilenet_v2.preprocess_input(x)),
+        (zoo.Scaling.TORCH, lambda x: keras.applications.densenet.preprocess_input(x)),
+        (zoo.Scaling.UNIT, lambda x: x / 255.0),
+        (zoo.Scaling.RAW, lambda x: x),
+    ],
+)
+def test_one_prepare_function_follows_the_keras_conventions(scaling, reference):
+    spec = zoo.InputSpec((224, 224), 3, scaling)
+    expected = reference(RGB.astype(np.float32).copy())
+    np.testing.assert_allclose(zoo.prepare_image(RGB, spec), expected, rtol=1e-5, atol=1e-4)
+
+
+PHOTO = np.random.default_rng(2).integers(0, 256, (300, 451, 3), dtype=np.uint8)
+PREPROCESS = {  # each keras.applications model's own preprocess_input
+    zoo.VGG16: keras.applications.vgg16.preprocess_input,
+    zoo.VGG19: keras.applications.vgg19.preprocess_input,
+    zoo.RESNET50: keras.applications.resnet50.preprocess_input,
+    zoo.INCEPTIONV3: keras.applications.inception_v3.preprocess_input,
+    zoo.MOBILENETV2: keras.applications.mobilenet_v2.preprocess_input,
+    zoo.EFFICIENTNETB0: keras.applications.efficientnet.preprocess_input,
+    zoo.CONVNEXT_TINY: keras.applications.convnext.preprocess_input,
+}
+
+
+@pytest.mark.parametrize("key", list(PREPROCESS))
+def test_every_imagenet_model_gets_what_its_preprocess_input_gives(key):
+    spec = zoo.input_spec(key)
+    assert spec.size == ((299, 299) if key == zoo.INCEPTIONV3 else (224, 224))
+    resized = zoo.resize_image(PHOTO, spec.size)
+    expected = PREPROCESS[key](resized.copy())
+    np.testing.assert_allclose(zoo.prepare_image(PHOTO, spec), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_the_zoo_lists_every_model():
+    assert set(zoo.MODEL_TITLES) == {zoo.MNIST, zoo.LENET5, *PREPROCESS}
+    assert zoo.MODEL_TITLES[zoo.LENET5] == "LeNet-5 (1998)"
+    with pytest.raises(ValueError, match="unknown model 'alexnet'; choose one of mnist, lenet5"):
+        zoo.load_zoo_model("alexnet")
+    with pytest.raises(ValueError, match="unknown model"):
+        zoo.input_spec("alexnet")
+    with pytest.raises(ValueError, match=r"size must be \(32, 32\)"):
+        zoo.InputSpec((28, 28), 1, zoo.Scaling.UNIT, digit=True, pad=2)
+
+
+def test_grey_and_digits_reach_models_in_their_channels():
+    grey = RGB[:, :, 0]
+    rgb_model = zoo.prepare_image(grey, zoo.InputSpec((32, 32), 3, zoo.Scaling.UNIT))
+    assert rgb_model.shape == (32, 32, 3)
+    np.testing.assert_array_equal(rgb_model[:, :, 0], rgb_model[:, :, 2])  # grey, repeated
+    grey_model = zoo.prepare_image(RGB, zoo.InputSpec((32, 32), 1, zoo.Scaling.UNIT))
+    assert grey_model.shape == (32, 32, 1) and 0 <= grey_model.min() <= grey_model.max() <= 1
+    pixels = np.zeros((28, 28), np.float32)
+    pixels[5:20, 10:14] = 1
+    x = zoo.prepare_image(PreparedDigit(pixels), zoo.IMAGENET_SPEC)
+    assert x.shape == (224, 224, 3)  # a drawn digit fed to VGG16: resized, BGR, mean removed
+    np.testing.assert_allclose(x[0, 0], -zoo.CAFFE_MEAN_BGR, atol=1e-4)
 
 
 def test_mosaic_of_512_maps():

@@ -1,0 +1,97 @@
+"""MNIST as uint8 arrays: from Keras' cache (and download) or from an .npz file.
+
+Nothing here imports TensorFlow at module level; only the Keras download path does.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+#: One split: (images (N, 28, 28) uint8, labels (N,) uint8).
+Split = tuple[np.ndarray, np.ndarray]
+
+
+class MnistDataError(ValueError):
+    """MNIST could not be loaded; the message tells the person what to do."""
+
+
+def keras_mnist_cache() -> Path:
+    """Where ``keras.datasets.mnist`` keeps ``mnist.npz``, read from the environment now.
+
+    Keras uses ``$KERAS_HOME/datasets/mnist.npz`` when ``KERAS_HOME`` is set, else
+    ``~/.keras/datasets/mnist.npz``.
+
+    >>> keras_mnist_cache().parts[-2:]
+    ('datasets', 'mnist.npz')
+    """
+    home = os.environ.get("KERAS_HOME")
+    base = Path(home).expanduser() if home is not None else Path.home() / ".keras"
+    return base / "datasets" / "mnist.npz"
+
+
+def _check_split(name: str, x: np.ndarray, y: np.ndarray) -> Split:
+    """Check one split's shapes and labels; return it as uint8 arrays.
+
+    >>> x, y = _check_split("test set", np.zeros((2, 28, 28)), np.array([3, 7]))
+    >>> x.shape, x.dtype, y.tolist()
+    ((2, 28, 28), dtype('uint8'), [3, 7])
+    """
+    if x.ndim != 3 or x.shape[1:] != (28, 28):
+        raise MnistDataError(f"{name}: images must be (N, 28, 28); the file has {x.shape}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise MnistDataError(
+            f"{name}: {len(x)} images but labels of shape {y.shape}; expected one label each"
+        )
+    if len(y) and (y.min() < 0 or y.max() > 9):
+        raise MnistDataError(f"{name}: labels must be digits 0..9; found {y.min()}..{y.max()}")
+    return x.astype(np.uint8), y.astype(np.uint8)
+
+
+def load_mnist(path: str | Path | None = None) -> tuple[Split, Split]:
+    """(x_train, y_train), (x_test, y_test) as uint8 arrays.
+
+    With no ``path``, Keras' own cache and download (``keras.datasets.mnist``); with a
+    path, any ``.npz`` in Keras' mnist layout (keys x_train, y_train, x_test, y_test).
+
+    Raises
+    ------
+    MnistDataError
+        The download failed, or the file is missing, unreadable or not in that layout;
+        the message says what to do.
+    """
+    if path is None:
+        try:
+            import keras
+
+            (xa, ya), (xb, yb) = keras.datasets.mnist.load_data()
+        except Exception as exc:
+            raise MnistDataError(
+                "MNIST could not be downloaded (no network?). Download mnist.npz on a machine "
+                f"with network and put it at {keras_mnist_cache()}, or choose an .npz file in "
+                f"Keras' mnist layout. ({type(exc).__name__}: {exc})"
+            ) from exc
+        return _check_split("training set", xa, ya), _check_split("test set", xb, yb)
+    p = Path(path)
+    if not p.is_file():
+        raise MnistDataError(f"'{p}' does not exist or is not a file")
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            missing = {"x_train", "y_train", "x_test", "y_test"} - set(data.files)
+            if missing:
+                raise MnistDataError(
+                    f"'{p.name}' is not in Keras' mnist layout: "
+                    f"missing {', '.join(sorted(missing))}"
+                    f" (it has {', '.join(data.files) or 'no arrays'})"
+                )
+            arrays = {k: data[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except MnistDataError:
+        raise
+    except Exception as exc:
+        raise MnistDataError(f"'{p.name}' is not a readable .npz file: {exc}") from exc
+    return (
+        _check_split("training set", arrays["x_train"], arrays["y_train"]),
+        _check_split("test set", arrays["x_test"], arrays["y_test"]),
+    )

@@ -71,11 +71,21 @@ def preset(name: str, size: int = 3) -> np.ndarray:
     return k
 
 
+def sums_to_zero(kernel: np.ndarray) -> bool:
+    """True when the weights sum to 0 (up to rounding), as edge filters do by design: they
+    answer 0 on a flat patch, so only changes of brightness show.
+
+    >>> sums_to_zero(preset("Vertical edge")), sums_to_zero(preset("Box blur"))
+    (True, False)
+    """
+    return bool(abs(np.asarray(kernel, dtype=np.float64).sum()) <= 1e-12)
+
+
 def normalise(kernel: np.ndarray) -> np.ndarray:
     """Scale a kernel so that its weights sum to 1 (kernels summing to 0 stay as they are).
 
-    Normalised kernels keep the image's brightness; edge filters sum to 0 and are left alone.
+    Normalised kernels keep the image's brightness; edge filters sum to 0 and are left
+    alone (``sums_to_zero`` says so beforehand).
     """
     k = np.asarray(kernel, dtype=np.float64)
-    total = k.sum()
-    return k / total if abs(total) > 1e-12 else k.copy()
+    return k.copy() if sums_to_zero(k) else k / k.sum()

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -27,11 +28,12 @@ from PySide6.QtWidgets import (
 )
 
 from engine import lecture
-from engine.convolution import conv2d, resolve_padding
+from engine.convolution import conv2d, format_number, resolve_padding, window_arithmetic
 from engine.images import to_grey
-from engine.kernels import KERNEL_SIZES, PRESET_NAMES, normalise, preset
+from engine.kernels import KERNEL_SIZES, PRESET_NAMES, normalise, preset, sums_to_zero
 from engine.mosaic import tile_maps
-from gui.widgets.cell_grid import CellGrid, format_number
+from gui.panels.base import Panel
+from gui.widgets.cell_grid import CellGrid
 from gui.widgets.flatten_view import FlattenView
 from gui.widgets.image_source import ImageSource, dropped_path
 from gui.widgets.kernel_grid import KernelGrid
@@ -44,6 +46,15 @@ log = logging.getLogger(__name__)
 LECTURE_INPUT = "Lecture 5x5 (binary)"
 #: Inputs up to this size are shown as numbers, with the arithmetic of a chosen cell.
 NUMBERS_MAX_SIDE = 16
+#: Maps side by side in the numbers view before the next row starts.
+NUMBERS_COLUMNS = 4
+# How photos' maps are coloured: keys (stored in QSettings) and their labels.
+PER_MAP, SHARED = "per_map", "shared"
+SCALE_LABELS = {PER_MAP: "Each map its own scale", SHARED: "One scale for all maps"}
+ZERO_SUM_MESSAGE = (
+    "This kernel sums to 0, so dividing by its sum is impossible; "
+    "edge kernels are meant to sum to 0."
+)
 
 
 @dataclass(frozen=True)
@@ -68,8 +79,12 @@ def compute_maps(
     return LabResult(maps=maps, kernels=k4, stride=stride, padding=padding, relu=relu)
 
 
-class KernelLabPanel(QWidget):
+class KernelLabPanel(Panel):
     """Pick an input, edit one or more kernels, choose stride/padding/ReLU, see the maps.
+
+    Small inputs (the lecture's 5x5) show every kernel's map as numbers, side by side;
+    clicking a cell of any map writes its arithmetic. Photos show the maps as images,
+    each on its own colour scale or all on one (a choice that is remembered).
 
     Signals
     -------
@@ -78,6 +93,7 @@ class KernelLabPanel(QWidget):
     """
 
     map_updated = Signal(object)
+    opens_images = True
 
     def __init__(self, runner: WorkerRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -93,6 +109,7 @@ class KernelLabPanel(QWidget):
         self._current = 0
         self._result: LabResult | None = None
         self._selected_cell: tuple[int, int] = (0, 0)
+        self.output_grids: list[CellGrid] = []
         self._build_ui()
         self._restore_settings()
         self._on_special_chosen(LECTURE_INPUT)
@@ -176,6 +193,15 @@ class KernelLabPanel(QWidget):
         self.relu_check.setToolTip("Apply the ReLU activation to the maps")
         self.relu_check.toggled.connect(self._recompute)
         sub.addRow("", self.relu_check)
+        self.scale_combo = QComboBox()
+        for key, label in SCALE_LABELS.items():
+            self.scale_combo.addItem(label, key)
+        self.scale_combo.setToolTip(
+            "Photos: stretch each map over the whole colour scale (shows the pattern of a "
+            "weak map), or colour all maps alike (shows which map answers strongest)"
+        )
+        self.scale_combo.activated.connect(self._on_scale_chosen)
+        sub.addRow("Colour scale", self.scale_combo)
         form.addWidget(box)
         self.message = MessageBar()
         form.addWidget(self.message)
@@ -194,12 +220,11 @@ class KernelLabPanel(QWidget):
         grids = QHBoxLayout()
         self.input_grid = CellGrid()
         self.input_grid.set_title("Input")
-        self.output_grid = CellGrid()
-        self.output_grid.set_title("Feature map (click a cell)")
-        self.output_grid.setToolTip("Click a cell to see the arithmetic that produced it")
-        self.output_grid.cell_clicked.connect(self._on_output_cell_clicked)
+        self.maps_box = QWidget()
+        self.maps_layout = QGridLayout(self.maps_box)
+        self.maps_layout.setContentsMargins(0, 0, 0, 0)
         grids.addWidget(self.input_grid, 3)
-        grids.addWidget(self.output_grid, 2)
+        grids.addWidget(self.maps_box, 4)
         nl.addLayout(grids, 1)
         self.arithmetic_label = QLabel()
         self.arithmetic_label.setWordWrap(True)
@@ -257,12 +282,15 @@ class KernelLabPanel(QWidget):
             self.stride_spin.setValue(int(s.value("kernel_lab/stride", 1)))
             self.padding_combo.setCurrentText(str(s.value("kernel_lab/padding", "valid")))
             self.relu_check.setChecked(s.value("kernel_lab/relu", "false") in (True, "true"))
+        index = self.scale_combo.findData(str(s.value("kernel_lab/map_scale", PER_MAP)))
+        self.scale_combo.setCurrentIndex(max(index, 0))  # an unknown key: the default
 
     def _save_settings(self) -> None:
         s = self._settings
         s.setValue("kernel_lab/stride", self.stride_spin.value())
         s.setValue("kernel_lab/padding", self.padding_combo.currentText())
         s.setValue("kernel_lab/relu", self.relu_check.isChecked())
+        s.setValue("kernel_lab/map_scale", self.map_scale())
 
     # -- input -------------------------------------------------------------------------
     def _on_special_chosen(self, _name: str) -> None:
@@ -370,6 +398,9 @@ class KernelLabPanel(QWidget):
         self._recompute()
 
     def _on_normalise(self) -> None:
+        if sums_to_zero(self._kernels[self._current]):
+            self.message.show_info(ZERO_SUM_MESSAGE)
+            return
         self._kernels[self._current] = normalise(self._kernels[self._current])
         self._show_current_kernel()
         self._recompute()
@@ -403,8 +434,8 @@ class KernelLabPanel(QWidget):
         stride, relu = self.stride_spin.value(), self.relu_check.isChecked()
         self._latest.submit(lambda: compute_maps(grey, kernels, stride, padding, relu))
 
-    def _on_compute_failed(self, message: str) -> None:
-        self.message.show_error(message.split(": ", 1)[-1])
+    def _on_compute_failed(self, exc: BaseException) -> None:
+        self.message.show_error(str(exc))
 
     def _on_result(self, result: LabResult) -> None:
         if self.kernel_grid.is_valid():  # else keep saying which cells are wrong
@@ -416,8 +447,9 @@ class KernelLabPanel(QWidget):
             f"{k} kernel(s) {self.kernel_size()}x{self.kernel_size()}, stride {result.stride}, "
             f"padding {result.padding}  ->  feature maps {h}x{w}x{k}"
         )
-        small = max(self._grey.shape) <= NUMBERS_MAX_SIDE
+        small = self._shows_numbers()
         self.output_stack.setCurrentIndex(1 if small else 0)
+        self.scale_combo.setEnabled(not small)
         if small:
             self.flatten_view.set_image(
                 self._grey if max(self._grey.shape) <= 6 else lecture.FLATTEN_3X3
@@ -427,69 +459,111 @@ class KernelLabPanel(QWidget):
         else:
             shown = self._image_rgb if self._image_rgb is not None else self._grey
             self.input_view.set_image(shown)
-            mosaic = tile_maps(result.maps, columns=min(k, 4), normalisation="none", gap=2)
-            self.map_view.set_image(mosaic.image)
-            self.map_view.set_title(f"Feature maps {h}x{w}x{k}")
+            self._show_map_images()
         self.map_updated.emit(result)
 
     def result(self) -> LabResult | None:
         return self._result
 
-    def _update_numbers(self) -> None:
-        if self._result is None or max(self._grey.shape) > NUMBERS_MAX_SIDE:
-            return
-        r = self._result
-        idx = min(self._current, r.maps.shape[2] - 1)
-        self.input_grid.set_values(self._grey, pad=r.padding)
-        self.output_grid.set_values(r.maps[:, :, idx])
-        self.output_grid.set_title(
-            f"Feature map of kernel {idx + 1} ({r.maps.shape[0]}x{r.maps.shape[1]})"
-        )
-        row, col = self._selected_cell
-        if row >= r.maps.shape[0] or col >= r.maps.shape[1]:
-            row, col = 0, 0
-        self._select_output_cell(row, col)
+    def map_scale(self) -> str:
+        """How photos' maps are coloured: ``PER_MAP`` or ``SHARED``."""
+        return str(self.scale_combo.currentData())
 
-    def _on_output_cell_clicked(self, row: int, col: int) -> None:
-        self._select_output_cell(row, col)
+    def _shows_numbers(self) -> bool:
+        return max(self._grey.shape) <= NUMBERS_MAX_SIDE
 
-    def _select_output_cell(self, row: int, col: int) -> None:
+    def _on_scale_chosen(self, _index: int) -> None:
+        self._save_settings()
+        if self._result is not None and not self._shows_numbers():
+            self._show_map_images()
+
+    def _show_map_images(self) -> None:
         r = self._result
         if r is None:
             return
+        h, w, k = r.maps.shape
+        if self.map_scale() == PER_MAP:
+            mosaic = tile_maps(r.maps, columns=min(k, 4), normalisation="per_map", gap=2)
+            self.map_view.set_image(mosaic.image, levels=(0.0, 1.0))
+            scale = "each on its own scale, 0 to 1"
+        else:
+            mosaic = tile_maps(r.maps, columns=min(k, 4), normalisation="none", gap=2)
+            self.map_view.set_image(mosaic.image)
+            scale = "one scale for all"
+        self.map_view.set_title(f"Feature maps {h}x{w}x{k} ({scale})")
+
+    # -- numbers view ------------------------------------------------------------------
+    @property
+    def output_grid(self) -> CellGrid:
+        """The map of the selected kernel in the numbers view."""
+        return self.output_grids[min(self._current, len(self.output_grids) - 1)]
+
+    def _ensure_map_grids(self, count: int) -> None:
+        """One CellGrid per kernel, side by side (wrapping after ``NUMBERS_COLUMNS``)."""
+        while len(self.output_grids) < count:
+            index = len(self.output_grids)
+            grid = CellGrid()
+            grid.setMinimumSize(90, 90)
+            grid.setToolTip("Click a cell to see the arithmetic that produced it")
+            grid.cell_clicked.connect(
+                lambda row, col, i=index: self._on_output_cell_clicked(i, row, col)
+            )
+            self.output_grids.append(grid)
+        while len(self.output_grids) > count:
+            grid = self.output_grids.pop()
+            self.maps_layout.removeWidget(grid)
+            grid.deleteLater()
+        for i, grid in enumerate(self.output_grids):
+            self.maps_layout.addWidget(grid, i // NUMBERS_COLUMNS, i % NUMBERS_COLUMNS)
+            grid.show()  # a child added to a shown widget would appear only later
+
+    def _update_numbers(self) -> None:
+        if self._result is None or not self._shows_numbers():
+            return
+        r = self._result
+        h, w, k = r.maps.shape
+        self._ensure_map_grids(k)
+        self.input_grid.set_values(self._grey, pad=r.padding)
+        for i, grid in enumerate(self.output_grids):
+            grid.set_values(r.maps[:, :, i])
+            marker = " (selected)" if i == min(self._current, k - 1) and k > 1 else ""
+            grid.set_title(f"Kernel {i + 1}: map {h}x{w}{marker}")
+        row, col = self._selected_cell
+        if row >= h or col >= w:
+            row, col = 0, 0
+        self._select_output_cell(row, col)
+
+    def _on_output_cell_clicked(self, index: int, row: int, col: int) -> None:
+        self._selected_cell = (row, col)
+        if index != self._current:
+            self.kernel_list.setCurrentRow(index)  # shows that kernel and its arithmetic
+        else:
+            self._select_output_cell(row, col)
+
+    def _select_output_cell(self, row: int, col: int) -> None:
+        r = self._result
+        if r is None or not self.output_grids:
+            return
         self._selected_cell = (row, col)
         idx = min(self._current, r.maps.shape[2] - 1)
-        f = r.kernels.shape[0]
-        top, left = row * r.stride, col * r.stride
-        self.output_grid.set_active_cell(row, col)
-        self.input_grid.set_window(top, left, f)
-        window = np.pad(self._grey, r.padding)[top : top + f, left : left + f]
-        kernel = r.kernels[:, :, 0, idx]
-        terms = " + ".join(
-            f"{format_number(a)}x{format_number(b)}"
-            for a, b in zip(window.ravel(), kernel.ravel(), strict=True)
+        for i, grid in enumerate(self.output_grids):
+            grid.set_active_cell(row if i == idx else None, col)
+        cell = window_arithmetic(
+            self._grey, r.kernels[:, :, 0, idx], "conv", r.stride, r.padding, row, col
         )
-        raw = float((window * kernel).sum())
-        value = format_number(r.maps[row, col, idx])
-        text = f"{terms} = {format_number(raw)}"
+        self.input_grid.set_window(cell.top, cell.left, r.kernels.shape[0])
+        text = cell.text()
         if r.relu:
-            text += f"\nReLU: max(0, {format_number(raw)}) = {value}"
-        self.arithmetic_label.setText(f"Output cell ({row}, {col}):\n{text}")
+            text += (
+                f"\nReLU: max(0, {format_number(cell.value)}) = {format_number(max(cell.value, 0))}"
+            )
+        self.arithmetic_label.setText(f"Kernel {idx + 1}, output cell ({row}, {col}):\n{text}")
 
     def arithmetic_text(self) -> str:
         return self.arithmetic_label.text()
 
 
 if __name__ == "__main__":
-    import sys
+    from gui.preview import preview
 
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication(sys.argv)
-    runner = WorkerRunner()
-    panel = KernelLabPanel(runner)
-    panel.resize(1200, 750)
-    panel.show()
-    code = app.exec()
-    runner.shutdown()
-    sys.exit(code)
+    preview(lambda state: KernelLabPanel(state.runner), (1200, 750), tensorflow=False)

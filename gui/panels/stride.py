@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QSettings, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -28,23 +30,31 @@ from engine.convolution import (
     fit_report,
     pool2d,
     resolve_padding,
+    window_arithmetic,
     window_positions,
 )
 from engine.kernels import preset
-from gui.widgets.cell_grid import CellGrid, format_number
+from gui.panels.base import Panel
+from gui.widgets.cell_grid import CellGrid
 from gui.widgets.kernel_grid import KernelGrid
 
-CONV, MAX, AVG = "Convolution", "Max pooling", "Average pooling"
-LECTURE_VALUES, RANDOM_VALUES, BINARY_VALUES, TYPED_VALUES = (
-    "Lecture example",
-    "Random small integers",
-    "0/1 pattern",
-    "Typed by hand",
-)
+# Keys identify operations and value sources (in code and in QSettings); the labels are
+# only for display, so renaming one never breaks a saved set-up.
+CONV, MAX, AVG = "conv", "max", "avg"  # engine.convolution's Operation keys
+OPERATION_LABELS = {CONV: "Convolution", MAX: "Max pooling", AVG: "Average pooling"}
+LECTURE, RANDOM, BINARY, TYPED = "lecture", "random", "binary", "typed"
+VALUE_LABELS = {
+    LECTURE: "Lecture example",
+    RANDOM: "Random small integers",
+    BINARY: "0/1 pattern",
+    TYPED: "Typed by hand",
+}
+CUSTOM = "custom"  # the preset combo's entry for a set-up of one's own
 
 
 @dataclass(frozen=True)
 class Preset:
+    key: str
     name: str
     op: str
     n: int
@@ -60,12 +70,13 @@ def _demo_7x7() -> np.ndarray:
 
 
 PRESETS = (
-    Preset("7x7, F=3, stride 1 -> 5x5", CONV, 7, 3, 1, "0"),
-    Preset("7x7, F=3, stride 2 -> 3x3", CONV, 7, 3, 2, "0"),
-    Preset("7x7, F=3, stride 3 -> does not fit", CONV, 7, 3, 3, "0"),
-    Preset("7x7, F=3, stride 1, pad 1 -> 7x7", CONV, 7, 3, 1, "1"),
-    Preset("Max pool 2x2, stride 2 on the 4x4", MAX, 4, 2, 2, "0", lecture.POOL_4X4),
+    Preset("stride1", "7x7, F=3, stride 1 -> 5x5", CONV, 7, 3, 1, "0"),
+    Preset("stride2", "7x7, F=3, stride 2 -> 3x3", CONV, 7, 3, 2, "0"),
+    Preset("stride3", "7x7, F=3, stride 3 -> does not fit", CONV, 7, 3, 3, "0"),
+    Preset("pad1", "7x7, F=3, stride 1, pad 1 -> 7x7", CONV, 7, 3, 1, "1"),
+    Preset("maxpool", "Max pool 2x2, stride 2 on the 4x4", MAX, 4, 2, 2, "0", lecture.POOL_4X4),
     Preset(
+        "xkernel",
         "5x5 binary image with the X kernel",
         CONV,
         5,
@@ -76,11 +87,41 @@ PRESETS = (
         lecture.X_KERNEL,
     ),
 )
+PRESET_BY_KEY = {p.key: p for p in PRESETS}
 
 
-class StridePanel(QWidget):
+def _select_key(combo: QComboBox, key: str) -> bool:
+    """Show the entry whose data is ``key``; False (and no change) if there is none."""
+    index = combo.findData(key)
+    if index >= 0:
+        combo.setCurrentIndex(index)
+    return index >= 0
+
+
+def _grid_to_text(values: np.ndarray) -> str:
+    return json.dumps(np.asarray(values, dtype=float).tolist())
+
+
+def _grid_from_text(text: object, size: int) -> np.ndarray | None:
+    """A saved (size, size) grid of finite numbers, or None when it is not one."""
+    try:
+        grid = np.asarray(json.loads(str(text)), dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if grid.shape != (size, size) or not np.all(np.isfinite(grid)):
+        return None
+    return grid
+
+
+class StridePanel(Panel):
     """Step (or play) the window; see the padded border, the window, the output cell,
     the arithmetic of that cell and the output-size formula with its numbers.
+
+    Home / End / Left / Right / Space step (and play) wherever the focus is in the
+    panel, a drop-down included; only a field being typed into (a spin box's text, the
+    padding box, a grid cell) keeps those keys for moving its text cursor or its cell.
+    Rows, columns and cells are counted from 0 in every text. The whole set-up is
+    remembered (QSettings, by key).
 
     Signals
     -------
@@ -94,6 +135,7 @@ class StridePanel(QWidget):
         super().__init__(parent)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._settings = QSettings()
+        self._remember = True
         self._values = _demo_7x7().astype(float)
         self._kernel = preset("Lecture X")
         self._windows: list[Window] = []
@@ -103,7 +145,7 @@ class StridePanel(QWidget):
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._on_tick)
         self._build_ui()
-        self.apply_preset(PRESETS[1].name)
+        self._restore_settings()
 
     # -- construction ------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -111,14 +153,17 @@ class StridePanel(QWidget):
         box = QGroupBox("Set-up")
         form = QFormLayout(box)
         self.preset_combo = QComboBox()
-        self.preset_combo.addItems(["(custom)", *[p.name for p in PRESETS]])
+        self.preset_combo.addItem("(custom)", CUSTOM)
+        for p in PRESETS:
+            self.preset_combo.addItem(p.name, p.key)
         self.preset_combo.setToolTip("Replay a slide of the lecture")
         self.preset_combo.activated.connect(
-            lambda i: self.apply_preset(self.preset_combo.itemText(i))
+            lambda i: self.apply_preset(self.preset_combo.itemData(i))
         )
         form.addRow("Lecture slide", self.preset_combo)
         self.op_combo = QComboBox()
-        self.op_combo.addItems([CONV, MAX, AVG])
+        for key, label in OPERATION_LABELS.items():
+            self.op_combo.addItem(label, key)
         self.op_combo.setToolTip("Slide a kernel (weighted sum) or pool (max / average)")
         form.addRow("Operation", self.op_combo)
         self.n_spin = self._spin(3, 16, "Input size N (an N x N grid)")
@@ -133,7 +178,8 @@ class StridePanel(QWidget):
         self.p_combo.setToolTip("Padding P: zero rows and columns around the input, or 'same'")
         form.addRow("Padding P", self.p_combo)
         self.values_combo = QComboBox()
-        self.values_combo.addItems([LECTURE_VALUES, RANDOM_VALUES, BINARY_VALUES, TYPED_VALUES])
+        for key, label in VALUE_LABELS.items():
+            self.values_combo.addItem(label, key)
         self.values_combo.setToolTip("The numbers in the input grid")
         form.addRow("Input values", self.values_combo)
         controls.addWidget(box)
@@ -172,7 +218,7 @@ class StridePanel(QWidget):
         row.addWidget(QLabel("Speed"))
         self.speed_slider = QSlider(Qt.Orientation.Horizontal)
         self.speed_slider.setRange(1, 10)
-        self.speed_slider.setValue(int(self._settings.value("stride/speed", 4)))
+        self.speed_slider.setValue(4)
         self.speed_slider.setToolTip("Steps per second when playing")
         self.speed_slider.valueChanged.connect(self._on_speed_changed)
         row.addWidget(self.speed_slider, 1)
@@ -197,6 +243,7 @@ class StridePanel(QWidget):
         grids.addWidget(self.output_grid, 2)
         right.addLayout(grids, 1)
         self.step_label = QLabel()
+        self.step_label.setWordWrap(True)
         right.addWidget(self.step_label)
         self.arithmetic_label = QLabel()
         self.arithmetic_label.setWordWrap(True)
@@ -210,6 +257,21 @@ class StridePanel(QWidget):
         left.setMaximumWidth(360)
         outer.addWidget(left)
         outer.addLayout(right, 1)
+
+        # Window-level shortcuts, not keyPressEvent: they reach the stepper from any
+        # child (a drop-down, a button) without the panel itself having the focus. A
+        # text field being edited claims Left/Right/Home/End first (ShortcutOverride),
+        # so typing a number keeps its cursor keys.
+        for key, slot in (
+            (Qt.Key.Key_Right, self.step_forward),
+            (Qt.Key.Key_Left, self.step_back),
+            (Qt.Key.Key_Home, self.first),
+            (Qt.Key.Key_End, self.last),
+            (Qt.Key.Key_Space, self.toggle_play),
+        ):
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
 
     def _spin(self, lo: int, hi: int, tip: str) -> QSpinBox:
         spin = QSpinBox()
@@ -225,9 +287,10 @@ class StridePanel(QWidget):
         return b
 
     # -- set-up --------------------------------------------------------------------------
-    def apply_preset(self, name: str) -> None:
-        """Load one of the lecture's slides (or keep the controls for '(custom)')."""
-        match = next((p for p in PRESETS if p.name == name), None)
+    def apply_preset(self, key: str) -> None:
+        """Load one of the lecture's slides by its key (``PRESETS[i].key``); the custom
+        entry (or an unknown key) leaves the set-up as it is."""
+        match = PRESET_BY_KEY.get(key)
         if match is None:
             return
         widgets = (
@@ -240,13 +303,13 @@ class StridePanel(QWidget):
             self.values_combo,
         )
         blockers = [QSignalBlocker(w) for w in widgets]
-        self.preset_combo.setCurrentText(name)
-        self.op_combo.setCurrentText(match.op)
+        _select_key(self.preset_combo, match.key)
+        _select_key(self.op_combo, match.op)
         self.n_spin.setValue(match.n)
         self.f_spin.setValue(match.f)
         self.s_spin.setValue(match.stride)
         self.p_combo.setCurrentText(match.padding)
-        self.values_combo.setCurrentText(LECTURE_VALUES)
+        _select_key(self.values_combo, LECTURE)
         del blockers
         values = match.values if match.values is not None else _demo_7x7()
         self._values = np.asarray(values, dtype=float)
@@ -260,15 +323,27 @@ class StridePanel(QWidget):
     def _default_kernel(self, f: int) -> np.ndarray:
         return preset("Lecture X") if f == 3 else np.ones((f, f))
 
+    def operation(self) -> str:
+        """The operation's key: ``CONV``, ``MAX`` or ``AVG``."""
+        return str(self.op_combo.currentData())
+
+    def values_source(self) -> str:
+        """The input values' key: ``LECTURE``, ``RANDOM``, ``BINARY`` or ``TYPED``."""
+        return str(self.values_combo.currentData())
+
+    def preset_key(self) -> str:
+        """The lecture slide shown (a ``PRESETS`` key), or ``CUSTOM``."""
+        return str(self.preset_combo.currentData())
+
     def _on_setup_changed(self, *_args: object) -> None:
         with QSignalBlocker(self.preset_combo):
-            self.preset_combo.setCurrentText("(custom)")
+            _select_key(self.preset_combo, CUSTOM)
         n, f = self.n_spin.value(), self.f_spin.value()
-        source = self.values_combo.currentText()
+        source = self.values_source()
         rng = np.random.default_rng(n * 100 + f)
-        if source == RANDOM_VALUES or (source == LECTURE_VALUES and self._values.shape != (n, n)):
+        if source == RANDOM or (source == LECTURE and self._values.shape != (n, n)):
             self._values = rng.integers(0, 10, size=(n, n)).astype(float)
-        elif source == BINARY_VALUES:
+        elif source == BINARY:
             self._values = rng.integers(0, 2, size=(n, n)).astype(float)
         elif self._values.shape != (n, n):  # typed: keep what fits, zeros elsewhere
             new = np.zeros((n, n))
@@ -281,13 +356,62 @@ class StridePanel(QWidget):
 
     def _on_kernel_typed(self, kernel: np.ndarray) -> None:
         self._kernel = kernel
+        with QSignalBlocker(self.preset_combo):  # no longer the slide's kernel
+            _select_key(self.preset_combo, CUSTOM)
         self._rebuild(keep_step=True)
 
     def _on_values_typed(self, values: np.ndarray) -> None:
         self._values = values
-        with QSignalBlocker(self.values_combo):
-            self.values_combo.setCurrentText(TYPED_VALUES)
+        with QSignalBlocker(self.values_combo), QSignalBlocker(self.preset_combo):
+            _select_key(self.values_combo, TYPED)
+            _select_key(self.preset_combo, CUSTOM)
         self._rebuild(keep_step=True)
+
+    # -- settings ------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        """Rebuild the saved set-up (a lecture slide, or the controls one by one)."""
+        s = self._settings
+        with QSignalBlocker(self.speed_slider):
+            self.speed_slider.setValue(_int(s.value("stride/speed"), 4, 1, 10))
+        saved = str(s.value("stride/preset", PRESETS[1].key))
+        if saved in PRESET_BY_KEY:
+            self.apply_preset(saved)
+            return
+        widgets = (self.op_combo, self.n_spin, self.f_spin, self.s_spin, self.p_combo)
+        blockers = [QSignalBlocker(w) for w in (*widgets, self.values_combo)]
+        _select_key(self.op_combo, str(s.value("stride/op", CONV)))
+        self.n_spin.setValue(_int(s.value("stride/n"), 7, 3, 16))
+        self.f_spin.setValue(_int(s.value("stride/f"), 3, 1, 7))
+        self.s_spin.setValue(_int(s.value("stride/stride"), 1, 1, 8))
+        self.p_combo.setCurrentText(str(s.value("stride/padding", "0")))
+        source = str(s.value("stride/values", LECTURE))
+        if not _select_key(self.values_combo, source):
+            _select_key(self.values_combo, LECTURE)
+        del blockers
+        n, f = self.n_spin.value(), self.f_spin.value()
+        kernel = _grid_from_text(s.value("stride/kernel"), f)
+        typed = _grid_from_text(s.value("stride/typed_values"), n)
+        if source == TYPED and typed is not None:
+            self._values = typed
+        self._on_setup_changed()
+        if kernel is not None:
+            self._kernel = kernel
+            self._rebuild()
+
+    def _save_settings(self) -> None:
+        if not self._remember:
+            return
+        s = self._settings
+        s.setValue("stride/preset", self.preset_key())
+        s.setValue("stride/op", self.operation())
+        s.setValue("stride/n", self.n_spin.value())
+        s.setValue("stride/f", self.f_spin.value())
+        s.setValue("stride/stride", self.s_spin.value())
+        s.setValue("stride/padding", self.p_combo.currentText())
+        s.setValue("stride/values", self.values_source())
+        s.setValue("stride/kernel", _grid_to_text(self._kernel))
+        if self.values_source() == TYPED:
+            s.setValue("stride/typed_values", _grid_to_text(self._values))
 
     # -- computation ---------------------------------------------------------------------
     def padding(self) -> int:
@@ -295,8 +419,9 @@ class StridePanel(QWidget):
 
     def _rebuild(self, keep_step: bool = False) -> None:
         self.stop()
+        self._save_settings()
         n, f, s = self.n_spin.value(), self.f_spin.value(), self.s_spin.value()
-        op = self.op_combo.currentText()
+        op = self.operation()
         with QSignalBlocker(self.values_grid):
             self.values_grid.set_kernel(self._values)
         with QSignalBlocker(self.kernel_grid):
@@ -314,9 +439,7 @@ class StridePanel(QWidget):
         if op == CONV:
             self._output = conv2d(x, self._kernel, stride=s, padding=p)
         else:
-            self._output = pool2d(
-                np.pad(x, p), size=f, stride=s, mode="max" if op == MAX else "avg"
-            )
+            self._output = pool2d(x, size=f, stride=s, mode=op, padding=p)
         self._windows = window_positions(n, f, s, p)
         self.input_grid.set_values(x, pad=p, missed=fit.missed)
         self._show_formula(fit)
@@ -353,10 +476,11 @@ class StridePanel(QWidget):
         else:
             self.fit_label.setStyleSheet("color: #b00020;")
             padded = fit.n + 2 * fit.padding
-            last = (fit.size - 1) * fit.stride + fit.f
+            start = (fit.size - 1) * fit.stride
             lines.append(
                 f"Stride {fit.stride} does not fit: {fit.exact:.2f} is not a whole number. "
-                f"The last window ends at column {last} of {padded}, so the last {fit.missed} "
+                f"The last window covers columns {start} to {start + fit.f - 1} of the padded "
+                f"input's 0 to {padded - 1} (counting from 0), so the last {fit.missed} "
                 f"row(s) and column(s) (shaded) are never covered; frameworks drop them and "
                 f"give {fit.size}x{fit.size}."
             )
@@ -411,23 +535,27 @@ class StridePanel(QWidget):
         self.input_grid.set_window(w.top, w.left, f)
         self.step_label.setText(
             f"Step {self._step + 1} of {len(self._windows)}: window at row {w.top}, column "
-            f"{w.left} (of the padded input) -> output cell ({w.row}, {w.col})"
+            f"{w.left} of the padded input -> output cell ({w.row}, {w.col}) "
+            "(rows and columns count from 0)"
         )
         self.arithmetic_label.setText(self.arithmetic_for(w))
         self.step_changed.emit(self._step)
 
     def arithmetic_for(self, w: Window) -> str:
-        f = self.f_spin.value()
-        window = np.pad(self._values, self._fit.padding)[w.top : w.top + f, w.left : w.left + f]
-        value = format_number(self._output[w.row, w.col])
-        vals = [format_number(v) for v in window.ravel()]
-        op = self.op_combo.currentText()
-        if op == MAX:
-            return f"max({', '.join(vals)}) = {value}"
-        if op == AVG:
-            return f"avg({', '.join(vals)}) = ({' + '.join(vals)})/{len(vals)} = {value}"
-        terms = [f"{a}x{format_number(b)}" for a, b in zip(vals, self._kernel.ravel(), strict=True)]
-        return f"{' + '.join(terms)} = {value}"
+        """The arithmetic of window ``w``'s output cell, written by the engine."""
+        op = self.operation()
+        kernel = self._kernel if op == CONV else None
+        padding = self._fit.padding if self._fit is not None else 0
+        return window_arithmetic(
+            self._values,
+            kernel,
+            op,
+            self.s_spin.value(),
+            padding,
+            w.row,
+            w.col,
+            size=self.f_spin.value(),
+        ).text()
 
     def step(self) -> int:
         return self._step
@@ -481,37 +609,27 @@ class StridePanel(QWidget):
             self.step_forward()
 
     def _on_speed_changed(self, value: int) -> None:
-        self._settings.setValue("stride/speed", value)
+        if self._remember:
+            self._settings.setValue("stride/speed", value)
         if self.is_playing():
             self._timer.setInterval(int(1000 / value))
 
-    def keyPressEvent(self, event) -> None:
-        actions = {
-            Qt.Key.Key_Right: self.step_forward,
-            Qt.Key.Key_Left: self.step_back,
-            Qt.Key.Key_Space: self.toggle_play,
-            Qt.Key.Key_Home: self.first,
-            Qt.Key.Key_End: self.last,
-        }
-        action = actions.get(Qt.Key(event.key()))
-        if action is None:
-            super().keyPressEvent(event)
-        else:
-            action()
-            event.accept()
-
     def prepare_screenshot(self) -> None:
-        self.apply_preset(PRESETS[1].name)
+        self._remember = False  # a screenshot run leaves the person's set-up alone
+        self.apply_preset(PRESETS[1].key)
         self.go_to(1)
 
 
+def _int(value: object, default: int, lo: int, hi: int) -> int:
+    """A saved integer within [lo, hi], or ``default`` when it is not one."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        return default
+    return number if lo <= number <= hi else default
+
+
 if __name__ == "__main__":
-    import sys
+    from gui.preview import preview
 
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication(sys.argv)
-    panel = StridePanel()
-    panel.resize(1200, 750)
-    panel.show()
-    sys.exit(app.exec())
+    preview(lambda _state: StridePanel(), (1200, 750), tensorflow=False)

@@ -13,18 +13,11 @@ from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from engine.convolution import format_number  # the one number formatter of the arithmetic
+
 WINDOW_COLOUR = QColor(0, 114, 178)  # Okabe-Ito blue
 CELL_COLOUR = QColor(230, 159, 0)  # Okabe-Ito orange
 PAD_COLOUR = QColor(225, 225, 235)
-
-
-def format_number(v: float) -> str:
-    """Integers without decimals, others with up to two."""
-    if not np.isfinite(v):
-        return str(v)
-    if abs(v - round(v)) < 1e-9:
-        return str(int(round(v)))
-    return f"{v:.2f}".rstrip("0").rstrip(".")
 
 
 class CellGrid(QWidget):

@@ -7,7 +7,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from gui.widgets.cell_grid import CELL_COLOUR, WINDOW_COLOUR, format_number
+from engine.convolution import format_number
+from gui.widgets.cell_grid import CELL_COLOUR, WINDOW_COLOUR
 
 
 class FlattenView(QWidget):

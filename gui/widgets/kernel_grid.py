@@ -1,5 +1,8 @@
 """Edit a kernel cell by cell; every keystroke updates the kernel.
 
+Cells show numbers rounded to two decimals but keep the exact values they were given, so
+editing one cell of a Gaussian does not round the others.
+
 Cells that do not hold a finite number (empty, text, NaN, inf) are painted red with a
 tooltip saying why, and the kernel is not emitted until they are fixed.
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QEvent, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -22,9 +25,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.widgets.cell_grid import format_number
+from engine.convolution import format_number
 
 INVALID_BRUSH = QBrush(QColor(255, 170, 170))
+#: Where a cell keeps the exact value it was given; the text shows it rounded.
+EXACT_ROLE = Qt.ItemDataRole.UserRole
+#: Keys the grid keeps even where its panel has shortcuts for them (moving between
+#: cells, starting an edit): a person inside a table expects them to act on the table.
+GRID_KEYS = frozenset(
+    {
+        Qt.Key.Key_Left,
+        Qt.Key.Key_Right,
+        Qt.Key.Key_Up,
+        Qt.Key.Key_Down,
+        Qt.Key.Key_Home,
+        Qt.Key.Key_End,
+        Qt.Key.Key_Space,
+    }
+)
 
 
 def parse_cell(text: str) -> float | None:
@@ -84,6 +102,16 @@ class KernelGrid(QTableWidget):
         self.itemChanged.connect(self._on_item_changed)
         self.set_kernel(np.zeros((size, size)))
 
+    def event(self, event) -> bool:
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and Qt.Key(event.key()) in GRID_KEYS
+            and event.modifiers() == Qt.KeyboardModifier.NoModifier
+        ):
+            event.accept()  # the key press then comes to the grid, not to a shortcut
+            return True
+        return super().event(event)
+
     def set_kernel(self, kernel: np.ndarray) -> None:
         """Show ``kernel`` (resizing the grid) and emit ``kernel_changed`` once."""
         k = np.asarray(kernel, dtype=np.float64)
@@ -94,6 +122,7 @@ class KernelGrid(QTableWidget):
                 for c in range(k.shape[1]):
                     item = QTableWidgetItem(format_number(k[r, c]))
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                    item.setData(EXACT_ROLE, float(k[r, c]))
                     self.setItem(r, c, item)
         self._revalidate()
 
@@ -112,6 +141,9 @@ class KernelGrid(QTableWidget):
             for c in range(self.columnCount()):
                 item = self.item(r, c)
                 v = parse_cell(item.text() if item else "")
+                exact = item.data(EXACT_ROLE) if item else None
+                if v is not None and exact is not None and item.text() == format_number(exact):
+                    v = float(exact)  # shown rounded, kept exact (a Gaussian's 0.0751...)
                 if v is None:
                     ok = False
                 else:

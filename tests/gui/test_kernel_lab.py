@@ -7,12 +7,14 @@ from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
 from scipy.signal import correlate2d
 
 from engine import lecture
+from engine.convolution import format_number
 from engine.images import load_image, to_grey
+from engine.mosaic import tile_maps
 from engine.paths import sample_images
-from gui.panels.kernel_lab import KernelLabPanel
+from gui.panels.kernel_lab import PER_MAP, SCALE_LABELS, SHARED, ZERO_SUM_MESSAGE, KernelLabPanel
 from gui.workers import WorkerRunner
 
-from .helpers import choose, click_cell_grid, type_into_cell
+from .helpers import choose, click_cell_grid, pick, type_into_cell
 
 TIMEOUT = 10_000
 
@@ -49,6 +51,21 @@ def test_typing_into_a_cell_updates_the_map(qtbot, lab):
     assert lab.preset_combo.currentText() == "(custom)"
 
 
+def test_editing_one_cell_keeps_the_other_weights_exact(qtbot, lab):
+    choose(qtbot, lab.size_combo, "5x5")
+    lab.size_combo.activated.emit(lab.size_combo.currentIndex())
+    with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
+        choose(qtbot, lab.preset_combo, "Gaussian blur")
+        lab.preset_combo.activated.emit(lab.preset_combo.currentIndex())
+    gaussian = lab.kernels()[0]
+    assert lab.kernel_grid.item(0, 0).text() == format_number(gaussian[0, 0])  # rounded
+    with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
+        type_into_cell(qtbot, lab.kernel_grid, 2, 2, "0.5")
+    expected = gaussian.copy()
+    expected[2, 2] = 0.5
+    np.testing.assert_array_equal(lab.kernels()[0], expected)
+
+
 def test_invalid_cells_are_marked_and_do_not_crash(qtbot, lab):
     before = shown_map(lab).copy()
     for bad in ["abc", "nan", "inf", ""]:
@@ -77,6 +94,10 @@ def test_presets_stride_padding_and_relu(qtbot, lab):
         lab.preset_combo.activated.emit(lab.preset_combo.currentIndex())
     k = np.array([[-1, 0, 1]] * 3, dtype=float)
     np.testing.assert_allclose(shown_map(lab)[:, :, 0], correlate2d(lecture.BINARY_5X5, k, "valid"))
+    # negative weights are written in brackets; the first window sums to 0 - 1 = ...
+    assert lab.arithmetic_text().endswith(
+        "1x(-1) + 1x0 + 1x1 + 0x(-1) + 1x0 + 1x1 + 0x(-1) + 0x0 + 1x1 = 2"
+    )
     with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
         choose(qtbot, lab.padding_combo, "same")
     assert shown_map(lab).shape == (5, 5, 1)
@@ -99,6 +120,7 @@ def test_seven_by_seven_kernel_without_padding_says_why(qtbot, lab):
     assert lab.kernel_grid.rowCount() == 7
     qtbot.waitUntil(lambda: lab.message.is_error(), timeout=TIMEOUT)
     assert "larger than the padded 5x5" in lab.message.text()
+    assert not lab.message.text().startswith("ValueError")  # str(exc): for a person
     with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
         choose(qtbot, lab.padding_combo, "same")
     assert shown_map(lab).shape == (5, 5, 1)
@@ -116,6 +138,51 @@ def test_several_kernels_stack_into_a_volume(qtbot, lab):
     with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
         qtbot.mouseClick(lab.remove_button, Qt.MouseButton.LeftButton)
     assert shown_map(lab).shape == (3, 3, 5)
+    assert len(lab.output_grids) == 5
+
+
+def test_every_kernels_map_is_shown_side_by_side(qtbot, lab):
+    for _ in range(2):
+        with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
+            qtbot.mouseClick(lab.add_button, Qt.MouseButton.LeftButton)
+    kernels = lab.kernels()
+    assert len(lab.output_grids) == 3
+    assert all(grid.isVisible() for grid in lab.output_grids)
+    lefts = [grid.geometry().left() for grid in lab.output_grids]
+    assert lefts == sorted(lefts) and len(set(lefts)) == 3  # in one row, left to right
+    for grid, k in zip(lab.output_grids, kernels, strict=True):
+        np.testing.assert_allclose(grid.values(), correlate2d(lecture.BINARY_5X5, k, "valid"))
+    # a click on the first kernel's map selects that kernel and writes its arithmetic
+    click_cell_grid(qtbot, lab.output_grids[0], 2, 1)
+    assert lab.kernel_list.currentRow() == 0
+    assert lab.kernel_grid.kernel().tolist() == kernels[0].tolist()
+    assert lab.output_grids[0].active_cell() == (2, 1)
+    assert lab.output_grids[1].active_cell() is None
+    assert lab.input_grid.window() == (2, 1, 3)
+    assert lab.arithmetic_text().startswith("Kernel 1, output cell (2, 1):")
+    assert lab.arithmetic_text().endswith(" = 3")  # the X kernel's map, row 2, column 1
+    click_cell_grid(qtbot, lab.output_grids[2], 2, 1)
+    assert lab.kernel_list.currentRow() == 2
+    expected = correlate2d(lecture.BINARY_5X5, kernels[2], "valid")[2, 1]
+    assert lab.arithmetic_text().startswith("Kernel 3, output cell (2, 1):")
+    assert lab.arithmetic_text().endswith(f" = {expected:g}")
+
+
+def test_normalising_explains_a_kernel_that_sums_to_zero(qtbot, lab):
+    with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
+        choose(qtbot, lab.preset_combo, "Sobel x")
+        lab.preset_combo.activated.emit(lab.preset_combo.currentIndex())
+    before = lab.kernels()[0]
+    qtbot.mouseClick(lab.normalise_button, Qt.MouseButton.LeftButton)
+    assert lab.message.text() == ZERO_SUM_MESSAGE and not lab.message.isHidden()
+    np.testing.assert_array_equal(lab.kernels()[0], before)
+    with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
+        choose(qtbot, lab.preset_combo, "Lecture X")
+        lab.preset_combo.activated.emit(lab.preset_combo.currentIndex())
+    with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
+        qtbot.mouseClick(lab.normalise_button, Qt.MouseButton.LeftButton)
+    np.testing.assert_allclose(lab.kernels()[0], lecture.X_KERNEL / 5)
+    assert lab.message.isHidden()
 
 
 def test_a_photo_is_convolved_in_greyscale(qtbot, lab):
@@ -128,6 +195,33 @@ def test_a_photo_is_convolved_in_greyscale(qtbot, lab):
     )
     assert lab.output_stack.currentIndex() == 0
     assert lab.map_view.image_item.image.shape == shown_map(lab).shape[:2]
+
+
+def test_photo_maps_on_their_own_or_one_colour_scale(qtbot, lab):
+    assert not lab.scale_combo.isEnabled()  # numbers need no colour scale
+    name = next(iter(sample_images()))
+    with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
+        qtbot.mouseClick(lab.add_button, Qt.MouseButton.LeftButton)  # X and a second kernel
+    with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
+        choose(qtbot, lab.input_combo, name)
+    assert lab.scale_combo.isEnabled() and lab.map_scale() == PER_MAP
+    maps = shown_map(lab)
+    per_map = tile_maps(maps, columns=2, normalisation="per_map", gap=2)
+    np.testing.assert_allclose(lab.map_view.data(), per_map.image)
+    for top, left in per_map.origins:  # each map spans the whole scale
+        tile = lab.map_view.data()[top : top + maps.shape[0], left : left + maps.shape[1]]
+        assert np.nanmin(tile) == 0 and np.nanmax(tile) == pytest.approx(1)
+    pick(qtbot, lab.scale_combo, SCALE_LABELS[SHARED])
+    assert lab.map_scale() == SHARED
+    raw = tile_maps(maps, columns=2, normalisation="none", gap=2)
+    np.testing.assert_allclose(lab.map_view.data(), raw.image)
+    assert "one scale for all" in lab.map_view.title()
+    runner = WorkerRunner()
+    again = KernelLabPanel(runner)  # remembered by key
+    qtbot.addWidget(again)
+    assert again.map_scale() == SHARED
+    assert again.scale_combo.currentText() == SCALE_LABELS[SHARED]
+    runner.shutdown()
 
 
 def test_a_bad_file_shows_a_message_and_the_lab_keeps_working(qtbot, lab, tmp_path):

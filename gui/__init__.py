@@ -1,10 +1,15 @@
 """Qt front of the feature-map explorer.
 
-PySide6 is imported before pyqtgraph so pyqtgraph binds to it (it would try PyQt6
-first), and pyqtgraph is configured once, here, for row-major numpy images.
+pyqtgraph picks its Qt binding when first imported and would try PyQt6 before PySide6.
+The binding is named here, before pyqtgraph can be imported by anything in ``gui``, in
+a way an import sorter cannot undo (an environment variable, not import order); and
+pyqtgraph is configured once, here, for row-major numpy images.
 """
 
-import pyqtgraph as pg
-import PySide6.QtCore  # noqa: F401  (binding choice must precede pyqtgraph)
+import os
+
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+import pyqtgraph as pg  # noqa: E402
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEventLoop, QObject, QSettings, QTimer, Signal
+from PySide6.QtCore import QEventLoop, QSettings, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -16,13 +15,11 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QTabWidget,
-    QWidget,
 )
 
-from engine.runtime import load_tensorflow
+from gui.panels.base import Panel
+from gui.state import AppState
 from gui.workers import WorkerRunner
-
-log = logging.getLogger(__name__)
 
 ABOUT = """<h3>Feature-map explorer</h3>
 <p>See how convolutional neural networks see images, following the lecture:</p>
@@ -41,45 +38,11 @@ ABOUT = """<h3>Feature-map explorer</h3>
 </ol>"""
 
 
-class AppState(QObject):
-    """What every panel may need: the worker runner and whether TensorFlow is loaded.
-
-    Signals
-    -------
-    tensorflow_ready(str)
-        TensorFlow and Keras imported; the versions.
-    tensorflow_failed(str)
-        The import failed; the message.
-    """
-
-    tensorflow_ready = Signal(str)
-    tensorflow_failed = Signal(str)
-
-    def __init__(self, runner: WorkerRunner, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.runner = runner
-        self.tensorflow_version: str | None = None
-        self.tensorflow_error: str | None = None
-
-    def when_tensorflow_ready(
-        self, callback: Callable[[], None], on_failed: Callable[[str], None]
-    ) -> None:
-        """Call ``callback`` now if TensorFlow is loaded, else once it is; ``on_failed``
-        with the message if the import fails."""
-        if self.tensorflow_version is not None:
-            callback()
-        elif self.tensorflow_error is not None:
-            on_failed(self.tensorflow_error)
-        else:
-            self.tensorflow_ready.connect(lambda _v: callback())
-            self.tensorflow_failed.connect(on_failed)
-
-
 @dataclass(frozen=True)
 class PanelSpec:
     key: str  # the --panel name
     title: str
-    factory: Callable[[AppState], QWidget]
+    factory: Callable[[AppState], Panel]
 
 
 def panel_specs() -> list[PanelSpec]:
@@ -89,21 +52,11 @@ def panel_specs() -> list[PanelSpec]:
     from gui.panels.kernel_lab import KernelLabPanel
     from gui.panels.stride import StridePanel
 
-    def draw(state: AppState) -> QWidget:
-        panel = DrawPanel(state.runner)
-        state.when_tensorflow_ready(panel.start_loading, panel.show_unavailable)
-        return panel
-
-    def activations(state: AppState) -> QWidget:
-        panel = ActivationsPanel(state.runner)
-        state.when_tensorflow_ready(panel.on_tensorflow_ready, panel.show_unavailable)
-        return panel
-
     return [
         PanelSpec("kernels", "Kernel lab", lambda st: KernelLabPanel(st.runner)),
         PanelSpec("stride", "Stride && padding", lambda _st: StridePanel()),
-        PanelSpec("draw", "Draw", draw),
-        PanelSpec("activations", "Activations", activations),
+        PanelSpec("draw", "Draw", DrawPanel),
+        PanelSpec("activations", "Activations", ActivationsPanel),
     ]
 
 
@@ -126,13 +79,15 @@ class MainWindow(QMainWindow):
         self.state = AppState(self.runner, self)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.panels: dict[str, QWidget] = {}
+        self.panels: dict[str, Panel] = {}
         for spec in panel_specs():
             panel = spec.factory(self.state)
             self.panels[spec.key] = panel
             self.tabs.addTab(panel, spec.title)
         self.setCentralWidget(self.tabs)
-        self.panels["draw"].open_in_activations.connect(self._explore_digit)
+        self.state.panel_requested.connect(self.show_panel)
+        self.state.tensorflow_ready.connect(self._on_tensorflow_ready)
+        self.state.tensorflow_failed.connect(self._on_tensorflow_failed)
         self._build_menus()
         self.tf_label = QLabel("TensorFlow: not loaded")
         self.tf_progress = QProgressBar()
@@ -147,7 +102,9 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1280, 820)
-        self.tabs.setCurrentIndex(int(settings.value("main_window/tab", 0)))
+        tab = self.panels.get(str(settings.value("main_window/tab", "kernels")))
+        if tab is not None:
+            self.tabs.setCurrentWidget(tab)
         self._shown_once = False
         if load_tf:
             QTimer.singleShot(0, self.start_tensorflow)
@@ -179,17 +136,15 @@ class MainWindow(QMainWindow):
 
     def _open_in_current_panel(self) -> None:
         panel = self.tabs.currentWidget()
-        opener = getattr(panel, "open_image_dialog", None)
-        if opener is None:
-            self.statusBar().showMessage("This panel does not open images", 3000)
+        if isinstance(panel, Panel) and panel.opens_images:
+            panel.open_image_dialog()
         else:
-            opener()
+            self.statusBar().showMessage("This panel does not open images", 3000)
 
-    def _explore_digit(self, digit) -> None:
-        self.panels["activations"].show_digit(digit)
-        self.show_panel("activations")
+    def current_panel_key(self) -> str:
+        return next(k for k, p in self.panels.items() if p is self.tabs.currentWidget())
 
-    def show_panel(self, key: str) -> QWidget:
+    def show_panel(self, key: str) -> Panel:
         if key not in self.panels:
             raise ValueError(f"unknown panel {key!r}; choose one of {', '.join(self.panels)}")
         panel = self.panels[key]
@@ -200,27 +155,17 @@ class MainWindow(QMainWindow):
     def start_tensorflow(self) -> None:
         self.tf_label.setText("TensorFlow: loading…")
         self.tf_progress.setVisible(True)
-        self.runner.start(
-            load_tensorflow,
-            pool="model",
-            on_finished=self._on_tensorflow_ready,
-            on_failed=self._on_tensorflow_failed,
-        )
+        self.state.start_tensorflow()
 
     def _on_tensorflow_ready(self, versions: str) -> None:
-        self.state.tensorflow_version = versions
         self.tf_label.setText(versions)
         self.tf_progress.setVisible(False)
-        log.info("%s loaded", versions)
-        self.state.tensorflow_ready.emit(versions)
 
-    def _on_tensorflow_failed(self, message: str, _tb: str) -> None:
-        self.state.tensorflow_error = message
+    def _on_tensorflow_failed(self, exc: BaseException) -> None:
         self.tf_label.setText("TensorFlow failed to load")
-        self.tf_label.setToolTip(message)
+        self.tf_label.setToolTip(str(exc))
         self.tf_progress.setVisible(False)
-        self.statusBar().showMessage(f"TensorFlow could not be imported: {message}")
-        self.state.tensorflow_failed.emit(message)
+        self.statusBar().showMessage(f"TensorFlow could not be imported: {exc}")
 
     # -- window events -----------------------------------------------------------------
     def showEvent(self, event) -> None:
@@ -231,25 +176,23 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         for panel in self.panels.values():
-            closer = getattr(panel, "confirm_close", None)
-            if closer is not None and not closer():
+            if not panel.confirm_close():
                 event.ignore()
                 return
         if self._remember:
             settings = QSettings()
             settings.setValue("main_window/geometry", self.saveGeometry())
-            settings.setValue("main_window/tab", self.tabs.currentIndex())
+            settings.setValue("main_window/tab", self.current_panel_key())
         self.statusBar().showMessage("Stopping background work…")
         self.runner.shutdown()
         super().closeEvent(event)
 
     # -- screenshots -------------------------------------------------------------------
-    def wait_until_ready(self, panel: QWidget, timeout_s: float = 120.0) -> None:
-        """Process events until ``panel.is_ready()`` (panels without it are ready)."""
-        ready = getattr(panel, "is_ready", lambda: True)
+    def wait_until_ready(self, panel: Panel, timeout_s: float = 120.0) -> None:
+        """Process events until ``panel.is_ready()``."""
         deadline = time.monotonic() + timeout_s
         app = QApplication.instance()
-        while not ready() and time.monotonic() < deadline:
+        while not panel.is_ready() and time.monotonic() < deadline:
             app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
             time.sleep(0.02)
         end = time.monotonic() + 0.5  # let the last results paint
@@ -260,9 +203,7 @@ class MainWindow(QMainWindow):
     def save_screenshot(self, path: str, panel_key: str) -> None:
         self.resize(1280, 820)  # the same size every time, for the README
         panel = self.show_panel(panel_key)
-        prepare = getattr(panel, "prepare_screenshot", None)
-        if prepare is not None:
-            prepare()
+        panel.prepare_screenshot()
         self.wait_until_ready(panel)
         if not self.grab().save(path):
             raise OSError(f"could not write the screenshot to {path}")

@@ -1,12 +1,19 @@
 """The only place that starts threads.
 
-``Worker`` runs a plain function on a worker thread and reports through Qt signals;
-the function gets a ``progress(fraction, message)`` callback and a ``cancelled()``
-check, so engine code stays Qt-free. ``WorkerRunner`` owns three pools:
+A job is a plain function of one argument, a ``Task``: it reports progress with
+``task.progress(fraction, message)``, structured records with ``task.record(obj)`` and
+asks ``task.cancelled()`` between steps. Callers hand engine functions exactly the hooks
+they take, e.g. ``runner.start(lambda task: train(data, progress=task.progress,
+cancelled=task.cancelled))``: nothing is injected by inspecting signatures, and engine
+code stays Qt-free. A failure reaches the UI thread as the exception object itself
+(superqt's ``errored``), its traceback attached.
+
+``WorkerRunner`` owns three pools:
 
 - ``model``: one thread, for everything that touches TensorFlow/Keras (import, build,
-  train, predict), since a Keras model must be used by one thread at a time;
-- ``compute``: one thread, for numpy work such as convolving a large photo.
+  predict), since a Keras model must be used by one thread at a time (tensorflow#61298);
+- ``compute``: one thread, for numpy work such as convolving a large photo;
+- ``train``: one thread; training builds its own model, so drawing keeps predicting.
 
 ``LatestOnly`` coalesces a stream of requests (a person typing into a kernel cell) so
 that only the newest one runs once the current one ends.
@@ -14,10 +21,8 @@ that only the newest one runs once the current one ends.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
-import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -29,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 class Cancelled(Exception):
-    """Raised inside a worker function to stop early; reported as ``cancelled``."""
+    """Raised inside a job to stop early; reported as ``cancelled``."""
 
 
 class WorkerSignals(QObject):
@@ -39,14 +44,14 @@ class WorkerSignals(QObject):
     -------
     progress(float, str)
         Fraction done in [0, 1] and a message.
-    finished(object)
-        The function's return value.
-    failed(str, str)
-        A one-line message and the traceback.
-    cancelled()
-        The work stopped early at the person's request.
     record(object)
         A structured progress record (e.g. a training batch's loss and accuracy).
+    finished(object)
+        The job's return value.
+    failed(object)
+        The exception the job raised (with its ``__traceback__``).
+    cancelled()
+        The work stopped early at the person's request.
     done()
         Emitted last, whatever the outcome.
     """
@@ -54,64 +59,62 @@ class WorkerSignals(QObject):
     progress = Signal(float, str)
     record = Signal(object)
     finished = Signal(object)
-    failed = Signal(str, str)
+    failed = Signal(object)
     cancelled = Signal()
     done = Signal()
 
 
-class Worker:
-    """Run ``fn(*args, **kwargs)`` off the UI thread.
+class Task:
+    """The handle a job gets: progress, records and cancellation, nothing Qt."""
 
-    ``fn`` also gets ``progress=``, ``cancelled=`` and ``on_record=`` when its signature
-    names them.
-    """
-
-    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.signals = WorkerSignals()
+    def __init__(self, signals: WorkerSignals) -> None:
+        self._signals = signals
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
         self._cancel.set()
 
-    def is_cancelled(self) -> bool:
+    def cancelled(self) -> bool:
         return self._cancel.is_set()
 
-    def _progress(self, fraction: float, message: str = "") -> None:
+    def progress(self, fraction: float, message: str = "") -> None:
+        """Report progress; raises ``Cancelled`` once cancel was asked for."""
         if self._cancel.is_set():
             raise Cancelled()
-        self.signals.progress.emit(float(fraction), message)
+        self._signals.progress.emit(float(fraction), message)
 
-    def _hooks(self) -> dict[str, Any]:
-        """The progress/cancel hooks the function declares (plain engine functions may not)."""
-        try:
-            params = inspect.signature(self.fn).parameters
-        except (TypeError, ValueError):
-            return {}
-        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        hooks = {
-            "progress": self._progress,
-            "cancelled": self.is_cancelled,
-            "on_record": self.signals.record.emit,
-        }
-        return {k: v for k, v in hooks.items() if takes_any or k in params}
+    def record(self, value: Any) -> None:
+        self._signals.record.emit(value)
+
+
+class Worker:
+    """Runs ``job(task)`` on a pool thread and reports through ``signals``."""
+
+    def __init__(self, job: Callable[[Task], Any]) -> None:
+        self.job = job
+        self.signals = WorkerSignals()
+        self.task = Task(self.signals)
+
+    def cancel(self) -> None:
+        self.task.cancel()
+
+    def is_cancelled(self) -> bool:
+        return self.task.cancelled()
 
     def run(self) -> None:
         try:
-            result = self.fn(*self.args, **self._hooks(), **self.kwargs)
+            result = self.job(self.task)
         except Cancelled:
             self.signals.cancelled.emit()
         except Exception as exc:  # reported to the UI, which shows it
-            name = getattr(self.fn, "__name__", self.fn)
-            if isinstance(exc, ValueError):  # bad input, explained to the person
-                log.warning("worker %s: %s: %s", name, type(exc).__name__, exc)
+            name = getattr(self.job, "__qualname__", self.job)
+            if isinstance(exc, (ValueError, OSError)):  # bad input, explained to the person
+                log.warning("job %s: %s: %s", name, type(exc).__name__, exc)
             else:
-                log.exception("worker %s failed", name)
-            self.signals.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                log.exception("job %s failed", name)
+            self.signals.failed.emit(exc)
         else:
-            if self._cancel.is_set():
+            if self.task.cancelled():
                 self.signals.cancelled.emit()
             else:
                 self.signals.finished.emit(result)
@@ -142,26 +145,26 @@ class WorkerRunner(QObject):
 
     def start(
         self,
-        fn: Callable[..., Any],
-        *args: Any,
+        job: Callable[[Task], Any],
+        *,
         pool: str = "compute",
         on_finished: Callable[[Any], None] | None = None,
-        on_failed: Callable[[str, str], None] | None = None,
+        on_failed: Callable[[BaseException], None] | None = None,
         on_progress: Callable[[float, str], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
         on_done: Callable[[], None] | None = None,
         on_record: Callable[[Any], None] | None = None,
-        **kwargs: Any,
     ) -> Worker:
+        """Run ``job(task)`` on ``pool``; the ``on_*`` callbacks run on the UI thread."""
         if pool not in self._pools:
             raise ValueError(
                 f"pool must be one of {', '.join(self.POOLS)}. Received: pool={pool!r}"
             )
-        worker = Worker(fn, *args, **kwargs)
+        worker = Worker(job)
         if self._closed:
             # The window is closing: results still queued (an image that finished
             # loading, say) may ask for more work; there is nobody left to show it to.
-            log.debug("not starting %s: the runner is shut down", fn)
+            log.debug("not starting %s: the runner is shut down", job)
             worker.cancel()
             return worker
         s = worker.signals
@@ -180,7 +183,7 @@ class WorkerRunner(QObject):
         return worker
 
     def busy(self) -> bool:
-        """True while any worker's function is still running."""
+        """True while any job is still running."""
         return any(not future.done() for future in self._active.values())
 
     def shutdown(self, timeout_s: float = 60.0) -> None:
@@ -203,12 +206,12 @@ class LatestOnly(QObject):
     -------
     result(object)
         The value of the newest finished job.
-    failed(str)
-        A job raised; the message.
+    failed(object)
+        The newest job raised; the exception.
     """
 
     result = Signal(object)
-    failed = Signal(str)
+    failed = Signal(object)
 
     def __init__(self, runner: WorkerRunner, pool: str = "compute") -> None:
         super().__init__(runner)
@@ -218,6 +221,7 @@ class LatestOnly(QObject):
         self._pending: Callable[[], Any] | None = None
 
     def submit(self, job: Callable[[], Any]) -> None:
+        """Queue ``job()`` (no arguments), replacing any request still waiting."""
         if self._running:
             self._pending = job
             return
@@ -226,10 +230,10 @@ class LatestOnly(QObject):
     def _launch(self, job: Callable[[], Any]) -> None:
         self._running = True
         self._runner.start(
-            job,
+            lambda _task: job(),
             pool=self._pool,
             on_finished=self._on_finished,
-            on_failed=lambda msg, _tb: self._on_job_failed(msg),
+            on_failed=self._on_job_failed,
             on_done=self._on_done,
         )
 
@@ -237,9 +241,9 @@ class LatestOnly(QObject):
         if self._pending is None:  # a newer request supersedes this result
             self.result.emit(value)
 
-    def _on_job_failed(self, message: str) -> None:
+    def _on_job_failed(self, exc: BaseException) -> None:
         if self._pending is None:
-            self.failed.emit(message)
+            self.failed.emit(exc)
 
     def _on_done(self) -> None:
         self._running = False

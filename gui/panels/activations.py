@@ -1,16 +1,20 @@
-"""Activations: every layer's feature maps of the MNIST CNN, VGG16, ResNet50 or your model."""
+"""Activations: every layer's feature maps of the MNIST CNN, VGG16, ResNet50 or your model.
+
+A view of the application state: the model, the input, their activations and the
+selected layer and map all live in ``AppState``; this panel draws them and writes the
+person's choices back as intents.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import traceback
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
 from PIL import Image
 from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -20,102 +24,97 @@ from PySide6.QtWidgets import (
     QListWidget,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSplitter,
+    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from engine.activations import (
-    ActivationProbe,
-    LayerInfo,
-    MapStats,
-    block_of,
-    conv_kernel,
-    layer_summary,
-)
+from engine.activations import LayerInfo, MapStats, conv_kernel, inbound_layers, layer_summary
+from engine.display import input_to_pixels
+from engine.figure import compose, enlarge
 from engine.files import atomic_path
+from engine.filters import filter_images
 from engine.mosaic import Mosaic, tile_maps, tile_rgb
-from engine.zoo import (
-    MNIST,
-    MODEL_TITLES,
-    RESNET50,
-    VGG16,
-    VGG19,
-    LoadedModel,
-    PretrainedUnavailable,
-    load_user_model,
-    load_zoo_model,
-)
+from engine.paths import sample_images
+from engine.zoo import MODEL_TITLES, RESNET50, VGG16, VGG19, PretrainedUnavailable
+from gui.panels.base import Panel
+from gui.state import Activations, AppState, InputImage, InputKind, OpenModel, Selection
+from gui.widgets.colour import COLOUR_MAPS, colour_lut, colour_map, colourise
+from gui.widgets.explain_view import ExplainView
 from gui.widgets.image_source import ImageSource, dropped_path
-from gui.widgets.layer_table import LayerTable
+from gui.widgets.layer_tree import LayerTree
 from gui.widgets.map_view import MapView
-from gui.widgets.message_bar import MessageBar
-from gui.workers import WorkerRunner
+from gui.widgets.message_bar import MessageBar, summarise
+from gui.widgets.overlay_view import OverlayView
+from gui.widgets.unit_bars import UnitBars
 
 log = logging.getLogger(__name__)
 
+FILE_KEY = "file"
 MODEL_FILE = "A Keras model file…"
 DRAWN_DIGIT = "The digit drawn in the Draw panel"
-NORMALISATIONS = {"Each map on its own": "per_map", "The whole layer together": "per_layer"}
-COLOUR_MAPS = ("viridis", "inferno", "CET-L1")
+#: Normalisation keys (stored in settings) and their labels.
+NORMALISATIONS = {"per_map": "Each map on its own", "per_layer": "The whole layer together"}
+IMAGENET_KEYS = (VGG16, VGG19, RESNET50)
 
 
-@dataclass(frozen=True)
-class Computed:
-    """Everything computed for one (model, image) pair, once, off the UI thread."""
-
-    model: LoadedModel
-    image: np.ndarray  # what the person chose, for display
-    activations: dict[str, np.ndarray]
-    top: list[tuple[str, float]]
-
-
-def compute_activations(loaded: LoadedModel, probe: ActivationProbe, image: np.ndarray) -> Computed:
-    x = loaded.preprocess(image)
-    acts = probe.run(x)
-    last = next(reversed(acts.values()))
-    top = loaded.decode(last, 5) if last.ndim == 1 else []
-    return Computed(loaded, image, dict(acts), top)
-
-
-def _build_probe(loaded: LoadedModel) -> tuple[LoadedModel, ActivationProbe]:
-    return loaded, ActivationProbe(loaded.model)
+def input_warning(acts: Activations) -> str:
+    """A sentence when the input is not what the model was made for, else ""."""
+    loaded, kind = acts.model.loaded, acts.input.kind
+    if loaded.spec.digit and kind is not InputKind.DRAWN_DIGIT:
+        return (
+            f"This picture is not a handwritten digit: {loaded.title} knows only the digits "
+            "0-9, so its answer below means little."
+        )
+    if not loaded.spec.digit and kind is InputKind.DRAWN_DIGIT and loaded.class_names:
+        if len(loaded.class_names) == 1000:
+            return (
+                "A drawn digit is not a photo: this model knows photos of 1,000 ImageNet "
+                "classes, so its answer below means little."
+            )
+    return ""
 
 
-class ActivationsPanel(QWidget):
+class ActivationsPanel(Panel):
     """Model, image, top-5, layer table, feature-map grid, enlarged map, filters, export.
 
     Signals
     -------
-    model_ready(object)
-        A ``LoadedModel`` has been built and probed.
-    activations_ready(object)
-        A ``Computed`` for the current model and image.
     layer_shown(str)
         The grid now shows this layer.
     """
 
-    model_ready = Signal(object)
-    activations_ready = Signal(object)
     layer_shown = Signal(str)
+    opens_images = True
 
-    def __init__(self, runner: WorkerRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAcceptDrops(True)
-        self._runner = runner
+        self._state = state
         self._settings = QSettings()
-        self._loaded: LoadedModel | None = None
-        self._probe: ActivationProbe | None = None
-        self._computed: Computed | None = None
-        self._image: np.ndarray | None = None
+        self._mosaic: Mosaic | None = None  # derived from the state, for hit-testing clicks
+        self._drawn: tuple[Activations, str | None, str] | None = None  # what the grid shows
         self._layers: list[LayerInfo] = []
-        self._layer: str | None = None
-        self._mosaic: Mosaic | None = None
-        self._selected_map: int | None = None
-        self._tf_ready = False
-        self._busy = False
         self._build_ui()
+        state.model_loading.connect(self._on_model_loading)
+        state.model_changed.connect(self._on_model_changed)
+        state.model_failed.connect(self._on_model_failed)
+        state.input_changed.connect(self._on_input_changed)
+        state.activations_changed.connect(self._on_activations_changed)
+        state.activations_failed.connect(self.message.show_exception)
+        state.selection_changed.connect(self._on_selection_changed)
+        state.busy_changed.connect(self._on_busy_changed)
+        state.tensorflow_ready.connect(lambda _v: self._set_enabled(True))
+        state.tensorflow_failed.connect(self.show_unavailable)
+        if state.tensorflow_version is not None:
+            self._set_enabled(True)
+        if state.model is not None:
+            self._on_model_changed(state.model)
+        if state.input is None:
+            self.source.choose_current()  # the first sample, decoded off the UI thread
 
     # -- construction ------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -125,7 +124,7 @@ class ActivationsPanel(QWidget):
         self.model_combo = QComboBox()
         for key, title in MODEL_TITLES.items():
             self.model_combo.addItem(title, key)
-        self.model_combo.addItem(MODEL_FILE, "file")
+        self.model_combo.addItem(MODEL_FILE, FILE_KEY)
         self.model_combo.setToolTip("The network to look inside")
         self.model_combo.activated.connect(self._on_model_chosen)
         bl.addWidget(self.model_combo)
@@ -135,12 +134,15 @@ class ActivationsPanel(QWidget):
         self.weights_button.clicked.connect(self.load_weights_dialog)
         self.untrained_button = QPushButton("Open untrained")
         self.untrained_button.setToolTip("The architecture with random weights, clearly marked")
-        self.untrained_button.clicked.connect(lambda: self.load_model(self.current_key(), None))
+        self.untrained_button.clicked.connect(
+            lambda: self._state.open_model(self.chosen_key(), None)
+        )
         row.addWidget(self.weights_button)
         row.addWidget(self.untrained_button)
         bl.addLayout(row)
         self.model_label = QLabel("TensorFlow is loading…")
         self.model_label.setWordWrap(True)
+        self.model_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bl.addWidget(self.model_label)
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
@@ -150,9 +152,10 @@ class ActivationsPanel(QWidget):
 
         box = QGroupBox("Image")
         bl = QVBoxLayout(box)
-        self.source = ImageSource(self._runner, "activations")
-        self.source.image_loaded.connect(self.set_image)
-        self.source.special_chosen.connect(lambda _name: self._recompute())
+        self.source = ImageSource(self._state.runner, "activations")
+        self.source.add_special(DRAWN_DIGIT)
+        self.source.image_loaded.connect(self._on_image_loaded)
+        self.source.special_chosen.connect(self._on_special_chosen)
         self.source.failed.connect(lambda text: self.message.show_error(text))
         self.image_combo = self.source.combo
         self.open_button = self.source.open_button
@@ -162,11 +165,17 @@ class ActivationsPanel(QWidget):
         self.top_list.setToolTip("The model's five most likely classes for this image")
         bl.addWidget(QLabel("Top-5 predictions"))
         bl.addWidget(self.top_list)
+        self.fit_label = QLabel()
+        self.fit_label.setWordWrap(True)
+        self.fit_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.fit_label.setStyleSheet("color: #8a4b00;")
+        self.fit_label.setVisible(False)
+        bl.addWidget(self.fit_label)
         left.addWidget(box)
 
-        self.layer_table = LayerTable()
+        self.layer_table = LayerTree()
         self.layer_table.setToolTip("Click a layer to see all its feature maps")
-        self.layer_table.currentCellChanged.connect(lambda r, *_: self._on_layer_row(r))
+        self.layer_table.layer_clicked.connect(self._state.select_layer)
         left.addWidget(self.layer_table, 1)
         self.message = MessageBar()
         left.addWidget(self.message)
@@ -175,19 +184,21 @@ class ActivationsPanel(QWidget):
         row = QHBoxLayout()
         self.layer_label = QLabel("Pick a layer")
         self.layer_label.setStyleSheet("font-weight: bold; font-size: 14px;")
+        # Long texts never widen the window: labels take the width they are given.
+        self.layer_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         row.addWidget(self.layer_label, 1)
         self.norm_combo = QComboBox()
-        self.norm_combo.addItems(list(NORMALISATIONS))
+        for key, label in NORMALISATIONS.items():
+            self.norm_combo.addItem(label, key)
         self.norm_combo.setToolTip("Scale each map to its own range, or the layer to one range")
-        self.norm_combo.setCurrentText(
-            str(self._settings.value("activations/norm", "Each map on its own"))
-        )
-        self.norm_combo.currentTextChanged.connect(lambda _t: self._redraw_grid())
+        self._select_data(self.norm_combo, self._settings.value("activations/norm", "per_map"))
+        self.norm_combo.currentIndexChanged.connect(self._on_norm_changed)
         self.cmap_combo = QComboBox()
-        self.cmap_combo.addItems(COLOUR_MAPS)
+        for key, (label, _name) in COLOUR_MAPS.items():
+            self.cmap_combo.addItem(label, key)
         self.cmap_combo.setToolTip("Colour map of the feature maps")
-        self.cmap_combo.setCurrentText(str(self._settings.value("activations/cmap", "viridis")))
-        self.cmap_combo.currentTextChanged.connect(self._on_cmap_changed)
+        self._select_data(self.cmap_combo, self._settings.value("activations/cmap", "viridis"))
+        self.cmap_combo.currentIndexChanged.connect(self._on_cmap_changed)
         row.addWidget(self.norm_combo)
         row.addWidget(self.cmap_combo)
         self.export_grid_button = QPushButton("Export grid…")
@@ -204,11 +215,17 @@ class ActivationsPanel(QWidget):
         self.grid_view = MapView("Feature maps")
         self.grid_view.setToolTip("Wheel to zoom, drag to pan, click a map to enlarge it")
         self.grid_view.scene().sigMouseClicked.connect(self._on_grid_clicked)
-        self.detail_input = MapView("Input", colour_bar=False)
+        self.detail_input = OverlayView("Input")
+        self.detail_input.setToolTip(
+            "Click a pixel of the map: its receptive field is outlined here"
+        )
         self.detail_map = MapView("Map")
+        self.detail_map.setToolTip("Click a pixel to see which part of the input it sees")
+        self.detail_map.scene().sigMouseClicked.connect(self._on_map_clicked)
         self.filter_view = MapView("Filter", colour_bar=False)
         self.stats_label = QLabel("Click a map in the grid.")
         self.stats_label.setWordWrap(True)
+        self.stats_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         detail = QWidget()
         dl = QVBoxLayout(detail)
         top = QHBoxLayout()
@@ -217,11 +234,31 @@ class ActivationsPanel(QWidget):
         top.addWidget(self.filter_view)
         dl.addLayout(top, 1)
         dl.addWidget(self.stats_label)
+        row = QHBoxLayout()
+        self.field_label = QLabel()
+        self.field_label.setWordWrap(True)
+        self.field_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.erf_button = QPushButton("Effective receptive field")
+        self.erf_button.setToolTip(
+            "How strongly each input pixel moves the selected map pixel (its gradient)"
+        )
+        self.erf_button.setEnabled(False)
+        self.erf_button.clicked.connect(self.show_effective_field)
+        row.addWidget(self.field_label, 1)
+        row.addWidget(self.erf_button)
+        dl.addLayout(row)
         self.filters_view = MapView("Filters of this layer", colour_bar=False)
+        self.unit_bars = UnitBars()
+        self.unit_bars.setToolTip("A layer of single units (Dense): one bar per unit")
+        self.grid_stack = QStackedWidget()
+        self.grid_stack.addWidget(self.grid_view)
+        self.grid_stack.addWidget(self.unit_bars)
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.grid_view, "All maps")
+        self.tabs.addTab(self.grid_stack, "All maps")
         self.tabs.addTab(detail, "One map")
         self.tabs.addTab(self.filters_view, "Filters")
+        self.explain_view = ExplainView(self._state)
+        self.tabs.addTab(self.explain_view, "Explain")
         right.addWidget(self.tabs, 1)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -235,162 +272,128 @@ class ActivationsPanel(QWidget):
         outer = QHBoxLayout(self)
         outer.addWidget(splitter)
         self._set_enabled(False)
-        self._on_cmap_changed(self.cmap_combo.currentText())
+        self._apply_colour_map()
+
+    @staticmethod
+    def _select_data(combo: QComboBox, key: object) -> None:
+        index = combo.findData(str(key))
+        combo.setCurrentIndex(max(index, 0))
 
     def _set_enabled(self, enabled: bool) -> None:
+        enabled = enabled and self._state.tensorflow_version is not None
         for w in (
             self.model_combo,
             self.image_combo,
             self.open_button,
-            self.weights_button,
-            self.untrained_button,
             self.export_grid_button,
             self.export_map_button,
             self.export_npz_button,
         ):
             w.setEnabled(enabled)
         # Weights files and random weights only make sense for the ImageNet models.
-        imagenet = self.current_key() in (VGG16, VGG19, RESNET50)
+        imagenet = self.chosen_key() in IMAGENET_KEYS
         self.weights_button.setEnabled(enabled and imagenet)
         self.untrained_button.setEnabled(enabled and imagenet)
 
     # -- models ------------------------------------------------------------------------
-    def on_tensorflow_ready(self) -> None:
-        self._tf_ready = True
-        self._set_enabled(True)
-        self.load_model(MNIST)
-
-    def current_key(self) -> str:
+    def chosen_key(self) -> str:
+        """The model key the combo box shows (the person's choice, maybe still loading)."""
         return str(self.model_combo.currentData())
 
-    def show_unavailable(self, message: str) -> None:
+    def show_unavailable(self, exc: BaseException) -> None:
         """TensorFlow could not be loaded: nothing here can work; say why."""
         self.model_label.setText("Models are unavailable: TensorFlow could not be loaded.")
-        self.message.show_error(message)
+        self.message.show_exception(exc)
 
     def _on_model_chosen(self, index: int) -> None:
         key = self.model_combo.itemData(index)
-        if key == "file":
+        self._set_enabled(True)
+        if key == FILE_KEY:
             self.open_model_dialog()
         else:
-            self.load_model(key)
+            self.message.clear_message()
+            self._state.open_model(key)
 
-    def load_model(self, key: str, weights: str | Path | None = "imagenet") -> None:
-        """Build a zoo model on the model thread (download weights on first use)."""
+    def _on_model_loading(self, message: str) -> None:
+        self.model_label.setStyleSheet("")
+        self.model_label.setText(message)
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+
+    def _on_model_changed(self, model: OpenModel) -> None:
+        loaded = model.loaded
         with QSignalBlocker(self.model_combo):
-            self.model_combo.setCurrentIndex(self.model_combo.findData(key))
-        what = MODEL_TITLES.get(key, key) + (" (untrained)" if weights is None else "")
-        self._start_model_job(lambda progress: load_zoo_model(key, weights, progress), what)
-
-    def load_user_model_file(self, path: Path) -> None:
-        with QSignalBlocker(self.model_combo):
-            self.model_combo.setCurrentIndex(self.model_combo.findData("file"))
-        self._start_model_job(lambda progress: load_user_model(path), path.name)
-
-    def _start_model_job(self, build, what: str) -> None:
-        self._busy = True
-        self.message.clear_message()
-        self.model_label.setText(f"Loading {what}…")
-        self.progress.setVisible(True)
-        self._set_enabled(False)
-
-        def job(progress):
-            return _build_probe(build(progress))
-
-        self._runner.start(
-            job,
-            pool="model",
-            on_progress=lambda _f, m: self.model_label.setText(m),
-            on_finished=self._on_model_built,
-            on_failed=self._on_model_failed,
-            on_done=self._on_model_job_done,
-        )
-
-    def _on_model_job_done(self) -> None:
-        self.progress.setVisible(False)
+            self.model_combo.setCurrentIndex(self.model_combo.findData(loaded.key))
         self._set_enabled(True)
+        self._show_model_label(model)
+        self._layers = layer_summary(loaded.model)
+        self.layer_table.set_layers(self._layers, inbound_layers(loaded.model), model.fields)
 
-    def _on_model_built(self, result: tuple[LoadedModel, ActivationProbe]) -> None:
-        self._loaded, self._probe = result
-        self._computed = None
-        loaded = self._loaded
-        text = loaded.label + (f": {loaded.note}" if loaded.note else "")
-        self.model_label.setText(text)
+    def _show_model_label(self, model: OpenModel) -> None:
+        loaded = model.loaded
+        self.model_label.setText(loaded.label + (f": {loaded.note}" if loaded.note else ""))
         self.model_label.setStyleSheet(
             "" if loaded.trained else "color: #b00020; font-weight: bold;"
         )
-        self._layers = layer_summary(loaded.model)
-        marks = {info.name: "(+) residual add" for info in self._layers if info.type == "Add"}
-        self.layer_table.set_layers(self._layers, marks)
-        self._shade_blocks()
-        self.model_ready.emit(loaded)
-        if self._image is None:
-            self.source.choose_current()
-        else:
-            self._recompute()
 
-    def _on_model_failed(self, message: str, _tb: str) -> None:
-        self._busy = False
-        text = message.split(": ", 1)[-1]
-        # The previous model (if any) is still loaded and its maps still shown: say so.
-        self.model_label.setText(
-            f"Still showing {self._loaded.label}." if self._loaded else "No model loaded."
-        )
-        if message.startswith(PretrainedUnavailable.__name__):
-            self.message.show_error(text + "  Use 'Load weights file…' or 'Open untrained'.")
+    def _on_model_failed(self, _key: str, exc: BaseException) -> None:
+        # The combo box keeps the person's choice, so "Load weights file…" and "Open
+        # untrained" apply to it; the previous model is still current: say so.
+        current = self._state.model
+        if current is not None:
+            self._show_model_label(current)
         else:
-            self.message.show_error(text)
-
-    def _shade_blocks(self) -> None:
-        shade = QBrush(QColor(238, 242, 250))
-        previous, flip = None, False
-        for r, info in enumerate(self._layers):
-            block = block_of(info.name)
-            if block != previous:
-                flip, previous = not flip, block
-            for c in range(self.layer_table.columnCount()):
-                item = self.layer_table.item(r, c)
-                item.setBackground(shade if flip else QBrush())
-                item.setToolTip(f"block {block}")
+            self.model_label.setText("No model loaded.")
+        self._set_enabled(True)
+        summary, _ = summarise(str(exc), limit=160)
+        summary = summary.replace(" (more under Details…)", "")
+        if isinstance(exc, PretrainedUnavailable):
+            summary += "  Use 'Load weights file…' or 'Open untrained'."
+        if current is not None:
+            summary += f"  Still showing {current.loaded.label}."
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.message.show_error(summary, "\n\n".join(p for p in (str(exc), tb) if p))
 
     def load_weights_dialog(self) -> None:
-        key = self.current_key()
+        key = self.chosen_key()
         path, _ = QFileDialog.getOpenFileName(
             self, "Weights file", str(Path.home()), "Keras weights (*.h5 *.weights.h5);;All (*)"
         )
         if path:
-            self.load_model(key, Path(path))
+            self.message.clear_message()
+            self._state.open_model(key, Path(path))
 
     def open_model_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self, "Keras model", str(Path.home()), "Keras models (*.keras *.h5);;All (*)"
         )
         if path:
-            self.load_user_model_file(Path(path))
-
-    def loaded(self) -> LoadedModel | None:
-        return self._loaded
+            self.message.clear_message()
+            self._state.open_model_file(Path(path))
+        elif self._state.model is not None:  # cancelled: show what is still current
+            with QSignalBlocker(self.model_combo):
+                self.model_combo.setCurrentIndex(self.model_combo.findData(self._state.model.key))
 
     # -- images ------------------------------------------------------------------------
     def open_image_dialog(self) -> None:
         self.source.open_dialog()
 
-    def load_image_file(self, path: Path) -> None:
-        self.source.load_file(path)
+    def _on_image_loaded(self, image: np.ndarray) -> None:
+        name = self.source.current_text()
+        kind = InputKind.SAMPLE if name in sample_images() else InputKind.FILE
+        self.message.clear_message()
+        self._state.set_input(image, kind, name)
 
-    def show_digit(self, digit: np.ndarray) -> None:
-        """Explore a digit drawn in the Draw panel (a prepared (28, 28) array in [0, 1])."""
-        self.source.select_special(DRAWN_DIGIT)
-        self._image = np.asarray(digit, dtype=np.float32)
-        if self._loaded is None or self._loaded.key != MNIST:
-            if self._tf_ready:
-                self.load_model(MNIST)
-        else:
-            self._recompute()
+    def _on_special_chosen(self, name: str) -> None:
+        if name == DRAWN_DIGIT and not self._state.use_drawn_digit():
+            self.message.show_error(
+                "Nothing is drawn yet: draw a digit in the Draw panel first, then choose it here."
+            )
 
-    def set_image(self, image: np.ndarray) -> None:
-        self._image = image
-        self._recompute()
+    def _on_input_changed(self, image: InputImage) -> None:
+        if image.kind is InputKind.DRAWN_DIGIT:
+            self.source.select_special(DRAWN_DIGIT)
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
@@ -399,107 +402,101 @@ class ActivationsPanel(QWidget):
     def dropEvent(self, event) -> None:
         path = dropped_path(event)
         if path is not None and path.suffix.lower() in (".keras", ".h5"):
-            self.load_user_model_file(path)
+            self.message.clear_message()
+            self._state.open_model_file(path)
         elif path is not None:
-            self.load_image_file(path)
+            self.source.load_file(path)
 
     # -- activations -------------------------------------------------------------------
-    def _recompute(self) -> None:
-        if self._loaded is None or self._probe is None or self._image is None:
-            return
-        self._busy = True
-        loaded, probe, image = self._loaded, self._probe, self._image
-        self.progress.setVisible(True)
-        self._runner.start(
-            compute_activations,
-            loaded,
-            probe,
-            image,
-            pool="model",
-            on_finished=self._on_computed,
-            on_failed=lambda msg, _tb: self._on_compute_failed(msg),
-            on_done=lambda: self.progress.setVisible(False),
-        )
-
-    def _on_compute_failed(self, message: str) -> None:
-        self._busy = False
-        self.message.show_error(message.split(": ", 1)[-1])
-
-    def _on_computed(self, computed: Computed) -> None:
-        if computed.model is not self._loaded or computed.image is not self._image:
-            return  # a newer model or image replaced this one meanwhile
-        self._busy = False
-        self._computed = computed
+    def _on_activations_changed(self, acts: Activations | None) -> None:
         self.top_list.clear()
-        suffix = "  (untrained: meaningless)" if not computed.model.trained else ""
-        for label, p in computed.top:
-            self.top_list.addItem(f"{p:6.1%}  {label}{suffix}")
-        shown = computed.image
-        if shown.ndim == 2:
-            self.detail_input.set_image(shown, levels=(0, 1))
-        else:
-            self.detail_input.set_image(shown)
-        self.activations_ready.emit(computed)
-        if self._layer not in computed.activations:
-            first = next(
-                (i for i, info in enumerate(self._layers) if len(info.output_shape) == 3), 0
-            )
-            if self.layer_table.currentRow() == first:
-                self._on_layer_row(first)
-            else:
-                self.layer_table.setCurrentCell(first, 0)  # shows it through the table
-        else:
-            self.show_layer(self._layer)
+        warning = "" if acts is None else input_warning(acts)
+        self.fit_label.setText(warning)
+        self.fit_label.setVisible(bool(warning))
+        if acts is not None:
+            suffix = "  (untrained: meaningless)" if not acts.model.loaded.trained else ""
+            for label, p in acts.top:
+                self.top_list.addItem(f"{p:6.1%}  {label}{suffix}")
+        self._redraw()
 
-    def is_ready(self) -> bool:
-        return self._computed is not None and not self._busy
+    def _on_selection_changed(self, selection: Selection) -> None:
+        self.layer_table.select(selection.layer)
+        self._redraw()
 
-    def computed(self) -> Computed | None:
-        return self._computed
-
-    def _on_layer_row(self, row: int) -> None:
-        if 0 <= row < len(self._layers):
-            self.show_layer(self._layers[row].name)
-
-    def show_layer(self, name: str) -> None:
-        """Show all feature maps of layer ``name`` (cached activations: no recomputation)."""
-        self._layer = name
+    def _redraw(self) -> None:
         self._redraw_grid()
         self._show_filters()
+        self._show_selected_map()
 
-    def current_layer(self) -> str | None:
-        return self._layer
+    def is_ready(self) -> bool:
+        return self._state.activations is not None and not self._state.busy()
 
-    def _layer_maps(self) -> np.ndarray | None:
-        if self._computed is None or self._layer not in self._computed.activations:
-            return None
-        a = self._computed.activations[self._layer]
-        if a.ndim == 1:
-            return a[None, :, None]  # a dense layer: one row of units, shown as a strip
-        return a if a.ndim == 3 else None
+    def _norm(self) -> str:
+        return str(self.norm_combo.currentData())
+
+    def _on_norm_changed(self, _index: int) -> None:
+        self._settings.setValue("activations/norm", self._norm())
+        self._redraw_grid()
 
     def _redraw_grid(self) -> None:
-        maps = self._layer_maps()
+        acts, layer = self._state.activations, self._state.selection.layer
+        raw = None if acts is None else acts.layer(layer)
+        drawn = self._drawn
+        if raw is not None and drawn is not None and drawn[0] is acts:
+            if drawn[1:] == (layer, self._norm()):
+                return  # only the map or unit changed: the grid stays as it is
+        self._drawn = (acts, layer, self._norm()) if raw is not None else None
         self.grid_view.set_labels()
-        if maps is None:
-            self.grid_view.image_item.clear()
+        self._mosaic = None
+        if raw is None or raw.ndim not in (1, 3):
+            self.grid_view.clear_image()
+            self.grid_view.set_title("Feature maps")
+            self.grid_stack.setCurrentWidget(self.grid_view)
+            self.layer_label.setText(
+                "Computing…" if self._state.busy() else (layer or "Pick a layer")
+            )
             return
-        norm = NORMALISATIONS[self.norm_combo.currentText()]
-        self._settings.setValue("activations/norm", self.norm_combo.currentText())
-        raw = self._computed.activations[self._layer]
+        untrained = "" if acts.model.loaded.trained else "  [UNTRAINED MODEL]"
         if raw.ndim == 1:
-            self._mosaic = tile_maps(raw[None, :, None], normalisation=norm)
+            kind = f"{raw.shape[0]} units"
+            output = layer == acts.model.probe.layer_names[-1]
+            names = acts.model.loaded.class_names if output else None
+            self.unit_bars.set_values(raw, names, f"{layer} ({kind}){untrained}")
+            self.grid_stack.setCurrentWidget(self.unit_bars)
         else:
-            self._mosaic = tile_maps(maps, normalisation=norm, gap=max(1, maps.shape[0] // 12))
-        self.grid_view.set_image(self._mosaic.image, levels=(0, 1))
-        h, w, c = maps.shape
-        trained = "" if self._computed.model.trained else "  [UNTRAINED MODEL]"
-        kind = f"{c} maps of {h}x{w}" if raw.ndim == 3 else f"{raw.shape[0]} units"
-        self.layer_label.setText(f"{self._layer}: {kind}{trained}")
-        self.grid_view.set_title(f"{self._layer} ({kind}){trained}")
-        if raw.ndim == 3:
+            h, w, c = raw.shape
+            kind = f"{c} maps of {h}x{w}"
+            self._mosaic = self._tile(raw, self._grid_pixels())
+            self.grid_view.set_image(self._mosaic.image, levels=self._mosaic.levels)
             self.grid_view.set_labels(self._mosaic.origins, self._mosaic.map_shape)
-        self.layer_shown.emit(self._layer)
+            scale = (
+                "each map scaled to its own min..max"
+                if self._norm() == "per_map"
+                else "one scale for the whole layer"
+            )
+            shrunk = f", shown 1:{self._mosaic.factor}" if self._mosaic.factor > 1 else ""
+            self.grid_view.set_title(f"{layer} ({kind}; {scale}{shrunk}){untrained}")
+            self.grid_stack.setCurrentWidget(self.grid_view)
+        self.layer_label.setText(f"{layer}: {kind}{untrained}")
+        self.layer_shown.emit(layer)
+
+    def _tile(self, raw: np.ndarray, max_side: int | None) -> Mosaic:
+        """The layer's maps as one mosaic: per map in [0, 1], or the layer in its own
+        values (so the colour bar shows real activations)."""
+        norm = self._norm()
+        gap = max(1, raw.shape[0] // 12)
+        if norm == "per_layer":
+            m = tile_maps(raw, normalisation="none", gap=gap, max_side=max_side)
+            finite = m.image[np.isfinite(m.image)]
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            return replace(m, levels=(lo, hi if hi > lo else lo + 1.0))
+        return tile_maps(raw, normalisation="per_map", gap=gap, max_side=max_side)
+
+    def _grid_pixels(self) -> int:
+        """About how many pixels the grid view has on its longer side: a mosaic larger
+        than twice that is shrunk for display."""
+        view = self.grid_view
+        return int(max(view.width(), view.height(), 400) * view.devicePixelRatioF())
 
     def grid_image(self) -> np.ndarray | None:
         return None if self._mosaic is None else self._mosaic.image
@@ -507,43 +504,55 @@ class ActivationsPanel(QWidget):
     def grid_mosaic(self) -> Mosaic | None:
         return self._mosaic
 
-    def _on_cmap_changed(self, name: str) -> None:
-        self._settings.setValue("activations/cmap", name)
-        cmap = pg.colormap.get(name)
+    def _on_cmap_changed(self, _index: int) -> None:
+        self._settings.setValue("activations/cmap", self._cmap_key())
+        self._apply_colour_map()
+
+    def _cmap_key(self) -> str:
+        return str(self.cmap_combo.currentData())
+
+    def _apply_colour_map(self) -> None:
+        cmap = colour_map(self._cmap_key())
         for view in (self.grid_view, self.detail_map):
             view.colour_bar.setColorMap(cmap)
 
     def _on_grid_clicked(self, event) -> None:
-        if self._mosaic is None:
+        if self._mosaic is None or self._state.selected_maps() is None:
             return
         pos = self.grid_view.image_item.mapFromScene(event.scenePos())
         index = self._mosaic.index_at(pos.y(), pos.x())
-        if index is not None:
-            self.select_map(index)
+        if index is not None and self._state.select_map(index):
+            self.tabs.setCurrentIndex(1)
 
-    def select_map(self, index: int) -> None:
-        """Enlarge map ``index`` of the current layer beside the input, with statistics."""
-        raw = self._computed.activations[self._layer]
-        if raw.ndim != 3 or not 0 <= index < raw.shape[2]:
+    def _show_selected_map(self) -> None:
+        state = self._state
+        a = state.selected_map()
+        acts, layer, index = state.activations, state.selection.layer, state.selection.map
+        if acts is not None:
+            self.detail_input.set_image(input_to_pixels(acts.x, acts.model.loaded.spec.scaling))
+        self._show_field()
+        if a is None:
+            self.detail_map.clear_image()
+            self.detail_map.set_title("Map")
+            self.filter_view.clear_image()
+            self.filter_view.set_title("Filter")
+            self.stats_label.setText("Click a map in the grid.")
             return
-        self._selected_map = index
-        a = raw[:, :, index]
         self.detail_map.set_image(a)
-        self.detail_map.set_title(f"{self._layer} map {index} ({a.shape[0]}x{a.shape[1]})")
+        self.detail_map.set_title(f"{layer} map {index} ({a.shape[0]}x{a.shape[1]})")
         s = MapStats.of(a)
-        untrained = "" if self._computed.model.trained else "  (untrained model)"
+        untrained = "" if acts.model.loaded.trained else "  (untrained model)"
         self.stats_label.setText(
-            f"Map {index} of {self._layer}: min {s.minimum:.4g}, max {s.maximum:.4g}, "
+            f"Map {index} of {layer}: min {s.minimum:.4g}, max {s.maximum:.4g}, "
             f"mean {s.mean:.4g}, zeros {s.zero_fraction:.1%}{untrained}"
         )
-        kernel = conv_kernel(self._loaded.model, self._layer)
-        if kernel is None:
-            self.filter_view.image_item.clear()
+        kernel = conv_kernel(acts.model.model, layer)
+        if kernel is None or index >= kernel.shape[3]:
+            self.filter_view.clear_image()
             self.filter_view.set_title("No filter (not a convolution)")
         elif kernel.shape[2] == 3:
-            self.filter_view.set_image(
-                (tile_rgb(kernel[None, :, :, :, index]) * 255).astype(np.uint8)
-            )
+            patch = filter_images(kernel[:, :, :, index : index + 1]).images
+            self.filter_view.set_image((tile_rgb(patch, normalise=False) * 255).astype(np.uint8))
             self.filter_view.set_title(
                 f"Filter {index}: {kernel.shape[0]}x{kernel.shape[1]}x3 (RGB)"
             )
@@ -554,64 +563,137 @@ class ActivationsPanel(QWidget):
                 f"Filter {index}: {kernel.shape[2]} input channels of {kernel.shape[0]}x"
                 f"{kernel.shape[1]}"
             )
-        self.tabs.setCurrentIndex(1)
+
+    def _on_map_clicked(self, event) -> None:
+        a = self._state.selected_map()
+        if a is None:
+            return
+        pos = self.detail_map.image_item.mapFromScene(event.scenePos())
+        row, col = int(np.floor(pos.y())), int(np.floor(pos.x()))
+        if 0 <= row < a.shape[0] and 0 <= col < a.shape[1]:
+            self._state.select_unit(row, col)
+
+    def _field_box(self) -> tuple[int, int, int, int] | None:
+        """The selected unit's receptive field in the model input's pixels."""
+        from engine.attribution import receptive_box
+
+        state = self._state
+        unit, acts = state.selection.unit, state.activations
+        field = None if state.model is None else state.model.fields.get(state.selection.layer)
+        if unit is None or acts is None or field is None:
+            return None
+        return receptive_box(field, unit[0], unit[1], acts.x.shape[:2])
+
+    def _show_field(self) -> None:
+        state = self._state
+        box = self._field_box()
+        self.detail_input.set_box(box)
+        self.detail_input.set_heat(None)
+        self.erf_button.setEnabled(box is not None)
+        if box is None:
+            has_map = state.selected_map() is not None
+            self.field_label.setText(
+                "Click a pixel of the map to see what it sees." if has_map else ""
+            )
+            return
+        field = state.model.fields[state.selection.layer]
+        top, left, bottom, right = box
+        clipped = (bottom - top, right - left) != (field.size, field.size)
+        row, col = state.selection.unit
+        self.field_label.setText(
+            f"Map pixel ({row}, {col}) of {state.selection.layer} sees {field.size}x{field.size} "
+            f"input pixels (rows {top}-{bottom - 1}, columns {left}-{right - 1}"
+            f"{', clipped at the border' if clipped else ''}); neighbouring map pixels are "
+            f"{field.jump:g} input pixels apart."
+        )
+
+    def show_effective_field(self) -> None:
+        """The gradient of the selected unit with respect to the input, as a heat map."""
+        state = self._state
+        acts, unit, layer, channel = (
+            state.activations,
+            state.selection.unit,
+            state.selection.layer,
+            state.selection.map,
+        )
+        if acts is None or unit is None or channel is None:
+            return
+
+        def job(_task):
+            from engine.attribution import effective_receptive_field
+
+            heat = effective_receptive_field(acts.model.model, acts.x, layer, channel, *unit)
+            peak = float(heat.max())
+            return acts, unit, heat / peak if peak > 0 else heat
+
+        def show(result) -> None:
+            done_acts, done_unit, heat = result
+            if done_acts is state.activations and done_unit == state.selection.unit:
+                self.detail_input.set_heat(heat)
+
+        self._state.runner.start(
+            job, pool="model", on_finished=show, on_failed=self.message.show_exception
+        )
 
     def selected_map(self) -> np.ndarray | None:
-        if self._selected_map is None or self._computed is None:
-            return None
-        return self.detail_map.data()
+        """The enlarged map, as the state has it."""
+        return self._state.selected_map()
 
     def _show_filters(self) -> None:
-        if self._loaded is None or self._layer is None:
-            return
-        kernel = conv_kernel(self._loaded.model, self._layer)
+        model, layer = self._state.model, self._state.selection.layer
+        kernel = None if model is None or layer is None else conv_kernel(model.model, layer)
         if kernel is None:
-            self.filters_view.image_item.clear()
+            self.filters_view.clear_image()
             self.filters_view.set_title("This layer has no filters (not a convolution)")
-        elif kernel.shape[2] == 3:
-            patches = np.moveaxis(kernel, 3, 0)
-            self.filters_view.set_image((tile_rgb(patches, gap=1) * 255).astype(np.uint8))
-            self.filters_view.set_title(
-                f"{kernel.shape[3]} filters of {kernel.shape[0]}x"
-                f"{kernel.shape[1]}x3, drawn as colour patches"
-            )
+            return
+        f = filter_images(kernel)
+        if f.kind == "rgb":
+            image = tile_rgb(f.images, gap=1, normalise=False)
+            self.filters_view.set_image((image * 255).astype(np.uint8))
+        elif f.kind == "matrix":
+            self.filters_view.set_image(f.images, levels=(0, 1))
         else:
-            # Deeper layers: the mean over input channels of each filter, one tile each.
-            m = tile_maps(kernel.mean(axis=2), normalisation="per_map")
+            m = tile_maps(np.moveaxis(f.images, 0, 2), normalisation="none")
             self.filters_view.set_image(m.image, levels=(0, 1))
-            self.filters_view.set_title(
-                f"{kernel.shape[3]} filters of {kernel.shape[0]}x"
-                f"{kernel.shape[1]}x{kernel.shape[2]} "
-                "(mean over input channels)"
-            )
+        self.filters_view.set_title(f"{f.title} (grey = 0)")
 
     # -- export ------------------------------------------------------------------------
     def export_png(self, path: Path, what: str = "grid") -> Path:
-        """Write the grid or the enlarged map as a colour PNG (atomically)."""
+        """Write the grid or the enlarged map as a figure (atomically): a title, the maps
+        at full resolution in the current colour map (a small map enlarged, nearest
+        neighbour), a colour bar with the values, and a mark on an untrained model's."""
+        state = self._state
+        acts, layer, index = state.activations, state.selection.layer, state.selection.map
+        raw = None if acts is None else acts.layer(layer)
         if what == "grid":
-            data = self.grid_image()
+            if raw is None or raw.ndim != 3:
+                raise ValueError("there is no grid of maps to export yet")
+            mosaic = self._tile(raw, None)
+            data, levels = mosaic.image, mosaic.levels
+            title = f"{acts.model.loaded.label}: {layer}, {raw.shape[2]} maps"
+        elif what == "map":
+            data = state.selected_map()
+            if data is None:
+                raise ValueError("there is no map to export yet: click one in the grid")
+            finite = data[np.isfinite(data)]
+            levels = (float(finite.min()), float(finite.max())) if finite.size else (0, 1)
+            title = f"{acts.model.loaded.label}: {layer} map {index}"
         else:
-            data = self.selected_map()
-            if data is not None:
-                lo, hi = float(data.min()), float(data.max())
-                data = (data - lo) / (hi - lo if hi > lo else 1.0)
-        if data is None:
-            raise ValueError(f"there is no {what} to export yet")
-        cmap = pg.colormap.get(self.cmap_combo.currentText())
-        lut = cmap.getLookupTable(0.0, 1.0, 256, alpha=False)
-        idx = np.clip(np.nan_to_num(data, nan=1.0) * 255, 0, 255).astype(np.uint8)
-        rgb = lut[idx]
-        rgb[np.isnan(data)] = 255
+            raise ValueError(f"what must be 'grid' or 'map'. Received: what={what!r}")
+        rgb = enlarge(colourise(data, self._cmap_key(), levels))
+        note = "" if acts.model.loaded.trained else "UNTRAINED MODEL: random weights"
+        figure = compose(rgb, title, colour_lut(self._cmap_key()), levels, note)
         with atomic_path(path, suffix=".png") as tmp:
-            Image.fromarray(rgb.astype(np.uint8)).save(tmp, format="PNG")
+            Image.fromarray(figure).save(tmp, format="PNG")
         return path
 
     def export_npz(self, path: Path) -> Path:
-        if self._computed is None:
+        acts = self._state.activations
+        if acts is None:
             raise ValueError("there are no activations to export yet")
         with atomic_path(path, suffix=".npz") as tmp:
             with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, **self._computed.activations)
+                np.savez_compressed(fh, **acts.maps)
         return path
 
     def _save_dialog(self, title: str, default: str, filt: str) -> Path | None:
@@ -623,9 +705,9 @@ class ActivationsPanel(QWidget):
         return Path(path)
 
     def export_png_dialog(self, what: str) -> None:
-        path = self._save_dialog(
-            f"Export {what} as PNG", f"{self._layer}_{what}.png", "PNG images (*.png)"
-        )
+        s = self._state.selection
+        default = f"{s.layer}_map{s.map}.png" if what == "map" else f"{s.layer}_grid.png"
+        path = self._save_dialog(f"Export {what} as PNG", default, "PNG images (*.png)")
         if path is not None:
             try:
                 self.export_png(path, what)
@@ -646,30 +728,25 @@ class ActivationsPanel(QWidget):
         """Explore a drawn 7 (drawn here with Pillow) through the MNIST CNN's conv2d_2."""
         from PIL import ImageDraw
 
-        from engine.mnist import preprocess_drawing
+        from engine.digits import prepare_digit
 
         canvas = Image.new("L", (280, 280), 0)
         ImageDraw.Draw(canvas).line(
             [(70, 60), (210, 60), (185, 115), (140, 240)], fill=255, width=20, joint="curve"
         )
-        self._layer = "conv2d_2"
-        self.show_digit(preprocess_drawing(np.asarray(canvas)))
+        state = self._state
+        state.set_drawn_digit(prepare_digit(np.asarray(canvas)))
+
+        def select_conv2d_2(acts: Activations | None) -> None:
+            if acts is not None and "conv2d_2" in acts.maps:
+                state.activations_changed.disconnect(select_conv2d_2)
+                state.select_layer("conv2d_2")
+
+        state.activations_changed.connect(select_conv2d_2)
+        state.explore_drawn_digit()
 
 
 if __name__ == "__main__":
-    import sys
+    from gui.preview import preview
 
-    from PySide6.QtWidgets import QApplication
-
-    from engine.runtime import load_tensorflow
-
-    app = QApplication(sys.argv)
-    runner = WorkerRunner()
-    panel = ActivationsPanel(runner)
-    load_tensorflow()
-    panel.on_tensorflow_ready()
-    panel.resize(1300, 800)
-    panel.show()
-    code = app.exec()
-    runner.shutdown()
-    sys.exit(code)
+    preview(ActivationsPanel, (1300, 800))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt, Signal
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QCheckBox,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -19,23 +21,44 @@ from PySide6.QtWidgets import (
 )
 
 from engine.activations import layer_summary
-from engine.mnist import DigitClassifier, DigitPrediction, TrainResult, weights_info
+from engine.digits import DigitClassifier, DigitPrediction
+from engine.mnist_model import weights_info
 from engine.mosaic import tile_maps
+from engine.training import TrainResult
+from gui.panels.base import Panel
 from gui.panels.train_dialog import TrainDialog
+from gui.state import MNIST_KEY, AppState, OpenModel
 from gui.widgets.digit_canvas import DigitCanvas
 from gui.widgets.layer_table import LayerTable
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar
+from gui.widgets.overlay_view import OverlayView
 from gui.widgets.prob_bars import ProbabilityBars
-from gui.workers import LatestOnly, WorkerRunner
+from gui.workers import LatestOnly
 
 log = logging.getLogger(__name__)
 
 SHOWN_CONV_LAYERS = ("conv2d_1", "conv2d_2", "max_pooling2d")
 
 
-class DrawPanel(QWidget):
+def classify(
+    classifier: DigitClassifier, ink: np.ndarray, explain: bool
+) -> tuple[DigitPrediction, np.ndarray | None]:
+    """The live path: the prediction for the drawing, and its Grad-CAM when asked for."""
+    prediction = classifier.classify(ink)
+    if not explain or prediction.probabilities is None:
+        return prediction, None
+    from engine.attribution import grad_cam
+
+    x = prediction.input.pixels[:, :, None]
+    return prediction, grad_cam(classifier.model, x, prediction.digit)
+
+
+class DrawPanel(Panel):
     """A canvas, the ten probabilities, the 28x28 input and the conv layers' maps.
+
+    A view of the application state: it classifies the drawing live with the MNIST model
+    the state holds, and writes the drawn digit to the state.
 
     Signals
     -------
@@ -43,24 +66,31 @@ class DrawPanel(QWidget):
         A ``DigitPrediction`` each time the shown prediction changes.
     classifier_ready()
         The model is loaded; predictions follow the drawing from now on.
-    open_in_activations(object)
-        The person asked to explore the drawn digit (a (28, 28) float array).
     """
 
     prediction_ready = Signal(object)
     classifier_ready = Signal()
-    open_in_activations = Signal(object)
 
-    def __init__(self, runner: WorkerRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._runner = runner
+        self._state = state
+        self._runner = state.runner
         self._classifier: DigitClassifier | None = None
         self._prediction: DigitPrediction | None = None
-        self._latest = LatestOnly(runner, pool="model")
+        self._latest = LatestOnly(self._runner, pool="model")
         self._latest.result.connect(self._on_prediction)
-        self._latest.failed.connect(lambda m: self.message.show_error(m))
+        self._latest.failed.connect(lambda exc: self.message.show_error(str(exc)))
         self._train_dialog: TrainDialog | None = None
         self._build_ui()
+        state.model_opened.connect(self._on_model_opened)
+        state.model_failed.connect(self._on_model_failed)
+        state.tensorflow_failed.connect(
+            lambda exc: self.show_unavailable(f"TensorFlow could not be loaded: {exc}")
+        )
+        if MNIST_KEY in state.models:
+            self._on_model_opened(MNIST_KEY)
+        elif state.tensorflow_error is not None:
+            self.show_unavailable(f"TensorFlow could not be loaded: {state.tensorflow_error}")
 
     def _build_ui(self) -> None:
         left = QVBoxLayout()
@@ -78,7 +108,7 @@ class DrawPanel(QWidget):
         left.addLayout(row)
         row = QHBoxLayout()
         self.clear_button = QPushButton("Clear")
-        self.clear_button.setToolTip("Clear the canvas (Esc or Delete)")
+        self.clear_button.setToolTip("Clear the canvas (Esc or Delete; Ctrl+Z brings it back)")
         self.clear_button.clicked.connect(self.canvas.clear)
         self.undo_button = QPushButton("Undo stroke")
         self.undo_button.setToolTip("Remove the last stroke (Ctrl+Z)")
@@ -106,9 +136,16 @@ class DrawPanel(QWidget):
         self.bars = ProbabilityBars()
         self.bars.setMinimumHeight(200)
         middle.addWidget(self.bars, 2)
-        self.input_view = MapView("What the model sees (28x28)", colour_bar=False)
+        self.input_view = OverlayView("What the model sees (28x28)")
         self.input_view.setMinimumHeight(180)
         middle.addWidget(self.input_view, 1)
+        self.explain_check = QCheckBox("Show what made it (Grad-CAM)")
+        self.explain_check.setToolTip(
+            "Colour the regions of the drawing that made the model choose its answer"
+        )
+        self.explain_check.setChecked(QSettings().value("draw/explain", "false") in (True, "true"))
+        self.explain_check.toggled.connect(self._on_explain_toggled)
+        middle.addWidget(self.explain_check)
 
         self.tabs = QTabWidget()
         maps_page = QWidget()
@@ -150,28 +187,39 @@ class DrawPanel(QWidget):
             QShortcut(QKeySequence(keys), self, activated=slot)
 
     # -- model ---------------------------------------------------------------------------
-    def start_loading(self) -> None:
-        """Build the model on the model thread (call once TensorFlow is imported)."""
+    def _on_model_opened(self, key: str) -> None:
+        """The state (re)loaded the MNIST model: classify with it from now on."""
+        if key != MNIST_KEY:
+            return
+        model = self._state.models[MNIST_KEY]
         self.guess_label.setText("Loading the model…")
         self._runner.start(
-            DigitClassifier,
+            lambda _task: DigitClassifier(model.model),
             pool="model",
-            on_finished=self._on_classifier,
-            on_failed=lambda msg, _tb: self._on_classifier_failed(msg),
+            on_finished=lambda c: self._on_classifier(c, model),
+            on_failed=self._on_model_failed_exc,
         )
 
-    def _on_classifier(self, classifier: DigitClassifier) -> None:
+    def _on_model_failed(self, key: str, exc: BaseException) -> None:
+        if key == MNIST_KEY:
+            self._on_model_failed_exc(exc)
+
+    def _on_model_failed_exc(self, exc: BaseException) -> None:
+        self.show_unavailable(f"The MNIST model could not be loaded: {exc}")
+
+    def _on_classifier(self, classifier: DigitClassifier, model: OpenModel) -> None:
+        if self._state.models.get(MNIST_KEY) is not model:
+            return  # retrained meanwhile: the newer model's classifier follows
         self._classifier = classifier
+        self._prediction = None
         self.summary_table.set_layers(layer_summary(classifier.model))
         self.total_label.setText(f"Total params: {self.summary_table.total_params():,}")
         self._show_weights_info()
         self.train_button.setEnabled(True)
         self.guess_label.setText("Draw a digit")
+        self.message.clear_message()
         self.classifier_ready.emit()
         self._on_canvas_changed()
-
-    def _on_classifier_failed(self, message: str) -> None:
-        self.show_unavailable(f"The MNIST model could not be loaded: {message}")
 
     def show_unavailable(self, message: str) -> None:
         """No model (TensorFlow or the weights failed to load): say why, keep the canvas."""
@@ -200,16 +248,24 @@ class DrawPanel(QWidget):
         if self._classifier is None:
             return
         classifier, ink = self._classifier, self.canvas.ink()
-        self._latest.submit(lambda: classifier.classify(ink))
+        explain = self.explain_check.isChecked()
+        self._latest.submit(lambda: classify(classifier, ink, explain))
 
-    def _on_prediction(self, prediction: DigitPrediction) -> None:
+    def _on_explain_toggled(self, on: bool) -> None:
+        QSettings().setValue("draw/explain", on)
+        self._on_canvas_changed()
+
+    def _on_prediction(self, result: tuple[DigitPrediction, np.ndarray | None]) -> None:
+        prediction, heat = result
         self._prediction = prediction
-        self.input_view.set_image(prediction.input, levels=(0, 1))
+        self.input_view.set_heat(heat)
+        self._state.set_drawn_digit(None if prediction.probabilities is None else prediction.input)
+        self.input_view.set_image((prediction.input.pixels * 255).astype(np.uint8))
         if prediction.probabilities is None:
             self.guess_label.setText("Draw a digit")
             self.bars.set_probabilities(None)
             for view in self.layer_views.values():
-                view.image_item.clear()
+                view.clear_image()
         else:
             p = prediction.probabilities
             self.guess_label.setText(f"{prediction.digit}  ({p.max():.0%})")
@@ -225,8 +281,7 @@ class DrawPanel(QWidget):
         return self._prediction
 
     def _on_explore(self) -> None:
-        if self._prediction is not None:
-            self.open_in_activations.emit(self._prediction.input)
+        self._state.explore_drawn_digit()
 
     # -- training ------------------------------------------------------------------------
     def open_train_dialog(self) -> TrainDialog:
@@ -238,7 +293,8 @@ class DrawPanel(QWidget):
         return self._train_dialog
 
     def _on_trained(self, _result: TrainResult) -> None:
-        self.start_loading()  # the new weights are in the user's data folder
+        # The new weights are in the user's data folder: every view of the model follows.
+        self._state.reload_model(MNIST_KEY)
 
     def confirm_close(self) -> bool:
         if self._train_dialog is not None and self._train_dialog.is_running():
@@ -253,19 +309,6 @@ class DrawPanel(QWidget):
 
 
 if __name__ == "__main__":
-    import sys
+    from gui.preview import preview
 
-    from PySide6.QtWidgets import QApplication
-
-    from engine.runtime import load_tensorflow
-
-    app = QApplication(sys.argv)
-    runner = WorkerRunner()
-    panel = DrawPanel(runner)
-    load_tensorflow()
-    panel.start_loading()
-    panel.resize(1200, 750)
-    panel.show()
-    code = app.exec()
-    runner.shutdown()
-    sys.exit(code)
+    preview(DrawPanel, (1200, 750))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -18,35 +18,78 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from engine.mnist import TrainRecord, TrainResult, load_mnist, train_mnist
+from engine.mnist_data import load_mnist
+from engine.training import TrainRecord, TrainResult, train_mnist
 from gui.widgets.message_bar import MessageBar
-from gui.workers import Worker, WorkerRunner
+from gui.workers import Task, Worker, WorkerRunner
 
 log = logging.getLogger(__name__)
 
 KERAS_SOURCE = "Keras MNIST (download once, then Keras' cache)"
 FILE_SOURCE = "An .npz file in Keras' mnist layout"
+#: Data source keys (stored in settings) and their labels.
+SOURCES = {"keras": KERAS_SOURCE, "file": FILE_SOURCE}
 
 
-def _train_job(path, epochs, batch_size, augment, progress, cancelled, on_record):
-    progress(0.0, "Loading MNIST…")
+def _train_job(task: Task, path: str | None, epochs: int, batch_size: int, augment: bool):
+    task.progress(0.0, "Loading MNIST…")
     data = load_mnist(path)
     return train_mnist(
         data,
         epochs=epochs,
         batch_size=batch_size,
         augment=augment,
-        progress=progress,
-        cancelled=cancelled,
-        on_record=on_record,
+        progress=task.progress,
+        cancelled=task.cancelled,
+        on_record=task.record,
     )
+
+
+class CurveBuffer:
+    """Points of one curve, appended in amortised O(1) (no re-filtering per batch)."""
+
+    def __init__(self) -> None:
+        self._x = np.empty(256)
+        self._y = np.empty(256)
+        self.n = 0
+
+    def clear(self) -> None:
+        self.n = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.n == len(self._x):
+            self._x = np.resize(self._x, 2 * self.n)
+            self._y = np.resize(self._y, 2 * self.n)
+        self._x[self.n], self._y[self.n] = x, y
+        self.n += 1
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._x[: self.n], self._y[: self.n]
+
+
+def batch_values(previous: TrainRecord | None, r: TrainRecord) -> tuple[float, float]:
+    """One batch's own loss and accuracy from Keras' running means over the epoch:
+    mean_b = ((b - 1) * mean_(b-1) + value_b) / b (batches of equal size).
+
+    >>> from engine.training import TrainRecord
+    >>> a = TrainRecord("batch", 1, 1, 1, 2, 2.0, 0.5, 0.5, 1.0)
+    >>> b = TrainRecord("batch", 1, 1, 2, 2, 1.5, 0.75, 1.0, 2.0)
+    >>> batch_values(a, b)
+    (1.0, 1.0)
+    """
+    if previous is None or previous.epoch != r.epoch or r.batch != previous.batch + 1:
+        return r.loss, r.accuracy
+    b = r.batch
+    return b * r.loss - (b - 1) * previous.loss, b * r.accuracy - (b - 1) * previous.accuracy
 
 
 def format_seconds(s: float) -> str:
@@ -75,20 +118,25 @@ class TrainDialog(QDialog):
         lay = QVBoxLayout(self)
         form = QFormLayout()
         self.source_combo = QComboBox()
-        self.source_combo.addItems([KERAS_SOURCE, FILE_SOURCE])
+        for key, label in SOURCES.items():
+            self.source_combo.addItem(label, key)
         self.source_combo.setToolTip("Where the training digits come from")
         form.addRow("Data", self.source_combo)
         row = QHBoxLayout()
         self.path_edit = QLineEdit(str(self._settings.value("train/path", "")))
         self.path_edit.setPlaceholderText("path/to/mnist.npz")
         self.path_edit.setToolTip("An .npz with x_train, y_train, x_test, y_test (as Keras')")
-        self.path_edit.textEdited.connect(lambda _t: self.source_combo.setCurrentText(FILE_SOURCE))
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
+        self.path_edit.textEdited.connect(
+            lambda _t: self.source_combo.setCurrentIndex(self.source_combo.findData("file"))
+        )
+        self.browse_button = QPushButton("Browse…")
+        self.browse_button.setToolTip("Choose an .npz file")
+        self.browse_button.clicked.connect(self._browse)
         row.addWidget(self.path_edit, 1)
-        row.addWidget(browse)
+        row.addWidget(self.browse_button)
         form.addRow("File", row)
-        self.source_combo.setCurrentText(str(self._settings.value("train/source", KERAS_SOURCE)))
+        index = self.source_combo.findData(str(self._settings.value("train/source", "keras")))
+        self.source_combo.setCurrentIndex(max(index, 0))
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 500)
         self.epochs_spin.setValue(int(self._settings.value("train/epochs", 12)))
@@ -110,8 +158,21 @@ class TrainDialog(QDialog):
         self.plot.addLegend(offset=(-10, 10))
         self.plot.setLabel("bottom", "epoch")
         self.plot.showGrid(x=True, y=True, alpha=0.3)
-        self.loss_curve = self.plot.plot(pen=pg.mkPen("#D55E00", width=1.5), name="loss (batch)")
-        self.acc_curve = self.plot.plot(pen=pg.mkPen("#0072B2", width=1.5), name="accuracy (batch)")
+        # Per-batch values are each batch's own (Keras reports a running mean over the
+        # epoch; the batch's value is recovered from two consecutive means), and the
+        # epoch's mean is drawn as what it is: one point per epoch.
+        self.loss_curve = self.plot.plot(
+            pen=pg.mkPen("#D55E00", width=1), name="training loss (each batch)"
+        )
+        self.acc_curve = self.plot.plot(
+            pen=pg.mkPen("#0072B2", width=1), name="training accuracy (each batch)"
+        )
+        self.epoch_loss_curve = self.plot.plot(
+            pen=pg.mkPen("#D55E00", width=2, style=Qt.PenStyle.DashLine),
+            symbol="t",
+            symbolBrush="#D55E00",
+            name="training loss (epoch mean)",
+        )
         self.val_acc_curve = self.plot.plot(
             pen=None, symbol="o", symbolBrush="#009E73", name="test accuracy (epoch)"
         )
@@ -123,6 +184,9 @@ class TrainDialog(QDialog):
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setTextVisible(False)
         self.status_label = QLabel("Ready.")
+        self.status_label.setWordWrap(True)
+        # A long status never widens the dialog.
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         lay.addWidget(self.progress_bar)
         lay.addWidget(self.status_label)
         self.message = MessageBar()
@@ -143,6 +207,25 @@ class TrainDialog(QDialog):
         buttons.addWidget(self.close_button)
         lay.addLayout(buttons)
         self._records: list[TrainRecord] = []
+        self._last_test: TrainRecord | None = None
+        self._buffers = {
+            curve: CurveBuffer()
+            for curve in (
+                self.loss_curve,
+                self.acc_curve,
+                self.epoch_loss_curve,
+                self.val_acc_curve,
+                self.val_loss_curve,
+            )
+        }
+        self._previous_mean: TrainRecord | None = None
+        # A message about one source (no network, say) does not stay after switching.
+        self.source_combo.currentIndexChanged.connect(lambda _i: self.message.clear_message())
+        # Curves redraw at most ~10 times a second, however fast batches arrive.
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(100)
+        self._redraw_timer.timeout.connect(self._redraw_curves)
 
     # -- actions -------------------------------------------------------------------------
     def _browse(self) -> None:
@@ -151,7 +234,7 @@ class TrainDialog(QDialog):
         )
         if path:
             self.path_edit.setText(path)
-            self.source_combo.setCurrentText(FILE_SOURCE)
+            self.source_combo.setCurrentIndex(self.source_combo.findData("file"))
 
     def is_running(self) -> bool:
         return self._worker is not None
@@ -161,7 +244,7 @@ class TrainDialog(QDialog):
             self.message.show_error("A training run is already going; cancel it first.")
             return
         path: str | None = None
-        if self.source_combo.currentText() == FILE_SOURCE:
+        if self.source_combo.currentData() == "file":
             path = self.path_edit.text().strip()
             if not path:
                 self.message.show_error("Choose an .npz file, or pick the Keras MNIST source.")
@@ -170,24 +253,28 @@ class TrainDialog(QDialog):
                 self.message.show_error(f"'{path}' does not exist or is not a file.")
                 return
         s = self._settings
-        s.setValue("train/source", self.source_combo.currentText())
+        s.setValue("train/source", self.source_combo.currentData())
         s.setValue("train/path", self.path_edit.text())
         s.setValue("train/epochs", self.epochs_spin.value())
         s.setValue("train/batch_size", self.batch_spin.value())
         s.setValue("train/augment", self.augment_check.isChecked())
         self.message.clear_message()
         self._records.clear()
-        for curve in (self.loss_curve, self.acc_curve, self.val_acc_curve, self.val_loss_curve):
-            curve.setData([], [])
+        self._last_test = None
+        self._previous_mean = None
+        for buffer in self._buffers.values():
+            buffer.clear()
+        self._redraw_curves()
         self.progress_bar.setValue(0)
         self.status_label.setText("Starting…")
         self._set_running(True)
-        self._worker = self._runner.start(
-            _train_job,
-            path,
+        epochs, batch, augment = (
             self.epochs_spin.value(),
             self.batch_spin.value(),
             self.augment_check.isChecked(),
+        )
+        self._worker = self._runner.start(
+            lambda task: _train_job(task, path, epochs, batch, augment),
             pool="train",
             on_record=self._on_record,
             on_progress=self._on_progress,
@@ -210,6 +297,7 @@ class TrainDialog(QDialog):
         for w in (
             self.source_combo,
             self.path_edit,
+            self.browse_button,
             self.epochs_spin,
             self.batch_spin,
             self.augment_check,
@@ -227,23 +315,37 @@ class TrainDialog(QDialog):
     def _on_record(self, r: TrainRecord) -> None:
         self._records.append(r)
         self.progress_bar.setValue(int(r.fraction * 1000))
-        batches = [x for x in self._records if x.kind == "batch"]
-        epochs = [x for x in self._records if x.kind == "epoch"]
-        t = np.array([(x.epoch - 1) + x.batch / x.batches for x in batches])
-        self.loss_curve.setData(t, np.array([x.loss for x in batches]))
-        self.acc_curve.setData(t, np.array([x.accuracy for x in batches]))
-        ev = [x for x in epochs if x.val_accuracy is not None and not math.isnan(x.val_accuracy)]
-        self.val_acc_curve.setData([x.epoch for x in ev], [x.val_accuracy for x in ev])
-        self.val_loss_curve.setData([x.epoch for x in ev], [x.val_loss for x in ev])
+        if r.kind == "batch":
+            t = (r.epoch - 1) + r.batch / r.batches
+            loss, accuracy = batch_values(self._previous_mean, r)
+            self._previous_mean = r
+            self._buffers[self.loss_curve].append(t, loss)
+            self._buffers[self.acc_curve].append(t, accuracy)
+        else:
+            self._buffers[self.epoch_loss_curve].append(r.epoch, r.loss)
+            if r.val_accuracy is not None and not math.isnan(r.val_accuracy):
+                self._buffers[self.val_acc_curve].append(r.epoch, r.val_accuracy)
+                self._buffers[self.val_loss_curve].append(r.epoch, r.val_loss)
+                self._last_test = r
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
         text = (
             f"Epoch {r.epoch}/{r.epochs}, batch {r.batch}/{r.batches}: loss {r.loss:.3f}, "
             f"accuracy {r.accuracy:.3f}; about {format_seconds(r.seconds_left)} left"
         )
-        if ev:
-            text += f"; test accuracy after epoch {ev[-1].epoch}: {ev[-1].val_accuracy:.2%}"
+        if self._last_test is not None:
+            text += (
+                f"; test accuracy after epoch {self._last_test.epoch}: "
+                f"{self._last_test.val_accuracy:.2%}"
+            )
         self.status_label.setText(text)
 
+    def _redraw_curves(self) -> None:
+        for curve, buffer in self._buffers.items():
+            curve.setData(*buffer.data())
+
     def _on_finished(self, result: TrainResult) -> None:
+        self._redraw_curves()
         self.progress_bar.setValue(1000)
         acc = f"{result.test_accuracy:.2%}" if result.test_accuracy is not None else "n/a"
         self.status_label.setText(
@@ -252,15 +354,25 @@ class TrainDialog(QDialog):
         )
         self.training_finished.emit(result)
 
-    def _on_failed(self, message: str, _tb: str) -> None:
+    def _on_failed(self, exc: BaseException) -> None:
         self.status_label.setText("Training failed; your previous weights are unchanged.")
-        self.message.show_error(message.split(": ", 1)[-1])
+        self.message.show_error(str(exc))
 
     def _on_cancelled(self) -> None:
         self.status_label.setText("Cancelled. Your previous weights are unchanged.")
 
     def closeEvent(self, event) -> None:
-        # Closing the dialog does not stop the run silently: it is cancelled, and said so.
+        # Closing the dialog during a run asks first: a run can take minutes.
         if self.is_running():
+            answer = QMessageBox.question(
+                self,
+                "Stop training?",
+                "A training run is going. Stop it and close? The weights in use stay as they are.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
             self.cancel()
         super().closeEvent(event)

@@ -33,6 +33,7 @@ class DigitCanvas(QWidget):
         self._image = QImage(size, size, QImage.Format.Format_Grayscale8)
         self._image.fill(0)
         self._strokes: list[Stroke] = []
+        self._cleared: list[list[Stroke]] = []  # drawings taken away by clear, for undo
         self._current: Stroke | None = None
         self.brush_size = 18.0
         self.setFixedSize(size, size)
@@ -60,13 +61,21 @@ class DigitCanvas(QWidget):
         return len(self._strokes)
 
     def clear(self) -> None:
+        """Clear the canvas; ``undo`` brings the drawing back."""
+        if not self._strokes:
+            return
+        self._cleared.append(list(self._strokes))
         self._strokes.clear()
         self._current = None
         self._repaint_all()
 
     def undo(self) -> None:
+        """Take back the last stroke, or the last clear on an empty canvas."""
         if self._strokes:
             self._strokes.pop()
+            self._repaint_all()
+        elif self._cleared:
+            self._strokes.extend(self._cleared.pop())
             self._repaint_all()
 
     def add_stroke(self, points: list[tuple[float, float]]) -> None:
@@ -106,6 +115,7 @@ class DigitCanvas(QWidget):
         self.changed.emit()
 
     def _begin(self, pos: QPointF, width: float) -> None:
+        self._cleared.clear()  # a new drawing: what was cleared before stays cleared
         self._current = [(pos, width)]
         self._strokes.append(self._current)
         self._draw_segment(self._current[0], self._current[0])

@@ -85,6 +85,14 @@ class ImageSource(QWidget):
         else:
             self.load_file(sample_images().get(name) or Path(name))
 
+    def add_special(self, name: str) -> None:
+        """Offer special entry ``name`` after the samples (choosing it emits
+        ``special_chosen``)."""
+        if name not in self._specials:
+            self._specials.append(name)
+            with QSignalBlocker(self.combo):
+                self.combo.addItem(name)
+
     def select_special(self, name: str) -> None:
         """Show special entry ``name`` (added if new) without emitting anything."""
         if name not in self._specials:
@@ -108,15 +116,9 @@ class ImageSource(QWidget):
         token = self._token
         self.loading.emit(path.name)
         self._runner.start(
-            load_image,
-            path,
+            lambda _task: load_image(path),
             on_finished=lambda img: token == self._token and self._on_loaded(path, img),
-            on_failed=lambda msg, _tb: (
-                token == self._token
-                and self.failed.emit(
-                    msg.split(": ", 1)[-1]  # the sentence is for a person, not the type
-                )
-            ),
+            on_failed=lambda exc: token == self._token and self.failed.emit(str(exc)),
         )
 
     def _on_loaded(self, path: Path, image: np.ndarray) -> None:

@@ -74,6 +74,33 @@ class MapView(pg.GraphicsLayoutWidget):
             self.colour_bar.setImageItem(self.image_item)
             self.addItem(self.colour_bar, row=1, col=1)
         self._data: np.ndarray | None = None
+        # New content fills the view; until the person zooms or pans it, it is fitted
+        # again whenever the view's size changes (a hidden tab has no size yet).
+        self._fitted = False
+        self.view.sigRangeChangedManually.connect(self._on_manual_range)
+
+    def _on_manual_range(self, *_args) -> None:
+        self._fitted = True
+
+    def fit(self) -> None:
+        """Show the whole image, filling the view."""
+        self.view.autoRange(padding=0.02)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if getattr(self, "_data", None) is not None and not self._fitted:
+            self.fit()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if getattr(self, "_data", None) is not None and not self._fitted:
+            self.fit()
+
+    def clear_image(self) -> None:
+        """Show nothing (``data()`` is None again)."""
+        self._data = None
+        self.image_item.clear()
+        self.labels.set_labels((), (1, 1), (0, 0))
 
     def set_title(self, title: str) -> None:
         self._label.setText(title, color="k")
@@ -98,7 +125,8 @@ class MapView(pg.GraphicsLayoutWidget):
             if self.colour_bar is not None:
                 self.colour_bar.setVisible(True)
                 self.colour_bar.setLevels(levels)
-        self.view.autoRange(padding=0.02)
+        self._fitted = False
+        self.fit()
 
     def set_labels(
         self, origins: tuple[tuple[int, int], ...] = (), map_shape: tuple[int, int] = (1, 1)

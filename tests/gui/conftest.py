@@ -22,3 +22,49 @@ def _isolated_settings(tmp_path):
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "ini"))
     yield
     QSettings().clear()
+
+
+@pytest.fixture
+def app_state(qtbot):
+    """A fresh application state with its worker threads (TensorFlow not yet asked for)."""
+    from gui.state import AppState
+    from gui.workers import WorkerRunner
+
+    runner = WorkerRunner()
+    state = AppState(runner)
+    yield state
+    runner.shutdown()
+
+
+_UNTRAINED: dict = {}
+_OPENED: dict = {}
+
+
+@pytest.fixture(autouse=True)
+def _build_untrained_models_once(monkeypatch):
+    """Untrained ImageNet models (and their probes) are built once per test session.
+
+    Building ResNet50 and tracing its probe costs seconds each time; the tests only read
+    these models, so sharing them keeps ``make test`` short. The real builder runs once.
+    """
+    import engine.zoo
+    import gui.state
+
+    build, open_ = engine.zoo.load_zoo_model, gui.state._open
+
+    def load_zoo_model(key, weights="imagenet", progress=lambda f, m: None):
+        if weights is not None or key == engine.zoo.MNIST:
+            return build(key, weights, progress)
+        if key not in _UNTRAINED:
+            _UNTRAINED[key] = build(key, None, progress)
+        return _UNTRAINED[key]
+
+    def opened(loaded):
+        if not any(loaded is m for m in _UNTRAINED.values()):
+            return open_(loaded)
+        if loaded.key not in _OPENED:
+            _OPENED[loaded.key] = open_(loaded)
+        return _OPENED[loaded.key]
+
+    monkeypatch.setattr(engine.zoo, "load_zoo_model", load_zoo_model)
+    monkeypatch.setattr(gui.state, "_open", opened)

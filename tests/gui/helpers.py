@@ -57,3 +57,28 @@ def draw_stroke(widget, points, steps=8):
                 left,
             )
     send(QEvent.Type.MouseButtonRelease, *points[-1], left, Qt.MouseButton.NoButton)
+
+
+def pick(qtbot, combo, text):
+    """Open a combo box's list, move to an entry and press Enter, as a person would:
+    ``activated`` is emitted once, for that entry only (arrow keys on the closed box
+    would activate every entry on the way)."""
+    index = combo.findText(text)
+    assert index >= 0, f"{text!r} not in the combo box"
+    combo.setFocus()
+    qtbot.keyClick(combo, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)  # opens the list
+    view = combo.view()
+    qtbot.waitUntil(view.isVisible, timeout=5_000)
+    row = view.currentIndex().row()
+    key = Qt.Key.Key_Down if index > row else Qt.Key.Key_Up
+    for _ in range(abs(index - row)):
+        qtbot.keyClick(view, key)
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not view.isVisible(), timeout=5_000)
+    # The offscreen platform leaves the closed list as the active window: give the
+    # activation back, as a desktop does, so the window's shortcuts work again.
+    window = combo.window()
+    if window.isVisible():
+        window.activateWindow()
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    assert combo.currentText() == text

@@ -1,75 +1,157 @@
-"""The Activations panel on the MNIST CNN and on untrained VGG16 / ResNet50."""
+"""The Activations panel: a view of the application state, driven by clicks.
+
+Each of the first round's defects has its test here: a stale "One map" after a layer or
+model switch, clicks during a model switch or after a failed recompute, the drawn digit
+in the image list, exports of the map really selected, a model file dropped on the panel.
+"""
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
 
+import gui.state
 from engine import zoo
+from engine.digits import PreparedDigit
 from engine.runtime import load_tensorflow
-from gui.panels.activations import ActivationsPanel
-from gui.workers import WorkerRunner
+from gui.panels.activations import DRAWN_DIGIT, ActivationsPanel
 
-from .helpers import choose
+from .helpers import choose, pick
 
 TIMEOUT = 180_000
 
 
 @pytest.fixture
-def panel(qtbot):
+def panel(qtbot, app_state):
     load_tensorflow()
-    runner = WorkerRunner()
-    p = ActivationsPanel(runner)
+    p = ActivationsPanel(app_state)
     qtbot.addWidget(p)
     p.resize(1300, 850)
     p.show()
     qtbot.waitExposed(p)
-    with qtbot.waitSignal(p.activations_ready, timeout=TIMEOUT):
-        p.on_tensorflow_ready()
-    yield p
-    runner.shutdown()
+    app_state.start_tensorflow()
+    qtbot.waitUntil(lambda: app_state.activations is not None, timeout=TIMEOUT)
+    return p
+
+
+def wait_for_activations(qtbot, state, key=None):
+    def ready():
+        a = state.activations
+        return a is not None and (key is None or a.model.key == key) and not state.busy()
+
+    qtbot.waitUntil(ready, timeout=TIMEOUT)
+    return state.activations
 
 
 def click_layer(qtbot, panel, name):
-    row = [info.name for info in panel.layer_table.layers()].index(name)
-    rect = panel.layer_table.visualRect(panel.layer_table.model().index(row, 0))
-    qtbot.mouseClick(panel.layer_table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-    assert panel.current_layer() == name
+    tree = panel.layer_table
+    item = tree.item_for(name)
+    tree.scrollToItem(item)
+
+    def point():  # on the layer's name, where a person would click
+        rect = tree.visualItemRect(item)
+        return QPoint(max(rect.left(), 0) + 30, rect.center().y())
+
+    qtbot.waitUntil(lambda: tree.viewport().rect().contains(point()), timeout=5_000)
+    qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=point())
+    assert panel._state.selection.layer == name
 
 
-def click_map(qtbot, panel, index):
+def click_grid_at(qtbot, panel, y, x):
     panel.tabs.setCurrentIndex(0)
-    top, left = panel.grid_mosaic().origins[index]
-    h, w = panel.grid_mosaic().map_shape
-    item = panel.grid_view.image_item
-    scene = item.mapToScene(left + w / 2, top + h / 2)
+    scene = panel.grid_view.image_item.mapToScene(QPointF(x, y))
     pos = panel.grid_view.mapFromScene(scene)
     qtbot.mouseClick(panel.grid_view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(pos))
 
 
+def click_map(qtbot, panel, index):
+    top, left = panel.grid_mosaic().origins[index]
+    h, w = panel.grid_mosaic().map_shape
+    click_grid_at(qtbot, panel, top + h / 2, left + w / 2)
+
+
 def test_mnist_layers_grid_and_enlarged_map(qtbot, panel):
-    computed = panel.computed()
-    assert computed.model.key == zoo.MNIST
+    state = panel._state
+    acts = state.activations
+    assert acts.model.key == zoo.MNIST and acts.input.kind is gui.state.InputKind.SAMPLE
     assert panel.top_list.count() == 5
+    assert "not a handwritten digit" in panel.fit_label.text()  # a photo into the MNIST CNN
     for name, channels in [("conv2d_1", 32), ("conv2d_2", 64), ("max_pooling2d", 64)]:
         click_layer(qtbot, panel, name)
         assert len(panel.grid_mosaic().origins) == channels
         assert panel.layer_label.text().startswith(f"{name}: {channels} maps")
     click_map(qtbot, panel, 5)
-    np.testing.assert_array_equal(
-        panel.selected_map(), computed.activations["max_pooling2d"][:, :, 5]
-    )
+    assert state.selection.map == 5 and panel.tabs.currentIndex() == 1
+    np.testing.assert_array_equal(panel.selected_map(), acts.maps["max_pooling2d"][:, :, 5])
+    np.testing.assert_array_equal(panel.detail_map.data(), acts.maps["max_pooling2d"][:, :, 5])
     assert "Map 5 of max_pooling2d" in panel.stats_label.text()
-    assert "zeros" in panel.stats_label.text()
 
 
-def test_drawn_digit_is_explored(qtbot, panel):
-    digit = np.zeros((28, 28), np.float32)
-    digit[4:24, 13:16] = 1.0
-    with qtbot.waitSignal(panel.activations_ready, timeout=TIMEOUT) as blocker:
-        panel.show_digit(digit)
-    computed = blocker.args[0]
-    assert computed.top[0][0] == "1"
-    assert panel.image_combo.currentText().startswith("The digit drawn")
+def test_one_map_follows_the_layer_and_exports_what_is_selected(qtbot, panel, tmp_path):
+    state = panel._state
+    click_layer(qtbot, panel, "conv2d_1")
+    click_map(qtbot, panel, 4)
+    png = panel.export_png(tmp_path / "map.png", "map")
+    w, h = Image.open(png).size
+    assert w > 26 * 19 and h > 26 * 19  # a 26x26 map enlarged to a readable size
+    click_layer(qtbot, panel, "conv2d_2")
+    # The map of conv2d_1 is gone everywhere: state, view, export.
+    assert state.selection.map is None and panel.selected_map() is None
+    assert panel.detail_map.image_item.image is None
+    assert panel.stats_label.text() == "Click a map in the grid."
+    with pytest.raises(ValueError, match="no map"):
+        panel.export_png(tmp_path / "stale.png", "map")
+    click_map(qtbot, panel, 10)
+    assert Image.open(panel.export_png(tmp_path / "m10.png", "map")).size[0] > 24 * 21
+    assert "conv2d_2 map 10" in panel.detail_map.title()
+
+
+def test_clicks_during_a_model_switch_and_after_a_failed_recompute(qtbot, panel, monkeypatch):
+    state = panel._state
+    click_layer(qtbot, panel, "conv2d_1")
+    grid = panel.grid_mosaic()
+    state.open_model(zoo.RESNET50, None)
+    qtbot.waitUntil(lambda: state.model.key == zoo.RESNET50, timeout=TIMEOUT)
+    # The new model's maps are still computing: clicks where the old grid was do nothing.
+    assert state.activations is None or state.busy()
+    click_grid_at(qtbot, panel, grid.origins[3][0] + 2, grid.origins[3][1] + 2)
+    click_layer(qtbot, panel, "conv1_conv")
+    acts = wait_for_activations(qtbot, state, zoo.RESNET50)
+    assert state.selection.map is None and "conv1_conv" in acts.maps
+
+    def broken(model, image):
+        raise RuntimeError("out of memory while computing")
+
+    monkeypatch.setattr(gui.state, "compute_activations", broken)
+    choose(qtbot, panel.image_combo, "Coffee")
+    qtbot.waitUntil(panel.message.is_error, timeout=TIMEOUT)
+    assert "out of memory" in panel.message.text() and state.activations is None
+    for _ in range(3):  # every click after the failure is harmless
+        click_grid_at(qtbot, panel, 10, 10)
+        click_layer(qtbot, panel, "conv1_relu")
+    assert state.selection.map is None
+    monkeypatch.undo()
+    choose(qtbot, panel.image_combo, "Rocket")
+    acts = wait_for_activations(qtbot, state, zoo.RESNET50)
+    assert acts.input.name == "Rocket"
+
+
+def test_the_drawn_digit_in_the_image_list(qtbot, panel):
+    state = panel._state
+    pick(qtbot, panel.image_combo, DRAWN_DIGIT)
+    assert panel.message.is_error() and "draw a digit" in panel.message.text().lower()
+    pixels = np.zeros((28, 28), np.float32)
+    pixels[4:24, 13:16] = 1.0
+    state.set_drawn_digit(PreparedDigit(pixels))
+    pick(qtbot, panel.image_combo, "Coffee")
+    wait_for_activations(qtbot, state)
+    pick(qtbot, panel.image_combo, DRAWN_DIGIT)
+    acts = wait_for_activations(qtbot, state)
+    assert acts.input.kind is gui.state.InputKind.DRAWN_DIGIT
+    np.testing.assert_array_equal(acts.x[:, :, 0], pixels)
+    assert acts.top[0][0] == "1"
+    assert panel.fit_label.isHidden()  # a drawn digit is what the MNIST CNN is made for
 
 
 def test_vgg16_offline_then_untrained(qtbot, panel, monkeypatch):
@@ -79,16 +161,17 @@ def test_vgg16_offline_then_untrained(qtbot, panel, monkeypatch):
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(file_utils, "get_file", offline)
-    choose(qtbot, panel.model_combo, zoo.MODEL_TITLES[zoo.VGG16])
-    panel.model_combo.activated.emit(panel.model_combo.currentIndex())
+    state = panel._state
+    pick(qtbot, panel.model_combo, zoo.MODEL_TITLES[zoo.VGG16])
     qtbot.waitUntil(panel.message.is_error, timeout=TIMEOUT)
     assert "could not be downloaded" in panel.message.text()
     assert "Open untrained" in panel.message.text()
+    assert "Still showing MNIST" in panel.message.text() and state.model.key == zoo.MNIST
+    assert panel.model_combo.currentText() == zoo.MODEL_TITLES[zoo.VGG16]  # the choice stays
     qtbot.waitUntil(panel.untrained_button.isEnabled, timeout=TIMEOUT)
-    with qtbot.waitSignal(panel.activations_ready, timeout=TIMEOUT) as blocker:
-        qtbot.mouseClick(panel.untrained_button, Qt.MouseButton.LeftButton)
-    computed = blocker.args[0]
-    assert not computed.model.trained
+    qtbot.mouseClick(panel.untrained_button, Qt.MouseButton.LeftButton)
+    acts = wait_for_activations(qtbot, state, zoo.VGG16)
+    assert not acts.model.loaded.trained
     assert "untrained" in panel.model_label.text()
     assert all("untrained" in panel.top_list.item(i).text() for i in range(5))
     click_layer(qtbot, panel, "block1_conv1")
@@ -97,30 +180,60 @@ def test_vgg16_offline_then_untrained(qtbot, panel, monkeypatch):
     click_layer(qtbot, panel, "block5_conv3")
     assert len(panel.grid_mosaic().origins) == 512
     click_map(qtbot, panel, 300)
-    np.testing.assert_array_equal(
-        panel.selected_map(), computed.activations["block5_conv3"][:, :, 300]
-    )
+    np.testing.assert_array_equal(panel.selected_map(), acts.maps["block5_conv3"][:, :, 300])
+    # Switching model resets the selection: no VGG16 map is shown for ResNet50.
+    state.open_model(zoo.RESNET50, None)
+    wait_for_activations(qtbot, state, zoo.RESNET50)
+    assert panel.selected_map() is None and panel.detail_map.image_item.image is None
 
 
 def test_resnet_residual_adds_are_marked(qtbot, panel):
-    with qtbot.waitSignal(panel.activations_ready, timeout=TIMEOUT):
-        panel.load_model(zoo.RESNET50, None)
+    state = panel._state
+    state.open_model(zoo.RESNET50, None)
+    wait_for_activations(qtbot, state, zoo.RESNET50)
     texts = [row[0] for row in panel.layer_table.rows_text()]
-    assert sum("residual add" in t for t in texts) == 16
+    adds = [t for t in texts if "_add = " in t]
+    assert len(adds) == 16  # every residual join names the two branches it adds
+    assert adds[0] == "conv2_block1_add = conv2_block1_0_bn + conv2_block1_3_bn"
+    tree = panel.layer_table
+    assert tree.columnWidth(0) >= tree.fontMetrics().horizontalAdvance(adds[0])
     click_layer(qtbot, panel, "conv3_block1_add")
     assert len(panel.grid_mosaic().origins) == 512
+    click_layer(qtbot, panel, "conv2_block1_1_conv")  # a 1x1 convolution: 64 x 64 weights
+    assert panel.filters_view.data().shape == (64, 64)
+    assert "matrix" in panel.filters_view.title()
 
 
-def test_a_corrupt_model_file_is_explained_and_the_panel_stays_usable(qtbot, panel, tmp_path):
+def drop_file(panel, path):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(
+        QPointF(20, 20),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    panel.dropEvent(event)
+
+
+def test_a_keras_file_dropped_on_the_panel_opens(qtbot, panel, tmp_path):
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input((32, 32, 3)), keras.layers.Conv2D(4, 3, name="c"), keras.layers.Flatten()]
+    )
+    path = tmp_path / "tiny.keras"
+    model.save(path)
+    drop_file(panel, path)
+    acts = wait_for_activations(qtbot, panel._state, "file")
+    assert acts.maps["c"].shape == (30, 30, 4) and "tiny.keras" in panel.model_label.text()
     bad = tmp_path / "broken.keras"
     bad.write_bytes(b"PK\x03\x04 not really a zip")
-    panel.load_user_model_file(bad)
+    drop_file(panel, bad)
     qtbot.waitUntil(panel.message.is_error, timeout=TIMEOUT)
     assert "could not be read as a Keras model" in panel.message.text()
-    qtbot.waitUntil(panel.model_combo.isEnabled, timeout=TIMEOUT)
-    with qtbot.waitSignal(panel.activations_ready, timeout=TIMEOUT):
-        panel.load_model(zoo.MNIST)
-    click_layer(qtbot, panel, "conv2d_1")
+    assert panel._state.model.key == "file" and "tiny.keras" in panel.model_label.text()
 
 
 def test_exports_are_complete_files(qtbot, panel, tmp_path):
@@ -128,11 +241,66 @@ def test_exports_are_complete_files(qtbot, panel, tmp_path):
     out = tmp_path / "exports"
     out.mkdir()
     png = panel.export_png(out / "grid.png", "grid")
-    from PIL import Image
-
-    assert Image.open(png).size[::-1] == panel.grid_image().shape
+    w, h = Image.open(png).size
+    gh, gw = panel.grid_image().shape
+    assert w > gw and h > gh  # the grid with a title and a colour bar around it
     npz = panel.export_npz(out / "acts.npz")
+    acts = panel._state.activations
     with np.load(npz) as data:
-        assert set(data.files) == set(panel.computed().activations)
-        np.testing.assert_array_equal(data["conv2d_1"], panel.computed().activations["conv2d_1"])
+        assert set(data.files) == set(acts.maps)
+        np.testing.assert_array_equal(data["conv2d_1"], acts.maps["conv2d_1"])
     assert sorted(p.name for p in out.iterdir()) == ["acts.npz", "grid.png"]  # no temp files
+
+
+def test_settings_are_kept_by_key(qtbot, panel, app_state):
+    pick(qtbot, panel.norm_combo, "The whole layer together")
+    pick(qtbot, panel.cmap_combo, panel.cmap_combo.itemText(1))
+    again = ActivationsPanel(app_state)
+    qtbot.addWidget(again)
+    assert again.norm_combo.currentData() == "per_layer"
+    assert again.cmap_combo.currentData() == panel.cmap_combo.currentData() == "inferno"
+    from PySide6.QtCore import QSettings
+
+    assert QSettings().value("activations/norm") == "per_layer"  # a key, not a label
+
+
+def test_dense_layers_are_bars_named_by_class(qtbot, panel):
+    click_layer(qtbot, panel, "dense_2")
+    assert panel.grid_stack.currentWidget() is panel.unit_bars
+    probs = panel._state.activations.maps["dense_2"]
+    np.testing.assert_array_equal(panel.unit_bars.values(), probs)
+    ticks = panel.unit_bars.getAxis("bottom")._tickLevels[0]
+    assert [t[1] for t in ticks] == [str(i) for i in range(10)]
+    assert len(panel.unit_bars.labels()) == 10  # each bar carries its value
+    click_layer(qtbot, panel, "dense_1")  # 128 units: the strongest five are named
+    assert len(panel.unit_bars.labels()) == 5 and panel.layer_label.text() == "dense_1: 128 units"
+
+
+def test_the_whole_layer_scale_shows_real_values(qtbot, panel):
+    click_layer(qtbot, panel, "conv2d_2")
+    pick(qtbot, panel.norm_combo, "The whole layer together")
+    raw = panel._state.activations.maps["conv2d_2"]
+    lo, hi = panel.grid_view.colour_bar.levels()
+    assert lo == pytest.approx(float(raw.min())) and hi == pytest.approx(float(raw.max()))
+
+
+def test_untrained_exports_are_marked(qtbot, panel, tmp_path):
+    state = panel._state
+    state.open_model(zoo.VGG16, None)
+    wait_for_activations(qtbot, state, zoo.VGG16)
+    click_layer(qtbot, panel, "block1_conv1")
+    png = np.asarray(Image.open(panel.export_png(tmp_path / "g.png", "grid")))
+    red = (png[:60, :, 0] > 150) & (png[:60, :, 1] < 60) & (png[:60, :, 2] < 80)
+    assert red.sum() > 50  # "UNTRAINED MODEL" written in red under the title
+
+
+def test_big_layers_are_shrunk_for_display_only(qtbot, panel):
+    state = panel._state
+    state.open_model(zoo.VGG16, None)
+    wait_for_activations(qtbot, state, zoo.VGG16)
+    click_layer(qtbot, panel, "block1_conv2")
+    m = panel.grid_mosaic()
+    assert m.factor >= 2 and max(m.image.shape) <= 2 * panel._grid_pixels()
+    click_map(qtbot, panel, 7)  # a click still finds the map it is on
+    assert state.selection.map == 7
+    assert panel.detail_map.data().shape == (224, 224)  # the enlarged map is full size

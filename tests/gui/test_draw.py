@@ -4,31 +4,29 @@ import math
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
-from engine import mnist
+from engine import digits, mnist_model
 from engine.runtime import load_tensorflow
 from gui.panels.draw import DrawPanel
 from gui.panels.train_dialog import FILE_SOURCE
-from gui.workers import WorkerRunner
 
-from .helpers import draw_stroke
+from .helpers import draw_stroke, pick
 
 TIMEOUT = 60_000
 
 
 @pytest.fixture
-def panel(qtbot):
+def panel(qtbot, app_state):
     load_tensorflow()
-    runner = WorkerRunner()
-    p = DrawPanel(runner)
+    p = DrawPanel(app_state)
     qtbot.addWidget(p)
+    p.resize(1200, 800)
     p.show()
     qtbot.waitExposed(p)
     with qtbot.waitSignal(p.classifier_ready, timeout=TIMEOUT):
-        p.start_loading()
-    yield p
-    runner.shutdown()
+        app_state.start_tensorflow()
+    return p
 
 
 def scaled(panel, pts):
@@ -52,7 +50,7 @@ def test_drawn_digits_are_classified(qtbot, panel, strokes, digit):
     # the last prediction is of the whole drawing once the queue drains
     qtbot.waitUntil(
         lambda: np.array_equal(
-            panel.prediction().input, mnist.preprocess_drawing(panel.canvas.ink())
+            panel.prediction().input.pixels, digits.preprocess_drawing(panel.canvas.ink())
         ),
         timeout=TIMEOUT,
     )
@@ -73,6 +71,10 @@ def test_undo_and_clear_by_keyboard(qtbot, panel):
     assert panel.canvas.stroke_count() == 1
     qtbot.keyClick(panel, Qt.Key.Key_Escape)
     assert panel.canvas.is_empty() and not panel.canvas.ink().any()
+    qtbot.keyClick(panel, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo the clear
+    assert panel.canvas.stroke_count() == 1 and panel.canvas.ink().any()
+    qtbot.keyClick(panel, Qt.Key.Key_Delete)
+    assert panel.canvas.is_empty()
     qtbot.waitUntil(
         lambda: panel.prediction() is not None and panel.prediction().probabilities is None,
         timeout=TIMEOUT,
@@ -82,15 +84,15 @@ def test_undo_and_clear_by_keyboard(qtbot, panel):
 
 def test_summary_table_is_the_lectures(panel):
     rows = panel.summary_table.layers()
-    assert [(r.type, r.output_shape, r.params) for r in rows] == list(mnist.LECTURE_SUMMARY)
-    assert panel.summary_table.total_params() == mnist.LECTURE_TOTAL_PARAMS
+    assert [(r.type, r.output_shape, r.params) for r in rows] == list(mnist_model.LECTURE_SUMMARY)
+    assert panel.summary_table.total_params() == mnist_model.LECTURE_TOTAL_PARAMS
     assert "1,199,882" in panel.total_label.text()
 
 
 def test_training_through_the_dialog_reports_and_cancel_keeps_weights(qtbot, panel, mnist_npz):
     # Give the user a "last good" weights file first, and remember its bytes.
-    good = mnist.user_weights_path()
-    mnist.save_weights(panel.classifier().model, good)
+    good = mnist_model.user_weights_path()
+    mnist_model.save_weights(panel.classifier().model, good)
     before = good.read_bytes()
     dialog = panel.open_train_dialog()
     qtbot.addWidget(dialog)
@@ -112,7 +114,7 @@ def test_training_through_the_dialog_reports_and_cancel_keeps_weights(qtbot, pan
     qtbot.waitUntil(lambda: dialog.start_button.isEnabled(), timeout=TIMEOUT)
     assert "Cancelled" in dialog.status_label.text()
     assert good.read_bytes() == before
-    mnist.build_mnist_cnn(compile=False).load_weights(good)  # still loadable
+    mnist_model.build_mnist_cnn(compile=False).load_weights(good)  # still loadable
     dialog.close()
 
 
@@ -122,13 +124,14 @@ def test_training_a_short_run_saves_weights_and_reloads(qtbot, panel, mnist_npz,
     dialog.path_edit.setText(str(mnist_npz))
     dialog.source_combo.setCurrentText(FILE_SOURCE)
     dialog.epochs_spin.setValue(1)
-    dialog.batch_spin.setValue(512)
+    dialog.batch_spin.setValue(32)
+    dialog.augment_check.setChecked(False)
     with qtbot.waitSignal(dialog.training_finished, timeout=240_000) as blocker:
         qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     result = blocker.args[0]
-    assert not result.cancelled and result.weights_path == mnist.user_weights_path()
+    assert not result.cancelled and result.weights_path == mnist_model.user_weights_path()
     assert 0.5 < result.test_accuracy <= 1.0
-    assert mnist.weights_info().source == "yours"
+    assert mnist_model.weights_info().source == "yours"
     epochs = [r for r in dialog.records() if r.kind == "epoch"]
     assert len(epochs) == 1 and epochs[0].val_accuracy == pytest.approx(
         result.test_accuracy, abs=1e-6
@@ -148,3 +151,93 @@ def test_a_missing_data_file_is_explained(qtbot, panel, tmp_path):
     assert dialog.message.is_error() and "does not exist" in dialog.message.text()
     assert dialog.start_button.isEnabled()
     dialog.close()
+
+
+def test_closing_the_dialog_during_a_run_asks_first(qtbot, panel, mnist_npz, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    dialog = panel.open_train_dialog()
+    qtbot.addWidget(dialog)
+    pick(qtbot, dialog.source_combo, FILE_SOURCE)
+    dialog.path_edit.setText(str(mnist_npz))
+    dialog.epochs_spin.setValue(3)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    assert not dialog.browse_button.isEnabled()  # nothing to choose while it runs
+    answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
+    asked = []
+
+    def question(*args, **kwargs):
+        asked.append(args[2])
+        return answers.pop(0)
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    qtbot.mouseClick(dialog.close_button, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible() and dialog.is_running() and "Stop it and close?" in asked[0]
+    qtbot.mouseClick(dialog.close_button, Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=TIMEOUT)
+    assert "Cancelled" in dialog.status_label.text() and dialog.browse_button.isEnabled()
+
+
+def test_a_message_about_one_source_goes_when_switching(qtbot, panel, monkeypatch):
+    import engine.mnist_data
+
+    def offline():
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr("keras.datasets.mnist.load_data", offline)
+    dialog = panel.open_train_dialog()
+    qtbot.addWidget(dialog)
+    pick(qtbot, dialog.source_combo, dialog.source_combo.itemText(0))  # Keras' download
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(dialog.message.is_error, timeout=TIMEOUT)
+    assert "could not be downloaded" in dialog.message.text()
+    assert str(engine.mnist_data.keras_mnist_cache()) in dialog.message.text()
+    pick(qtbot, dialog.source_combo, FILE_SOURCE)
+    assert not dialog.message.is_error() and dialog.message.text() == ""
+    dialog.close()
+
+
+def test_per_batch_curves_are_each_batch_own_value(qtbot, panel, mnist_npz):
+    dialog = panel.open_train_dialog()
+    qtbot.addWidget(dialog)
+    pick(qtbot, dialog.source_combo, FILE_SOURCE)
+    dialog.path_edit.setText(str(mnist_npz))
+    dialog.epochs_spin.setValue(2)
+    dialog.batch_spin.setValue(100)  # 10 equal batches an epoch: the means invert exactly
+    with qtbot.waitSignal(dialog.training_finished, timeout=240_000):
+        qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    batches = [r for r in dialog.records() if r.kind == "batch"]
+    epochs = [r for r in dialog.records() if r.kind == "epoch"]
+    _, per_batch = dialog.loss_curve.getData()
+    assert len(per_batch) == len(batches) == 20
+    # The mean of an epoch's own batch losses is the epoch's running mean at its end.
+    for e in (1, 2):
+        own = per_batch[(e - 1) * 10 : e * 10]
+        last = [r for r in batches if r.epoch == e][-1]
+        assert float(np.mean(own)) == pytest.approx(last.loss, rel=1e-4)
+    assert list(dialog.epoch_loss_curve.getData()[0]) == [1, 2]
+    assert len(epochs) == 2
+
+
+def test_the_drawing_shows_what_made_it(qtbot, panel):
+    from engine.attribution import grad_cam
+
+    box = panel.explain_check  # a person clicks the box itself, at its left end
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    assert box.isChecked()
+    draw_stroke(panel.canvas, scaled(panel, SEVEN))
+    qtbot.waitUntil(
+        lambda: panel.prediction() is not None
+        and panel.prediction().digit == 7
+        and panel.input_view.heat_data() is not None
+        and np.array_equal(
+            panel.prediction().input.pixels, digits.preprocess_drawing(panel.canvas.ink())
+        ),
+        timeout=TIMEOUT,
+    )
+    x = panel.prediction().input.pixels[:, :, None]
+    expected = grad_cam(panel.classifier().model, x, 7)
+    np.testing.assert_allclose(panel.input_view.heat_data(), expected, atol=1e-5)
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    qtbot.waitUntil(lambda: panel.input_view.heat_data() is None, timeout=TIMEOUT)

@@ -10,7 +10,7 @@ import time
 import pytest
 from PySide6.QtCore import QObject, Qt, Signal
 
-from engine import mnist, zoo
+from engine import mnist_model, zoo
 from engine.runtime import load_tensorflow
 from gui.errors import ErrorReporter
 from gui.main_window import MainWindow
@@ -21,7 +21,7 @@ from gui.panels.train_dialog import FILE_SOURCE, TrainDialog
 from gui.workers import WorkerRunner
 from tests.corpus.make_corpus import image_cases, mnist_cases, model_cases
 
-from .helpers import choose
+from .helpers import choose, pick
 
 TIMEOUT = 120_000
 
@@ -90,43 +90,54 @@ def test_a_permission_error_is_explained(qtbot, runner, corpus, monkeypatch):
     assert "permission denied" in lab.message.text()
 
 
-def test_image_cases_in_the_activations_panel(qtbot, runner, corpus):
-    panel = ActivationsPanel(runner)
+def _activations_panel(qtbot, app_state):
+    panel = ActivationsPanel(app_state)
     qtbot.addWidget(panel)
-    with qtbot.waitSignal(panel.activations_ready, timeout=TIMEOUT):
-        panel.on_tensorflow_ready()
+    app_state.start_tensorflow()
+    qtbot.waitUntil(lambda: app_state.activations is not None, timeout=TIMEOUT)
+    return panel
+
+
+def _wait_for_input(qtbot, state, name):
+    def ready():
+        a = state.activations
+        return a is not None and a.input.name == name and not state.busy()
+
+    qtbot.waitUntil(ready, timeout=TIMEOUT)
+    return state.activations
+
+
+def test_image_cases_in_the_activations_panel(qtbot, app_state, corpus):
+    panel = _activations_panel(qtbot, app_state)
     for name in ("truncated.jpg", "bomb.png", "a_folder", "text.png"):
         case = next(c for c in corpus["images"] if c.name == name)
         panel.message.clear_message()
-        panel.load_image_file(case.path)
+        panel.source.load_file(case.path)  # what Open…, drops and the image list call
         qtbot.waitUntil(panel.message.is_error, timeout=TIMEOUT)
         assert re.search(case.error, panel.message.text())
     for name in ("strip.png", "animated.gif", "ünïcødé_画像.png", "cmyk.jpg"):
         case = next(c for c in corpus["images"] if c.name == name)
-        with qtbot.waitSignal(panel.activations_ready, timeout=TIMEOUT) as blocker:
-            panel.load_image_file(case.path)
-        assert blocker.args[0].image.shape == case.shape
+        panel.source.load_file(case.path)
+        acts = _wait_for_input(qtbot, app_state, str(case.path))
+        assert acts.input.pixels.shape == case.shape
 
 
-def test_every_model_case_in_the_activations_panel(qtbot, runner, corpus):
-    panel = ActivationsPanel(runner)
-    qtbot.addWidget(panel)
-    with qtbot.waitSignal(panel.activations_ready, timeout=TIMEOUT):
-        panel.on_tensorflow_ready()
+def test_every_model_case_in_the_activations_panel(qtbot, app_state, corpus):
+    panel = _activations_panel(qtbot, app_state)
     for case in corpus["models"]:
         panel.message.clear_message()
-        panel.load_user_model_file(case.path)
+        app_state.open_model_file(case.path)  # what the file dialog and a drop call
         qtbot.waitUntil(panel.message.is_error, timeout=TIMEOUT)
         assert re.search(case.error, panel.message.text()), (case.name, panel.message.text())
-        qtbot.waitUntil(panel.model_combo.isEnabled, timeout=TIMEOUT)
+        qtbot.waitUntil(lambda: not app_state.busy(), timeout=TIMEOUT)
     # weights of another architecture, through "Load weights file…"'s entry point
     panel.message.clear_message()
-    panel.load_model(zoo.RESNET50, mnist.SHIPPED_WEIGHTS)
+    app_state.open_model(zoo.RESNET50, mnist_model.SHIPPED_WEIGHTS)
     qtbot.waitUntil(panel.message.is_error, timeout=TIMEOUT)
     assert "does not hold ResNet50 weights" in panel.message.text()
-    qtbot.waitUntil(panel.model_combo.isEnabled, timeout=TIMEOUT)
-    with qtbot.waitSignal(panel.activations_ready, timeout=TIMEOUT):
-        panel.load_model(zoo.MNIST)  # still usable
+    assert app_state.model.key == zoo.MNIST  # still usable: the MNIST CNN stays current
+    qtbot.waitUntil(lambda: not app_state.busy(), timeout=TIMEOUT)
+    assert panel.model_combo.isEnabled() and app_state.activations is not None
 
 
 def test_kernel_and_arithmetic_cases(qtbot, runner):
@@ -171,17 +182,17 @@ def _dialog(qtbot, runner, path, epochs=1):
 @pytest.fixture
 def good_weights():
     """A 'last good' weights file of the user's, and its bytes."""
-    path = mnist.user_weights_path()
-    model = mnist.build_mnist_cnn(compile=False)
-    model.load_weights(mnist.SHIPPED_WEIGHTS)
-    mnist.save_weights(model, path)
+    path = mnist_model.user_weights_path()
+    model = mnist_model.build_mnist_cnn(compile=False)
+    model.load_weights(mnist_model.SHIPPED_WEIGHTS)
+    mnist_model.save_weights(model, path)
     return path, path.read_bytes()
 
 
 def _assert_intact(good_weights):
     path, before = good_weights
     assert path.read_bytes() == before
-    mnist.build_mnist_cnn(compile=False).load_weights(path)
+    mnist_model.build_mnist_cnn(compile=False).load_weights(path)
     leftovers = [p.name for p in path.parent.iterdir() if p.name.startswith(".")]
     assert leftovers == [], leftovers
 
@@ -253,9 +264,12 @@ def test_closing_the_window_during_a_weights_download(qtbot, monkeypatch):
     qtbot.addWidget(window)
     window.show()
     panel = window.show_panel("activations")
-    qtbot.waitUntil(lambda: panel.loaded() is not None, timeout=TIMEOUT)
-    panel.load_model(zoo.VGG16)
-    assert "Loading" in panel.model_label.text() or "ImageNet" in panel.model_label.text()
+    qtbot.waitUntil(lambda: window.state.model is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not window.state.busy(), timeout=TIMEOUT)
+    pick(qtbot, panel.model_combo, zoo.MODEL_TITLES[zoo.VGG16])
+    # The download is under way: the state is busy and the panel says what it loads.
+    assert window.state.busy() and panel.progress.isVisible()
+    assert "VGG16" in panel.model_label.text()
     started = time.monotonic()
     window.close()
     assert time.monotonic() - started < 30 and not window.runner.busy()

@@ -2,13 +2,16 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from gui.main_window import MainWindow, panel_specs
 from main import PANELS
-from tests.conftest import ROOT
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_window_opens_every_panel_and_loads_tensorflow(qtbot):
@@ -48,29 +51,35 @@ def test_a_drawn_digit_opens_in_the_activations_panel(qtbot):
     window.show()
     draw = window.show_panel("draw")
     activations = window.panels["activations"]
+    state = window.state
     qtbot.waitUntil(
-        lambda: draw.classifier() is not None and activations.loaded() is not None, timeout=120_000
+        lambda: draw.classifier() is not None and state.activations is not None, timeout=120_000
     )
     s = draw.canvas.width() / 280
     draw_stroke(draw.canvas, [(140 * s, 40 * s), (140 * s, 240 * s)])
     qtbot.waitUntil(
         lambda: draw.prediction() is not None and draw.prediction().digit == 1, timeout=60_000
     )
-    with qtbot.waitSignal(activations.activations_ready, timeout=60_000) as blocker:
-        qtbot.mouseClick(draw.explore_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(draw.explore_button, Qt.MouseButton.LeftButton)
     assert window.tabs.currentWidget() is activations
-    computed = blocker.args[0]
-    assert computed.model.key == "mnist" and computed.top[0][0] == "1"
+    qtbot.waitUntil(
+        lambda: state.activations is not None and state.activations.input.kind.value
+        == "drawn_digit",
+        timeout=60_000,
+    )
+    acts = state.activations
+    assert acts.model is state.models["mnist"] and acts.top[0][0] == "1"
+    assert activations.image_combo.currentText().startswith("The digit drawn")
     window.close()
 
 
 def test_tensorflow_that_cannot_load_is_explained_in_every_panel(qtbot, monkeypatch):
-    import gui.main_window as main_window
+    import engine.runtime
 
     def broken(**_kwargs):
         raise ImportError("libtensorflow_framework.so.2: cannot open shared object file")
 
-    monkeypatch.setattr(main_window, "load_tensorflow", broken)
+    monkeypatch.setattr(engine.runtime, "load_tensorflow", broken)
     window = MainWindow()
     qtbot.addWidget(window)
     window.show()
@@ -84,3 +93,100 @@ def test_tensorflow_that_cannot_load_is_explained_in_every_panel(qtbot, monkeypa
     lab = window.show_panel("kernels")  # the numpy panels work without TensorFlow
     qtbot.waitUntil(lambda: lab.result() is not None, timeout=10_000)
     window.close()
+
+
+def test_retraining_updates_every_view_of_the_one_mnist_model(qtbot, mnist_npz, monkeypatch):
+    import engine.mnist_model
+    from gui.panels.train_dialog import FILE_SOURCE
+
+    builds = []
+    real = engine.mnist_model.load_trained_mnist_cnn
+
+    def counted():
+        builds.append(1)
+        return real()
+
+    monkeypatch.setattr(engine.mnist_model, "load_trained_mnist_cnn", counted)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    state, draw = window.state, window.panels["draw"]
+    activations = window.show_panel("activations")
+    qtbot.waitUntil(
+        lambda: draw.classifier() is not None and state.activations is not None, timeout=120_000
+    )
+    first = state.models["mnist"]
+    assert len(builds) == 1  # one MNIST model, shared by Draw and Activations
+    assert draw.classifier().model is first.model and state.activations.model is first
+    dialog = draw.open_train_dialog()
+    dialog.source_combo.setCurrentText(FILE_SOURCE)
+    dialog.path_edit.setText(str(mnist_npz))
+    dialog.epochs_spin.setValue(1)
+    dialog.batch_spin.setValue(64)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: state.models["mnist"] is not first, timeout=240_000)
+    new = state.models["mnist"]
+    qtbot.waitUntil(
+        lambda: state.activations is not None and state.activations.model is new, timeout=60_000
+    )
+    qtbot.waitUntil(lambda: draw.classifier().model is new.model, timeout=60_000)
+    # The new weights are the ones just written, in every view.
+    import numpy as np
+
+    saved = real()
+    for a, b in zip(new.model.get_weights(), saved.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert activations.model_label.text().startswith("MNIST")
+    assert "your trained weights" in draw.weights_label.text()
+    dialog.close()
+    window.close()
+
+
+def test_settings_live_in_the_data_folder_and_survive_a_restart(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QSettings
+
+    from gui.settings import configure_settings
+
+    monkeypatch.setenv("FME_DATA_DIR", str(tmp_path / "data"))
+    assert configure_settings() == tmp_path / "data" / "settings"
+    assert QSettings().fileName().startswith(str(tmp_path / "data" / "settings"))
+    window = MainWindow(load_tf=False)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    window.resize(1400, 900)
+    bar = window.tabs.tabBar()
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(1).center())
+    closed_size = window.size()
+    window.close()
+    assert QSettings().value("main_window/tab") == "stride"  # a key, not an index
+    again = MainWindow(load_tf=False)
+    qtbot.addWidget(again)
+    again.show()
+    assert again.tabs.currentWidget() is again.panels["stride"]
+    # The geometry is restored (the offscreen screen may shrink it to fit, so the
+    # size is compared with the default one the window takes without settings).
+    assert QSettings().value("main_window/geometry") is not None
+    assert closed_size.width() == 1400 and again.size().toTuple() != (1280, 820)
+    again.close()
+
+
+@pytest.mark.parametrize("module", ["kernel_lab", "stride", "draw", "activations"])
+def test_each_panel_runs_alone(module, tmp_path):
+    import os
+
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "FME_PREVIEW_QUIT_MS": "1500",
+        "FME_DATA_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", f"gui.panels.{module}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

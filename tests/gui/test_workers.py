@@ -10,10 +10,10 @@ def test_results_arrive_on_the_ui_thread_and_cancel_works(qtbot):
     runner = WorkerRunner()
     seen = {}
 
-    def job(progress, cancelled):
+    def job(task):
         seen["worker_thread"] = threading.current_thread().name
         for i in range(200):
-            progress(i / 200, "working")
+            task.progress(i / 200, "working")
             time.sleep(0.005)
         return 42
 
@@ -34,16 +34,37 @@ def test_results_arrive_on_the_ui_thread_and_cancel_works(qtbot):
     runner.shutdown()
 
 
-def test_failures_are_reported_with_their_message(qtbot):
+def test_failures_arrive_as_the_exception_itself(qtbot):
     runner = WorkerRunner()
 
-    def boom():
+    def boom(_task):
         raise ValueError("bad kernel")
 
     failures = []
-    runner.start(boom, on_failed=lambda msg, tb: failures.append(msg))
+    runner.start(boom, on_failed=failures.append)
     qtbot.waitUntil(lambda: bool(failures), timeout=10_000)
-    assert failures == ["ValueError: bad kernel"]
+    (exc,) = failures
+    assert type(exc) is ValueError and str(exc) == "bad kernel"
+    assert exc.__traceback__ is not None  # the details stay with it, for the log
+    runner.shutdown()
+
+
+def test_a_job_gets_only_the_task_handle(qtbot):
+    """Progress and cancel are explicit: the job receives one Task, nothing injected."""
+    runner = WorkerRunner()
+    got, records = [], []
+
+    def job(*args, **kwargs):
+        got.append((args, kwargs))
+        args[0].record("r1")
+        return "ok"
+
+    finished = []
+    runner.start(job, on_finished=finished.append, on_record=records.append)
+    qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
+    (args, kwargs), = got
+    assert len(args) == 1 and kwargs == {} and type(args[0]).__name__ == "Task"
+    assert records == ["r1"] and finished == ["ok"]
     runner.shutdown()
 
 
@@ -51,7 +72,7 @@ def test_work_asked_for_after_shutdown_is_ignored(qtbot):
     runner = WorkerRunner()
     runner.shutdown()
     ran = []
-    worker = runner.start(lambda: ran.append(1), on_finished=ran.append)
+    worker = runner.start(lambda _t: ran.append(1), on_finished=ran.append)
     qtbot.wait(100)
     assert ran == [] and worker.is_cancelled() and not runner.busy()
 

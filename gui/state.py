@@ -1,0 +1,490 @@
+"""One application state: what the panels share, with a change signal for each part.
+
+Panels observe it and write the person's intents to it (napari's ``ViewerModel``): the
+loaded models (the MNIST model once), the current model, the current input, that
+input's activations, the selection (layer, map, unit) and the drawn digit. A view never
+holds the truth: it redraws from here.
+
+It is a ``QObject`` (not a Qt-free psygnal model) because every observer is a Qt widget
+and its work runs on the ``WorkerRunner``'s threads: Qt's queued signals bring results
+back to the UI thread, and no extra dependency is needed. It lives in ``gui/``, so the
+engine stays Qt-free.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from gui.workers import Task, WorkerRunner
+
+log = logging.getLogger(__name__)
+
+_serials = itertools.count(1)
+
+MNIST_KEY = "mnist"
+
+
+class InputKind(str, Enum):
+    """Where the current input came from (keys, stored in settings)."""
+
+    SAMPLE = "sample"
+    FILE = "file"
+    DRAWN_DIGIT = "drawn_digit"
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """The current input: an (H, W, 3) uint8 image or a ``PreparedDigit``.
+
+    ``name`` is the sample's name or the file's path; ``serial`` identifies this input
+    (results computed for another serial are stale).
+    """
+
+    pixels: Any
+    kind: InputKind
+    name: str
+    serial: int = field(default_factory=lambda: next(_serials))
+
+
+@dataclass(frozen=True)
+class OpenModel:
+    """A loaded model with its probe; ``serial`` changes whenever its weights do.
+
+    ``fields`` holds the receptive field of every layer that has spatial maps (computed
+    once, from the graph, when the model is opened).
+    """
+
+    loaded: Any  # engine.zoo.LoadedModel
+    probe: Any  # engine.activations.ActivationProbe
+    fields: dict[str, Any] = field(default_factory=dict)  # name -> ReceptiveField
+    serial: int = field(default_factory=lambda: next(_serials))
+
+    @property
+    def key(self) -> str:
+        return self.loaded.key
+
+    @property
+    def model(self) -> Any:
+        return self.loaded.model
+
+
+@dataclass(frozen=True)
+class Activations:
+    """Every layer's output for one (model, input) pair, computed once off the UI thread.
+
+    ``x`` is exactly what the model received (no batch axis).
+    """
+
+    model: OpenModel
+    input: InputImage
+    x: np.ndarray
+    maps: Mapping[str, np.ndarray]  # lazily derived layers are computed when first read
+    top: list[tuple[str, float]]
+
+    def layer(self, name: str | None) -> np.ndarray | None:
+        return None if name is None else self.maps.get(name)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The selected layer, map (channel) of that layer and unit (row, col) of that map."""
+
+    layer: str | None = None
+    map: int | None = None
+    unit: tuple[int, int] | None = None
+
+
+def _open(loaded: Any) -> OpenModel:
+    from engine.activations import ActivationProbe
+
+    return OpenModel(loaded, ActivationProbe(loaded.model), receptive_fields(loaded.model))
+
+
+def receptive_fields(model: Any) -> dict[str, Any]:
+    """The receptive field of each layer with spatial maps (square ones only)."""
+    from engine.attribution import receptive_field
+
+    fields = {}
+    for layer in model.layers:
+        if len(getattr(layer.output, "shape", ())) != 4:
+            continue
+        try:
+            fields[layer.name] = receptive_field(model, layer.name)
+        except ValueError as exc:  # not square, or a layer the walk does not know
+            log.info("no receptive field for %s: %s", layer.name, exc)
+    return fields
+
+
+def compute_activations(model: OpenModel, image: InputImage) -> Activations:
+    """Prepare ``image`` for the model and run the probe (on the model thread)."""
+    x = model.loaded.prepare(image.pixels)
+    maps = model.probe.run(x)
+    last = next(reversed(maps.values()))
+    top = model.loaded.decode(last, 5) if last.ndim == 1 else []
+    return Activations(model, image, x, maps, top)
+
+
+def default_layer(model: OpenModel) -> str | None:
+    """The first layer with spatial maps (H, W, C), else the first layer probed."""
+    names = model.probe.layer_names
+    spatial = (n for n in names if len(model.model.get_layer(n).output.shape) == 4)
+    return next(spatial, names[0] if names else None)
+
+
+class AppState(QObject):
+    """What the panels share. Methods are intents; signals say what changed.
+
+    Signals
+    -------
+    tensorflow_ready(str)
+        TensorFlow and Keras imported; their versions.
+    tensorflow_failed(object)
+        The import failed; the exception.
+    model_loading(str)
+        A model started (or progressed) loading; the message.
+    model_opened(str)
+        The model under this key was loaded or reloaded (new weights); see ``models``.
+    model_changed(object)
+        The current model (an ``OpenModel``) changed.
+    model_failed(str, object)
+        Loading the model under this key ("file" for a model file) failed; the
+        exception. The previous current model stays current.
+    input_changed(object)
+        The current ``InputImage`` changed.
+    activations_changed(object)
+        The ``Activations`` of the current model and input, or None (being computed,
+        or failed).
+    activations_failed(object)
+        Computing them failed; the exception.
+    busy_changed(bool)
+        Model loading or activations computing started (True) or all ended (False).
+    selection_changed(object)
+        The ``Selection`` changed.
+    drawn_digit_changed(object)
+        The digit in the Draw panel changed (a ``PreparedDigit``, or None when empty).
+    target_class_changed(object)
+        The class that explanations are about (an int), or None for the top class.
+    panel_requested(str)
+        Someone asked to bring a panel (by key) to the front.
+    """
+
+    tensorflow_ready = Signal(str)
+    tensorflow_failed = Signal(object)
+    model_loading = Signal(str)
+    model_opened = Signal(str)
+    model_changed = Signal(object)
+    model_failed = Signal(str, object)
+    input_changed = Signal(object)
+    activations_changed = Signal(object)
+    activations_failed = Signal(object)
+    busy_changed = Signal(bool)
+    selection_changed = Signal(object)
+    drawn_digit_changed = Signal(object)
+    target_class_changed = Signal(object)
+    panel_requested = Signal(str)
+
+    def __init__(self, runner: WorkerRunner, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.tensorflow_version: str | None = None
+        self.tensorflow_error: BaseException | None = None
+        self.models: dict[str, OpenModel] = {}
+        self.model: OpenModel | None = None
+        self.input: InputImage | None = None
+        self.activations: Activations | None = None
+        self.selection = Selection()
+        self.drawn_digit: Any = None  # engine.digits.PreparedDigit
+        self.target_class: int | None = None  # None: the top class of the current input
+        self._loading = 0  # model jobs running
+        self._load_token = 0  # the newest request for the current model
+        self._computing = False
+
+    # -- TensorFlow ------------------------------------------------------------------------
+    def start_tensorflow(self) -> None:
+        """Import TensorFlow on the model thread, then load the MNIST model once."""
+        from engine.runtime import load_tensorflow
+
+        self.runner.start(
+            lambda task: load_tensorflow(progress=task.progress),
+            pool="model",
+            on_finished=self._on_tensorflow_ready,
+            on_failed=self._on_tensorflow_failed,
+        )
+
+    def _on_tensorflow_ready(self, versions: str) -> None:
+        self.tensorflow_version = versions
+        log.info("%s loaded", versions)
+        self.tensorflow_ready.emit(versions)
+        if self.model is None and self._load_token == 0:
+            self.open_model(MNIST_KEY)
+
+    def _on_tensorflow_failed(self, exc: BaseException) -> None:
+        self.tensorflow_error = exc
+        self.tensorflow_failed.emit(exc)
+
+    def when_tensorflow_ready(
+        self, callback: Callable[[], None], on_failed: Callable[[BaseException], None]
+    ) -> None:
+        """Call ``callback`` now if TensorFlow is loaded, else once it is; ``on_failed``
+        with the exception if the import fails."""
+        if self.tensorflow_version is not None:
+            callback()
+        elif self.tensorflow_error is not None:
+            on_failed(self.tensorflow_error)
+        else:
+            self.tensorflow_ready.connect(lambda _v: callback())
+            self.tensorflow_failed.connect(on_failed)
+
+    # -- models ----------------------------------------------------------------------------
+    def busy(self) -> bool:
+        return self._loading > 0 or self._computing
+
+    def open_model(self, key: str, weights: str | Path | None = "imagenet") -> None:
+        """Make the zoo model ``key`` current; build it first unless it is open already.
+
+        ``weights`` as ``engine.zoo.load_zoo_model`` takes them; asking for other weights
+        than the open model's builds it again.
+        """
+        from engine.zoo import MODEL_TITLES, load_zoo_model
+
+        open_ = self.models.get(key)
+        if open_ is not None and (key == MNIST_KEY or _weights_of(open_) == weights):
+            self._load_token += 1  # a model still loading no longer replaces this choice
+            self._make_current(open_)
+            return
+        what = MODEL_TITLES.get(key, key) + (" (untrained)" if weights is None else "")
+        self._load(
+            lambda task: _open(load_zoo_model(key, weights, progress=task.progress)),
+            what,
+            key,
+            current=True,
+        )
+
+    def open_model_file(self, path: Path) -> None:
+        """Open a Keras model file of the person's own and make it current."""
+        from engine.zoo import load_user_model
+
+        self._load(
+            lambda _task: _open(load_user_model(path)), Path(path).name, "file", current=True
+        )
+
+    def reload_model(self, key: str) -> None:
+        """Build ``key`` again (new weights on disk, e.g. after training); every view that
+        shows it follows. The current model stays current."""
+        from engine.zoo import MODEL_TITLES, load_zoo_model
+
+        self._load(
+            lambda task: _open(load_zoo_model(key, progress=task.progress)),
+            MODEL_TITLES.get(key, key),
+            key,
+            current=self.model is not None and self.model.key == key,
+        )
+
+    def _load(self, job: Callable[[Task], OpenModel], what: str, key: str, current: bool) -> None:
+        if current:
+            self._load_token += 1
+        token = self._load_token
+        self._set_loading(+1)
+        self.model_loading.emit(f"Loading {what}…")
+        self.runner.start(
+            job,
+            pool="model",
+            on_progress=lambda _f, message: self.model_loading.emit(message),
+            on_finished=lambda m: self._on_model_loaded(m, current and token == self._load_token),
+            on_failed=lambda exc: self.model_failed.emit(key, exc),
+            on_done=lambda: self._set_loading(-1),
+        )
+
+    def _on_model_loaded(self, model: OpenModel, make_current: bool) -> None:
+        if model.key != "file":
+            self.models[model.key] = model
+        self.model_opened.emit(model.key)
+        if make_current or (self.model is not None and self.model.key == model.key):
+            self._make_current(model)
+
+    def _make_current(self, model: OpenModel) -> None:
+        if model is self.model:
+            return
+        self.model = model
+        self.activations = None
+        self.selection = Selection()
+        self.target_class = None
+        self.model_changed.emit(model)
+        self.activations_changed.emit(None)
+        self.selection_changed.emit(self.selection)
+        self.target_class_changed.emit(None)
+        self._recompute()
+
+    def _set_loading(self, delta: int) -> None:
+        before = self.busy()
+        self._loading += delta
+        if self.busy() != before:
+            self.busy_changed.emit(self.busy())
+
+    # -- input -----------------------------------------------------------------------------
+    def set_input(self, pixels: Any, kind: InputKind, name: str) -> None:
+        """Make an image (or a prepared digit) the current input."""
+        self.input = InputImage(pixels, kind, name)
+        self.input_changed.emit(self.input)
+        self._recompute()
+
+    def set_drawn_digit(self, digit: Any) -> None:
+        """The Draw panel's digit changed (a ``PreparedDigit``, None when empty)."""
+        self.drawn_digit = digit
+        self.drawn_digit_changed.emit(digit)
+
+    def use_drawn_digit(self) -> bool:
+        """Make the drawn digit the current input; False if nothing is drawn."""
+        if self.drawn_digit is None:
+            return False
+        self.set_input(self.drawn_digit, InputKind.DRAWN_DIGIT, "drawn digit")
+        return True
+
+    def explore_drawn_digit(self) -> None:
+        """The drawn digit through the MNIST CNN, in the Activations panel."""
+        if not self.use_drawn_digit():
+            return
+        if self.model is None or self.model.key != MNIST_KEY:
+            self.open_model(MNIST_KEY)
+        self.panel_requested.emit("activations")
+
+    # -- activations -----------------------------------------------------------------------
+    def _recompute(self) -> None:
+        model, image = self.model, self.input
+        if model is None or image is None:
+            return
+        if self.activations is not None:
+            self.activations = None
+            self.activations_changed.emit(None)
+        before = self.busy()
+        self._computing = True
+        if not before:
+            self.busy_changed.emit(True)
+        self.runner.start(
+            lambda _task: compute_activations(model, image),
+            pool="model",
+            on_finished=self._on_computed,
+            on_failed=lambda exc: self._on_compute_failed(exc, model, image),
+        )
+
+    def _is_current(self, model: OpenModel, image: InputImage) -> bool:
+        return model is self.model and image is self.input
+
+    def _end_computing(self) -> None:
+        self._computing = False
+        if not self.busy():
+            self.busy_changed.emit(False)
+
+    def _on_computed(self, acts: Activations) -> None:
+        if not self._is_current(acts.model, acts.input):
+            return  # a newer model or input replaced this one meanwhile
+        self._end_computing()
+        self.activations = acts
+        self.activations_changed.emit(acts)
+        if self.selection.layer not in acts.maps:
+            self.select_layer(default_layer(acts.model))
+        else:
+            self._validate_selection()
+
+    def _on_compute_failed(self, exc: BaseException, model: OpenModel, image: InputImage) -> None:
+        if not self._is_current(model, image):
+            return
+        self._end_computing()
+        self.activations_failed.emit(exc)
+
+    # -- selection -------------------------------------------------------------------------
+    def select_layer(self, name: str | None) -> None:
+        """Select a layer (its map and unit are cleared)."""
+        if name is not None and self.model is not None:
+            names = {layer.name for layer in self.model.model.layers}
+            if name not in names:
+                raise ValueError(f"the model has no layer {name!r}")
+        if name == self.selection.layer:
+            return
+        self._set_selection(Selection(name))
+
+    def select_map(self, index: int | None) -> bool:
+        """Select map ``index`` of the selected layer; False (nothing changes) when there
+        is no such map (say while a new model's activations are computing)."""
+        if index is None:
+            self._set_selection(replace(self.selection, map=None, unit=None))
+            return True
+        a = self.activations.layer(self.selection.layer) if self.activations else None
+        if a is None or a.ndim != 3 or not 0 <= index < a.shape[2]:
+            return False
+        if index != self.selection.map:
+            self._set_selection(replace(self.selection, map=index, unit=None))
+        return True
+
+    def select_unit(self, row: int, col: int) -> bool:
+        """Select unit (row, col) of the selected map; False when there is none."""
+        a = self.activations.layer(self.selection.layer) if self.activations else None
+        if a is None or a.ndim != 3 or self.selection.map is None:
+            return False
+        if not (0 <= row < a.shape[0] and 0 <= col < a.shape[1]):
+            return False
+        self._set_selection(replace(self.selection, unit=(row, col)))
+        return True
+
+    def _validate_selection(self) -> None:
+        a = self.activations.layer(self.selection.layer) if self.activations else None
+        s = self.selection
+        if s.map is not None and (a is None or a.ndim != 3 or s.map >= a.shape[2]):
+            self._set_selection(replace(s, map=None, unit=None))
+
+    def _set_selection(self, selection: Selection) -> None:
+        if selection != self.selection:
+            self.selection = selection
+            self.selection_changed.emit(selection)
+
+    def set_target_class(self, index: int | None) -> None:
+        """Explain class ``index`` of the current model (None: the top class)."""
+        if index is not None:
+            n = self.output_size()
+            if n is not None and not 0 <= index < n:
+                raise ValueError(f"class must be 0..{n - 1}. Received: {index}")
+        if index != self.target_class:
+            self.target_class = index
+            self.target_class_changed.emit(index)
+
+    def output_size(self) -> int | None:
+        """How many classes the current model's output has (None: not a vector)."""
+        if self.model is None:
+            return None
+        shape = self.model.model.outputs[0].shape
+        return int(shape[-1]) if len(shape) == 2 and shape[-1] is not None else None
+
+    def explained_class(self) -> int | None:
+        """The class explanations are about: the chosen one, else the top one."""
+        if self.target_class is not None:
+            return self.target_class
+        if self.activations is None:
+            return None
+        last = self.activations.maps[self.activations.model.probe.layer_names[-1]]
+        return int(np.argmax(last)) if last.ndim == 1 else None
+
+    # -- what a view needs -----------------------------------------------------------------
+    def selected_maps(self) -> np.ndarray | None:
+        """The selected layer's output for the current input, or None."""
+        return None if self.activations is None else self.activations.layer(self.selection.layer)
+
+    def selected_map(self) -> np.ndarray | None:
+        """The selected (H, W) map, or None."""
+        a = self.selected_maps()
+        m = self.selection.map
+        if a is None or a.ndim != 3 or m is None or m >= a.shape[2]:
+            return None
+        return a[:, :, m]
+
+
+def _weights_of(model: OpenModel) -> Any:
+    return getattr(model.loaded, "weights", "imagenet")

@@ -1,0 +1,354 @@
+"""Explain a prediction: which regions (Grad-CAM) or pixels (saliency, SmoothGrad) made
+it, what hiding patches does (an occlusion sweep), and a brush that hides parts of the
+input while the probabilities follow.
+
+A view of the application state: it explains the current model's prediction for the
+current input, for the class the state names (the top one unless the person picks
+another). Results are cached per (model, input, class, method); the slow ones run off
+the UI thread with progress and a cancel button.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import numpy as np
+from PySide6.QtCore import QSettings, QSignalBlocker, Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.display import input_to_pixels
+from engine.zoo import prepare_image
+from gui.state import Activations, AppState
+from gui.widgets.message_bar import MessageBar
+from gui.widgets.overlay_view import OverlayView
+from gui.workers import LatestOnly, Task, Worker
+
+log = logging.getLogger(__name__)
+
+#: Method keys (stored in settings) and their labels.
+METHODS = {
+    "gradcam": "Grad-CAM: which regions made it",
+    "saliency": "Saliency: which pixels matter most",
+    "smoothgrad": "SmoothGrad: saliency averaged over noisy copies",
+    "occlusion": "Occlusion: hide patches, see the probability drop",
+    "none": "No overlay",
+}
+SLOW = ("smoothgrad", "occlusion")
+#: The grey and black a brush covers with (pixel values).
+FILLS = {"grey": 128, "black": 0}
+
+
+def occlusion_patch(hw: tuple[int, int]) -> tuple[int, int]:
+    """(patch, stride) for a sweep: a seventh of the shorter side, half of it as stride
+    (32 and 16 at 224 px, 4 and 2 for a 28 px digit)."""
+    patch = max(2, round(min(hw) / 7))
+    return patch, max(1, patch // 2)
+
+
+def compute_heat(acts: Activations, method: str, class_index: int, task: Task) -> np.ndarray:
+    """One explanation of ``acts``' prediction as an (H, W) heat map in [0, 1]."""
+    from engine import attribution
+
+    model, x = acts.model.model, acts.x
+    if method == "gradcam":
+        heat = attribution.grad_cam(model, x, class_index)
+    elif method in ("saliency", "smoothgrad"):
+        samples = 24 if method == "smoothgrad" else 0
+        task.progress(0.1, "SmoothGrad: 24 noisy copies…" if samples else "")
+        heat = attribution.saliency(model, x, class_index, samples=samples)
+    elif method == "occlusion":
+        patch, stride = occlusion_patch(x.shape[:2])
+        fill = float(fill_values(acts, FILLS["grey"]).mean())
+        drops = attribution.occlusion(
+            model,
+            x,
+            class_index,
+            patch,
+            stride,
+            fill=fill,
+            progress=task.progress,
+            cancelled=task.cancelled,
+        )
+        heat = attribution.occlusion_heat(np.maximum(drops, 0), patch, stride, x.shape[:2])
+    else:
+        raise ValueError(f"unknown method {method!r}")
+    peak = float(np.max(heat)) if np.size(heat) else 0.0
+    return (heat / peak if peak > 0 else np.zeros_like(heat)).astype(np.float32)
+
+
+def fill_values(acts: Activations, level: int) -> np.ndarray:
+    """What a pixel of value ``level`` becomes in the model's input, per channel."""
+    spec = acts.model.loaded.spec
+    flat = replace(spec, size=(1, 1), digit=False)
+    return prepare_image(np.full((1, 1, 3), level, np.uint8), flat)[0, 0]
+
+
+def covered(acts: Activations, mask: np.ndarray, level: int) -> np.ndarray:
+    """The model input with the masked pixels set to a pixel value ``level``."""
+    m = mask[:, :, None]
+    return (acts.x * (1 - m) + fill_values(acts, level) * m).astype(np.float32)
+
+
+class ExplainView(QWidget):
+    """Heat-map overlays and the occlusion brush for the current input and model."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._state = state
+        self._settings = QSettings()
+        self._cache: dict[tuple[int, int, int, str], np.ndarray] = {}
+        self._worker: Worker | None = None
+        self._pending_key: tuple[int, int, int, str] | None = None
+        self._probe = LatestOnly(state.runner, pool="model")
+        self._probe.result.connect(self._on_covered_probabilities)
+        self._probe.failed.connect(lambda exc: self.message.show_exception(exc))
+        self._build_ui()
+        state.activations_changed.connect(self._on_activations_changed)
+        state.target_class_changed.connect(lambda _c: self._refresh())
+        self._on_activations_changed(state.activations)
+
+    def _build_ui(self) -> None:
+        row = QHBoxLayout()
+        self.method_combo = QComboBox()
+        for key, label in METHODS.items():
+            self.method_combo.addItem(label, key)
+        self.method_combo.setToolTip("How to explain the prediction")
+        index = self.method_combo.findData(str(self._settings.value("explain/method", "gradcam")))
+        self.method_combo.setCurrentIndex(max(index, 0))
+        self.method_combo.currentIndexChanged.connect(self._on_method_changed)
+        self.class_combo = QComboBox()
+        self.class_combo.setToolTip("The class to explain (the most likely one by default)")
+        self.class_combo.activated.connect(self._on_class_chosen)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(int(self._settings.value("explain/opacity", 60)))
+        self.opacity.setToolTip("Opacity of the heat map over the input")
+        self.opacity.valueChanged.connect(self._on_opacity_changed)
+        row.addWidget(QLabel("Explain"))
+        row.addWidget(self.method_combo, 2)
+        row.addWidget(QLabel("class"))
+        row.addWidget(self.class_combo, 1)
+        row.addWidget(QLabel("opacity"))
+        row.addWidget(self.opacity, 1)
+
+        progress_row = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the explanation being computed")
+        self.cancel_button.clicked.connect(self.cancel)
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.cancel_button)
+        self.progress_box = QWidget()
+        self.progress_box.setLayout(progress_row)
+        self.progress_box.setVisible(False)
+
+        self.view = OverlayView("Input")
+        self.view.set_opacity(self.opacity.value() / 100)
+        self.view.mask_changed.connect(self._on_mask_changed)
+
+        brush = QHBoxLayout()
+        self.brush_button = QPushButton("Cover parts (brush)")
+        self.brush_button.setCheckable(True)
+        self.brush_button.setToolTip(
+            "Paint over the input to hide parts of it; the probabilities follow (Ctrl+Z undoes)"
+        )
+        self.brush_button.toggled.connect(self._on_brush_toggled)
+        self.fill_combo = QComboBox()
+        self.fill_combo.addItem("with grey", "grey")
+        self.fill_combo.addItem("with black", "black")
+        self.fill_combo.setToolTip("What hides the covered parts")
+        self.fill_combo.currentIndexChanged.connect(lambda _i: self._on_mask_changed())
+        self.brush_spin = QSpinBox()
+        self.brush_spin.setRange(1, 64)
+        self.brush_spin.setValue(3)
+        self.brush_spin.setSuffix(" px")
+        self.brush_spin.setToolTip("Brush size in the model's input pixels")
+        self.brush_spin.valueChanged.connect(lambda v: self.view.set_brush(self.view.brush_on, v))
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.clicked.connect(self.view.undo)
+        self.clear_button = QPushButton("Uncover all")
+        self.clear_button.clicked.connect(self.view.clear_mask)
+        for w in (self.brush_button, self.fill_combo, self.brush_spin):
+            brush.addWidget(w)
+        brush.addWidget(self.undo_button)
+        brush.addWidget(self.clear_button)
+        brush.addStretch()
+        # Like the Draw panel's Ctrl+Z: a hidden tab's shortcut is not active.
+        QShortcut(QKeySequence.StandardKey.Undo, self, activated=self.view.undo)
+
+        self.probability_label = QLabel()
+        self.probability_label.setWordWrap(True)
+        self.probability_label.setStyleSheet("font-size: 14px; font-weight: bold;")
+        self.probability_label.setSizePolicy(
+            QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred
+        )
+        self.covered_list = QListWidget()
+        self.covered_list.setMaximumHeight(110)
+        self.covered_list.setToolTip("The top-5 with the covered parts hidden")
+        self.message = MessageBar()
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(row)
+        lay.addWidget(self.progress_box)
+        lay.addWidget(self.view, 1)
+        lay.addLayout(brush)
+        lay.addWidget(self.probability_label)
+        lay.addWidget(self.covered_list)
+        lay.addWidget(self.message)
+
+    # -- what is explained -----------------------------------------------------------------
+    def method(self) -> str:
+        return str(self.method_combo.currentData())
+
+    def _on_method_changed(self, _index: int) -> None:
+        self._settings.setValue("explain/method", self.method())
+        self._refresh()
+
+    def _on_opacity_changed(self, value: int) -> None:
+        self._settings.setValue("explain/opacity", value)
+        self.view.set_opacity(value / 100)
+
+    def _on_class_chosen(self, index: int) -> None:
+        self._state.set_target_class(self.class_combo.itemData(index))
+
+    def _on_activations_changed(self, acts: Activations | None) -> None:
+        self.cancel()
+        if acts is None:
+            return
+        self.view.set_image(input_to_pixels(acts.x, acts.model.loaded.spec.scaling))
+        self._fill_classes(acts)
+        self._refresh()
+        self._on_mask_changed()
+
+    def _fill_classes(self, acts: Activations) -> None:
+        last = acts.maps[acts.model.probe.layer_names[-1]]
+        with QSignalBlocker(self.class_combo):
+            self.class_combo.clear()
+            self.class_combo.addItem("the most likely class", None)
+            if last.ndim == 1:
+                order = np.argsort(last)[::-1][:10]
+                for i, (label, p) in zip(order, acts.model.loaded.decode(last, 10), strict=True):
+                    self.class_combo.addItem(f"{label} ({p:.1%})", int(i))
+            chosen = self.class_combo.findData(self._state.target_class)
+            self.class_combo.setCurrentIndex(max(chosen, 0))
+
+    def _refresh(self) -> None:
+        """Show the heat map for the current (model, input, class, method)."""
+        acts, method = self._state.activations, self.method()
+        c = self._state.explained_class()
+        if acts is None or c is None or method == "none":
+            self.cancel()
+            self.view.set_heat(None)
+            self.view.set_title("Input" if acts is None else "Input (no overlay)")
+            return
+        key = (acts.model.serial, acts.input.serial, c, method)
+        name = acts.model.loaded.decode(np.eye(self._classes(acts))[c], 1)[0][0]
+        self._title = f"{METHODS[method].split(':')[0]} for class {name}"
+        if key in self._cache:
+            self.cancel()
+            self.view.set_heat(self._cache[key])
+            self.view.set_title(self._title)
+            return
+        if key == self._pending_key:
+            return
+        self.cancel()
+        self._pending_key = key
+        self.view.set_title(f"{self._title}: computing…")
+        self.progress.setValue(0)
+        self.progress_box.setVisible(method in SLOW)
+        self._worker = self._state.runner.start(
+            lambda task: compute_heat(acts, method, c, task),
+            pool="model",
+            on_progress=lambda f, _m: self.progress.setValue(int(f * 1000)),
+            on_finished=lambda heat: self._on_heat(key, heat),
+            on_failed=self._on_heat_failed,
+            on_done=lambda w=None: self._on_heat_done(key),
+        )
+
+    @staticmethod
+    def _classes(acts: Activations) -> int:
+        return int(acts.maps[acts.model.probe.layer_names[-1]].shape[-1])
+
+    def _on_heat(self, key: tuple[int, int, int, str], heat: np.ndarray) -> None:
+        self._cache[key] = heat
+        if key == self._pending_key:
+            self.view.set_heat(heat)
+            self.view.set_title(self._title)
+
+    def _on_heat_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, InterruptedError):
+            return
+        self.message.show_exception(exc, "Could not explain this prediction: ")
+
+    def _on_heat_done(self, key: tuple[int, int, int, str]) -> None:
+        if key == self._pending_key:
+            self._pending_key = None
+            self._worker = None
+            self.progress_box.setVisible(False)
+
+    def cancel(self) -> None:
+        """Stop the explanation being computed (its result is dropped)."""
+        if self._worker is not None:
+            self._worker.cancel()
+        self._worker = None
+        self._pending_key = None
+        self.progress_box.setVisible(False)
+
+    def is_computing(self) -> bool:
+        return self._pending_key is not None
+
+    # -- the occlusion brush ---------------------------------------------------------------
+    def _on_brush_toggled(self, on: bool) -> None:
+        self.view.set_brush(on, self.brush_spin.value())
+
+    def _on_mask_changed(self) -> None:
+        acts, mask = self._state.activations, self.view.mask()
+        if acts is None or mask is None or mask.shape != acts.x.shape[:2]:
+            return
+        level = FILLS[str(self.fill_combo.currentData())]
+        c = self._state.explained_class()
+
+        def job() -> tuple[Activations, np.ndarray, float]:
+            from engine.attribution import explainer
+
+            x = covered(acts, mask, level) if mask.any() else acts.x
+            probs = explainer(acts.model.model).probabilities(x)
+            return acts, probs, float(mask.mean())
+
+        if c is not None:
+            self._probe.submit(job)
+
+    def _on_covered_probabilities(self, result: tuple[Activations, np.ndarray, float]) -> None:
+        acts, probs, share = result
+        if acts is not self._state.activations:
+            return
+        c = self._state.explained_class()
+        last = acts.maps[acts.model.probe.layer_names[-1]]
+        name = acts.model.loaded.decode(np.eye(len(probs))[c], 1)[0][0]
+        before, after = float(last[c]), float(probs[c])
+        if share == 0:
+            text = f"p({name}) = {before:.1%}. Paint over the input to hide parts of it."
+        else:
+            text = f"p({name}): {before:.1%} → {after:.1%} with {share:.0%} of the input covered"
+        self.probability_label.setText(text)
+        self.covered_list.clear()
+        for label, p in acts.model.loaded.decode(probs, 5):
+            self.covered_list.addItem(f"{p:6.1%}  {label}")
+
+    def covered_probabilities(self) -> list[str]:
+        return [self.covered_list.item(i).text() for i in range(self.covered_list.count())]

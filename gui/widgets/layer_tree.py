@@ -1,0 +1,142 @@
+"""The layers of a model as a tree: blocks (VGG's, ResNet's residual blocks) of layers.
+
+Names are never cut short: the name column is as wide as the longest name (the panel's
+splitter and a horizontal scroll bar give it room), and an addition that joins two
+branches says which: ``conv2_block1_add = conv2_block1_0_bn + conv2_block1_3_bn``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
+
+from engine.activations import LayerInfo, block_of
+
+COLUMNS = ("Layer", "Type", "Output shape", "Params", "Receptive field")
+NAME_ROLE = Qt.ItemDataRole.UserRole
+RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+
+class LayerTree(QTreeWidget):
+    """One row per layer, grouped under its block; click a layer to pick it.
+
+    Signals
+    -------
+    layer_clicked(str)
+        The person chose a layer (not emitted by ``select``).
+    """
+
+    layer_clicked = Signal(str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setColumnCount(len(COLUMNS))
+        self.setHeaderLabels(COLUMNS)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setUniformRowHeights(True)
+        self.setTextElideMode(Qt.TextElideMode.ElideNone)
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self._layers: list[LayerInfo] = []
+        self._items: dict[str, QTreeWidgetItem] = {}
+        self.currentItemChanged.connect(self._on_current_item_changed)
+
+    def set_layers(
+        self,
+        layers: Sequence[LayerInfo],
+        joins: dict[str, list[str]] | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> None:
+        """Fill the tree; ``joins`` names the inputs of merging layers (``Add``),
+        ``fields`` the receptive field (``engine.attribution.ReceptiveField``) of layers
+        with spatial maps."""
+        joins = joins or {}
+        fields = fields or {}
+        self.blockSignals(True)
+        self.clear()
+        self._layers = list(layers)
+        self._items = {}
+        blocks: dict[str, list[LayerInfo]] = {}
+        for info in self._layers:
+            blocks.setdefault(block_of(info.name), []).append(info)
+        bold = QFont(self.font())
+        bold.setBold(True)
+        shade = QBrush(QColor(238, 242, 250))
+        for block, members in blocks.items():
+            parent: QTreeWidget | QTreeWidgetItem = self
+            if len(members) > 1:
+                params = sum(m.params for m in members)
+                kind = "residual block" if any(m.type == "Add" for m in members) else "block"
+                head = QTreeWidgetItem(
+                    [block, f"{kind}, {len(members)} layers", "", f"{params:,}", ""]
+                )
+                head.setFont(0, bold)
+                head.setFlags(Qt.ItemFlag.ItemIsEnabled)
+                for c in range(len(COLUMNS)):
+                    head.setBackground(c, shade)
+                self.addTopLevelItem(head)
+                parent = head
+            for info in members:
+                name = info.name
+                if info.name in joins and len(joins[info.name]) > 1:
+                    name += " = " + " + ".join(joins[info.name])
+                field = fields.get(info.name)
+                seen = "" if field is None else f"{field.size} px, step {field.jump:g}"
+                item = QTreeWidgetItem(
+                    [name, info.type, info.shape_text(), f"{info.params:,}", seen]
+                )
+                item.setData(0, NAME_ROLE, info.name)
+                item.setToolTip(0, name)
+                item.setTextAlignment(3, RIGHT)
+                if field is not None:
+                    item.setToolTip(
+                        4,
+                        f"One map pixel sees {field.size}x{field.size} input pixels; "
+                        f"neighbouring map pixels are {field.jump:g} input pixels apart",
+                    )
+                if isinstance(parent, QTreeWidgetItem):
+                    parent.addChild(item)
+                else:
+                    self.addTopLevelItem(item)
+                self._items[info.name] = item
+        self.expandAll()
+        for c in range(len(COLUMNS)):
+            self.resizeColumnToContents(c)
+        self.blockSignals(False)
+
+    def _on_current_item_changed(self, item: QTreeWidgetItem | None, _previous) -> None:
+        name = None if item is None else item.data(0, NAME_ROLE)
+        if name:
+            self.layer_clicked.emit(str(name))
+
+    def select(self, name: str | None) -> None:
+        """Show ``name`` as the current layer without emitting ``layer_clicked``."""
+        item = self._items.get(name) if name else None
+        self.blockSignals(True)
+        if item is None:
+            self.setCurrentItem(None)
+            self.clearSelection()
+        else:
+            self.setCurrentItem(item)
+            self.scrollToItem(item)
+        self.blockSignals(False)
+
+    def item_for(self, name: str) -> QTreeWidgetItem:
+        return self._items[name]
+
+    def layers(self) -> list[LayerInfo]:
+        return list(self._layers)
+
+    def rows_text(self) -> list[tuple[str, ...]]:
+        """The layer rows (not the block headings), as shown."""
+        return [
+            tuple(self._items[info.name].text(c) for c in range(len(COLUMNS)))
+            for info in self._layers
+        ]

@@ -1,0 +1,225 @@
+"""An input image with what explains it on top: a heat map, a square, covered patches.
+
+- ``set_heat`` lays a heat map (0..1) over the image through a colour map, with an
+  opacity the person sets;
+- ``set_box`` outlines a rectangle (the receptive field of a map pixel);
+- in brush mode, dragging paints patches that hide the input (occlusion); every stroke
+  can be undone. The covered patches live in ``mask()`` (image pixels, 0 or 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import QGraphicsRectItem, QWidget
+
+from gui.widgets.colour import colour_map
+
+
+class _BrushLayer(pg.ImageItem):
+    """Receives mouse drags in image coordinates while painting is on."""
+
+    def __init__(self, view: OverlayView) -> None:
+        super().__init__(axisOrder="row-major")
+        self._owner = view
+
+    def mouseDragEvent(self, ev) -> None:
+        if not self._owner.brush_on or ev.button() != Qt.MouseButton.LeftButton:
+            ev.ignore()
+            return
+        ev.accept()
+        if ev.isStart():
+            self._owner._begin_stroke()
+            start = ev.buttonDownPos()  # the drag is recognised a few pixels later
+            self._owner._paint_at(start.y(), start.x())
+        self._owner._paint_at(ev.pos().y(), ev.pos().x())
+        if ev.isFinish():
+            self._owner._end_stroke()
+
+    def mouseClickEvent(self, ev) -> None:
+        if self._owner.brush_on and ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            self._owner._begin_stroke()
+            self._owner._paint_at(ev.pos().y(), ev.pos().x())
+            self._owner._end_stroke()
+        else:
+            ev.ignore()
+
+
+class OverlayView(pg.GraphicsLayoutWidget):
+    """The input, a heat map over it, a rectangle, and a brush that covers patches.
+
+    Signals
+    -------
+    mask_changed()
+        The covered patches changed (during a stroke, after undo or clear).
+    clicked(int, int)
+        A click at image pixel (row, col) while the brush is off.
+    """
+
+    mask_changed = Signal()
+    clicked = Signal(int, int)
+
+    def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent=parent)
+        self.setBackground("w")
+        self._label = self.addLabel(title, row=0, col=0, color="k")
+        self.view = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True)
+        self.view.setMenuEnabled(False)
+        self.base = pg.ImageItem(axisOrder="row-major")
+        self.heat = pg.ImageItem(axisOrder="row-major")
+        self.cover = _BrushLayer(self)
+        for item in (self.base, self.heat, self.cover):
+            self.view.addItem(item)
+        self.box = QGraphicsRectItem()
+        pen = QPen(QColor(230, 159, 0), 0)  # cosmetic: 1 screen pixel however zoomed
+        pen.setWidthF(2.5)
+        pen.setCosmetic(True)
+        self.box.setPen(pen)
+        self.box.setVisible(False)
+        self.view.addItem(self.box)
+        self.brush_on = False
+        self.brush_size = 3
+        self._shape: tuple[int, int] | None = None
+        self._heat: np.ndarray | None = None
+        self._opacity = 0.6
+        self._cmap = "inferno"
+        self._mask: np.ndarray | None = None
+        self._strokes: list[np.ndarray] = []  # the mask before each stroke, for undo
+        self.scene().sigMouseClicked.connect(self._on_scene_clicked)
+
+    def set_title(self, title: str) -> None:
+        self._label.setText(title, color="k")
+
+    def title(self) -> str:
+        return self._label.text
+
+    # -- content ---------------------------------------------------------------------------
+    def set_image(self, pixels: np.ndarray) -> None:
+        """The input as uint8 (H, W) grey or (H, W, 3) RGB; a new size clears the mask."""
+        a = np.asarray(pixels)
+        shape = a.shape[:2]
+        self.base.setImage(a, levels=(0, 255), autoLevels=False)
+        if shape != self._shape:
+            self._shape = shape
+            self._mask = np.zeros(shape, np.float32)
+            self._strokes.clear()
+            self._show_mask()
+            self.view.autoRange(padding=0.02)
+
+    def set_heat(self, heat: np.ndarray | None) -> None:
+        """A heat map in [0, 1] of the image's size, or None to remove it."""
+        self._heat = None if heat is None else np.asarray(heat, dtype=np.float32)
+        self._show_heat()
+
+    def heat_data(self) -> np.ndarray | None:
+        return self._heat
+
+    def set_opacity(self, opacity: float) -> None:
+        self._opacity = float(np.clip(opacity, 0.0, 1.0))
+        self._show_heat()
+
+    def set_colour_map(self, key: str) -> None:
+        self._cmap = key
+        self._show_heat()
+
+    def _show_heat(self) -> None:
+        if self._heat is None:
+            self.heat.clear()
+            return
+        h = np.clip(np.nan_to_num(self._heat), 0.0, 1.0)
+        rgba = colour_map(self._cmap).map(h.ravel(), mode=pg.ColorMap.BYTE)
+        rgba = rgba.reshape(*h.shape, 4).copy()
+        # Strong values show most: alpha follows the value, scaled by the opacity.
+        rgba[:, :, 3] = np.clip(255 * self._opacity * (0.25 + 0.75 * h), 0, 255).astype(np.uint8)
+        self.heat.setImage(rgba, levels=(0, 255), autoLevels=False)
+
+    def set_box(self, box: tuple[int, int, int, int] | None) -> None:
+        """Outline image pixels ``[top:bottom, left:right]`` (None hides it)."""
+        if box is None:
+            self.box.setVisible(False)
+            return
+        top, left, bottom, right = box
+        self.box.setRect(QRectF(left, top, right - left, bottom - top))
+        self.box.setVisible(True)
+
+    def box_rect(self) -> tuple[int, int, int, int] | None:
+        if not self.box.isVisible():
+            return None
+        r = self.box.rect()
+        return int(r.top()), int(r.left()), int(r.bottom()), int(r.right())
+
+    # -- the occlusion brush -----------------------------------------------------------------
+    def set_brush(self, on: bool, size: int | None = None) -> None:
+        """Painting on: drags cover patches (the view no longer pans while it is on)."""
+        self.brush_on = on
+        if size is not None:
+            self.brush_size = max(1, int(size))
+        self.view.setMouseEnabled(not on, not on)
+        self.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
+
+    def mask(self) -> np.ndarray | None:
+        """1 where the input is covered, 0 elsewhere (image pixels)."""
+        return None if self._mask is None else self._mask.copy()
+
+    def undo(self) -> None:
+        if self._strokes:
+            self._mask = self._strokes.pop()
+            self._show_mask()
+            self.mask_changed.emit()
+
+    def clear_mask(self) -> None:
+        if self._mask is not None and self._mask.any():
+            self._strokes.append(self._mask.copy())
+            self._mask[:] = 0
+            self._show_mask()
+            self.mask_changed.emit()
+
+    def paint(self, row: float, col: float) -> None:
+        """One dab of the brush at image pixel (row, col), as a stroke of its own."""
+        self._begin_stroke()
+        self._paint_at(row, col)
+        self._end_stroke()
+
+    def _begin_stroke(self) -> None:
+        if self._mask is not None:
+            self._strokes.append(self._mask.copy())
+
+    def _paint_at(self, y: float, x: float) -> None:
+        if self._mask is None:
+            return
+        h, w = self._mask.shape
+        r = self.brush_size / 2
+        top, bottom = int(max(0, np.floor(y - r + 0.5))), int(min(h, np.floor(y + r + 0.5)))
+        left, right = int(max(0, np.floor(x - r + 0.5))), int(min(w, np.floor(x + r + 0.5)))
+        if top < bottom and left < right:
+            self._mask[top:bottom, left:right] = 1.0
+            self._show_mask()
+            self.mask_changed.emit()
+
+    def _end_stroke(self) -> None:
+        if (
+            self._strokes
+            and self._mask is not None
+            and np.array_equal(self._strokes[-1], self._mask)
+        ):
+            self._strokes.pop()  # a stroke that covered nothing new is not an undo step
+
+    def _show_mask(self) -> None:
+        if self._mask is None:
+            self.cover.clear()
+            return
+        rgba = np.zeros((*self._mask.shape, 4), np.uint8)
+        rgba[..., :3] = 128
+        rgba[..., 3] = (self._mask * 230).astype(np.uint8)
+        self.cover.setImage(rgba, levels=(0, 255), autoLevels=False)
+
+    def _on_scene_clicked(self, event) -> None:
+        if self.brush_on or self._shape is None:
+            return
+        pos = self.base.mapFromScene(event.scenePos())
+        row, col = int(np.floor(pos.y())), int(np.floor(pos.x()))
+        if 0 <= row < self._shape[0] and 0 <= col < self._shape[1]:
+            self.clicked.emit(row, col)

@@ -1,0 +1,70 @@
+"""A 1-D layer (Dense, pooling to a vector) as bars with values, classes named."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QWidget
+
+#: Up to this many units, every bar is labelled on the axis.
+LABEL_ALL = 20
+#: The strongest units named on the bars of wider layers.
+LABEL_TOP = 5
+
+
+class UnitBars(pg.PlotWidget):
+    """One bar per unit; the strongest ones named (class names for an output layer)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent=parent, background="w")
+        self.setMenuEnabled(False)
+        self.hideButtons()
+        self.showGrid(y=True, alpha=0.3)
+        self._bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#56B4E9")
+        self.addItem(self._bars)
+        self._texts: list[pg.TextItem] = []
+        self._values = np.zeros(0)
+        self._names: list[str] = []
+
+    def set_values(
+        self, values: np.ndarray, names: Sequence[str] | None = None, title: str = ""
+    ) -> None:
+        """Show ``values`` (N,); ``names`` labels the units (default: their index)."""
+        v = np.asarray(values, dtype=np.float64).ravel()
+        n = len(v)
+        self._values = v
+        self._names = (
+            list(names) if names is not None and len(names) == n else [str(i) for i in range(n)]
+        )
+        top = set(np.argsort(v)[::-1][: min(LABEL_TOP, n)].tolist())
+        brushes = ["#D55E00" if i in top else "#56B4E9" for i in range(n)]
+        self._bars.setOpts(x=np.arange(n), height=v, width=0.8, brushes=brushes)
+        for t in self._texts:
+            self.removeItem(t)
+        self._texts = []
+        axis = self.getAxis("bottom")
+        if n <= LABEL_ALL:
+            axis.setTicks([[(i, self._names[i]) for i in range(n)]])
+        else:
+            axis.setTicks(None)
+        labelled = range(n) if n <= LABEL_ALL else sorted(top, key=lambda i: -v[i])
+        for i in labelled:
+            text = f"{v[i]:.3g}" if n <= LABEL_ALL else f"{self._names[i]}: {v[i]:.3g}"
+            item = pg.TextItem(text, color="k", anchor=(0.5, 1.0 if v[i] >= 0 else 0.0))
+            item.setPos(i, v[i])
+            self.addItem(item)
+            self._texts.append(item)
+        self.setTitle(title, color="k")
+        lo, hi = (min(0.0, float(v.min())), max(0.0, float(v.max()))) if n else (0.0, 1.0)
+        pad = (hi - lo) * 0.15 or 1.0
+        self.setYRange(lo - (pad if lo < 0 else 0), hi + pad, padding=0)
+        self.setXRange(-0.6, max(n, 1) - 0.4, padding=0)
+
+    def values(self) -> np.ndarray:
+        return self._values.copy()
+
+    def labels(self) -> list[str]:
+        """The texts written on the bars, in order."""
+        return [t.textItem.toPlainText() for t in self._texts]

@@ -1,0 +1,160 @@
+"""Explaining a prediction in the Activations panel: heat maps, the occlusion brush,
+receptive fields; checked against the engine's own functions."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from PySide6.QtCore import QPoint, QPointF, Qt
+
+from engine import attribution, zoo
+from engine.digits import prepare_digit
+from engine.runtime import load_tensorflow
+from gui.panels.activations import ActivationsPanel
+
+from .helpers import pick
+from .test_activations import click_layer, click_map, wait_for_activations
+
+TIMEOUT = 120_000
+
+
+def seven():
+    canvas = Image.new("L", (280, 280), 0)
+    ImageDraw.Draw(canvas).line(
+        [(70, 60), (210, 60), (185, 115), (140, 240)], fill=255, width=20, joint="curve"
+    )
+    return prepare_digit(np.asarray(canvas))
+
+
+@pytest.fixture
+def panel(qtbot, app_state):
+    load_tensorflow()
+    p = ActivationsPanel(app_state)
+    qtbot.addWidget(p)
+    p.resize(1300, 850)
+    p.show()
+    qtbot.waitExposed(p)
+    app_state.start_tensorflow()
+    qtbot.waitUntil(lambda: app_state.model is not None, timeout=TIMEOUT)
+    app_state.set_drawn_digit(seven())
+    app_state.use_drawn_digit()
+    wait_for_activations(qtbot, app_state, zoo.MNIST)
+    p.tabs.setCurrentWidget(p.explain_view)
+    return p
+
+
+def view_point(view, row, col):
+    """Where image pixel (row, col) of an OverlayView is on its viewport."""
+    scene = view.base.mapToScene(QPointF(col + 0.5, row + 0.5))
+    return QPoint(view.mapFromScene(scene))
+
+
+def drag(qtbot, view, points):
+    vp = view.viewport()
+    first = view_point(view, *points[0])
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=first)
+    for row, col in points[1:]:
+        qtbot.mouseMove(vp, view_point(view, row, col))
+        qtbot.wait(5)
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=view_point(view, *points[-1]))
+
+
+def test_grad_cam_of_the_drawn_seven_is_the_engines(qtbot, panel):
+    ev, state = panel.explain_view, panel._state
+    pick(qtbot, ev.method_combo, ev.method_combo.itemText(0))  # Grad-CAM
+    qtbot.waitUntil(lambda: ev.view.heat_data() is not None, timeout=TIMEOUT)
+    acts = state.activations
+    expected = attribution.grad_cam(acts.model.model, acts.x, 7)
+    np.testing.assert_allclose(ev.view.heat_data(), expected / expected.max(), atol=1e-5)
+    assert "class 7" in ev.view.title()
+    # Another class, picked from the list: the heat map is that class's.
+    pick(
+        qtbot,
+        ev.class_combo,
+        next(
+            t
+            for t in map(ev.class_combo.itemText, range(ev.class_combo.count()))
+            if t.startswith("1 ")
+        ),
+    )
+    assert state.target_class == 1
+    qtbot.waitUntil(lambda: "class 1" in ev.view.title() and not ev.is_computing(), timeout=TIMEOUT)
+    expected = attribution.grad_cam(acts.model.model, acts.x, 1)
+    peak = expected.max()
+    np.testing.assert_allclose(
+        ev.view.heat_data(), expected / peak if peak else expected, atol=1e-5
+    )
+
+
+def test_covering_the_crossbar_turns_the_seven_into_a_one(qtbot, panel):
+    ev = panel.explain_view
+    qtbot.waitUntil(lambda: ev.covered_probabilities() != [], timeout=TIMEOUT)
+    assert ev.covered_probabilities()[0].strip().endswith("7")
+    pick(qtbot, ev.fill_combo, "with black")
+    qtbot.mouseClick(ev.brush_button, Qt.MouseButton.LeftButton)
+    ev.brush_spin.setValue(4)
+    for row in (1.5, 5.5, 8.5):  # three strokes across the top, over the crossbar
+        drag(qtbot, ev.view, [(row, c) for c in range(0, 28, 2)])
+    mask = ev.view.mask()
+    assert mask[:10].all() and not mask[12:].any()
+    qtbot.waitUntil(lambda: ev.covered_probabilities()[0].strip().endswith("1"), timeout=TIMEOUT)
+    assert "p(7): 100.0% →" in ev.probability_label.text()
+    # The probabilities are the model's for exactly the covered input.
+    acts = panel._state.activations
+    x = acts.x * (1 - mask[:, :, None])
+    p = attribution.explainer(acts.model.model).probabilities(x)
+    assert ev.covered_probabilities()[0].startswith(f"{p.max():6.1%}")
+    ev.brush_button.setFocus()
+    qtbot.keyClick(ev.brush_button, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert len(ev.view._strokes) == 2  # one stroke taken back by the keyboard
+    for _ in range(2):
+        qtbot.mouseClick(ev.undo_button, Qt.MouseButton.LeftButton)
+    assert not ev.view.mask().any()
+    qtbot.waitUntil(lambda: ev.covered_probabilities()[0].strip().endswith("7"), timeout=TIMEOUT)
+
+
+def test_an_occlusion_sweep_and_its_cancel(qtbot, panel):
+    ev, state = panel.explain_view, panel._state
+    pick(qtbot, ev.method_combo, ev.method_combo.itemText(3))  # occlusion
+    qtbot.waitUntil(
+        lambda: ev.view.heat_data() is not None and not ev.is_computing(), timeout=TIMEOUT
+    )
+    acts = state.activations
+    drops = attribution.occlusion(acts.model.model, acts.x, 7, 4, 2, fill=0.5019608)
+    heat = attribution.occlusion_heat(np.maximum(drops, 0), 4, 2, (28, 28))
+    np.testing.assert_allclose(ev.view.heat_data(), heat / heat.max(), atol=1e-4)
+    # A slow sweep (VGG16 at 224 px) shows progress and stops on Cancel.
+    state.open_model(zoo.VGG16, None)
+    wait_for_activations(qtbot, state, zoo.VGG16)
+    qtbot.waitUntil(lambda: ev.progress_box.isVisible(), timeout=TIMEOUT)
+    qtbot.mouseClick(ev.cancel_button, Qt.MouseButton.LeftButton)
+    assert not ev.is_computing() and ev.progress_box.isHidden()
+    qtbot.wait(300)
+    assert not ev.message.is_error()
+
+
+def test_a_map_pixel_of_vgg16_block4_shows_its_100_pixel_square(qtbot, panel):
+    state = panel._state
+    state.open_model(zoo.VGG16, None)
+    wait_for_activations(qtbot, state, zoo.VGG16)
+    rows = {r[0]: r for r in panel.layer_table.rows_text()}
+    assert rows["block4_pool"][4] == "100 px, step 16"
+    click_layer(qtbot, panel, "block4_pool")
+    click_map(qtbot, panel, 3)
+    view = panel.detail_map
+    scene = view.image_item.mapToScene(QPointF(7.5, 6.5))  # map pixel (6, 7) of 14x14
+    qtbot.mouseClick(
+        view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(view.mapFromScene(scene))
+    )
+    assert state.selection.unit == (6, 7)
+    box = panel.detail_input.box_rect()
+    field = attribution.receptive_field(state.model.model, "block4_pool")
+    assert box == attribution.receptive_box(field, 6, 7, (224, 224))
+    assert box[2] - box[0] == 100 and box[3] - box[1] == 100
+    assert "sees 100x100 input pixels" in panel.field_label.text()
+    qtbot.mouseClick(panel.erf_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.detail_input.heat_data() is not None, timeout=TIMEOUT)
+    heat = panel.detail_input.heat_data()
+    top, left, bottom, right = box
+    outside = heat.copy()
+    outside[top:bottom, left:right] = 0
+    assert heat[top:bottom, left:right].max() > 0 and not outside.any()

@@ -88,7 +88,7 @@ def tile_maps(
     factor = 1
     if max_side is not None:
         longest = max(rows * (h + gap), cols * (w + gap))
-        factor = max(1, longest // max_side)
+        factor = max(1, -(-longest // max_side))  # ceil: never more pixels than the view
         if factor > 1:
             a = shrink(a, factor)
             h, w, c = a.shape

@@ -61,6 +61,12 @@ NORMALISATIONS = {"per_map": "Each map on its own", "per_layer": "The whole laye
 IMAGENET_KEYS = (VGG16, VGG19, RESNET50)
 
 
+def shrinkable(combo: QComboBox, chars: int = 12) -> None:
+    """Let a combo box be narrower than its longest entry (its list still shows it)."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(chars)
+
+
 def input_warning(acts: Activations) -> str:
     """A sentence when the input is not what the model was made for, else ""."""
     loaded, kind = acts.model.loaded, acts.input.kind
@@ -127,6 +133,7 @@ class ActivationsPanel(Panel):
         self.model_combo.addItem(MODEL_FILE, FILE_KEY)
         self.model_combo.setToolTip("The network to look inside")
         self.model_combo.activated.connect(self._on_model_chosen)
+        shrinkable(self.model_combo)
         bl.addWidget(self.model_combo)
         row = QHBoxLayout()
         self.weights_button = QPushButton("Load weights file…")
@@ -208,9 +215,14 @@ class ActivationsPanel(Panel):
         self.export_npz_button = QPushButton("Export activations…")
         self.export_npz_button.setToolTip("Every layer's activations of this image as .npz")
         self.export_npz_button.clicked.connect(self.export_npz_dialog)
+        right.addLayout(row)
+        row = QHBoxLayout()  # a second row, so a small window keeps every button whole
+        row.addStretch()
         for b in (self.export_grid_button, self.export_map_button, self.export_npz_button):
             row.addWidget(b)
         right.addLayout(row)
+        for combo in (self.norm_combo, self.cmap_combo):
+            shrinkable(combo)
 
         self.grid_view = MapView("Feature maps")
         self.grid_view.setToolTip("Wheel to zoom, drag to pan, click a map to enlarge it")

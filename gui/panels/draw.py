@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QTabWidget,
     QVBoxLayout,
@@ -132,12 +133,13 @@ class DrawPanel(Panel):
         font.setBold(True)
         self.guess_label.setFont(font)
         self.guess_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.guess_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         middle.addWidget(self.guess_label)
         self.bars = ProbabilityBars()
-        self.bars.setMinimumHeight(200)
+        self.bars.setMinimumHeight(120)
         middle.addWidget(self.bars, 2)
         self.input_view = OverlayView("What the model sees (28x28)")
-        self.input_view.setMinimumHeight(180)
+        self.input_view.setMinimumHeight(120)
         middle.addWidget(self.input_view, 1)
         self.explain_check = QCheckBox("Show what made it (Grad-CAM)")
         self.explain_check.setToolTip(

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QStackedWidget,
@@ -260,8 +261,15 @@ class KernelLabPanel(Panel):
         rl.addWidget(self.depth_label)
         rl.addWidget(self.tabs, 1)
 
+        # The controls scroll in a small window instead of setting its minimum height.
+        scroll = QScrollArea()
+        scroll.setWidget(controls)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setMinimumWidth(controls.minimumSizeHint().width() + 16)
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(controls)
+        splitter.addWidget(scroll)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([330, 870])

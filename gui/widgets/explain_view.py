@@ -138,12 +138,18 @@ class ExplainView(QWidget):
         self.opacity.setValue(int(self._settings.value("explain/opacity", 60)))
         self.opacity.setToolTip("Opacity of the heat map over the input")
         self.opacity.valueChanged.connect(self._on_opacity_changed)
+        for combo in (self.method_combo, self.class_combo):
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(12)
         row.addWidget(QLabel("Explain"))
         row.addWidget(self.method_combo, 2)
         row.addWidget(QLabel("class"))
         row.addWidget(self.class_combo, 1)
-        row.addWidget(QLabel("opacity"))
-        row.addWidget(self.opacity, 1)
+        second = QHBoxLayout()
+        second.addWidget(QLabel("Heat-map opacity"))
+        second.addWidget(self.opacity, 1)
 
         progress_row = QHBoxLayout()
         self.progress = QProgressBar()
@@ -187,7 +193,6 @@ class ExplainView(QWidget):
             brush.addWidget(w)
         brush.addWidget(self.undo_button)
         brush.addWidget(self.clear_button)
-        brush.addStretch()
         # Like the Draw panel's Ctrl+Z: a hidden tab's shortcut is not active.
         QShortcut(QKeySequence.StandardKey.Undo, self, activated=self.view.undo)
 
@@ -204,6 +209,7 @@ class ExplainView(QWidget):
 
         lay = QVBoxLayout(self)
         lay.addLayout(row)
+        lay.addLayout(second)
         lay.addWidget(self.progress_box)
         lay.addWidget(self.view, 1)
         lay.addLayout(brush)

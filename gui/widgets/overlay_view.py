@@ -34,7 +34,16 @@ class _BrushLayer(pg.ImageItem):
             self._owner._begin_stroke()
             start = ev.buttonDownPos()  # the drag is recognised a few pixels later
             self._owner._paint_at(start.y(), start.x())
-        self._owner._paint_at(ev.pos().y(), ev.pos().x())
+            self._last = (start.y(), start.x())
+        # Moves arrive as fast as the mouse goes: cover the whole way, not dabs.
+        y, x = ev.pos().y(), ev.pos().x()
+        y0, x0 = getattr(self, "_last", (y, x))
+        steps = max(
+            1, int(np.ceil(np.hypot(y - y0, x - x0) / max(self._owner.brush_size / 2, 0.5)))
+        )
+        for t in np.linspace(0, 1, steps + 1)[1:]:
+            self._owner._paint_at(y0 + (y - y0) * t, x0 + (x - x0) * t, update=t == 1.0)
+        self._last = (y, x)
         if ev.isFinish():
             self._owner._end_stroke()
 
@@ -187,7 +196,7 @@ class OverlayView(pg.GraphicsLayoutWidget):
         if self._mask is not None:
             self._strokes.append(self._mask.copy())
 
-    def _paint_at(self, y: float, x: float) -> None:
+    def _paint_at(self, y: float, x: float, update: bool = True) -> None:
         if self._mask is None:
             return
         h, w = self._mask.shape
@@ -196,6 +205,7 @@ class OverlayView(pg.GraphicsLayoutWidget):
         left, right = int(max(0, np.floor(x - r + 0.5))), int(min(w, np.floor(x + r + 0.5)))
         if top < bottom and left < right:
             self._mask[top:bottom, left:right] = 1.0
+        if update:
             self._show_mask()
             self.mask_changed.emit()
 

@@ -12,6 +12,8 @@ from PySide6.QtWidgets import QWidget
 LABEL_ALL = 20
 #: The strongest units named on the bars of wider layers.
 LABEL_TOP = 5
+#: Wider layers are drawn as one line (thousands of bar items would take a second).
+BARS_MAX = 256
 
 
 class UnitBars(pg.PlotWidget):
@@ -24,6 +26,8 @@ class UnitBars(pg.PlotWidget):
         self.showGrid(y=True, alpha=0.3)
         self._bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#56B4E9")
         self.addItem(self._bars)
+        self._line = pg.PlotDataItem(pen=pg.mkPen("#0072B2", width=1))
+        self.addItem(self._line)
         self._texts: list[pg.TextItem] = []
         self._values = np.zeros(0)
         self._names: list[str] = []
@@ -39,8 +43,13 @@ class UnitBars(pg.PlotWidget):
             list(names) if names is not None and len(names) == n else [str(i) for i in range(n)]
         )
         top = set(np.argsort(v)[::-1][: min(LABEL_TOP, n)].tolist())
-        brushes = ["#D55E00" if i in top else "#56B4E9" for i in range(n)]
-        self._bars.setOpts(x=np.arange(n), height=v, width=0.8, brushes=brushes)
+        if n <= BARS_MAX:
+            brushes = ["#D55E00" if i in top else "#56B4E9" for i in range(n)]
+            self._bars.setOpts(x=np.arange(n), height=v, width=0.8, brushes=brushes)
+            self._line.setData([], [])
+        else:
+            self._bars.setOpts(x=[], height=[], brushes=[])
+            self._line.setData(np.arange(n), v)
         for t in self._texts:
             self.removeItem(t)
         self._texts = []

@@ -190,3 +190,63 @@ def test_each_panel_runs_alone(module, tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _fully_visible(widget) -> bool:
+    """Shown, and not cut by its window or by any parent's edge (a scroll area's too)."""
+    from PySide6.QtCore import QPoint, QRect
+    from PySide6.QtWidgets import QWidget
+
+    if not widget.isVisible() or widget.width() < 4 or widget.height() < 4:
+        return False
+    window = QWidget.window(widget)  # pyqtgraph's PlotWidget has a window() of its own
+    rect = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
+    parent = widget.parentWidget()
+    while parent is not None:
+        if not QRect(parent.mapTo(window, QPoint(0, 0)), parent.size()).contains(rect):
+            return False
+        parent = parent.parentWidget()
+    return True
+
+
+def test_every_panel_works_in_a_small_window(qtbot):
+    """1024x640: a small laptop with scaling. The controls a person needs are whole."""
+    window = MainWindow(load_tf=False)
+    qtbot.addWidget(window)
+    window.resize(1024, 640)
+    window.show()
+    qtbot.waitExposed(window)
+    key_widgets = {
+        "kernels": ["kernel_grid", "stride_spin", "padding_combo", "relu_check", "add_button"],
+        "stride": [
+            "op_combo",
+            "n_spin",
+            "formula_label",
+            "input_grid",
+            "output_grid",
+            "play_button",
+            "next_button",
+        ],
+        "draw": ["canvas", "guess_label", "bars", "clear_button", "explore_button"],
+        "activations": [
+            "model_combo",
+            "image_combo",
+            "layer_table",
+            "norm_combo",
+            "cmap_combo",
+            "export_grid_button",
+            "export_map_button",
+            "export_npz_button",
+            "tabs",
+        ],
+    }
+    clipped = []
+    for key, names in key_widgets.items():
+        panel = window.show_panel(key)
+        qtbot.wait(50)
+        assert window.width() <= 1024 and window.height() <= 640, (key, window.size())
+        for name in names:
+            if not _fully_visible(getattr(panel, name)):
+                clipped.append(f"{key}.{name}")
+    assert clipped == []
+    window.close()

@@ -205,6 +205,7 @@ class AppState(QObject):
         self.drawn_digit: Any = None  # engine.digits.PreparedDigit
         self.target_class: int | None = None  # None: the top class of the current input
         self._loading = 0  # model jobs running
+        self._loading_keys: set[str] = set()
         self._load_token = 0  # the newest request for the current model
         self._computing = False
 
@@ -223,9 +224,9 @@ class AppState(QObject):
     def _on_tensorflow_ready(self, versions: str) -> None:
         self.tensorflow_version = versions
         log.info("%s loaded", versions)
-        self.tensorflow_ready.emit(versions)
         if self.model is None and self._load_token == 0:
-            self.open_model(MNIST_KEY)
+            self.open_model(MNIST_KEY)  # before the views hear of it: they find it loading
+        self.tensorflow_ready.emit(versions)
 
     def _on_tensorflow_failed(self, exc: BaseException) -> None:
         self.tensorflow_error = exc
@@ -277,6 +278,20 @@ class AppState(QObject):
             lambda _task: _open(load_user_model(path)), Path(path).name, "file", current=True
         )
 
+    def load_model(self, key: str) -> None:
+        """Have zoo model ``key`` open (for a view that shows it beside the current one)
+        without making it current; ``model_opened`` says when it is."""
+        from engine.zoo import MODEL_TITLES, load_zoo_model
+
+        if key in self.models or key in self._loading_keys:
+            return
+        self._load(
+            lambda task: _open(load_zoo_model(key, progress=task.progress)),
+            MODEL_TITLES.get(key, key),
+            key,
+            current=False,
+        )
+
     def reload_model(self, key: str) -> None:
         """Build ``key`` again (new weights on disk, e.g. after training); every view that
         shows it follows. The current model stays current."""
@@ -293,6 +308,7 @@ class AppState(QObject):
         if current:
             self._load_token += 1
         token = self._load_token
+        self._loading_keys.add(key)
         self._set_loading(+1)
         self.model_loading.emit(f"Loading {what}…")
         self.runner.start(
@@ -301,7 +317,7 @@ class AppState(QObject):
             on_progress=lambda _f, message: self.model_loading.emit(message),
             on_finished=lambda m: self._on_model_loaded(m, current and token == self._load_token),
             on_failed=lambda exc: self.model_failed.emit(key, exc),
-            on_done=lambda: self._set_loading(-1),
+            on_done=lambda: self._load_done(key),
         )
 
     def _on_model_loaded(self, model: OpenModel, make_current: bool) -> None:
@@ -323,6 +339,10 @@ class AppState(QObject):
         self.selection_changed.emit(self.selection)
         self.target_class_changed.emit(None)
         self._recompute()
+
+    def _load_done(self, key: str) -> None:
+        self._loading_keys.discard(key)
+        self._set_loading(-1)
 
     def _set_loading(self, delta: int) -> None:
         before = self.busy()

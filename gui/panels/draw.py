@@ -9,6 +9,7 @@ from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -23,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from engine.activations import layer_summary
 from engine.digits import DigitClassifier, DigitPrediction
-from engine.mnist_model import weights_info
+from engine.mnist_model import LENET5, weights_info
 from engine.mosaic import tile_maps
 from engine.training import TrainResult
 from gui.panels.base import Panel
@@ -39,7 +40,12 @@ from gui.workers import LatestOnly
 
 log = logging.getLogger(__name__)
 
-SHOWN_CONV_LAYERS = ("conv2d_1", "conv2d_2", "max_pooling2d")
+#: What classifies the drawing (keys stored in settings) and the digit models it needs.
+CHOICES = {
+    "mnist": ("The lecture's CNN", (MNIST_KEY,)),
+    "lenet5": ("LeNet-5 (1998)", (LENET5,)),
+    "both": ("Both, side by side", (MNIST_KEY, LENET5)),
+}
 
 
 def classify(
@@ -76,21 +82,26 @@ class DrawPanel(Panel):
         super().__init__(parent)
         self._state = state
         self._runner = state.runner
-        self._classifier: DigitClassifier | None = None
+        self._classifiers: dict[str, tuple[DigitClassifier, OpenModel]] = {}
         self._prediction: DigitPrediction | None = None
+        self._shown_primary: DigitClassifier | None = None
+        self._second: DigitPrediction | None = None
         self._latest = LatestOnly(self._runner, pool="model")
         self._latest.result.connect(self._on_prediction)
         self._latest.failed.connect(lambda exc: self.message.show_error(str(exc)))
         self._train_dialog: TrainDialog | None = None
         self._build_ui()
         state.model_opened.connect(self._on_model_opened)
+        state.tensorflow_ready.connect(lambda _v: self._ensure_models())
         state.model_failed.connect(self._on_model_failed)
         state.tensorflow_failed.connect(
             lambda exc: self.show_unavailable(f"TensorFlow could not be loaded: {exc}")
         )
-        if MNIST_KEY in state.models:
-            self._on_model_opened(MNIST_KEY)
-        elif state.tensorflow_error is not None:
+        for key in self._keys():
+            if key in state.models:
+                self._on_model_opened(key)
+        self._ensure_models()
+        if state.tensorflow_error is not None:
             self.show_unavailable(f"TensorFlow could not be loaded: {state.tensorflow_error}")
 
     def _build_ui(self) -> None:
@@ -127,6 +138,14 @@ class DrawPanel(Panel):
         left.addStretch()
 
         middle = QVBoxLayout()
+        self.choice_combo = QComboBox()
+        for key, (label, _keys) in CHOICES.items():
+            self.choice_combo.addItem(label, key)
+        self.choice_combo.setToolTip("Which model classifies the drawing, or both side by side")
+        index = self.choice_combo.findData(str(QSettings().value("draw/models", "mnist")))
+        self.choice_combo.setCurrentIndex(max(index, 0))
+        self.choice_combo.currentIndexChanged.connect(self._on_choice_changed)
+        middle.addWidget(self.choice_combo)
         self.guess_label = QLabel("Loading the model…")
         font = QFont(self.font())
         font.setPointSize(30)
@@ -138,6 +157,14 @@ class DrawPanel(Panel):
         self.bars = ProbabilityBars()
         self.bars.setMinimumHeight(120)
         middle.addWidget(self.bars, 2)
+        self.second_label = QLabel()
+        self.second_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.second_label.setStyleSheet("font-size: 16px; font-weight: bold;")
+        self.second_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.second_bars = ProbabilityBars()
+        self.second_bars.setMinimumHeight(100)
+        middle.addWidget(self.second_label)
+        middle.addWidget(self.second_bars, 2)
         self.input_view = OverlayView("What the model sees (28x28)")
         self.input_view.setMinimumHeight(120)
         middle.addWidget(self.input_view, 1)
@@ -151,12 +178,8 @@ class DrawPanel(Panel):
 
         self.tabs = QTabWidget()
         maps_page = QWidget()
-        grid = QGridLayout(maps_page)
+        self._maps_grid = QGridLayout(maps_page)
         self.layer_views: dict[str, MapView] = {}
-        for i, name in enumerate(SHOWN_CONV_LAYERS):
-            view = MapView(name)
-            self.layer_views[name] = view
-            grid.addWidget(view, i, 0)
         self.tabs.addTab(maps_page, "Conv layer activations")
         model_page = QWidget()
         ml = QVBoxLayout(model_page)
@@ -188,40 +211,85 @@ class DrawPanel(Panel):
         ):
             QShortcut(QKeySequence(keys), self, activated=slot)
 
-    # -- model ---------------------------------------------------------------------------
-    def _on_model_opened(self, key: str) -> None:
-        """The state (re)loaded the MNIST model: classify with it from now on."""
-        if key != MNIST_KEY:
+    # -- models --------------------------------------------------------------------------
+    def _choice(self) -> str:
+        return str(self.choice_combo.currentData())
+
+    def _keys(self) -> tuple[str, ...]:
+        """The digit models that classify the drawing, the primary one first."""
+        return CHOICES[self._choice()][1]
+
+    def _primary(self) -> DigitClassifier | None:
+        entry = self._classifiers.get(self._keys()[0])
+        return None if entry is None else entry[0]
+
+    def _ensure_models(self) -> None:
+        """Ask the state for the digit models the choice needs (each loaded once)."""
+        if self._state.tensorflow_version is None:
             return
-        model = self._state.models[MNIST_KEY]
-        self.guess_label.setText("Loading the model…")
+        for key in self._keys():
+            if key not in self._state.models:
+                self._state.load_model(key)
+
+    def _on_choice_changed(self, _index: int) -> None:
+        QSettings().setValue("draw/models", self._choice())
+        self._ensure_models()
+        self._show_primary()
+        self._on_canvas_changed()
+
+    def _on_model_opened(self, key: str) -> None:
+        """The state (re)loaded a digit model: classify with it from now on."""
+        if key not in (MNIST_KEY, LENET5):
+            return
+        model = self._state.models[key]
+        if key == self._keys()[0]:
+            self.guess_label.setText("Loading the model…")
         self._runner.start(
-            lambda _task: DigitClassifier(model.model),
+            lambda _task: DigitClassifier(model.model, model_key=key),
             pool="model",
-            on_finished=lambda c: self._on_classifier(c, model),
+            on_finished=lambda c: self._on_classifier(key, c, model),
             on_failed=self._on_model_failed_exc,
         )
 
     def _on_model_failed(self, key: str, exc: BaseException) -> None:
-        if key == MNIST_KEY:
+        if key in (MNIST_KEY, LENET5):
             self._on_model_failed_exc(exc)
 
     def _on_model_failed_exc(self, exc: BaseException) -> None:
-        self.show_unavailable(f"The MNIST model could not be loaded: {exc}")
+        self.show_unavailable(f"The digit model could not be loaded: {exc}")
 
-    def _on_classifier(self, classifier: DigitClassifier, model: OpenModel) -> None:
-        if self._state.models.get(MNIST_KEY) is not model:
+    def _on_classifier(self, key: str, classifier: DigitClassifier, model: OpenModel) -> None:
+        if self._state.models.get(key) is not model:
             return  # retrained meanwhile: the newer model's classifier follows
-        self._classifier = classifier
+        self._classifiers[key] = (classifier, model)
+        self.train_button.setEnabled(True)
+        self.message.clear_message()
+        self._show_primary()
+        if key == self._keys()[0]:
+            self.classifier_ready.emit()
+        self._on_canvas_changed()
+
+    def _show_primary(self) -> None:
+        """The summary, the weights and the map views of the primary model."""
+        primary = self._primary()
+        self.second_label.setVisible(len(self._keys()) > 1)
+        self.second_bars.setVisible(len(self._keys()) > 1)
+        if primary is None or primary is self._shown_primary:
+            return
+        self._shown_primary = primary
         self._prediction = None
-        self.summary_table.set_layers(layer_summary(classifier.model))
+        self.summary_table.set_layers(layer_summary(primary.model))
         self.total_label.setText(f"Total params: {self.summary_table.total_params():,}")
         self._show_weights_info()
-        self.train_button.setEnabled(True)
+        for view in self.layer_views.values():
+            self._maps_grid.removeWidget(view)
+            view.deleteLater()
+        self.layer_views = {}
+        for i, name in enumerate(primary.shown_layers):
+            view = MapView(name)
+            self.layer_views[name] = view
+            self._maps_grid.addWidget(view, i, 0)
         self.guess_label.setText("Draw a digit")
-        self.message.clear_message()
-        self.classifier_ready.emit()
-        self._on_canvas_changed()
 
     def show_unavailable(self, message: str) -> None:
         """No model (TensorFlow or the weights failed to load): say why, keep the canvas."""
@@ -229,7 +297,7 @@ class DrawPanel(Panel):
         self.message.show_error(message)
 
     def _show_weights_info(self) -> None:
-        info = weights_info()
+        info = weights_info(self._keys()[0])
         acc = f", {info.test_accuracy:.2%} on its test digits" if info.test_accuracy else ""
         who = (
             "your trained weights" if info.source == "yours" else "the weights shipped with the app"
@@ -237,29 +305,34 @@ class DrawPanel(Panel):
         self.weights_label.setText(f"Using {who} ({info.path}{acc}).")
 
     def is_ready(self) -> bool:
-        return self._classifier is not None and (
+        return self._primary() is not None and (
             self.canvas.is_empty() or self._prediction is not None
         )
 
     def classifier(self) -> DigitClassifier | None:
-        return self._classifier
+        """The primary model's classifier (the first of the choice)."""
+        return self._primary()
 
     # -- live prediction -----------------------------------------------------------------
     def _on_canvas_changed(self) -> None:
         self.explore_button.setEnabled(not self.canvas.is_empty())
-        if self._classifier is None:
+        keys = [k for k in self._keys() if k in self._classifiers]
+        if not keys or keys[0] != self._keys()[0]:
             return
-        classifier, ink = self._classifier, self.canvas.ink()
-        explain = self.explain_check.isChecked()
-        self._latest.submit(lambda: classify(classifier, ink, explain))
+        classifiers = [self._classifiers[k][0] for k in keys]
+        ink, explain = self.canvas.ink(), self.explain_check.isChecked()
+        self._latest.submit(
+            lambda: [classify(c, ink, explain and i == 0) for i, c in enumerate(classifiers)]
+        )
 
     def _on_explain_toggled(self, on: bool) -> None:
         QSettings().setValue("draw/explain", on)
         self._on_canvas_changed()
 
-    def _on_prediction(self, result: tuple[DigitPrediction, np.ndarray | None]) -> None:
-        prediction, heat = result
+    def _on_prediction(self, results: list[tuple[DigitPrediction, np.ndarray | None]]) -> None:
+        prediction, heat = results[0]
         self._prediction = prediction
+        self._show_second(results[1][0] if len(results) > 1 else None)
         self.input_view.set_heat(heat)
         self._state.set_drawn_digit(None if prediction.probabilities is None else prediction.input)
         self.input_view.set_image((prediction.input.pixels * 255).astype(np.uint8))
@@ -279,6 +352,22 @@ class DrawPanel(Panel):
                 view.set_title(f"{name}: {maps.shape[2]} maps of {maps.shape[0]}x{maps.shape[1]}")
         self.prediction_ready.emit(prediction)
 
+    def _show_second(self, prediction: DigitPrediction | None) -> None:
+        """The second model's answer, beside the first (both side by side)."""
+        self._second = prediction
+        title = CHOICES[self._keys()[-1]][0] if len(self._keys()) > 1 else ""
+        if prediction is None or prediction.probabilities is None:
+            self.second_label.setText(title)
+            self.second_bars.set_probabilities(None)
+            return
+        p = prediction.probabilities
+        self.second_label.setText(f"{title}: {prediction.digit}  ({p.max():.0%})")
+        self.second_bars.set_probabilities(p)
+
+    def second_prediction(self) -> DigitPrediction | None:
+        """The second model's prediction when both classify the drawing."""
+        return self._second
+
     def prediction(self) -> DigitPrediction | None:
         return self._prediction
 
@@ -296,7 +385,7 @@ class DrawPanel(Panel):
 
     def _on_trained(self, _result: TrainResult) -> None:
         # The new weights are in the user's data folder: every view of the model follows.
-        self._state.reload_model(MNIST_KEY)
+        self._state.reload_model(self._train_dialog.model_key())
 
     def confirm_close(self) -> bool:
         if self._train_dialog is not None and self._train_dialog.is_running():

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.mnist_data import load_mnist
+from engine.mnist_model import DIGIT_MODELS
 from engine.training import TrainRecord, TrainResult, train_mnist
 from gui.widgets.message_bar import MessageBar
 from gui.workers import Task, Worker, WorkerRunner
@@ -40,11 +41,12 @@ FILE_SOURCE = "An .npz file in Keras' mnist layout"
 SOURCES = {"keras": KERAS_SOURCE, "file": FILE_SOURCE}
 
 
-def _train_job(task: Task, path: str | None, epochs: int, batch_size: int, augment: bool):
+def _train_job(task: Task, key: str, path: str | None, epochs: int, batch_size: int, augment: bool):
     task.progress(0.0, "Loading MNIST…")
     data = load_mnist(path)
     return train_mnist(
         data,
+        model_key=key,
         epochs=epochs,
         batch_size=batch_size,
         augment=augment,
@@ -110,13 +112,20 @@ class TrainDialog(QDialog):
 
     def __init__(self, runner: WorkerRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Train the MNIST CNN")
+        self.setWindowTitle("Train a digit model")
         self.resize(720, 560)
         self._runner = runner
         self._worker: Worker | None = None
         self._settings = QSettings()
         lay = QVBoxLayout(self)
         form = QFormLayout()
+        self.model_combo = QComboBox()
+        for key, model in DIGIT_MODELS.items():
+            self.model_combo.addItem(model.title, key)
+        self.model_combo.setToolTip("The model to train (each keeps its own weights)")
+        index = self.model_combo.findData(str(self._settings.value("train/model", "mnist")))
+        self.model_combo.setCurrentIndex(max(index, 0))
+        form.addRow("Model", self.model_combo)
         self.source_combo = QComboBox()
         for key, label in SOURCES.items():
             self.source_combo.addItem(label, key)
@@ -236,6 +245,11 @@ class TrainDialog(QDialog):
             self.path_edit.setText(path)
             self.source_combo.setCurrentIndex(self.source_combo.findData("file"))
 
+    def model_key(self) -> str:
+        """The digit model being (or to be) trained."""
+        running = getattr(self, "_running_key", None)
+        return running if self.is_running() and running else str(self.model_combo.currentData())
+
     def is_running(self) -> bool:
         return self._worker is not None
 
@@ -254,6 +268,7 @@ class TrainDialog(QDialog):
                 return
         s = self._settings
         s.setValue("train/source", self.source_combo.currentData())
+        s.setValue("train/model", self.model_key())
         s.setValue("train/path", self.path_edit.text())
         s.setValue("train/epochs", self.epochs_spin.value())
         s.setValue("train/batch_size", self.batch_spin.value())
@@ -268,13 +283,14 @@ class TrainDialog(QDialog):
         self.progress_bar.setValue(0)
         self.status_label.setText("Starting…")
         self._set_running(True)
+        key = self._running_key = self.model_key()
         epochs, batch, augment = (
             self.epochs_spin.value(),
             self.batch_spin.value(),
             self.augment_check.isChecked(),
         )
         self._worker = self._runner.start(
-            lambda task: _train_job(task, path, epochs, batch, augment),
+            lambda task: _train_job(task, key, path, epochs, batch, augment),
             pool="train",
             on_record=self._on_record,
             on_progress=self._on_progress,
@@ -295,6 +311,7 @@ class TrainDialog(QDialog):
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         for w in (
+            self.model_combo,
             self.source_combo,
             self.path_edit,
             self.browse_button,

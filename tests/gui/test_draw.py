@@ -241,3 +241,32 @@ def test_the_drawing_shows_what_made_it(qtbot, panel):
     np.testing.assert_allclose(panel.input_view.heat_data(), expected, atol=1e-5)
     qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
     qtbot.waitUntil(lambda: panel.input_view.heat_data() is None, timeout=TIMEOUT)
+
+
+def test_lenet5_and_the_lecture_cnn_side_by_side(qtbot, panel):
+    from engine.mnist_model import LENET5
+
+    pick(qtbot, panel.choice_combo, "Both, side by side")
+    qtbot.waitUntil(lambda: LENET5 in panel._state.models, timeout=TIMEOUT)
+    draw_stroke(panel.canvas, scaled(panel, SEVEN))
+    qtbot.waitUntil(
+        lambda: panel.second_prediction() is not None
+        and panel.second_prediction().probabilities is not None
+        and np.array_equal(
+            panel.second_prediction().input.pixels,
+            digits.preprocess_drawing(panel.canvas.ink()),
+        ),
+        timeout=TIMEOUT,
+    )
+    first, second = panel.prediction(), panel.second_prediction()
+    assert first.digit == 7 and second.digit == 7
+    assert panel.second_label.text().startswith("LeNet-5 (1998): 7")
+    # LeNet-5 sees the same digit, padded by 2 to 32x32, as its own model computes it.
+    lenet = panel._state.models[LENET5].model
+    x = np.pad(first.input.pixels, 2)[None, :, :, None]
+    np.testing.assert_allclose(second.probabilities, lenet(x).numpy()[0], atol=1e-5)
+    np.testing.assert_allclose(panel.second_bars.probabilities(), second.probabilities)
+    pick(qtbot, panel.choice_combo, "LeNet-5 (1998)")  # LeNet-5 alone: its maps, its table
+    qtbot.waitUntil(lambda: panel.classifier().model is lenet, timeout=TIMEOUT)
+    assert panel.summary_table.total_params() == 61_706
+    assert panel.second_bars.isHidden()

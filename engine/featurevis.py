@@ -1,0 +1,871 @@
+"""What a filter wants to see: synthetic images that excite one channel, and the inputs
+that excite it most.
+
+- ``maximize``: feature visualisation by regularised gradient ascent on the input, in the
+  spirit of Olah, Mordvintsev & Schubert 2017, "Feature Visualization" (Distill), and
+  Yosinski et al. 2015, "Understanding Neural Networks Through Deep Visualization":
+  the image is parameterised in a decorrelated space (a Fourier spectrum scaled by
+  1 / frequency, and for colour images ImageNet's colour correlation) and squashed
+  into the pixels' range by a sigmoid; each step looks at the image through a random
+  small translation, scaling and rotation (transformation robustness), so only patterns
+  that survive them grow. The pixels (in [0, 1]) are then mapped through the model's
+  own input convention (``engine.zoo.Scaling``), so the range constraint is the pixels'
+  range whatever the model takes: [0, 1], 0..255, [-1, 1], Caffe's BGR minus the mean.
+- ``top_examples``: the inputs (of any number of them, batched) whose channel reaches the
+  highest maximum over its map, with where; ``example_crop`` the input box that map
+  pixel sees (its receptive field), so the app can crop it as the Deep Visualization
+  Toolbox does.
+- ``cache_key``, ``save_visualisation``, ``load_visualisation``: the app's disk cache.
+
+The compiled functions (a gradient step, a channel's map) are built once per (model,
+layer) and reused: the channel is an argument tensor, so successive channels never
+retrace. They are held per model in a ``WeakKeyDictionary`` (they go when the model goes).
+TensorFlow and Keras are imported inside the functions, so importing this module is
+cheap. Maps are assumed channels-last (Keras' default).
+
+Not thread-safe: one thread uses a given model at a time (see STYLE.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+import time
+import weakref
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine.files import atomic_path
+from engine.zoo import CAFFE_MEAN_BGR, TORCH_MEAN, TORCH_STD, InputSpec, Scaling
+
+if TYPE_CHECKING:
+    import keras
+
+    from engine.zoo import LoadedModel
+
+#: ``progress(fraction, image)`` of ``maximize``: the image as it forms (displayable uint8).
+ImageProgress = Callable[[float, np.ndarray], None]
+#: ``progress(fraction, message)`` of ``top_examples``, as everywhere else in the engine.
+ProgressCallback = Callable[[float, str], None]
+
+#: Names the algorithm and its constants; part of every ``cache_key``, so a change of
+#: method never serves an old picture. Bump it when anything below changes.
+METHOD = "fourier-1/f+colour-decorrelation,sigmoid,jitter-scale-rotate,leaky-final-relu,adam;v1"
+
+LEARNING_RATE = 0.1  # Adam on the spectrum (Lucid: 0.05 for 512 steps; twice as fast here)
+_BETA1, _BETA2, _EPSILON = 0.9, 0.999, 1e-8
+_SPECTRUM_SD = 0.01  # the initial spectrum's spread (Lucid's)
+_DECAY_POWER = 1.0  # spectrum scaled by 1 / frequency ** decay: natural images' 1/f
+_MAX_ANGLE = math.radians(10.0)  # random rotation, either way
+_MAX_ZOOM = 1.1  # random scale in [1 / 1.1, 1.1]
+_JITTER_FRACTION = 1 / 20  # random translation, either way, as a fraction of the side
+_CALL_SECONDS = 0.05  # steps of one compiled call: cancel waits at most about this long
+_MAX_CHUNK = 64
+_LEAK = 0.1  # the slope below zero of the final ReLU while climbing (see _objective)
+
+#: The square root of ImageNet's RGB colour correlation (Lucid's ``color_correlation_svd_
+#: sqrt``), columns normalised: independent random channels through it have natural
+#: colours, so the optimiser works on decorrelated colour.
+_COLOUR_SQRT = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], np.float32)
+_COLOUR_SQRT = _COLOUR_SQRT / np.max(np.linalg.norm(_COLOUR_SQRT, axis=0))
+
+
+def _noop_image(fraction: float, image: np.ndarray) -> None:
+    """The default progress callback of ``maximize``: does nothing."""
+
+
+def _noop(fraction: float, message: str) -> None:
+    """The default progress callback of ``top_examples``: does nothing."""
+
+
+def _never() -> bool:
+    return False
+
+
+# -- results --------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Visualisation:
+    """A synthetic input that excites one channel.
+
+    ``x``: (H, W, C) float32, what the model is fed, in its own input convention and
+    valid range; ``image``: the same as a displayable uint8 picture, (H, W, 3) RGB or
+    (H, W) grey; ``activation``: the mean of the channel's map on ``x`` (a forward pass
+    after the last step); ``steps``: how many gradient steps made it.
+    """
+
+    x: np.ndarray
+    image: np.ndarray
+    activation: float
+    steps: int
+
+
+@dataclass(frozen=True)
+class Example:
+    """One input among those that excite a channel most.
+
+    ``index`` into the inputs given; ``value`` the channel map's maximum on it; (``row``,
+    ``col``) where in the map that maximum is (the first such place, row by row).
+    """
+
+    index: int
+    value: float
+    row: int
+    col: int
+
+
+# -- the input convention as an affine map of [0, 1] pixels ------------------------------
+def scaling_affine(scaling: Scaling | str, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """The model input of [0, 1] pixels, as ``pixels @ matrix + offset`` over channels.
+
+    The same convention as ``engine.zoo.prepare_image`` (which scales 0..255 pixels):
+    for Caffe, the matrix also turns RGB into BGR.
+
+    >>> m, b = scaling_affine(Scaling.CAFFE, 3)
+    >>> np.array([1.0, 0.0, 0.0], np.float32) @ m + b  # pure red, as VGG16 takes it
+    array([-103.939, -116.779,  131.32 ], dtype=float32)
+    >>> scaling_affine("symmetric", 1)
+    (array([[2.]], dtype=float32), array([-1.], dtype=float32))
+    """
+    s = Scaling(scaling)
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3. Received: channels={channels}")
+    scale = np.ones(channels, np.float32)
+    offset = np.zeros(channels, np.float32)
+    order = np.arange(channels)
+    if s is Scaling.RAW:
+        scale *= 255.0
+    elif s is Scaling.SYMMETRIC:
+        scale *= 2.0
+        offset -= 1.0
+    elif s is Scaling.CAFFE:
+        scale *= 255.0
+        if channels == 3:
+            order = order[::-1]
+            offset -= CAFFE_MEAN_BGR
+        else:
+            offset -= float(CAFFE_MEAN_BGR.mean())
+    elif s is Scaling.TORCH:
+        mean = TORCH_MEAN if channels == 3 else np.float32(TORCH_MEAN.mean())
+        std = TORCH_STD if channels == 3 else np.float32(TORCH_STD.mean())
+        scale /= std
+        offset -= mean / std
+    matrix = np.zeros((channels, channels), np.float32)
+    matrix[order, np.arange(channels)] = scale  # output channel k reads input order[k]
+    return matrix, offset.astype(np.float32)
+
+
+def to_display(pixels: np.ndarray) -> np.ndarray:
+    """[0, 1] pixels (H, W, C) as a displayable uint8 image: (H, W, 3) RGB or (H, W) grey.
+
+    >>> to_display(np.full((2, 2, 1), 0.5, np.float32))
+    array([[128, 128],
+           [128, 128]], dtype=uint8)
+    """
+    a = np.clip(np.rint(np.asarray(pixels, np.float32) * 255.0), 0, 255).astype(np.uint8)
+    return a[:, :, 0] if a.shape[2] == 1 else a
+
+
+def _resolve_scaling(model: Any, scaling: Scaling | InputSpec | str | None) -> Scaling:
+    """The input convention: given, or raw pixels when the model starts with a Rescaling
+    layer, else [0, 1]."""
+    if isinstance(scaling, InputSpec):
+        return scaling.scaling
+    if scaling is not None:
+        try:
+            return Scaling(scaling)
+        except ValueError:
+            raise ValueError(
+                f"scaling must be an engine.zoo.Scaling, an InputSpec or None. Received: "
+                f"scaling={scaling!r}"
+            ) from None
+    from keras import layers
+
+    firsts = [layer for layer in model.layers if not isinstance(layer, layers.InputLayer)][:1]
+    if firsts and isinstance(firsts[0], layers.Rescaling):
+        return Scaling.RAW  # it rescales 0..255 pixels itself
+    return Scaling.UNIT
+
+
+# -- the Fourier parameterisation -----------------------------------------------------------
+def _frequency_scale(h: int, w: int) -> np.ndarray:
+    """Per rfft2 coefficient of an (h, w) image: 1 / frequency ** decay, times sqrt(h w).
+
+    Lucid's ``fft_image``: equal steps on every coefficient then change low frequencies
+    more than high ones, as in natural images, and the optimiser works on a decorrelated
+    (whitened) image.
+    """
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    freqs = np.sqrt(fx * fx + fy * fy)
+    scale = 1.0 / np.maximum(freqs, 1.0 / max(h, w)) ** _DECAY_POWER
+    return (scale * math.sqrt(h * w)).astype(np.float32)
+
+
+def _initial_spectrum(h: int, w: int, channels: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    shape = (2, channels, h, w // 2 + 1)  # real and imaginary parts
+    return (rng.standard_normal(shape) * _SPECTRUM_SD).astype(np.float32)
+
+
+def _render(spectrum: Any, fscale: Any, h: int, w: int) -> Any:
+    """Spectrum (2, C, H, W // 2 + 1) -> [0, 1] pixels (1, H, W, C), inside a graph."""
+    import tensorflow as tf
+
+    coeffs = tf.complex(spectrum[0] * fscale, spectrum[1] * fscale)
+    image = tf.signal.irfft2d(coeffs, fft_length=[h, w])  # (C, H, W)
+    image = tf.transpose(image, (1, 2, 0))[None] / 4.0  # Lucid's constant: a unit spread
+    if image.shape[-1] == 3:
+        image = tf.tensordot(image, tf.constant(_COLOUR_SQRT.T), 1)
+    return tf.sigmoid(image)
+
+
+def _random_view(pixels: Any, seed: Any, step: Any, jitter: float) -> Any:
+    """One random small rotation, scaling and translation of (1, H, W, C) pixels, about
+    the centre, reflecting at the borders: one bilinear resampling op."""
+    import tensorflow as tf
+
+    h, w = int(pixels.shape[1]), int(pixels.shape[2])
+    u = tf.random.stateless_uniform([4], seed=tf.stack([seed, step]), minval=-1.0, maxval=1.0)
+    angle = u[0] * _MAX_ANGLE
+    zoom = tf.exp(u[1] * math.log(_MAX_ZOOM))
+    tx, ty = u[2] * jitter, u[3] * jitter
+    cos, sin = tf.cos(angle) / zoom, tf.sin(angle) / zoom
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    # Output pixel (x, y) reads input (a0 x + a1 y + a2, b0 x + b1 y + b2).
+    a2 = cx - cos * cx + sin * cy + tx
+    b2 = cy - sin * cx - cos * cy + ty
+    transform = tf.stack([cos, -sin, a2, sin, cos, b2, 0.0, 0.0])[None]
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=pixels,
+        transforms=transform,
+        output_shape=tf.constant([h, w], tf.int32),
+        fill_value=tf.constant(0.0),
+        interpolation="BILINEAR",
+        fill_mode="REFLECT",
+    )
+
+
+def _final_relu(layer: Any) -> tuple[bool, float | None] | None:
+    """Whether ``layer`` ends in a ReLU: (fused, cap) or None.
+
+    ``fused``: an ``activation="relu"`` (or relu6) inside a Conv2D, Dense, ...; else a
+    ReLU layer or ``Activation("relu")``. ``cap``: ReLU6's 6 (or a ReLU layer's
+    ``max_value``), None for none.
+    """
+    import keras
+    from keras import layers
+
+    relu, relu6 = keras.activations.relu, keras.activations.relu6
+    if isinstance(layer, layers.ReLU):
+        if float(layer.negative_slope) != 0.0 or float(layer.threshold) != 0.0:
+            return None  # leaky already, or a shifted threshold: left as it is
+        return False, None if layer.max_value is None else float(layer.max_value)
+    act = getattr(layer, "activation", None)
+    if act not in (relu, relu6):
+        return None
+    cap = 6.0 if act is relu6 else None
+    if isinstance(layer, layers.Activation):
+        return False, cap
+    return True, cap
+
+
+# -- the compiled functions of one model ------------------------------------------------
+class _Visualiser:
+    """Sub-models and compiled functions for one model, built once per layer and reused.
+
+    Holds no strong reference to the model: its sub-models share the model's layers and
+    weights, so edits to the weights show at once.
+    """
+
+    def __init__(self, model: keras.Model) -> None:
+        self._ref = weakref.ref(model)
+        self._input = model.inputs[0]
+        self._subs: dict[str, Any] = {}
+        self._steps: dict[str, Any] = {}
+        self._maps: dict[str, Any] = {}
+        self._checksum: Any = None
+
+    def model(self) -> Any:
+        model = self._ref()
+        if model is None:
+            raise ValueError("the model of this visualiser no longer exists")
+        return model
+
+    def sub(self, layer_name: str) -> Any:
+        """The model from the input to ``layer_name``'s maps (batch, H, W, channels)."""
+        import keras
+
+        if layer_name not in self._subs:
+            model = self.model()
+            try:
+                layer = model.get_layer(layer_name)
+            except ValueError:
+                names = ", ".join(layer.name for layer in model.layers)
+                raise ValueError(
+                    f"no layer {layer_name!r} in model {model.name!r}; its layers: {names}"
+                ) from None
+            if isinstance(layer, keras.layers.InputLayer) or len(layer._inbound_nodes) != 1:
+                raise ValueError(f"layer {layer_name!r} is an input or a shared layer")
+            shape = tuple(layer.output.shape)
+            if len(shape) != 4:
+                raise ValueError(
+                    f"layer {layer_name!r} has output shape {shape}; pick a layer with "
+                    "spatial maps (batch, H, W, channels)"
+                )
+            self._subs[layer_name] = keras.Model(self._input, layer.output)
+        return self._subs[layer_name]
+
+    def channels(self, layer_name: str) -> int:
+        return int(self.sub(layer_name).outputs[0].shape[-1])
+
+    def step(self, layer_name: str) -> Any:
+        """The compiled gradient-ascent step for ``layer_name`` (any channel, any size)."""
+        if layer_name not in self._steps:
+            self._steps[layer_name] = self._make_step(self._objective(layer_name))
+        return self._steps[layer_name]
+
+    def _objective(self, layer_name: str) -> Callable[[Any], Any]:
+        """``x -> the maps the ascent climbs``: the layer's maps, the final ReLU made leaky.
+
+        A ReLU's gradient is zero where its input is negative, and on the grey starting
+        image most channels of a trained network are negative everywhere: the ascent
+        would never start (Lucid redirects such gradients for the same reason). So when
+        the layer ends in a ReLU (a fused ``activation="relu"``, or a ReLU layer) the
+        ascent climbs ``leaky(pre)``, the map before the ReLU with negative values
+        scaled by ``_LEAK``: positive regions grow as they would, negative ones still
+        pull. ``activation`` in the result is still the layer's own output.
+        """
+        import keras
+        import tensorflow as tf
+
+        sub = self.sub(layer_name)
+        layer = self.model().get_layer(layer_name)
+        found = _final_relu(layer)
+        if found is None:
+            return lambda x: tf.cast(sub(x, training=False), tf.float32)
+        fused, cap = found
+        before = keras.Model(self._input, layer.input)
+
+        def leaky(pre: Any) -> Any:
+            pre = tf.cast(pre, tf.float32)
+            out = tf.where(pre > 0, pre, _LEAK * pre)
+            return out if cap is None else tf.minimum(out, cap)  # ReLU6: nothing above 6
+
+        if not fused:
+            return lambda x: leaky(before(x, training=False))
+
+        def pre_relu(x: Any) -> Any:
+            # Traced once (inside tf.function): the layer is called with a linear
+            # activation, restored at once; one thread uses a model at a time (STYLE.md).
+            saved = layer.activation
+            layer.activation = keras.activations.linear
+            try:
+                return leaky(layer(before(x, training=False), training=False))
+            finally:
+                layer.activation = saved
+
+        return pre_relu
+
+    def channel_map(self, layer_name: str) -> Any:
+        """Compiled ``(inputs (B, H, W, C), channel) -> that channel's maps (B, h, w)``."""
+        import tensorflow as tf
+
+        if layer_name not in self._maps:
+            sub = self.sub(layer_name)
+
+            def channel_map(xb: Any, channel: Any) -> Any:
+                maps = sub(xb, training=False)
+                return tf.cast(tf.gather(maps, channel, axis=-1), tf.float32)
+
+            self._maps[layer_name] = tf.function(
+                channel_map, reduce_retracing=True, autograph=False
+            )
+        return self._maps[layer_name]
+
+    @staticmethod
+    def _make_step(objective_maps: Callable[[Any], Any]) -> Any:
+        """``run(state, n, ...)``: ``n`` Adam steps in one compiled call (a while loop), so
+        a small model's steps do not pay a Python call each."""
+        import tensorflow as tf
+
+        def run(
+            spectrum: Any,
+            m: Any,
+            v: Any,
+            t: Any,
+            n: Any,
+            channel: Any,
+            seed: Any,
+            fscale: Any,
+            matrix: Any,
+            offset: Any,
+            h: int,
+            w: int,
+            jitter: float,
+        ) -> tuple[Any, ...]:
+            def step(i: Any, spectrum: Any, m: Any, v: Any, t: Any, pixels: Any) -> tuple[Any, ...]:
+                with tf.GradientTape(watch_accessed_variables=False) as tape:
+                    tape.watch(spectrum)
+                    pixels = _render(spectrum, fscale, h, w)
+                    view = _random_view(pixels, seed, t, jitter)
+                    x = tf.tensordot(view, matrix, 1) + offset  # the model's own convention
+                    maps = objective_maps(x)
+                    objective = tf.reduce_mean(tf.gather(maps, channel, axis=-1))
+                grad = tape.gradient(objective, spectrum)
+                # Adam (Kingma & Ba 2015), ascending.
+                t = t + 1
+                m = _BETA1 * m + (1.0 - _BETA1) * grad
+                v = _BETA2 * v + (1.0 - _BETA2) * tf.square(grad)
+                tf1 = tf.cast(t, tf.float32)
+                m_hat = m / (1.0 - tf.pow(_BETA1, tf1))
+                v_hat = v / (1.0 - tf.pow(_BETA2, tf1))
+                spectrum = spectrum + LEARNING_RATE * m_hat / (tf.sqrt(v_hat) + _EPSILON)
+                return i + 1, spectrum, m, v, t, pixels[0]
+
+            c = int(spectrum.shape[1])
+            pixels = tf.zeros((h, w, c), tf.float32)
+            _, spectrum, m, v, t, pixels = tf.while_loop(
+                lambda i, *_: i < n,
+                step,
+                (tf.constant(0, tf.int32), spectrum, m, v, t, pixels),
+                parallel_iterations=1,
+            )
+            return spectrum, m, v, t, pixels
+
+        return tf.function(run, autograph=False)
+
+
+_VISUALISERS: weakref.WeakKeyDictionary[Any, _Visualiser] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def _visualiser(model: Any) -> _Visualiser:
+    with _LOCK:
+        found = _VISUALISERS.get(model)
+        if found is None:
+            found = _VISUALISERS[model] = _Visualiser(model)
+        return found
+
+
+# -- checks ---------------------------------------------------------------------------------
+def _unwrap(model: Any) -> tuple[Any, InputSpec | None]:
+    """A ``keras.Model`` and, for a ``LoadedModel``, its input spec."""
+    import keras
+
+    spec = None
+    if not isinstance(model, keras.Model) and hasattr(model, "model") and hasattr(model, "spec"):
+        model, spec = model.model, model.spec
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"model must be a keras.Model or a LoadedModel. Received {type(model).__name__}"
+        )
+    if not model.built or not getattr(model, "inputs", None) or len(model.inputs) != 1:
+        raise ValueError("model must be built, with one image input")
+    if len(model.inputs[0].shape) != 4 or model.inputs[0].shape[-1] not in (1, 3):
+        raise ValueError(
+            f"model must take images (batch, H, W, 1 or 3). Received input shape "
+            f"{tuple(model.inputs[0].shape)}"
+        )
+    return model, spec
+
+
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an int. Received: {name}={value!r}")
+    v = int(value)
+    if v < low or (high is not None and v >= high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high})"
+        raise ValueError(f"{name} must be {bound}. Received: {name}={v}")
+    return v
+
+
+def _resolve_size(model: Any, size: int | tuple[int, int] | None) -> tuple[int, int]:
+    """(height, width): the model's input size, or the size asked where the model takes any."""
+    fixed = tuple(model.inputs[0].shape[1:3])
+    if size is None:
+        if None in fixed:
+            raise ValueError(
+                f"model {model.name!r} takes images of any size (input shape "
+                f"{tuple(model.inputs[0].shape[1:])}): give a size, e.g. size=224"
+            )
+        return int(fixed[0]), int(fixed[1])
+    pair = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+    if len(pair) != 2:
+        raise ValueError(f"size must be an int or (height, width). Received: size={size!r}")
+    h = _check_int("height", pair[0], 8)
+    w = _check_int("width", pair[1], 8)
+    for want, got in zip(fixed, (h, w), strict=True):
+        if want is not None and int(want) != got:
+            raise ValueError(
+                f"model {model.name!r} takes {fixed[0]}x{fixed[1]} images. Received: size={size!r}"
+            )
+    return h, w
+
+
+# -- feature visualisation ------------------------------------------------------------------
+def maximize(
+    model: keras.Model | LoadedModel,
+    layer_name: str,
+    channel: int,
+    size: int | tuple[int, int] | None = None,
+    steps: int = 256,
+    seed: int = 0,
+    scaling: Scaling | InputSpec | str | None = None,
+    progress: ImageProgress = _noop_image,
+    cancelled: Callable[[], bool] = _never,
+    every: int = 8,
+) -> Visualisation:
+    """An input that excites channel ``channel`` of ``layer_name``: regularised ascent.
+
+    Maximises the mean of the channel's map by gradient ascent (Adam) on the image's
+    Fourier spectrum (scaled by 1 / frequency; colour decorrelated for RGB models), with
+    a sigmoid keeping every pixel inside [0, 1], and a random small rotation (up to 10
+    degrees), scaling (up to 10%) and translation (up to 1/20 of the side) of the image at
+    every step, so only patterns that survive them grow (Olah et al. 2017). The [0, 1]
+    pixels reach the model through its input convention ``scaling``, so ``x`` is always a
+    valid input of the model. A layer ending in a ReLU is climbed before its ReLU, made
+    leaky (slope 0.1 below zero), else channels dead on the grey start never move.
+
+    Parameters
+    ----------
+    model : keras.Model or LoadedModel
+        One image input (batch, H, W, 1 or 3). A ``LoadedModel`` brings its own scaling.
+    layer_name : str
+        A layer with spatial maps (batch, h, w, channels).
+    channel : int
+        Which map of the layer, ``0 <= channel < channels``.
+    size : int or (height, width), optional
+        The image size. None: the model's input size; a model that takes any size
+        needs one (ValueError otherwise); a model of fixed size takes only its own.
+    steps : int
+        Gradient steps (>= 1). 256 is a good picture; 32 already shows the pattern.
+    seed : int
+        The starting image and the random transformations: same seed, same picture.
+    scaling : Scaling or InputSpec, optional
+        The model's input convention (``engine.zoo.Scaling``). None: the ``LoadedModel``'s
+        spec; else raw 0..255 pixels for a model whose first layer is ``Rescaling``,
+        else [0, 1].
+    progress : callable(fraction, image)
+        Called every ``every`` steps and at the end with the fraction done and the image
+        as it forms: the displayable uint8 image (H, W, 3) or (H, W), not a message.
+    cancelled : callable() -> bool
+        Asked between steps (a small model runs a few steps per compiled call, about
+        50 ms of them); True raises ``InterruptedError("cancelled")``.
+    every : int
+        Steps between two ``progress`` calls (>= 1).
+
+    Returns
+    -------
+    Visualisation
+        ``x`` (H, W, C) float32 as the model takes it, ``image`` the same to display,
+        ``activation`` the channel map's mean on ``x``, ``steps``.
+
+    Examples
+    --------
+    >>> from engine.mnist_model import build_mnist_cnn
+    >>> vis = maximize(build_mnist_cnn(compile=False), "conv2d_1", 3, steps=2)
+    >>> vis.x.shape, vis.image.shape, vis.image.dtype.name
+    ((28, 28, 1), (28, 28), 'uint8')
+    """
+    import tensorflow as tf
+
+    model, spec = _unwrap(model)
+    vis = _visualiser(model)
+    k = _check_int("channel", channel, 0, vis.channels(layer_name))
+    n = _check_int("steps", steps, 1)
+    every = _check_int("every", every, 1)
+    seed = _check_int("seed", seed, 0, 2**31)
+    h, w = _resolve_size(model, size)
+    conv = _resolve_scaling(model, spec if scaling is None else scaling)
+    c = int(model.inputs[0].shape[-1])
+    matrix, offset = scaling_affine(conv, c)
+
+    step = vis.step(layer_name)
+    spectrum = tf.constant(_initial_spectrum(h, w, c, seed))
+    m = tf.zeros_like(spectrum)
+    v = tf.zeros_like(spectrum)
+    t = tf.constant(0, tf.int32)
+    consts = (
+        tf.constant(k, tf.int32),
+        tf.constant(seed, tf.int32),
+        tf.constant(_frequency_scale(h, w)),
+        tf.constant(matrix),
+        tf.constant(offset),
+    )
+    jitter = float(max(1.0, round(min(h, w) * _JITTER_FRACTION)))
+    done, chunk = 0, 1
+    while done < n:
+        if cancelled():
+            raise InterruptedError("cancelled")
+        todo = min(chunk, (done // every + 1) * every - done, n - done)
+        start = time.perf_counter()
+        spectrum, m, v, t, pixels = step(
+            spectrum, m, v, t, tf.constant(todo, tf.int32), *consts, h, w, jitter
+        )
+        elapsed = time.perf_counter() - start
+        done += todo
+        # As many steps per call as take about _CALL_SECONDS: cancel stays prompt.
+        chunk = max(1, min(_MAX_CHUNK, int(_CALL_SECONDS * todo / max(elapsed, 1e-9))))
+        if done % every == 0 and done < n:
+            progress(done / n, to_display(pixels.numpy()))
+    final = _render_numpy(spectrum, h, w)
+    x = (final @ matrix + offset).astype(np.float32)
+    maps = vis.channel_map(layer_name)(x[None], tf.constant(k, tf.int32))
+    image = to_display(final)
+    progress(1.0, image)
+    return Visualisation(x, image, float(np.mean(maps.numpy()[0], dtype=np.float64)), n)
+
+
+def _render_numpy(spectrum: Any, h: int, w: int) -> np.ndarray:
+    """The [0, 1] pixels (H, W, C) of a spectrum, float32."""
+    import tensorflow as tf
+
+    pixels = _render(tf.constant(spectrum), tf.constant(_frequency_scale(h, w)), h, w)
+    return np.asarray(pixels[0], dtype=np.float32)
+
+
+# -- dataset examples -----------------------------------------------------------------------
+def top_examples(
+    model: keras.Model | LoadedModel,
+    layer_name: str,
+    channel: int,
+    images: Sequence[Any] | np.ndarray,
+    k: int = 9,
+    batch_size: int = 64,
+    prepare: Callable[[Any], np.ndarray] | None = None,
+    progress: ProgressCallback = _noop,
+    cancelled: Callable[[], bool] = _never,
+) -> list[Example]:
+    """The ``k`` inputs whose channel reaches the highest maximum over its map, best first.
+
+    Parameters
+    ----------
+    model : keras.Model or LoadedModel
+    layer_name : str
+        A layer with spatial maps.
+    channel : int
+    images : sequence or array
+        Model inputs (H, W, C) as the model takes them, or, with ``prepare``, anything
+        ``prepare`` turns into one (e.g. uint8 photos and ``LoadedModel.prepare``).
+    k : int
+        How many to keep (fewer when there are fewer images).
+    batch_size : int
+        Inputs per forward pass.
+    prepare : callable, optional
+        One image -> one model input (H, W, C).
+    progress : callable(fraction, message)
+        Called after every batch.
+    cancelled : callable() -> bool
+        Asked before every batch; True raises ``InterruptedError("cancelled")``.
+
+    Returns
+    -------
+    list of Example
+        Descending by ``value`` (ties: lower index first); (``row``, ``col``) is where in
+        the map the maximum is, for ``example_crop``.
+    """
+    import tensorflow as tf
+
+    model, _ = _unwrap(model)
+    vis = _visualiser(model)
+    c = _check_int("channel", channel, 0, vis.channels(layer_name))
+    k = _check_int("k", k, 1)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    n = len(images)
+    fn = vis.channel_map(layer_name)
+    channel_t = tf.constant(c, tf.int32)
+    values = np.empty(0, np.float32)
+    places = np.empty(0, np.int64)
+    indices = np.empty(0, np.int64)
+    width = 1
+    for start in range(0, n, batch_size):
+        if cancelled():
+            raise InterruptedError("cancelled")
+        stop = min(start + batch_size, n)
+        if prepare is None and isinstance(images, np.ndarray):
+            xb = images[start:stop]
+        else:
+            chunk = [images[i] for i in range(start, stop)]
+            xb = np.stack([prepare(a) for a in chunk] if prepare is not None else chunk)
+        if xb.ndim != 4 or not np.issubdtype(xb.dtype, np.floating):
+            raise ValueError(
+                "each input must be a float model input (H, W, C); give prepare= for raw "
+                f"images. Received shape {xb.shape[1:]}, dtype {xb.dtype}"
+            )
+        maps = fn(np.asarray(xb, np.float32), channel_t).numpy()
+        width = maps.shape[2]
+        flat = maps.reshape(stop - start, -1)
+        where = flat.argmax(axis=1)  # the first maximum, row by row
+        values = np.concatenate([values, flat[np.arange(stop - start), where]])
+        places = np.concatenate([places, where])
+        indices = np.concatenate([indices, np.arange(start, stop)])
+        keep = np.lexsort((indices, -values.astype(np.float64)))[:k]
+        values, places, indices = values[keep], places[keep], indices[keep]
+        progress(stop / n, f"{stop} of {n} inputs")
+    return [
+        Example(int(i), float(v), int(p) // width, int(p) % width)
+        for i, v, p in zip(indices, values, places, strict=True)
+    ]
+
+
+def example_crop(
+    image_hw_or_image: tuple[int, int] | np.ndarray,
+    model: keras.Model | LoadedModel,
+    layer_name: str,
+    row: int,
+    col: int,
+) -> tuple[int, int, int, int]:
+    """The box (top, left, bottom, right) of an image that map pixel (row, col) sees.
+
+    Half-open like slices: ``image[top:bottom, left:right]`` is the crop. The box is the
+    unit's receptive field (``engine.attribution.receptive_field_2d`` and
+    ``receptive_box``) in the model's input; when the image given (or its (height,
+    width)) differs from a model of fixed input size, the box is scaled to the image, as
+    ``prepare_image`` resizes the whole image to the model's size.
+    """
+    from engine.attribution import receptive_box, receptive_field_2d
+
+    model, _ = _unwrap(model)
+    if isinstance(image_hw_or_image, (tuple, list)) and len(image_hw_or_image) == 2:
+        hw = (int(image_hw_or_image[0]), int(image_hw_or_image[1]))
+    else:
+        a = np.asarray(image_hw_or_image)
+        if a.ndim not in (2, 3):
+            raise ValueError(
+                f"give an image (H, W[, C]) or its (height, width). Received shape {a.shape}"
+            )
+        hw = (int(a.shape[0]), int(a.shape[1]))
+    fixed = tuple(model.inputs[0].shape[1:3])
+    input_hw = hw if None in fixed else (int(fixed[0]), int(fixed[1]))
+    box = receptive_box(receptive_field_2d(model, layer_name), row, col, input_hw)
+    if input_hw == hw:
+        return box
+    sy, sx = hw[0] / input_hw[0], hw[1] / input_hw[1]
+    top, left, bottom, right = box
+    return (
+        min(math.floor(top * sy), hw[0]),
+        min(math.floor(left * sx), hw[1]),
+        min(math.ceil(bottom * sy), hw[0]),
+        min(math.ceil(right * sx), hw[1]),
+    )
+
+
+# -- the disk cache -------------------------------------------------------------------------
+def weights_digest(model: keras.Model | LoadedModel) -> str:
+    """A hash of the model's weights (hex): changes when any weight changes.
+
+    Every weight is read where it lies (no copy to numpy): its bit patterns, as 32-bit
+    integers, summed along every row and every column of the weight seen as a matrix
+    (exact, wrapping integer sums), go into a SHA-1 with the weight's name, shape and
+    dtype. Any change of one value changes its row's sum; two values swapped change
+    their rows' or columns' sums. One compiled call per model (about 0.2 s for VGG16's
+    138M weights on 2 cores): the model's weights can be edited in place (surgery), and
+    nothing tells when a variable was assigned, so it is read each time, never cached.
+    """
+    model, _ = _unwrap(model)
+    vis = _visualiser(model)
+    if vis._checksum is None:
+        vis._checksum = _make_checksum(model)
+    names, fn = vis._checksum
+    h = hashlib.sha1()
+    for (name, shape, dtype), (cols, rows) in zip(names, fn(), strict=True):
+        h.update(f"{name}|{shape}|{dtype};".encode())
+        h.update(cols.numpy().tobytes())
+        h.update(rows.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _make_checksum(model: Any) -> tuple[list[tuple[str, tuple[int, ...], str]], Any]:
+    import tensorflow as tf
+
+    weights = list(model.weights)
+    names = [(str(w.path), tuple(int(d) for d in w.shape), str(w.dtype)) for w in weights]
+
+    def sums() -> list[tuple[Any, Any]]:
+        out = []
+        for w in weights:
+            t = tf.convert_to_tensor(w.value)
+            if t.dtype.size == 4:
+                bits = tf.bitcast(t, tf.int32)
+            elif t.dtype.is_floating:
+                bits = tf.bitcast(tf.cast(t, tf.float32), tf.int32)
+            else:
+                bits = tf.cast(t, tf.int32)
+            cols = int(t.shape[-1]) if t.shape.rank else 1
+            bits = tf.reshape(bits, (-1, cols))
+            out.append((tf.reduce_sum(bits, 0), tf.reduce_sum(bits, 1)))
+        return out
+
+    return names, tf.function(sums, autograph=False)
+
+
+def cache_key(
+    model: keras.Model | LoadedModel, layer_name: str, channel: int, settings: Mapping[str, Any]
+) -> str:
+    """A file-name-safe key for one visualisation: the model's weights, the layer, the
+    channel, ``settings`` (e.g. size, steps, seed, scaling) and ``METHOD``.
+
+    ``settings`` must be JSON-serialisable (enums by their value).
+    """
+    from enum import Enum
+
+    def plain(o: Any) -> Any:
+        if isinstance(o, Enum):
+            return o.value
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, (tuple, set)):
+            return list(o)
+        raise TypeError(f"settings must be JSON-serialisable. Received {o!r}")
+
+    text = json.dumps(
+        {
+            "weights": weights_digest(model),
+            "layer": str(layer_name),
+            "channel": int(channel),
+            "settings": dict(settings),
+            "method": METHOD,
+        },
+        sort_keys=True,
+        default=plain,
+    )
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def save_visualisation(path: str | Path, vis: Visualisation) -> Path:
+    """Write ``vis`` to ``path`` (.npz) atomically: never a half-written file."""
+    target = Path(path)
+    with atomic_path(target, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                x=np.asarray(vis.x, np.float32),
+                image=np.asarray(vis.image, np.uint8),
+                activation=np.float64(vis.activation),
+                steps=np.int64(vis.steps),
+            )
+    return target
+
+
+def load_visualisation(path: str | Path) -> Visualisation:
+    """Read a ``Visualisation`` written by ``save_visualisation``.
+
+    Raises ValueError when the file is not one (damaged, or another .npz).
+    """
+    try:
+        with np.load(Path(path), allow_pickle=False) as data:
+            return Visualisation(
+                np.asarray(data["x"], np.float32),
+                np.asarray(data["image"], np.uint8),
+                float(data["activation"]),
+                int(data["steps"]),
+            )
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"'{path}' is not a saved visualisation: {exc}") from exc

@@ -1,0 +1,330 @@
+"""engine.featurevis against independent computations.
+
+Feature visualisation: the optimised input of the lecture CNN beats every real test digit
+of the fixture on its channel, and its ``activation`` is what a separate forward pass
+(a Keras sub-model built here) gives. Input conventions: ``engine.zoo.prepare_image``
+of the displayed image gives back ``x``. Top examples: a plain loop calling a sub-model
+once per image. The receptive-field crop: the lecture CNN's 5x5 field counted by hand.
+"""
+
+import gc
+import weakref
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from engine import featurevis
+from engine.featurevis import (
+    Example,
+    Visualisation,
+    cache_key,
+    example_crop,
+    load_visualisation,
+    maximize,
+    save_visualisation,
+    scaling_affine,
+    to_display,
+    top_examples,
+)
+from engine.mnist_model import load_trained_mnist_cnn
+from engine.zoo import InputSpec, Scaling, prepare_image
+
+LAYER = "conv2d_2"
+CHANNELS = range(0, 64, 8)  # 8 of the 64 channels of conv2d_2
+STEPS = 64  # few steps; 7 of 8 win with any seed tried (0..4), 6 are asked
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_trained_mnist_cnn()
+
+
+@pytest.fixture(scope="module")
+def digits(mnist_npz):
+    """The 500 real test digits of the fixture, uint8 (500, 28, 28)."""
+    with np.load(mnist_npz) as data:
+        return data["x_test"]
+
+
+@pytest.fixture(scope="module")
+def conv2d_2(mnist):
+    """An independent forward pass to conv2d_2's maps."""
+    return keras.Model(mnist.inputs[0], mnist.get_layer(LAYER).output)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A small RGB model, random weights, shared: its step compiles once for all tests."""
+    return _tiny(rescaling=False)
+
+
+@pytest.fixture(scope="module")
+def visualisations(mnist):
+    return {c: maximize(mnist, LAYER, c, steps=STEPS) for c in CHANNELS}
+
+
+def _tiny(rescaling: bool, size=(16, 16)):
+    """A small RGB model, random weights: optionally ``Rescaling(1/255)`` first."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((*size, 3))
+    h = layers.Rescaling(1 / 255)(inputs) if rescaling else inputs
+    h = layers.Conv2D(4, 3, activation="relu", name="conv")(h)
+    return keras.Model(inputs, layers.Conv2D(2, 3, name="top")(h))
+
+
+# -- maximize --------------------------------------------------------------------------
+def test_the_optimised_input_beats_every_real_digit(visualisations, conv2d_2, digits):
+    x = (digits / 255.0).astype(np.float32)[..., None]
+    real = np.asarray(conv2d_2(x, training=False)).mean(axis=(1, 2))  # (500, 64)
+    wins = [c for c, vis in visualisations.items() if vis.activation > real[:, c].max()]
+    assert len(wins) >= 6, {c: (v.activation, real[:, c].max()) for c, v in visualisations.items()}
+
+
+def test_activation_is_the_mean_of_the_map_on_x(visualisations, conv2d_2):
+    for c, vis in visualisations.items():
+        maps = np.asarray(conv2d_2(vis.x[None], training=False))
+        assert vis.activation == pytest.approx(float(maps[0, :, :, c].mean()), rel=1e-5, abs=1e-6)
+        assert vis.steps == STEPS
+
+
+def test_x_is_a_valid_input_of_the_lecture_cnn(visualisations):
+    for vis in visualisations.values():
+        assert isinstance(vis, Visualisation)
+        assert vis.x.shape == (28, 28, 1) and vis.x.dtype == np.float32
+        assert 0.0 <= vis.x.min() and vis.x.max() <= 1.0
+        assert vis.image.shape == (28, 28) and vis.image.dtype == np.uint8
+        np.testing.assert_allclose(vis.image / 255.0, vis.x[:, :, 0], atol=0.5 / 255 + 1e-6)
+
+
+def test_a_model_that_rescales_itself_gets_raw_pixels():
+    model = _tiny(rescaling=True)
+    vis = maximize(model, "conv", 1, steps=16)
+    assert 0.0 <= vis.x.min() and vis.x.max() <= 255.0
+    assert vis.x.max() - vis.x.min() > 2.0  # 0..255, not [0, 1]
+    assert vis.image.shape == (16, 16, 3)
+    back = prepare_image(vis.image, InputSpec((16, 16), 3, Scaling.RAW))
+    np.testing.assert_allclose(back, vis.x, atol=0.51)
+
+
+@pytest.mark.parametrize("scaling", list(Scaling))
+def test_x_follows_the_models_convention(scaling, tiny):
+    """``prepare_image`` of the displayed image is ``x``: the zoo's own convention."""
+    model = tiny
+    spec = InputSpec((16, 16), 3, scaling)
+    vis = maximize(model, "top", 0, steps=4, scaling=spec)
+    matrix, _ = scaling_affine(scaling, 3)
+    rounding = 0.51 / 255 * np.abs(matrix).max()  # the displayed image is uint8
+    np.testing.assert_allclose(prepare_image(vis.image, spec), vis.x, rtol=0, atol=rounding)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("scaling", list(Scaling))
+def test_scaling_affine_is_prepare_image(scaling, channels):
+    image = np.random.default_rng(0).integers(0, 256, (4, 5, channels), dtype=np.uint8)
+    matrix, offset = scaling_affine(scaling, channels)
+    spec = InputSpec((4, 5), channels, scaling)
+    expected = prepare_image(image if channels == 3 else image[:, :, 0], spec)
+    np.testing.assert_allclose((image / 255.0) @ matrix + offset, expected, rtol=1e-5, atol=1e-4)
+
+
+def _dead_on_grey(kind: str):
+    """One channel that is negative everywhere on the grey start (27 x 0.5 - 20 < 0), and
+    positive only on bright images (at most 27 - 20 = 7): a plain ReLU gives no gradient."""
+    inputs = keras.Input((12, 12, 3))
+    conv = layers.Conv2D(
+        1,
+        3,
+        activation="relu" if kind == "fused" else None,
+        kernel_initializer="ones",
+        bias_initializer=keras.initializers.Constant(-20.0),
+        name="conv",
+    )
+    h = conv(inputs)
+    if kind == "relu layer":
+        h = layers.ReLU(name="relu")(h)
+    elif kind == "relu6 layer":
+        h = layers.ReLU(6.0, name="relu")(h)
+    return keras.Model(inputs, h)
+
+
+@pytest.mark.parametrize("kind", ["fused", "relu layer", "relu6 layer"])
+def test_a_channel_dead_on_grey_still_climbs(kind):
+    model = _dead_on_grey(kind)
+    layer = "conv" if kind == "fused" else "relu"
+    vis = maximize(model, layer, 0, steps=32)
+    assert vis.activation > 1.0  # a plain ReLU's gradient would have left it at 0
+    assert vis.activation <= (6.0 if kind == "relu6 layer" else 7.0)
+    assert model.get_layer("conv").activation is (
+        keras.activations.relu if kind == "fused" else keras.activations.linear
+    )  # the layer's activation is back as it was
+
+
+def test_the_compiled_functions_go_with_the_model():
+    model = _tiny(rescaling=False)
+    maximize(model, "conv", 0, steps=2)
+    cache_key(model, "conv", 0, {})
+    assert model in featurevis._VISUALISERS
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
+
+
+def test_the_same_seed_gives_the_same_picture(tiny):
+    model = tiny
+    a = maximize(model, "conv", 2, steps=6, seed=3)
+    b = maximize(model, "conv", 2, steps=6, seed=3)
+    c = maximize(model, "conv", 2, steps=6, seed=4)
+    np.testing.assert_array_equal(a.x, b.x)
+    assert not np.array_equal(a.x, c.x)
+
+
+def test_successive_channels_do_not_retrace(mnist, visualisations):
+    step = featurevis._visualiser(mnist).step(LAYER)
+    before = step.experimental_get_tracing_count()
+    maximize(mnist, LAYER, 3, steps=2)
+    maximize(mnist, LAYER, 4, steps=2)
+    assert step.experimental_get_tracing_count() == before == 1
+
+
+def test_progress_receives_the_image_as_it_forms(mnist, tiny):
+    calls = []
+    maximize(mnist, LAYER, 1, steps=20, every=4, progress=lambda f, im: calls.append((f, im)))
+    assert [f for f, _ in calls] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    for _, image in calls:
+        assert image.shape == (28, 28) and image.dtype == np.uint8
+    rgb = []
+    maximize(tiny, "conv", 0, steps=2, every=1, progress=lambda f, im: rgb.append(im))
+    assert [im.shape for im in rgb] == [(16, 16, 3)] * 2
+
+
+def test_cancel_raises_between_steps(mnist):
+    asked = []
+
+    def cancelled():
+        asked.append(1)
+        return len(asked) > 2
+
+    seen = []
+    with pytest.raises(InterruptedError, match="cancelled"):
+        maximize(
+            mnist,
+            LAYER,
+            0,
+            steps=50,
+            every=1,
+            cancelled=cancelled,
+            progress=lambda f, im: seen.append(f),
+        )
+    assert len(asked) == 3 and seen == [0.02, 0.04]
+
+
+def test_size(tiny):
+    any_size = keras.Sequential([keras.Input((None, None, 3)), layers.Conv2D(2, 3, name="c")])
+    with pytest.raises(ValueError, match="any size.*give a size"):
+        maximize(any_size, "c", 0, steps=1)
+    assert maximize(any_size, "c", 0, size=(20, 24), steps=2).x.shape == (20, 24, 3)
+    with pytest.raises(ValueError, match="takes 16x16 images"):
+        maximize(tiny, "conv", 0, size=20, steps=1)
+
+
+def test_bad_arguments(mnist):
+    with pytest.raises(ValueError, match="channel must be in \\[0, 64\\)"):
+        maximize(mnist, LAYER, 64, steps=1)
+    with pytest.raises(ValueError, match="spatial maps"):
+        maximize(mnist, "dense_1", 0, steps=1)
+    with pytest.raises(ValueError, match="no layer 'nope'"):
+        maximize(mnist, "nope", 0, steps=1)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        maximize(mnist, LAYER, 0, steps=0)
+
+
+# -- top examples ---------------------------------------------------------------------------
+def _brute_force(conv2d_2, x, channel, k):
+    found = []
+    for i, one in enumerate(x):
+        m = np.asarray(conv2d_2(one[None], training=False))[0, :, :, channel]
+        r, c = np.unravel_index(np.argmax(m), m.shape)
+        found.append(Example(i, float(m[r, c]), int(r), int(c)))
+    found.sort(key=lambda e: (-e.value, e.index))
+    return found[:k]
+
+
+def test_top_examples_is_the_brute_force_ranking(mnist, conv2d_2, digits):
+    x = (digits[:150] / 255.0).astype(np.float32)[..., None]
+    for channel in (5, 40):
+        expected = _brute_force(conv2d_2, x, channel, 9)
+        got = top_examples(mnist, LAYER, channel, x, k=9, batch_size=64)
+        assert [(e.index, e.row, e.col) for e in got] == [(e.index, e.row, e.col) for e in expected]
+        np.testing.assert_allclose([e.value for e in got], [e.value for e in expected], rtol=1e-5)
+    # Raw images with ``prepare``, from a list, in other batches: the same answer.
+    raw = list(digits[:150])
+    again = top_examples(
+        mnist, LAYER, 40, raw, k=9, batch_size=37, prepare=lambda a: (a / 255.0)[..., None]
+    )
+    assert [e.index for e in again] == [e.index for e in got]
+
+
+def test_top_examples_keeps_what_there_is_and_checks_inputs(mnist, digits):
+    x = (digits[:3] / 255.0).astype(np.float32)[..., None]
+    assert len(top_examples(mnist, LAYER, 0, x, k=9)) == 3
+    with pytest.raises(ValueError, match="give prepare="):
+        top_examples(mnist, LAYER, 0, digits[:3])
+    with pytest.raises(InterruptedError):
+        top_examples(mnist, LAYER, 0, x, cancelled=lambda: True)
+
+
+def test_example_crop_is_the_receptive_field(mnist):
+    # conv2d_2 after two 3x3 'valid' convolutions: 5x5, map (r, c) sees input r..r+4.
+    assert example_crop((28, 28), mnist, LAYER, 10, 3) == (10, 3, 15, 8)
+    assert example_crop(np.zeros((28, 28), np.uint8), mnist, LAYER, 0, 23) == (0, 23, 5, 28)
+    # A photo twice the model's size: the box scales with it.
+    assert example_crop(np.zeros((56, 56, 3), np.uint8), mnist, LAYER, 10, 3) == (20, 6, 30, 16)
+
+
+# -- the disk cache -------------------------------------------------------------------------
+def test_the_cache_key_follows_the_weights_and_nothing_else():
+    model = _tiny(rescaling=False)
+    settings = {"steps": 64, "seed": 0, "scaling": Scaling.UNIT}
+    key = cache_key(model, "conv", 1, settings)
+    assert key == cache_key(model, "conv", 1, dict(settings))
+    assert (
+        len({key, cache_key(model, "conv", 2, settings), cache_key(model, "top", 1, settings)}) == 3
+    )
+    assert key != cache_key(model, "conv", 1, {**settings, "steps": 65})
+    kernel = model.get_layer("top").kernel
+    saved = kernel.numpy()
+    edited = saved.copy()
+    edited[1, 2, 3, 1] += 1e-3
+    kernel.assign(edited)
+    assert cache_key(model, "conv", 1, settings) != key
+    kernel.assign(saved)
+    assert cache_key(model, "conv", 1, settings) == key
+    swapped = saved.copy()
+    swapped[..., [0, 1]] = saved[..., [1, 0]]  # two channels exchanged: same values
+    kernel.assign(swapped)
+    assert cache_key(model, "conv", 1, settings) != key
+    kernel.assign(saved)
+    # Another model of the same weights has the same key.
+    assert cache_key(_tiny(rescaling=False), "conv", 1, settings) == key
+
+
+def test_save_and_load_round_trip(tmp_path, visualisations):
+    vis = visualisations[0]
+    path = save_visualisation(tmp_path / "cache" / "a.npz", vis)
+    back = load_visualisation(path)
+    np.testing.assert_array_equal(back.x, vis.x)
+    np.testing.assert_array_equal(back.image, vis.image)
+    assert (back.activation, back.steps) == (vis.activation, vis.steps)
+    assert [p.name for p in path.parent.iterdir()] == ["a.npz"]  # no temporary left
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a saved visualisation"):
+        load_visualisation(tmp_path / "bad.npz")
+
+
+def test_to_display():
+    grey = to_display(np.array([[[0.0], [1.0]]], np.float32))
+    assert grey.tolist() == [[0, 255]]
+    assert to_display(np.zeros((2, 3, 3), np.float32)).shape == (2, 3, 3)

@@ -73,13 +73,13 @@ def input_warning(acts: Activations) -> str:
     if loaded.spec.digit and kind is not InputKind.DRAWN_DIGIT:
         return (
             f"This picture is not a handwritten digit: {loaded.title} knows only the digits "
-            "0-9, so its answer below means little."
+            "0-9, so its answer above means little."
         )
     if not loaded.spec.digit and kind is InputKind.DRAWN_DIGIT and loaded.class_names:
         if len(loaded.class_names) == 1000:
             return (
                 "A drawn digit is not a photo: this model knows photos of 1,000 ImageNet "
-                "classes, so its answer below means little."
+                "classes, so its answer above means little."
             )
     return ""
 
@@ -193,6 +193,7 @@ class ActivationsPanel(Panel):
         self.layer_label.setStyleSheet("font-weight: bold; font-size: 14px;")
         # Long texts never widen the window: labels take the width they are given.
         self.layer_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.layer_label.setMinimumWidth(240)
         row.addWidget(self.layer_label, 1)
         self.norm_combo = QComboBox()
         for key, label in NORMALISATIONS.items():
@@ -339,12 +340,15 @@ class ActivationsPanel(Panel):
             self.model_combo.setCurrentIndex(self.model_combo.findData(loaded.key))
         self._set_enabled(True)
         self._show_model_label(model)
+        if self.message.is_error():  # about an earlier model ("could not be loaded…")
+            self.message.clear_message()
         self._layers = layer_summary(loaded.model)
         self.layer_table.set_layers(self._layers, inbound_layers(loaded.model), model.fields)
 
     def _show_model_label(self, model: OpenModel) -> None:
         loaded = model.loaded
-        self.model_label.setText(loaded.label + (f": {loaded.note}" if loaded.note else ""))
+        note = loaded.note.removeprefix("untrained: ")
+        self.model_label.setText(loaded.label + (f": {note}" if note else ""))
         self.model_label.setStyleSheet(
             "" if loaded.trained else "color: #b00020; font-weight: bold;"
         )
@@ -481,6 +485,7 @@ class ActivationsPanel(Panel):
             self._mosaic = self._tile(raw, self._grid_pixels())
             self.grid_view.set_image(self._mosaic.image, levels=self._mosaic.levels)
             self.grid_view.set_labels(self._mosaic.origins, self._mosaic.map_shape)
+            self.grid_view.fit()
             scale = (
                 "each map scaled to its own min..max"
                 if self._norm() == "per_map"
@@ -642,6 +647,11 @@ class ActivationsPanel(Panel):
             done_acts, done_unit, heat = result
             if done_acts is state.activations and done_unit == state.selection.unit:
                 self.detail_input.set_heat(heat)
+                self.field_label.setText(
+                    self.field_label.text()
+                    + " Effective field shown: the brighter an input pixel, the more a small "
+                    "change of it moves this map pixel (the size of its gradient)."
+                )
 
         self._state.runner.start(
             job, pool="model", on_finished=show, on_failed=self.message.show_exception

@@ -148,7 +148,7 @@ class DrawPanel(Panel):
         middle.addWidget(self.choice_combo)
         self.guess_label = QLabel("Loading the model…")
         font = QFont(self.font())
-        font.setPointSize(30)
+        font.setPointSize(24)
         font.setBold(True)
         self.guess_label.setFont(font)
         self.guess_label.setAlignment(Qt.AlignmentFlag.AlignCenter)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from engine.convolution import format_number  # the one number formatter of the arithmetic
@@ -128,7 +128,14 @@ class CellGrid(QWidget):
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         span = hi - lo if hi > lo else 1.0
         font = QFont(self.font())
-        font.setPixelSize(max(6, int(cell * 0.36)))
+        size = max(6, int(cell * 0.36))
+        font.setPixelSize(size)
+        # The longest number must fit a cell whole (-1234.56 shrinks instead of losing
+        # its sign and digits at both ends).
+        texts = [format_number(x) for x in finite.ravel()] if finite.size <= 4096 else []
+        widest = max((QFontMetricsF(font).horizontalAdvance(t) for t in texts), default=0.0)
+        if widest > cell * 0.9:
+            font.setPixelSize(max(5, int(size * cell * 0.9 / widest)))
         p.setFont(font)
         pad = self._pad
         for r in range(rows):

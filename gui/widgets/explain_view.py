@@ -118,7 +118,7 @@ class ExplainView(QWidget):
         self._probe.failed.connect(lambda exc: self.message.show_exception(exc))
         self._build_ui()
         state.activations_changed.connect(self._on_activations_changed)
-        state.target_class_changed.connect(lambda _c: self._refresh())
+        state.target_class_changed.connect(lambda _c: (self._refresh(), self._on_mask_changed()))
         self._on_activations_changed(state.activations)
 
     def _build_ui(self) -> None:
@@ -178,7 +178,7 @@ class ExplainView(QWidget):
         self.fill_combo.addItem("with grey", "grey")
         self.fill_combo.addItem("with black", "black")
         self.fill_combo.setToolTip("What hides the covered parts")
-        self.fill_combo.currentIndexChanged.connect(lambda _i: self._on_mask_changed())
+        self.fill_combo.currentIndexChanged.connect(self._on_fill_changed)
         self.brush_spin = QSpinBox()
         self.brush_spin.setRange(1, 64)
         self.brush_spin.setValue(3)
@@ -237,6 +237,13 @@ class ExplainView(QWidget):
         if acts is None:
             return
         self.view.set_image(input_to_pixels(acts.x, acts.model.loaded.spec.scaling))
+        # Hiding a stroke of a digit (light on black) means painting black; on a photo,
+        # grey is the neutral choice.
+        with QSignalBlocker(self.fill_combo):
+            self.fill_combo.setCurrentIndex(
+                self.fill_combo.findData("black" if acts.model.loaded.spec.digit else "grey")
+            )
+        self.view.set_cover_level(FILLS[str(self.fill_combo.currentData())])
         self._fill_classes(acts)
         self._refresh()
         self._on_mask_changed()
@@ -265,6 +272,11 @@ class ExplainView(QWidget):
         key = (acts.model.serial, acts.input.serial, c, method)
         name = acts.model.loaded.decode(np.eye(self._classes(acts))[c], 1)[0][0]
         self._title = f"{METHODS[method].split(':')[0]} for class {name}"
+        if method == "gradcam":
+            from engine.attribution import explainer
+
+            layer = explainer(acts.model.model).default_layer
+            self._title += f" (maps of {layer}, the last convolution)"
         if key in self._cache:
             self.cancel()
             self.view.set_heat(self._cache[key])
@@ -321,6 +333,10 @@ class ExplainView(QWidget):
     # -- the occlusion brush ---------------------------------------------------------------
     def _on_brush_toggled(self, on: bool) -> None:
         self.view.set_brush(on, self.brush_spin.value())
+
+    def _on_fill_changed(self, _index: int) -> None:
+        self.view.set_cover_level(FILLS[str(self.fill_combo.currentData())])
+        self._on_mask_changed()
 
     def _on_mask_changed(self) -> None:
         acts, mask = self._state.activations, self.view.mask()

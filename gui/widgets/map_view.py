@@ -101,6 +101,8 @@ class MapView(pg.GraphicsLayoutWidget):
         self._data = None
         self.image_item.clear()
         self.labels.set_labels((), (1, 1), (0, 0))
+        if self.colour_bar is not None:
+            self.colour_bar.setVisible(False)
 
     def set_title(self, title: str) -> None:
         self._label.setText(title, color="k")
@@ -132,7 +134,7 @@ class MapView(pg.GraphicsLayoutWidget):
         self, origins: tuple[tuple[int, int], ...] = (), map_shape: tuple[int, int] = (1, 1)
     ) -> None:
         """Number the maps of a mosaic shown in this view (no arguments: no labels)."""
-        extent = (0, 0) if self._data is None else self._data.shape[:2]
+        extent = (0, 0) if self._data is None or not origins else self._data.shape[:2]
         self.labels.set_labels(origins, map_shape, extent)
 
     def data(self) -> np.ndarray | None:

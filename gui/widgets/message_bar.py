@@ -40,7 +40,7 @@ def summarise(text: str, limit: int = SUMMARY_CHARS) -> tuple[str, str]:
     if len(text) <= limit and first_line == text:
         return text, ""
     head = first_line[:limit]
-    cut = max(head.rfind(". "), head.rfind(": "))
+    cut = head.rfind(". ")  # a whole sentence (a colon may sit inside brackets)
     if cut > 0:
         head = head[: cut + 1]
     elif len(first_line) > limit:

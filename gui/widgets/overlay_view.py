@@ -97,6 +97,7 @@ class OverlayView(pg.GraphicsLayoutWidget):
         self._cmap = "inferno"
         self._mask: np.ndarray | None = None
         self._strokes: list[np.ndarray] = []  # the mask before each stroke, for undo
+        self._cover_level = 128  # the pixel value covered parts are drawn in
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
 
     def set_title(self, title: str) -> None:
@@ -169,6 +170,11 @@ class OverlayView(pg.GraphicsLayoutWidget):
         self.view.setMouseEnabled(not on, not on)
         self.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
 
+    def set_cover_level(self, level: int) -> None:
+        """Draw covered parts in this grey level (0 black .. 255 white)."""
+        self._cover_level = int(level)
+        self._show_mask()
+
     def mask(self) -> np.ndarray | None:
         """1 where the input is covered, 0 elsewhere (image pixels)."""
         return None if self._mask is None else self._mask.copy()
@@ -222,8 +228,8 @@ class OverlayView(pg.GraphicsLayoutWidget):
             self.cover.clear()
             return
         rgba = np.zeros((*self._mask.shape, 4), np.uint8)
-        rgba[..., :3] = 128
-        rgba[..., 3] = (self._mask * 230).astype(np.uint8)
+        rgba[..., :3] = self._cover_level
+        rgba[..., 3] = (self._mask * 255).astype(np.uint8)
         self.cover.setImage(rgba, levels=(0, 255), autoLevels=False)
 
     def _on_scene_clicked(self, event) -> None:

@@ -15,7 +15,7 @@ class ProbabilityBars(pg.PlotWidget):
         self.setMouseEnabled(False, False)
         self.hideButtons()
         self.setMenuEnabled(False)
-        self.setYRange(0, 1, padding=0)
+        self.setYRange(0, 1.05, padding=0)  # room for the top tick's label
         self.setXRange(-0.6, n - 0.4, padding=0)
         self.getAxis("bottom").setTicks([[(i, str(i)) for i in range(n)]])
         self.setLabel("left", "probability")

@@ -179,6 +179,10 @@ def test_vgg16_offline_then_untrained(qtbot, panel, monkeypatch):
     assert panel.filters_view.data().shape[2] == 3  # first-layer filters as RGB patches
     click_layer(qtbot, panel, "block5_conv3")
     assert len(panel.grid_mosaic().origins) == 512
+    # The new, smaller grid fills the view (not a corner of the old layer's extent).
+    (x0, x1), (y0, y1) = panel.grid_view.view.viewRange()
+    h, w = panel.grid_image().shape
+    assert max(x1 - x0, y1 - y0) < 1.2 * max(h, w)
     click_map(qtbot, panel, 300)
     np.testing.assert_array_equal(panel.selected_map(), acts.maps["block5_conv3"][:, :, 300])
     # Switching model resets the selection: no VGG16 map is shown for ResNet50.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.files import atomic_path
+from engine.files import atomic_path, atomic_write
 from engine.paths import RESOURCES, user_data_dir
 
 if TYPE_CHECKING:
@@ -236,39 +237,113 @@ def save_weights(model: keras.Model, path: str | Path) -> Path:
 
 @dataclass(frozen=True)
 class WeightsInfo:
-    """Which weights file the app uses and the test accuracy recorded beside it."""
+    """One weights file of a digit model and the figures recorded beside it.
+
+    ``source``: "shipped" (with the app), "yours" (trained in the app or by ``train``).
+    """
 
     path: Path
-    source: str  # "yours" or "shipped"
+    source: str
     test_accuracy: float | None
+    trained_at: str = ""  # when it was trained, as recorded ("" when unknown)
+
+    def label(self) -> str:
+        """A line for a person: what it is and how good it is."""
+        acc = f"{self.test_accuracy:.2%} on its test digits" if self.test_accuracy else "untested"
+        if self.source == "shipped":
+            return f"shipped with the app ({acc})"
+        when = f"trained {self.trained_at}" if self.trained_at else f"your {self.path.name}"
+        return f"{when} ({acc})"
+
+
+def weights_folder() -> Path:
+    """Every weights file trained in the app, kept with its figures."""
+    folder = user_data_dir() / "weights"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def new_weights_path(key: str = MNIST) -> Path:
+    """A new, unused file name for a training run of ``key``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = weights_folder()
+    for n in range(1000):
+        suffix = f"-{n}" if n else ""
+        path = folder / f"{key}-{stamp}{suffix}.weights.h5"
+        if not path.exists():
+            return path
+    raise OSError(f"no free weights file name in {folder}")
+
+
+def _info(path: Path, source: str) -> WeightsInfo:
+    meta = path.with_suffix("").with_suffix(".json")
+    acc, when = None, ""
+    if meta.exists():
+        try:
+            data = json.loads(meta.read_text())
+            acc, when = data.get("test_accuracy"), str(data.get("trained_at", ""))
+        except (OSError, ValueError):
+            pass
+    return WeightsInfo(path, source, acc, when)
+
+
+def list_weights(key: str = MNIST) -> list[WeightsInfo]:
+    """The weights the person can choose from: the shipped ones first, then every run
+    trained in the app (newest first), then a file of the first version's single slot."""
+    runs = sorted(weights_folder().glob(f"{key}-*.weights.h5"), reverse=True)
+    out = [_info(digit_model(key).shipped_weights, "shipped")]
+    out += [_info(p, "yours") for p in runs]
+    legacy = user_weights_path(key)
+    if legacy.exists():
+        out.append(_info(legacy, "yours"))
+    return out
+
+
+def _active_file() -> Path:
+    return weights_folder() / "active.json"
+
+
+def use_weights(key: str, path: str | Path) -> None:
+    """Make ``path`` (one of ``list_weights(key)``) the weights ``key`` loads from now on."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"'{p}' does not exist or is not a file")
+    active = _read_active()
+    active[key] = str(p)
+    atomic_write(_active_file(), lambda t: t.write_text(json.dumps(active, indent=2)))
+
+
+def _read_active() -> dict[str, str]:
+    try:
+        data = json.loads(_active_file().read_text())
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
 
 
 def weights_info(key: str = MNIST) -> WeightsInfo:
-    """Which weights ``load_trained(key)`` would use, and their recorded accuracy."""
-    path = user_weights_path(key)
-    source = "yours"
-    if not path.exists():
-        path, source = digit_model(key).shipped_weights, "shipped"
-    meta = path.with_suffix("").with_suffix(".json")
-    acc = None
-    if meta.exists():
-        try:
-            acc = json.loads(meta.read_text()).get("test_accuracy")
-        except (OSError, ValueError):
-            acc = None
-    return WeightsInfo(path, source, acc)
+    """The weights ``load_trained(key)`` uses: the chosen ones, else the first version's
+    single trained file, else the shipped ones; with their recorded accuracy."""
+    chosen = _read_active().get(key)
+    if chosen and Path(chosen).is_file():
+        source = "shipped" if Path(chosen) == digit_model(key).shipped_weights else "yours"
+        return _info(Path(chosen), source)
+    legacy = user_weights_path(key)
+    if legacy.exists():
+        return _info(legacy, "yours")
+    return _info(digit_model(key).shipped_weights, "shipped")
 
 
 def _load_trained(key: str) -> keras.Model:
     entry = digit_model(key)
     model = entry.build(compile=False)
-    user = user_weights_path(key)
-    if user.exists():
+    info = weights_info(key)
+    if info.source == "yours":
         try:
-            model.load_weights(user)
+            model.load_weights(info.path)
             return model
         except Exception:
-            log.exception("could not load your weights %s; using the shipped ones", user)
+            log.exception("could not load your weights %s; using the shipped ones", info.path)
     model.load_weights(entry.shipped_weights)
     return model
 

@@ -18,7 +18,15 @@ from typing import Any
 
 from engine.files import atomic_write
 from engine.mnist_data import MnistDataError, Split
-from engine.mnist_model import MNIST, digit_model, pad_digits, save_weights, user_weights_path
+from engine.mnist_model import (
+    MNIST,
+    digit_model,
+    new_weights_path,
+    pad_digits,
+    save_weights,
+    use_weights,
+    weights_info,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +98,18 @@ def train_mnist(
     on_record: Callable[[TrainRecord], None] = _noop,
     model_key: str = MNIST,
     lr_decay: bool = False,
+    use: str = "if_better",
 ) -> TrainResult:
     """Train a digit model with Keras' ``fit``; save the weights atomically.
 
     ``model_key`` picks the model (``engine.mnist_model.DIGIT_MODELS``: ``"mnist"``, the
     lecture's CNN, or ``"lenet5"``); both train the same way, on the same digits, with the
     same augmentation. LeNet-5's digits are padded by 2 to 32x32 before augmenting, as
-    they are when it classifies. Without ``out_path`` the weights go to the user's data
-    folder, under the model's own file name. ``lr_decay`` lowers the learning rate along
+    they are when it classifies. Without ``out_path`` the weights are kept as a new file
+    of ``engine.mnist_model.weights_folder()`` beside the earlier runs, and ``use`` says
+    whether the app uses them from now on: ``"always"``, ``"never"`` (the caller asks the
+    person) or ``"if_better"`` (a test accuracy at least that of the weights in use).
+    ``lr_decay`` lowers the learning rate along
     a cosine, epoch by epoch, from the optimizer's (Adam, 1e-3) towards 0 at the end, so
     the last epochs settle instead of jumping between nearby minima.
 
@@ -107,6 +119,8 @@ def train_mnist(
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1. Received: epochs={epochs}")
+    if use not in ("always", "never", "if_better"):
+        raise ValueError(f"use must be 'always', 'never' or 'if_better'. Received: use={use!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
     entry = digit_model(model_key)
@@ -214,10 +228,12 @@ def train_mnist(
     test_acc = None
     if validation is not None:
         _, test_acc = model.evaluate(x_te, y_test.astype("int32"), verbose=0)
-    target = Path(out_path) if out_path else user_weights_path(model_key)
+    target = Path(out_path) if out_path else new_weights_path(model_key)
+    in_use = weights_info(model_key)
     save_weights(model, target)
     info = {
         "model": model_key,
+        "trained_at": time.strftime("%Y-%m-%d %H:%M"),
         "test_accuracy": test_acc,
         "test_digits": len(x_te),
         "train_digits": len(x_tr),
@@ -231,4 +247,9 @@ def train_mnist(
         target.with_suffix("").with_suffix(".json"),
         lambda p: p.write_text(json.dumps(info, indent=2)),
     )
+    if out_path is None and (
+        use == "always"
+        or (use == "if_better" and (in_use.test_accuracy or 0.0) <= (test_acc or 0.0))
+    ):
+        use_weights(model_key, target)
     return TrainResult(False, epochs_done, test_acc, target)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -24,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from engine.activations import layer_summary
 from engine.digits import DigitClassifier, DigitPrediction
-from engine.mnist_model import LENET5, weights_info
+from engine.mnist_model import LENET5, list_weights, use_weights, weights_info
 from engine.mosaic import tile_maps
 from engine.training import TrainResult
 from gui.panels.base import Panel
@@ -190,6 +191,16 @@ class DrawPanel(Panel):
         self.weights_label = QLabel()
         self.weights_label.setWordWrap(True)
         ml.addWidget(self.weights_label)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Weights"))
+        self.weights_combo = QComboBox()
+        self.weights_combo.setToolTip(
+            "Every set of weights trained here is kept with its test accuracy; choose which "
+            "the model uses (the shipped ones are always there)"
+        )
+        self.weights_combo.activated.connect(self._on_weights_chosen)
+        row.addWidget(self.weights_combo, 1)
+        ml.addLayout(row)
         self.train_button = QPushButton("Train…")
         self.train_button.setToolTip("Train or retrain the model on MNIST, with live curves")
         self.train_button.clicked.connect(self.open_train_dialog)
@@ -296,8 +307,23 @@ class DrawPanel(Panel):
         self.guess_label.setText("Model unavailable")
         self.message.show_error(message)
 
+    def _on_weights_chosen(self, index: int) -> None:
+        path = self.weights_combo.itemData(index)
+        key = self._keys()[0]
+        if path and Path(path) != weights_info(key).path:
+            use_weights(key, path)
+            self._state.reload_model(key)  # every view of the model follows
+
     def _show_weights_info(self) -> None:
-        info = weights_info(self._keys()[0])
+        key = self._keys()[0]
+        with QSignalBlocker(self.weights_combo):
+            self.weights_combo.clear()
+            current = weights_info(key).path
+            for w in list_weights(key):
+                self.weights_combo.addItem(w.label(), str(w.path))
+                if w.path == current:
+                    self.weights_combo.setCurrentIndex(self.weights_combo.count() - 1)
+        info = weights_info(key)
         acc = f", {info.test_accuracy:.2%} on its test digits" if info.test_accuracy else ""
         who = (
             "your trained weights" if info.source == "yours" else "the weights shipped with the app"
@@ -379,6 +405,7 @@ class DrawPanel(Panel):
         if self._train_dialog is None:
             self._train_dialog = TrainDialog(self._runner, self)
             self._train_dialog.training_finished.connect(self._on_trained)
+            self._train_dialog.run_kept.connect(lambda _r: self._show_weights_info())
         self._train_dialog.show()
         self._train_dialog.raise_()
         return self._train_dialog

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.mnist_data import load_mnist
-from engine.mnist_model import DIGIT_MODELS
+from engine.mnist_model import DIGIT_MODELS, use_weights, weights_info
 from engine.training import TrainRecord, TrainResult, train_mnist
 from gui.widgets.message_bar import MessageBar
 from gui.workers import Task, Worker, WorkerRunner
@@ -47,6 +47,7 @@ def _train_job(task: Task, key: str, path: str | None, epochs: int, batch_size: 
     return train_mnist(
         data,
         model_key=key,
+        use="never",  # the dialog decides, asking when the run is worse
         epochs=epochs,
         batch_size=batch_size,
         augment=augment,
@@ -105,10 +106,13 @@ class TrainDialog(QDialog):
     Signals
     -------
     training_finished(object)
-        The ``TrainResult`` of a run that ended normally (not cancelled or failed).
+        The ``TrainResult`` of a run that ended normally and whose weights are now used.
+    run_kept(object)
+        The ``TrainResult`` of every run that ended normally (its weights file is kept).
     """
 
     training_finished = Signal(object)
+    run_kept = Signal(object)
 
     def __init__(self, runner: WorkerRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -365,11 +369,35 @@ class TrainDialog(QDialog):
         self._redraw_curves()
         self.progress_bar.setValue(1000)
         acc = f"{result.test_accuracy:.2%}" if result.test_accuracy is not None else "n/a"
+        used = self._decide(result)
+        self.run_kept.emit(result)
         self.status_label.setText(
-            f"Done: {result.epochs_done} epoch(s), test accuracy {acc}. "
-            f"Weights saved to {result.weights_path}; drawing now uses them."
+            f"Done: {result.epochs_done} epoch(s), test accuracy {acc}. Kept as "
+            f"{result.weights_path.name}; "
+            + ("every panel uses them now." if used else "the weights in use stay in use.")
         )
-        self.training_finished.emit(result)
+        if used:
+            self.training_finished.emit(result)
+
+    def _decide(self, result: TrainResult) -> bool:
+        """Use the new weights, asking first when they are worse than those in use."""
+        key = self.model_key()
+        in_use = weights_info(key)
+        new, old = result.test_accuracy or 0.0, in_use.test_accuracy or 0.0
+        if new < old:
+            answer = QMessageBox.question(
+                self,
+                "Use the new weights?",
+                f"This run reached {new:.2%} on its test digits, less than the {old:.2%} of "
+                f"the weights in use ({in_use.label()}). Use the new ones anyway? Both are "
+                "kept; you can switch in the Draw panel's Model tab.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+        use_weights(key, result.weights_path)
+        return True
 
     def _on_failed(self, exc: BaseException) -> None:
         self.status_label.setText("Training failed; your previous weights are unchanged.")

@@ -78,3 +78,26 @@ def test_weights_info_says_whose_weights_are_used(model):
     mnist_model.save_weights(model, mnist_model.user_weights_path("mnist"))
     info = mnist_model.weights_info("mnist")
     assert info.source == "yours" and info.test_accuracy is None  # no .json beside it
+
+
+def test_trained_weights_are_kept_and_chosen(tmp_path):
+    from engine import mnist_model as mm
+
+    shipped = mm.weights_info()
+    assert [w.source for w in mm.list_weights()] == ["shipped"]
+    model = mm.build_mnist_cnn(compile=False)
+    first, second = mm.new_weights_path(), None
+    mm.save_weights(model, first)
+    second = mm.new_weights_path()
+    assert second != first and second.parent == first.parent == mm.weights_folder()
+    mm.save_weights(model, second)
+    assert [w.path for w in mm.list_weights()][0] == shipped.path
+    assert {w.path for w in mm.list_weights()[1:]} == {first, second}
+    assert mm.weights_info() == shipped  # nothing chosen: the shipped ones
+    mm.use_weights("mnist", first)
+    assert mm.weights_info().path == first and mm.weights_info().source == "yours"
+    assert mm.weights_info("lenet5").source == "shipped"  # each model its own choice
+    mm.use_weights("mnist", shipped.path)
+    assert mm.weights_info() == shipped
+    with pytest.raises(ValueError, match="does not exist"):
+        mm.use_weights("mnist", tmp_path / "nope.weights.h5")

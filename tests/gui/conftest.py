@@ -68,3 +68,31 @@ def _build_untrained_models_once(monkeypatch):
 
     monkeypatch.setattr(engine.zoo, "load_zoo_model", load_zoo_model)
     monkeypatch.setattr(gui.state, "_open", opened)
+
+
+@pytest.fixture(autouse=True)
+def _questions(monkeypatch):
+    """A modal question would wait for ever offscreen: every test must say its answer.
+
+    ``questions.answer(button)`` answers the next questions with ``button`` and records
+    them in ``questions.asked``; a question nobody expected fails the test at once.
+    """
+    from PySide6.QtWidgets import QMessageBox
+
+    class Questions:
+        def __init__(self) -> None:
+            self.asked: list[str] = []
+            self.reply: QMessageBox.StandardButton | None = None
+
+        def answer(self, button: QMessageBox.StandardButton) -> None:
+            self.reply = button
+
+        def __call__(self, _parent, title, text, *args, **kwargs):
+            self.asked.append(text)
+            if self.reply is None:
+                raise AssertionError(f"an unexpected question: {title}: {text}")
+            return self.reply
+
+    questions = Questions()
+    monkeypatch.setattr(QMessageBox, "question", questions)
+    return questions

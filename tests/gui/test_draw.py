@@ -118,7 +118,12 @@ def test_training_through_the_dialog_reports_and_cancel_keeps_weights(qtbot, pan
     dialog.close()
 
 
-def test_training_a_short_run_saves_weights_and_reloads(qtbot, panel, mnist_npz, tmp_path):
+def test_training_a_short_run_saves_weights_and_reloads(
+    qtbot, panel, mnist_npz, tmp_path, _questions
+):
+    from PySide6.QtWidgets import QMessageBox
+
+    _questions.answer(QMessageBox.StandardButton.Yes)  # worse than shipped: use it anyway
     dialog = panel.open_train_dialog()
     qtbot.addWidget(dialog)
     dialog.path_edit.setText(str(mnist_npz))
@@ -129,7 +134,7 @@ def test_training_a_short_run_saves_weights_and_reloads(qtbot, panel, mnist_npz,
     with qtbot.waitSignal(dialog.training_finished, timeout=240_000) as blocker:
         qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     result = blocker.args[0]
-    assert not result.cancelled and result.weights_path == mnist_model.user_weights_path()
+    assert not result.cancelled and result.weights_path.parent == mnist_model.weights_folder()
     assert 0.5 < result.test_accuracy <= 1.0
     assert mnist_model.weights_info().source == "yours"
     epochs = [r for r in dialog.records() if r.kind == "epoch"]
@@ -198,7 +203,10 @@ def test_a_message_about_one_source_goes_when_switching(qtbot, panel, monkeypatc
     dialog.close()
 
 
-def test_per_batch_curves_are_each_batch_own_value(qtbot, panel, mnist_npz):
+def test_per_batch_curves_are_each_batch_own_value(qtbot, panel, mnist_npz, _questions):
+    from PySide6.QtWidgets import QMessageBox
+
+    _questions.answer(QMessageBox.StandardButton.Yes)
     dialog = panel.open_train_dialog()
     qtbot.addWidget(dialog)
     pick(qtbot, dialog.source_combo, FILE_SOURCE)
@@ -228,11 +236,13 @@ def test_the_drawing_shows_what_made_it(qtbot, panel):
     assert box.isChecked()
     draw_stroke(panel.canvas, scaled(panel, SEVEN))
     qtbot.waitUntil(
-        lambda: panel.prediction() is not None
-        and panel.prediction().digit == 7
-        and panel.input_view.heat_data() is not None
-        and np.array_equal(
-            panel.prediction().input.pixels, digits.preprocess_drawing(panel.canvas.ink())
+        lambda: (
+            panel.prediction() is not None
+            and panel.prediction().digit == 7
+            and panel.input_view.heat_data() is not None
+            and np.array_equal(
+                panel.prediction().input.pixels, digits.preprocess_drawing(panel.canvas.ink())
+            )
         ),
         timeout=TIMEOUT,
     )
@@ -250,11 +260,13 @@ def test_lenet5_and_the_lecture_cnn_side_by_side(qtbot, panel):
     qtbot.waitUntil(lambda: LENET5 in panel._state.models, timeout=TIMEOUT)
     draw_stroke(panel.canvas, scaled(panel, SEVEN))
     qtbot.waitUntil(
-        lambda: panel.second_prediction() is not None
-        and panel.second_prediction().probabilities is not None
-        and np.array_equal(
-            panel.second_prediction().input.pixels,
-            digits.preprocess_drawing(panel.canvas.ink()),
+        lambda: (
+            panel.second_prediction() is not None
+            and panel.second_prediction().probabilities is not None
+            and np.array_equal(
+                panel.second_prediction().input.pixels,
+                digits.preprocess_drawing(panel.canvas.ink()),
+            )
         ),
         timeout=TIMEOUT,
     )
@@ -270,3 +282,39 @@ def test_lenet5_and_the_lecture_cnn_side_by_side(qtbot, panel):
     qtbot.waitUntil(lambda: panel.classifier().model is lenet, timeout=TIMEOUT)
     assert panel.summary_table.total_params() == 61_706
     assert panel.second_bars.isHidden()
+
+
+def test_every_run_is_kept_and_a_worse_one_asks_before_it_is_used(
+    qtbot, panel, mnist_npz, monkeypatch
+):
+    from PySide6.QtWidgets import QMessageBox
+
+    shipped = mnist_model.weights_info()
+    assert shipped.source == "shipped" and panel.weights_combo.count() == 1
+    asked = []
+
+    def question(*args, **kwargs):
+        asked.append(args[2])
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    dialog = panel.open_train_dialog()
+    qtbot.addWidget(dialog)
+    pick(qtbot, dialog.source_combo, FILE_SOURCE)
+    dialog.path_edit.setText(str(mnist_npz))
+    dialog.epochs_spin.setValue(1)
+    dialog.batch_spin.setValue(512)  # two steps: far worse than the shipped 98.6%
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.start_button.isEnabled(), timeout=240_000)
+    assert asked and "less than the 98" in asked[0]
+    assert mnist_model.weights_info() == shipped  # "No": the weights in use stay
+    assert "stay in use" in dialog.status_label.text()
+    runs = mnist_model.list_weights()
+    assert len(runs) == 2 and runs[1].source == "yours"  # but the run is kept
+    dialog.close()
+    assert panel.weights_combo.count() == 2  # the Model tab lists it at once
+    old_model = panel.classifier().model
+    pick(qtbot, panel.weights_combo, panel.weights_combo.itemText(1))
+    assert mnist_model.weights_info().path == runs[1].path
+    qtbot.waitUntil(lambda: panel.classifier().model is not old_model, timeout=TIMEOUT)
+    assert panel._state.models["mnist"].model is panel.classifier().model

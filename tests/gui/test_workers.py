@@ -62,7 +62,7 @@ def test_a_job_gets_only_the_task_handle(qtbot):
     finished = []
     runner.start(job, on_finished=finished.append, on_record=records.append)
     qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
-    (args, kwargs), = got
+    ((args, kwargs),) = got
     assert len(args) == 1 and kwargs == {} and type(args[0]).__name__ == "Task"
     assert records == ["r1"] and finished == ["ok"]
     runner.shutdown()

@@ -10,11 +10,13 @@ from PySide6.QtCore import QEventLoop, QSettings, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QTabWidget,
+    QVBoxLayout,
 )
 
 from gui.panels.base import Panel
@@ -129,6 +131,12 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _checked=False, i=i: self.tabs.setCurrentIndex(i))
             view_menu.addAction(action)
 
+        view_menu.addSeparator()
+        compare = QAction("&Compare the models…", self)
+        compare.setToolTip("Year, depth, parameters, MACs and ImageNet accuracy of every model")
+        compare.triggered.connect(self.show_model_comparison)
+        view_menu.addAction(compare)
+
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About", self)
         about.triggered.connect(lambda: QMessageBox.about(self, "About", ABOUT))
@@ -140,6 +148,27 @@ class MainWindow(QMainWindow):
             panel.open_image_dialog()
         else:
             self.statusBar().showMessage("This panel does not open images", 3000)
+
+    def show_model_comparison(self) -> QDialog:
+        """The zoo's models side by side; a double-click opens one in Activations."""
+        from gui.widgets.zoo_table import ZooTable
+
+        dialog = QDialog(self)
+        dialog.setWindowTitle("The models, compared")
+        dialog.resize(860, 420)
+        table = ZooTable(dialog)
+        if self.state.model is not None:
+            table.highlight(self.state.model.key)
+
+        def open_model(key: str) -> None:
+            self.state.open_model(key)
+            self.show_panel("activations")
+
+        table.model_activated.connect(open_model)
+        QVBoxLayout(dialog).addWidget(table)
+        dialog.show()
+        self._comparison = dialog
+        return dialog
 
     def current_panel_key(self) -> str:
         return next(k for k, p in self.panels.items() if p is self.tabs.currentWidget())

@@ -42,6 +42,8 @@ from engine.paths import sample_images
 from engine.zoo import MODEL_TITLES, RESNET50, VGG16, VGG19, PretrainedUnavailable
 from gui.panels.base import Panel
 from gui.state import Activations, AppState, InputImage, InputKind, OpenModel, Selection
+from gui.widgets.architecture_view import ArchitectureView
+from gui.widgets.block_view import BlockView
 from gui.widgets.colour import COLOUR_MAPS, colour_lut, colour_map, colourise
 from gui.widgets.explain_view import ExplainView
 from gui.widgets.image_source import ImageSource, dropped_path
@@ -272,6 +274,10 @@ class ActivationsPanel(Panel):
         self.tabs.addTab(self.filters_view, "Filters")
         self.explain_view = ExplainView(self._state)
         self.tabs.addTab(self.explain_view, "Explain")
+        self.block_view = BlockView(self._state)
+        self.tabs.addTab(self.block_view, "Blocks")
+        self.architecture_view = ArchitectureView(self._state)
+        self.tabs.addTab(self.architecture_view, "Architecture")
         right.addWidget(self.tabs, 1)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)

@@ -18,6 +18,7 @@ zoomed-out InceptionV3 (313 layers) repaints as fast as a chain of ten.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -173,7 +174,7 @@ class NodeItem(LayerItem):
         inner = rect.adjusted(8, 4, -8, -4)
         line_h = inner.height() / len(self.lines)
         for i, text in enumerate(self.lines):
-            p.setFont(_FONTS[0 if i == 0 else 1])
+            p.setFont(_font(i == 0))
             p.drawText(
                 QRectF(inner.left(), inner.top() + i * line_h, inner.width(), line_h),
                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
@@ -181,22 +182,17 @@ class NodeItem(LayerItem):
             )
 
 
-def _fonts() -> tuple[QFont, QFont]:
-    bold = QFont()
-    bold.setPixelSize(12)
-    bold.setBold(True)
-    plain = QFont()
-    plain.setPixelSize(11)
-    return bold, plain
-
-
-_FONTS: tuple[QFont, QFont] = ()  # type: ignore[assignment]  # made with the first view
+@functools.cache
+def _font(bold: bool) -> QFont:
+    """The boxes' fonts, made once (after the QApplication exists: at the first paint)."""
+    font = QFont()
+    font.setPixelSize(12 if bold else 11)
+    font.setBold(bold)
+    return font
 
 
 def _elide(text: str, width: float, bold: bool) -> str:
-    return QFontMetricsF(_FONTS[0 if bold else 1]).elidedText(
-        text, Qt.TextElideMode.ElideMiddle, width
-    )
+    return QFontMetricsF(_font(bold)).elidedText(text, Qt.TextElideMode.ElideMiddle, width)
 
 
 class EdgeItem(QGraphicsPathItem):
@@ -239,7 +235,7 @@ class VolumeItem(LayerItem):
     front face is H x W and whose depth is C; a vector as a thin bar; its name and
     ``C@HxW`` (LeCun's notation) underneath."""
 
-    LABEL_W = 132.0
+    LABEL_W = 150.0
 
     def __init__(self, node: Any, face: tuple[float, float], depth: float, detail: str) -> None:
         super().__init__(node.name)
@@ -303,7 +299,7 @@ class VolumeItem(LayerItem):
         p.setBrush(self.fill)
         p.drawRect(front)
         channels = self.node.output_shape[-1] if len(self.node.output_shape) == 3 else 0
-        if 1 < channels <= 32 and dx > 6:
+        if 1 < channels <= 32 and dx / channels >= 1.5:
             # LeCun's stack of maps: one line per map across the top and the side.
             p.setPen(QPen(border, 0.5))
             for i in range(1, channels):
@@ -320,7 +316,7 @@ class VolumeItem(LayerItem):
         p.setPen(SELECTED if self.selected else QColor("#202020"))
         y = h / 2 + 6
         for i, text in enumerate(self.lines):
-            p.setFont(_FONTS[0 if i == 0 else 1])
+            p.setFont(_font(i == 0))
             p.drawText(
                 QRectF(0, y, self.width(), 16),
                 Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
@@ -355,7 +351,7 @@ class GraphCanvas(QGraphicsView):
         self.setBackgroundBrush(QColor("#fafafa"))
         self.on_click = lambda _name: None
         self._press: QPoint | None = None
-        self.zoomed = False  # the person zoomed: keep their zoom when resized
+        self.adjusted = False  # the person zoomed or panned: keep their view when resized
 
     def layer_at(self, pos: QPoint) -> str | None:
         for item in self.items(pos):
@@ -371,7 +367,7 @@ class GraphCanvas(QGraphicsView):
     def wheelEvent(self, event) -> None:
         delta = event.angleDelta().y() or event.angleDelta().x()
         if delta:
-            self.zoomed = True
+            self.adjusted = True
             self.zoom(1.0015**delta)
         event.accept()
 
@@ -390,6 +386,8 @@ class GraphCanvas(QGraphicsView):
             name = self.layer_at(pos)
             if name is not None:
                 self.on_click(name)
+        else:
+            self.adjusted = True  # a drag panned the view
 
 
 class ArchitectureView(QWidget):
@@ -407,9 +405,6 @@ class ArchitectureView(QWidget):
 
     def __init__(self, state: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        global _FONTS
-        if not _FONTS:
-            _FONTS = _fonts()
         self._state = state
         self.graph: Any = None
         self.build_seconds = 0.0
@@ -509,20 +504,23 @@ class ArchitectureView(QWidget):
 
     def fit(self) -> None:
         """Graph: the lanes fill the width (zoomed out to half at most; scroll for the
-        rest), from the top; volumes: the whole row in view."""
-        self.canvas.zoomed = False
+        rest), from the top; volumes: the whole row (zoomed out to 0.8 at most)."""
+        self.canvas.adjusted = False
         rect = self.scene.itemsBoundingRect()
         if rect.isEmpty():
             return
         self.canvas.resetTransform()
         viewport = self.canvas.viewport().size()
         if self._mode == VOLUMES:
-            self.canvas.fitInView(
-                rect.adjusted(-20, -20, 20, 20), Qt.AspectRatioMode.KeepAspectRatio
+            # The whole row if it fits at a readable size, else readable from the left.
+            fits = min(
+                (viewport.width() - 24) / (rect.width() + 40),
+                (viewport.height() - 24) / (rect.height() + 40),
             )
-            if self.canvas.transform().m11() > 1.5:
-                self.canvas.resetTransform()
-                self.canvas.scale(1.5, 1.5)
+            s = min(1.5, max(0.8, fits))
+            self.canvas.scale(s, s)
+            half = (viewport.width() / 2) / s
+            self.canvas.centerOn(min(rect.center().x(), rect.left() + half), rect.center().y())
         else:
             s = min(1.0, max(0.5, (viewport.width() - 24) / (rect.width() + 40)))
             self.canvas.scale(s, s)
@@ -624,10 +622,11 @@ class ArchitectureView(QWidget):
         for node, units in zip(nodes, vectors, strict=True):
             shape = node.output_shape
             if len(shape) == 3:
-                # Sizes follow H, W and C linearly (LeCun's figure), never under a few px.
+                # The face is H x W to scale; the depth follows the square root of C, so
+                # LeNet's 6 maps still show as a stack beside its 120 (LeCun's figure).
                 h, w, c = (d or 1 for d in shape)
                 face = (max(4.0, 200.0 * w / top_hw), max(4.0, 200.0 * h / top_hw))
-                depth = max(2.0, 130.0 * c / top_c)
+                depth = max(2.0, 130.0 * math.sqrt(c / top_c))
             else:
                 # A vector: a bar whose length follows the logarithm of its units (a
                 # linear bar would make 10 units invisible beside 9,216).
@@ -650,11 +649,12 @@ class ArchitectureView(QWidget):
             previous = item
             x += item.width() + 34
         legend = QGraphicsSimpleTextItem(
-            "Each box is a layer's output: its front face follows H x W, its depth C "
-            "(to scale). A bar is a vector: its length follows log(units)."
+            "Each box is a layer's output: its front face is H x W to scale, its depth "
+            "follows √C (the number of maps). A bar is a vector: its length follows log(units)."
         )
         legend.setBrush(QColor("#505050"))
-        legend.setPos(0, 150)
+        lowest = max(item.boundingRect().bottom() for item in self._items.values())
+        legend.setPos(0, lowest + 12)
         self.scene.addItem(legend)
 
     def _tooltip(self, node: Any) -> str:
@@ -687,12 +687,12 @@ class ArchitectureView(QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if not self.canvas.zoomed:
+        if not self.canvas.adjusted:
             self.fit()
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        if not self.canvas.zoomed:
+        if not self.canvas.adjusted:
             self.fit()
 
 

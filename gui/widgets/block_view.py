@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -111,7 +111,7 @@ class BlockTile(QWidget):
         self.mosaic: Mosaic | None = None
         self.levels: tuple[float, float] | None = None  # None: each map on its own scale
 
-    def _columns(self, shape: tuple[int, ...]) -> int:
+    def columns_for(self, shape: tuple[int, ...]) -> int:
         """Columns that give the mosaic about the view's aspect ratio (tiles side by side
         are tall and narrow)."""
         h, w, c = shape
@@ -130,10 +130,12 @@ class BlockTile(QWidget):
         maps: np.ndarray | None,
         levels: tuple[float, float] | None,
         colour_bar: bool = True,
+        columns: int | None = None,
     ) -> None:
         """Show ``maps`` (H, W, C) of ``layer``: each map on its own scale (``levels``
         None, no colour bar) or all on ``levels`` (with a colour bar of the values unless
-        ``colour_bar`` is False: tiles that share one scale show it once)."""
+        ``colour_bar`` is False: tiles that share one scale show it once). ``columns``
+        of maps in the mosaic: by default, as many as give it the view's shape."""
         self.layer, self.maps, self.levels = layer, maps, levels
         if maps is None or maps.ndim != 3:
             self.mosaic = None
@@ -143,7 +145,7 @@ class BlockTile(QWidget):
         norm = "per_map" if levels is None else "none"
         self.mosaic = tile_maps(
             maps,
-            columns=self._columns(maps.shape),
+            columns=columns or self.columns_for(maps.shape),
             normalisation=norm,
             gap=gap,
             max_side=self.MAX_SIDE,
@@ -193,6 +195,7 @@ class BlockView(QWidget):
         self.heading.setWordWrap(True)
         self.message = QLabel()
         self.message.setWordWrap(True)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.ratio_label = QLabel()
         self.ratio_label.setWordWrap(True)
         self.ratio_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -217,6 +220,13 @@ class BlockView(QWidget):
         layout.addWidget(self.message)
         layout.addWidget(self.tile_row, 1)
         layout.addWidget(self.ratio_label)
+        layout.addStretch(0)  # takes the room when there are no tiles
+
+        # Tiles are tiled to their views' shape: again when the size settles after a resize.
+        self._retile_timer = QTimer(self)
+        self._retile_timer.setSingleShot(True)
+        self._retile_timer.setInterval(150)
+        self._retile_timer.timeout.connect(self._retile)
 
         state.model_changed.connect(self._on_model_changed)
         state.activations_changed.connect(lambda _a: self._refresh())
@@ -305,6 +315,24 @@ class BlockView(QWidget):
             self._show_module(block, acts)
         else:
             self._show_residual(block, acts)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.tiles:
+            self._retile_timer.start()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self.tiles:
+            self._retile_timer.start()
+
+    def _retile(self) -> None:
+        first = self.tiles[0] if self.tiles else None
+        if first is None or first.maps is None or first.mosaic is None:
+            return
+        if first.columns_for(first.maps.shape) != first.mosaic.columns:
+            self._shown = None
+            self._refresh()
 
     def _use_tiles(self, n: int) -> list[BlockTile]:
         self.tiles = self._all_tiles[:n]
@@ -427,8 +455,11 @@ class BlockView(QWidget):
         tiles = self._use_tiles(len(parts))
         for tile, (title, layer, a) in zip(tiles, parts, strict=True):
             tile.set_caption(title, layer + (f" · {_shape(a)}" if a is not None else ""))
-            # One scale for the four: its colour bar once, beside the last.
-            tile.show_maps(layer, a, levels or (0.0, 1.0), colour_bar=tile is tiles[-1])
+            # One scale for the four: its colour bar once, beside the last; the maps in
+            # the same columns in every tile (the first has no bar), so they line up.
+            columns = tiles[0].columns_for(a.shape) if a is not None and a.ndim == 3 else None
+            bar = tile is tiles[-1]
+            tile.show_maps(layer, a, levels or (0.0, 1.0), colour_bar=bar, columns=columns)
         if fx is not None and sx is not None:
             self._ratio = residual_ratio(fx, sx)
             which = "‖F(x)‖ / ‖x‖" if block.identity else "‖F(x)‖ / ‖shortcut(x)‖"

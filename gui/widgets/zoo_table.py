@@ -176,12 +176,6 @@ class ZooTable(QWidget):
 
 
 if __name__ == "__main__":
-    import sys
+    from gui.preview import preview
 
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication(sys.argv)
-    table = ZooTable()
-    table.resize(820, 360)
-    table.show()
-    sys.exit(app.exec())
+    preview(lambda _state: ZooTable(), size=(820, 380), tensorflow=False)

@@ -63,8 +63,9 @@ def test_a_drawn_digit_opens_in_the_activations_panel(qtbot):
     qtbot.mouseClick(draw.explore_button, Qt.MouseButton.LeftButton)
     assert window.tabs.currentWidget() is activations
     qtbot.waitUntil(
-        lambda: state.activations is not None and state.activations.input.kind.value
-        == "drawn_digit",
+        lambda: (
+            state.activations is not None and state.activations.input.kind.value == "drawn_digit"
+        ),
         timeout=60_000,
     )
     acts = state.activations
@@ -95,7 +96,12 @@ def test_tensorflow_that_cannot_load_is_explained_in_every_panel(qtbot, monkeypa
     window.close()
 
 
-def test_retraining_updates_every_view_of_the_one_mnist_model(qtbot, mnist_npz, monkeypatch):
+def test_retraining_updates_every_view_of_the_one_mnist_model(
+    qtbot, mnist_npz, monkeypatch, _questions
+):
+    from PySide6.QtWidgets import QMessageBox
+
+    _questions.answer(QMessageBox.StandardButton.Yes)  # a short run: worse, used anyway
     import engine.mnist_model
     from gui.panels.train_dialog import FILE_SOURCE
 
@@ -249,4 +255,21 @@ def test_every_panel_works_in_a_small_window(qtbot):
             if not _fully_visible(getattr(panel, name)):
                 clipped.append(f"{key}.{name}")
     assert clipped == []
+    window.close()
+
+
+def test_the_model_comparison_opens_a_model(qtbot, monkeypatch):
+    window = MainWindow(load_tf=False)
+    qtbot.addWidget(window)
+    window.show()
+    opened = []
+    monkeypatch.setattr(window.state, "open_model", opened.append)
+    dialog = window.show_model_comparison()
+    from gui.widgets.zoo_table import ZooTable
+
+    table = dialog.findChild(ZooTable)
+    assert "resnet50" in table.keys()
+    table.model_activated.emit("resnet50")  # what a double-click on its row emits
+    assert opened == ["resnet50"] and window.tabs.currentWidget() is window.panels["activations"]
+    dialog.close()
     window.close()

@@ -45,6 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.checks import check_int
+
 if TYPE_CHECKING:
     import keras
 
@@ -438,23 +440,13 @@ def _check_model(model: Any) -> None:
         )
 
 
-def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an int. Received {name}={value!r}")
-    v = int(value)
-    if v < low or (high is not None and v >= high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high})"
-        raise ValueError(f"{name} must be {bound}. Received {name}={v}")
-    return v
-
-
 def _check_pair(name: str, value: Any, limit: tuple[int, int]) -> tuple[int, int]:
     a, b = _pair(value)
     if isinstance(value, (list, tuple)) and len(value) != 2:
         raise ValueError(f"{name} must be an int or (rows, cols). Received {name}={value!r}")
     return (
-        _check_int(name, a, 1, limit[0] + 1),
-        _check_int(name, b, 1, limit[1] + 1),
+        check_int(name, a, 1, limit[0] + 1),
+        check_int(name, b, 1, limit[1] + 1),
     )
 
 
@@ -682,7 +674,7 @@ class Explainer:
         return np.ascontiguousarray(a, dtype=np.float32)
 
     def _check_class(self, class_index: Any) -> int:
-        return _check_int("class_index", class_index, 0, self.num_classes)
+        return check_int("class_index", class_index, 0, self.num_classes)
 
     @staticmethod
     def _check_score(score: str) -> str:
@@ -752,7 +744,7 @@ class Explainer:
         h, w = a.shape[:2]
         ph, pw = _check_pair("patch", patch, (h, w))
         sr, sc = _check_pair("stride", stride, (h, w))
-        batch_size = _check_int("batch_size", batch_size, 1)
+        batch_size = check_int("batch_size", batch_size, 1)
         if isinstance(fill, bool) or not isinstance(fill, (int, float, np.number)):
             raise ValueError(f"fill must be a number. Received fill={fill!r}")
         if not math.isfinite(float(fill)):
@@ -796,8 +788,8 @@ class Explainer:
         """
         a = self._check_x(x)
         c = self._check_class(class_index)
-        samples = _check_int("samples", samples, 0)
-        batch_size = _check_int("batch_size", batch_size, 1)
+        samples = check_int("samples", samples, 0)
+        batch_size = check_int("batch_size", batch_size, 1)
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
             raise ValueError(f"noise must be a number >= 0. Received noise={noise!r}")
         fn = self._fn("grad", "", self._check_score(score))
@@ -828,9 +820,9 @@ class Explainer:
         sub_shape = None in (oh, ow, ok)
         if sub_shape:  # a model taking any size: the map size follows this input
             _, oh, ow, ok = (int(d) for d in self._sub(layer_name, False)(a[None]).shape)
-        k = _check_int("channel", channel, 0, int(ok))
-        r = _check_int("row", row, 0, int(oh))
-        q = _check_int("col", col, 0, int(ow))
+        k = check_int("channel", channel, 0, int(ok))
+        r = check_int("row", row, 0, int(oh))
+        q = check_int("col", col, 0, int(ow))
         fn = self._fn("unit", layer_name, "")
         grad = np.asarray(fn(a[None], np.int32(r), np.int32(q), np.int32(k)))
         return np.abs(grad).max(axis=-1).astype(np.float32)

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.checks import check_int
 from engine.files import atomic_path
 from engine.zoo import CAFFE_MEAN_BGR, TORCH_MEAN, TORCH_STD, InputSpec, Scaling
 
@@ -476,16 +477,6 @@ def _unwrap(model: Any) -> tuple[Any, InputSpec | None]:
     return model, spec
 
 
-def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an int. Received: {name}={value!r}")
-    v = int(value)
-    if v < low or (high is not None and v >= high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high})"
-        raise ValueError(f"{name} must be {bound}. Received: {name}={v}")
-    return v
-
-
 def _resolve_size(model: Any, size: int | tuple[int, int] | None) -> tuple[int, int]:
     """(height, width): the model's input size, or the size asked where the model takes any."""
     fixed = tuple(model.inputs[0].shape[1:3])
@@ -499,8 +490,8 @@ def _resolve_size(model: Any, size: int | tuple[int, int] | None) -> tuple[int, 
     pair = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
     if len(pair) != 2:
         raise ValueError(f"size must be an int or (height, width). Received: size={size!r}")
-    h = _check_int("height", pair[0], 8)
-    w = _check_int("width", pair[1], 8)
+    h = check_int("height", pair[0], 8)
+    w = check_int("width", pair[1], 8)
     for want, got in zip(fixed, (h, w), strict=True):
         if want is not None and int(want) != got:
             raise ValueError(
@@ -578,10 +569,10 @@ def maximize(
 
     model, spec = _unwrap(model)
     vis = _visualiser(model)
-    k = _check_int("channel", channel, 0, vis.channels(layer_name))
-    n = _check_int("steps", steps, 1)
-    every = _check_int("every", every, 1)
-    seed = _check_int("seed", seed, 0, 2**31)
+    k = check_int("channel", channel, 0, vis.channels(layer_name))
+    n = check_int("steps", steps, 1)
+    every = check_int("every", every, 1)
+    seed = check_int("seed", seed, 0, 2**31)
     h, w = _resolve_size(model, size)
     conv = _resolve_scaling(model, spec if scaling is None else scaling)
     c = int(model.inputs[0].shape[-1])
@@ -675,9 +666,9 @@ def top_examples(
 
     model, _ = _unwrap(model)
     vis = _visualiser(model)
-    c = _check_int("channel", channel, 0, vis.channels(layer_name))
-    k = _check_int("k", k, 1)
-    batch_size = _check_int("batch_size", batch_size, 1)
+    c = check_int("channel", channel, 0, vis.channels(layer_name))
+    k = check_int("k", k, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
     n = len(images)
     fn = vis.channel_map(layer_name)
     channel_t = tf.constant(c, tf.int32)

@@ -49,6 +49,15 @@ CHOICES = {
 }
 
 
+def too_small(ink: np.ndarray, share: float = 0.12) -> bool:
+    """True for a dot or a speck: ink whose extent is under ``share`` of the canvas side."""
+    rows, cols = np.flatnonzero(ink.max(axis=1) > 12), np.flatnonzero(ink.max(axis=0) > 12)
+    if not rows.size:
+        return False
+    extent = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
+    return extent < share * max(ink.shape)
+
+
 def classify(
     classifier: DigitClassifier, ink: np.ndarray, explain: bool
 ) -> tuple[DigitPrediction, np.ndarray | None]:
@@ -129,6 +138,14 @@ class DrawPanel(Panel):
         row.addWidget(self.clear_button)
         row.addWidget(self.undo_button)
         left.addLayout(row)
+        self.cover_button = QPushButton("Cover parts (occlusion brush)")
+        self.cover_button.setCheckable(True)
+        self.cover_button.setToolTip(
+            "Strokes hide what is under them with black, while the probabilities follow: "
+            "cover the crossbar of a 7 and watch what it becomes (Ctrl+Z undoes a stroke)"
+        )
+        self.cover_button.toggled.connect(lambda on: setattr(self.canvas, "covering", on))
+        left.addWidget(self.cover_button)
         self.explore_button = QPushButton("Explore this digit's activations…")
         self.explore_button.setToolTip("Open the drawn digit in the Activations panel")
         self.explore_button.setEnabled(False)
@@ -370,6 +387,13 @@ class DrawPanel(Panel):
         else:
             p = prediction.probabilities
             self.guess_label.setText(f"{prediction.digit}  ({p.max():.0%})")
+            if too_small(self.canvas.ink()):
+                self.message.show_info(
+                    "So little ink is not a digit: it is blown up to 20x20 like any drawing, "
+                    "so the model's confident answer means little. Draw a whole digit."
+                )
+            elif self.message.text().startswith("So little ink"):
+                self.message.clear_message()
             self.bars.set_probabilities(p)
             for name, view in self.layer_views.items():
                 maps = prediction.activations[name]

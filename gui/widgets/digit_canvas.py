@@ -12,6 +12,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 Stroke = list[tuple[QPointF, float]]  # points and the pen width at each
+INK, COVER = 255, 0  # a stroke adds ink, or covers what is under it with black
 
 
 class DigitCanvas(QWidget):
@@ -34,6 +35,8 @@ class DigitCanvas(QWidget):
         self._image.fill(0)
         self._strokes: list[Stroke] = []
         self._cleared: list[list[Stroke]] = []  # drawings taken away by clear, for undo
+        self._levels: dict[int, int] = {}  # id(stroke) -> INK or COVER
+        self.covering = False  # True: strokes hide (occlude) what is drawn
         self._current: Stroke | None = None
         self.brush_size = 18.0
         self.setFixedSize(size, size)
@@ -86,19 +89,21 @@ class DigitCanvas(QWidget):
         self._end()
 
     # -- drawing -----------------------------------------------------------------------
-    def _pen(self, width: float) -> QPen:
+    def _pen(self, width: float, level: int = INK) -> QPen:
         return QPen(
-            QColor(255, 255, 255),
+            QColor(level, level, level),
             width,
             Qt.PenStyle.SolidLine,
             Qt.PenCapStyle.RoundCap,
             Qt.PenJoinStyle.RoundJoin,
         )
 
-    def _draw_segment(self, a: tuple[QPointF, float], b: tuple[QPointF, float]) -> None:
+    def _draw_segment(
+        self, a: tuple[QPointF, float], b: tuple[QPointF, float], level: int = INK
+    ) -> None:
         p = QPainter(self._image)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.setPen(self._pen((a[1] + b[1]) / 2))
+        p.setPen(self._pen((a[1] + b[1]) / 2, level))
         if a[0] == b[0]:
             p.drawPoint(a[0])
         else:
@@ -109,16 +114,18 @@ class DigitCanvas(QWidget):
     def _repaint_all(self) -> None:
         self._image.fill(0)
         for stroke in self._strokes:
+            level = self._levels.get(id(stroke), INK)
             for i, point in enumerate(stroke):
-                self._draw_segment(stroke[i - 1] if i else point, point)
+                self._draw_segment(stroke[i - 1] if i else point, point, level)
         self.update()
         self.changed.emit()
 
     def _begin(self, pos: QPointF, width: float) -> None:
         self._cleared.clear()  # a new drawing: what was cleared before stays cleared
         self._current = [(pos, width)]
+        self._levels[id(self._current)] = COVER if self.covering else INK
         self._strokes.append(self._current)
-        self._draw_segment(self._current[0], self._current[0])
+        self._draw_segment(self._current[0], self._current[0], self._level())
         self.changed.emit()
 
     def _extend(self, pos: QPointF, width: float) -> None:
@@ -126,8 +133,15 @@ class DigitCanvas(QWidget):
             return
         last = self._current[-1]
         self._current.append((pos, width))
-        self._draw_segment(last, self._current[-1])
+        self._draw_segment(last, self._current[-1], self._level())
         self.changed.emit()
+
+    def _level(self) -> int:
+        return self._levels.get(id(self._current), INK)
+
+    def cover_stroke_count(self) -> int:
+        """How many of the strokes cover (hide) rather than draw."""
+        return sum(self._levels.get(id(s), INK) == COVER for s in self._strokes)
 
     def _end(self) -> None:
         if self._current is not None:

@@ -318,3 +318,37 @@ def test_every_run_is_kept_and_a_worse_one_asks_before_it_is_used(
     assert mnist_model.weights_info().path == runs[1].path
     qtbot.waitUntil(lambda: panel.classifier().model is not old_model, timeout=TIMEOUT)
     assert panel._state.models["mnist"].model is panel.classifier().model
+
+
+def test_covering_the_crossbar_on_the_canvas_makes_the_seven_a_one(qtbot, panel):
+    draw_stroke(panel.canvas, scaled(panel, SEVEN))
+    qtbot.waitUntil(
+        lambda: panel.prediction() is not None and panel.prediction().digit == 7, timeout=TIMEOUT
+    )
+    qtbot.mouseClick(panel.cover_button, Qt.MouseButton.LeftButton)
+    assert panel.canvas.covering
+    panel.brush_slider.setValue(40)
+    draw_stroke(panel.canvas, scaled(panel, [(40, 60), (240, 60)]))  # over the crossbar
+    assert panel.canvas.cover_stroke_count() == 1
+    qtbot.waitUntil(
+        lambda: np.array_equal(
+            panel.prediction().input.pixels, digits.preprocess_drawing(panel.canvas.ink())
+        ),
+        timeout=TIMEOUT,
+    )
+    assert panel.prediction().digit == 1, np.round(panel.prediction().probabilities, 2)
+    qtbot.keyClick(panel, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # uncover
+    qtbot.waitUntil(lambda: panel.prediction().digit == 7, timeout=TIMEOUT)
+
+
+def test_a_dot_is_not_read_as_a_confident_digit(qtbot, panel):
+    draw_stroke(panel.canvas, scaled(panel, [(140, 140), (142, 141)]))
+    qtbot.waitUntil(
+        lambda: panel.prediction() is not None and panel.prediction().probabilities is not None,
+        timeout=TIMEOUT,
+    )
+    assert "So little ink is not a digit" in panel.message.text()
+    qtbot.keyClick(panel, Qt.Key.Key_Escape)
+    draw_stroke(panel.canvas, scaled(panel, SEVEN))
+    qtbot.waitUntil(lambda: panel.prediction().digit == 7, timeout=TIMEOUT)
+    assert panel.message.text() == ""

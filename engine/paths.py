@@ -1,15 +1,34 @@
-"""Where the app keeps its files: shipped resources and the user's data folder."""
+"""Where the app keeps its files: shipped resources and the user's data folder.
+
+The shipped weights, their figures and the sample photos are the package data
+``engine/resources`` of an installed wheel (``pyproject.toml`` maps the repository's
+top-level ``resources/`` there); run from the source tree, they are that folder itself.
+
+>>> (RESOURCES / "mnist_cnn.weights.h5").is_file(), SAMPLES.name
+(True, 'samples')
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from importlib import resources
 from pathlib import Path
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
-SAMPLES = RESOURCES / "samples"
-
 APP_NAME = "feature-map-explorer"
+
+
+def _find_resources() -> Path:
+    """The installed package data if there is any, else the source tree's ``resources/``."""
+    installed = resources.files("engine") / "resources"
+    if installed.is_dir():
+        # A wheel unpacked on the file system: a real folder, usable by Keras and Pillow.
+        return Path(str(installed))
+    return Path(__file__).resolve().parent.parent / "resources"
+
+
+RESOURCES = _find_resources()
+SAMPLES = RESOURCES / "samples"
 
 
 def user_data_dir() -> Path:

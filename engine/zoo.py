@@ -6,7 +6,13 @@
   downloaded by Keras on first use into its cache (``~/.keras/models``). Without network
   the loader says so, and the same model can be opened from a weights file the person has,
   or untrained (random weights, marked ``trained=False`` everywhere it is shown);
-- a Keras model file of the person's own (``.keras``, ``.h5``), loaded in safe mode.
+- a Keras model file of the person's own (``.keras``, ``.h5``), loaded in safe mode and
+  read right: its input convention detected (``detect_scaling``: raw pixels when it starts
+  with ``Rescaling`` or ``Normalization``) or chosen, any input size, its class names
+  (a labels file beside it, ImageNet's for a 1000-way output), and its output read as
+  probabilities, logits (through softmax) or plain values (``LoadedModel.read_output``).
+
+``load_model`` opens either, by zoo key or file name, as the command line does.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from importlib import resources
 from pathlib import Path
@@ -59,6 +65,24 @@ CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
 TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
+#: How each convention reads, for a chooser or a note.
+SCALING_LABELS = {
+    Scaling.RAW: "raw 0..255",
+    Scaling.UNIT: "[0, 1]",
+    Scaling.SYMMETRIC: '[-1, 1] ("tf")',
+    Scaling.CAFFE: "caffe (BGR, ImageNet mean subtracted)",
+    Scaling.TORCH: "torch (ImageNet mean and std)",
+}
+
+
+class ScalingSource(str, Enum):
+    """How a model's input convention was decided."""
+
+    KNOWN = "known"  # a zoo model: the convention its keras.applications module documents
+    DETECTED = "detected"  # read from the model: it starts with Rescaling or Normalization
+    CHOSEN = "chosen"  # the person chose it
+    GUESSED = "guessed"  # nothing to go by: [0, 1], and the panel says it is a guess
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -68,9 +92,14 @@ class InputSpec:
     ``channels`` 1 or 3; ``digit``: prepare like an MNIST digit (crop, 20x20, centre of
     mass), as the Draw panel prepares a drawing; ``pad``: zero pixels added on each side
     of the prepared image (LeNet-5 takes MNIST's 28x28 padded by 2: ``size`` (32, 32)).
+    A side that is None is chosen per image by ``size_for``: the image is scaled so that
+    its shorter side is ``short_side`` (None: as it is) and its longer side at most
+    ``max_side``, keeping its aspect ratio.
 
     >>> InputSpec((32, 32), 1, Scaling.UNIT, digit=True, pad=2).inner_size
     (28, 28)
+    >>> InputSpec((None, None), 3, Scaling.UNIT).size_for(300, 451)
+    (224, 337)
     >>> InputSpec((32, 32), 1, Scaling.UNIT, digit=True)
     Traceback (most recent call last):
     ...
@@ -82,10 +111,16 @@ class InputSpec:
     scaling: Scaling
     digit: bool = False
     pad: int = 0
+    short_side: int | None = 224
+    max_side: int = 1024
 
     def __post_init__(self) -> None:
         if self.pad < 0:
             raise ValueError(f"pad must be >= 0. Received: pad={self.pad}")
+        if self.short_side is not None and self.short_side < 1:
+            raise ValueError(f"short_side must be >= 1 or None. Received: {self.short_side}")
+        if self.max_side < 1:
+            raise ValueError(f"max_side must be >= 1. Received: max_side={self.max_side}")
         if self.digit and self.size != (28 + 2 * self.pad,) * 2:
             side = 28 + 2 * self.pad
             raise ValueError(
@@ -102,6 +137,28 @@ class InputSpec:
         return (
             None if h is None else h - 2 * self.pad,
             None if w is None else w - 2 * self.pad,
+        )
+
+    @property
+    def free_size(self) -> bool:
+        """True when the model takes images of any height or width."""
+        return None in self.size
+
+    def size_for(self, height: int, width: int) -> tuple[int, int]:
+        """The (height, width) an image of this size is resized to (before ``pad``).
+
+        >>> spec = InputSpec((None, None), 3, Scaling.RAW, short_side=100, max_side=400)
+        >>> spec.size_for(50, 1000), InputSpec((64, 64), 3, Scaling.RAW).size_for(9, 9)
+        ((20, 400), (64, 64))
+        """
+        fixed_h, fixed_w = self.inner_size
+        if fixed_h is not None and fixed_w is not None:
+            return fixed_h, fixed_w
+        scale = 1.0 if self.short_side is None else self.short_side / min(height, width)
+        scale = min(scale, self.max_side / max(height, width))
+        return (
+            fixed_h if fixed_h is not None else max(1, round(height * scale)),
+            fixed_w if fixed_w is not None else max(1, round(width * scale)),
         )
 
 
@@ -144,7 +201,11 @@ def prepare_image(image: np.ndarray | PreparedDigit, spec: InputSpec) -> np.ndar
     ``image`` is an (H, W, 3) or (H, W) uint8 image (0..255, as ``engine.images`` loads
     it) or a ``PreparedDigit`` (the Draw panel's digit, [0, 1]). Nothing is guessed from
     value ranges: the type says which it is. A photo for a digit model is prepared as a
-    drawing is (``preprocess_drawing``); then ``spec.pad`` zeros go around it.
+    drawing is (``preprocess_drawing``); any other image is resized to
+    ``spec.size_for(H, W)`` (the model's size, or for a model of any size its shorter
+    side to ``spec.short_side``); then ``spec.pad`` zeros go around it, a grey image for
+    an RGB model is repeated into three channels, a colour one for a grey model made
+    grey, and the values scaled by ``spec.scaling``.
 
     >>> spec = InputSpec((2, 2), 3, Scaling.UNIT)
     >>> float(prepare_image(np.full((4, 4, 3), 255, np.uint8), spec).max())
@@ -176,10 +237,7 @@ def prepare_image(image: np.ndarray | PreparedDigit, spec: InputSpec) -> np.ndar
             grey = 255.0 - grey
         x = preprocess_drawing(grey)[:, :, None] * 255.0
     else:
-        h, w = spec.inner_size
-        if h is None or w is None:
-            h, w = a.shape[:2]
-        x = resize_image(a, (h, w))
+        x = resize_image(a, spec.size_for(*a.shape[:2]))
         if x.ndim == 2:
             x = x[:, :, None]
     return _finish(_pad(x, spec.pad), spec)
@@ -199,12 +257,75 @@ def _finish(x: np.ndarray, spec: InputSpec) -> np.ndarray:
     return _apply_scaling(x.astype(np.float32), spec.scaling).astype(np.float32)
 
 
+class OutputKind(str, Enum):
+    """How a model's (first) output is shown."""
+
+    PROBABILITIES = "probabilities"  # class probabilities as they are
+    LOGITS = "logits"  # class scores that are not a distribution: shown through softmax
+    VALUES = "values"  # not a classifier (one value, a feature vector, maps): the values
+
+
+#: What the panel and the command line say beside a classifier's logits.
+LOGITS_NOTE = "logits → softmax"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One class of a top-k: its output index, name and probability."""
+
+    index: int
+    label: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class OutputReading:
+    """What one image's output means, as the panel and the command line show it.
+
+    ``top``: the ``k`` most likely classes, best first (empty for ``VALUES``);
+    ``values``: the output as the model gave it; ``probabilities``: the distribution the
+    top-k is read from (the output itself, or its softmax), None for ``VALUES``; ``note``:
+    what must be said beside it ("logits → softmax", "the first of 2 outputs", ...).
+    """
+
+    kind: OutputKind
+    top: tuple[Prediction, ...]
+    values: np.ndarray
+    probabilities: np.ndarray | None
+    note: str = ""
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    """exp(x) / sum(exp(x)), computed without overflow; float64.
+
+    >>> softmax(np.array([0.0, np.log(3.0)])).round(3).tolist()
+    [0.25, 0.75]
+    """
+    z = np.asarray(x, dtype=np.float64)
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def is_distribution(x: np.ndarray, tolerance: float = 0.01) -> bool:
+    """True when ``x`` has no negative value and sums to 1 (within ``tolerance``).
+
+    >>> is_distribution(np.array([0.2, 0.8])), is_distribution(np.array([-1.0, 2.0]))
+    (True, False)
+    """
+    a = np.asarray(x, dtype=np.float64)
+    return bool(np.isfinite(a).all() and a.min() >= 0 and abs(a.sum() - 1.0) <= tolerance)
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A model ready to probe, with what is needed to feed it and read its output.
 
     ``weights`` is what it was built with (``"imagenet"``, a path, None for random);
-    ``class_names`` names the outputs (None: "class i").
+    ``class_names`` names the outputs (None: "class i"). ``scaling_source`` says how
+    ``spec.scaling`` was decided and ``scaling_reason`` why (e.g. "the model starts with
+    Rescaling 'rescaling'"); ``classifier`` whether the first output is class scores (a
+    top-k) or values to show as they are; ``output_note`` what must be said about the
+    outputs whatever the image ("the first of 2 outputs", ...).
     """
 
     key: str
@@ -215,6 +336,10 @@ class LoadedModel:
     class_names: list[str] | None
     note: str = ""
     weights: str | Path | None = "imagenet"
+    scaling_source: ScalingSource = ScalingSource.KNOWN
+    scaling_reason: str = ""
+    classifier: bool = True
+    output_note: str = ""
 
     @property
     def label(self) -> str:
@@ -224,16 +349,120 @@ class LoadedModel:
     def input_shape(self) -> tuple[int | None, ...]:
         return tuple(None if d is None else int(d) for d in self.model.inputs[0].shape[1:])
 
+    @property
+    def output_layer(self) -> str:
+        """The name of the layer whose output is read (the model's first output)."""
+        return str(self.model.outputs[0]._keras_history.operation.name)
+
+    @property
+    def scaling_note(self) -> str:
+        """The input convention in words, with how it was decided, for the panel.
+
+        E.g. "input: raw 0..255 (detected: the model starts with Rescaling 'rescaling')",
+        "input: [0, 1] (a guess: the model does not say; choose its convention)".
+        """
+        label = SCALING_LABELS[self.spec.scaling]
+        source = self.scaling_source
+        if source is ScalingSource.GUESSED:
+            return f"input: {label} (a guess: the model does not say; choose its convention)"
+        if source is ScalingSource.DETECTED:
+            return f"input: {label} (detected: {self.scaling_reason})"
+        if source is ScalingSource.CHOSEN:
+            return f"input: {label} (chosen)"
+        return f"input: {label}"
+
     def prepare(self, image: np.ndarray | PreparedDigit) -> np.ndarray:
         """One model input (no batch axis) from an image or a prepared digit."""
         return prepare_image(image, self.spec)
 
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        """The first output for a batch of prepared inputs (N, H, W, C), as numpy."""
+        out = self.model(np.asarray(batch, dtype=np.float32), training=False)
+        if isinstance(out, dict):
+            out = next(iter(out.values()))
+        if isinstance(out, (list, tuple)):
+            out = out[0]
+        return np.asarray(out)
+
+    def class_name(self, index: int) -> str:
+        """The name of output ``index``: from ``class_names``, else "class i"."""
+        names = self.class_names
+        return names[index] if names and 0 <= index < len(names) else f"class {index}"
+
+    def read_output(self, output: np.ndarray, k: int = 5) -> OutputReading:
+        """What one image's (first) output means: a top-``k`` or values, and the note.
+
+        A classifier's output that is a probability distribution is read as it is;
+        one with a negative value or a sum far from 1 (logits) through softmax, with the
+        note "logits → softmax". An output that is not class scores (one value, a
+        feature vector, maps) is ``VALUES``: no top-k.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1. Received: k={k}")
+        values = np.asarray(output)
+        notes = [self.output_note] if self.output_note else []
+        if not self.classifier or values.ndim != 1 or values.size < 2:
+            if values.ndim == 1 and values.size == 1:
+                what = "one value"
+            elif values.ndim == 1:
+                what = f"{values.size} values, not class scores"
+            else:
+                what = f"values of shape {values.shape}"
+            note = "; ".join([*notes, f"not a classifier: {what}"])
+            return OutputReading(OutputKind.VALUES, (), values, None, note)
+        if is_distribution(values):
+            kind, probs = OutputKind.PROBABILITIES, values.astype(np.float64)
+        else:
+            kind, probs = OutputKind.LOGITS, softmax(values)
+            notes.append(LOGITS_NOTE)
+        order = np.argsort(probs, kind="stable")[::-1][:k]
+        top = tuple(Prediction(int(i), self.class_name(int(i)), float(probs[i])) for i in order)
+        return OutputReading(kind, top, values, probs, "; ".join(notes))
+
     def decode(self, probs: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
-        """The ``k`` most likely classes as (label, probability), best first."""
+        """The ``k`` most likely classes as (label, probability), best first.
+
+        ``read_output``'s top-k (logits through softmax); for an output that is not
+        class scores, its ``k`` largest values named "class i".
+        """
+        reading = self.read_output(probs, k)
+        if reading.kind is not OutputKind.VALUES:
+            return [(p.label, p.probability) for p in reading.top]
         p = np.asarray(probs, dtype=np.float64).ravel()
         order = np.argsort(p)[::-1][:k]
-        names = self.class_names
-        return [(names[i] if names else f"class {i}", float(p[i])) for i in order]
+        return [(self.class_name(int(i)), float(p[i])) for i in order]
+
+    def with_scaling(self, scaling: Scaling | str | None) -> LoadedModel:
+        """The same model read with another input convention (the person's choice), or
+        with ``None`` the one detected (or guessed) again. The Keras model is shared."""
+        if scaling is None:
+            chosen, source, reason = scaling_of(self.model)
+        else:
+            chosen, source, reason = _scaling(scaling), ScalingSource.CHOSEN, ""
+        return replace(
+            self,
+            spec=replace(self.spec, scaling=chosen),
+            scaling_source=source,
+            scaling_reason=reason,
+        )
+
+    def with_short_side(self, short_side: int | None) -> LoadedModel:
+        """The same model fed at another size, for a model that takes any size: the
+        image's shorter side becomes ``short_side`` (None: the image's own size)."""
+        return replace(self, spec=replace(self.spec, short_side=short_side))
+
+    def with_class_names(self, names: list[str] | None) -> LoadedModel:
+        """The same model with its outputs named by ``names`` (one per output unit)."""
+        if names is None:
+            return replace(self, class_names=None)
+        names = [str(n) for n in names]
+        units = _output_units(self.model)
+        if units != len(names):
+            raise ValueError(
+                f"{len(names)} class names for an output of {units} values; give one "
+                "name per output unit"
+            )
+        return replace(self, class_names=names, classifier=True)
 
 
 def imagenet_class_names() -> list[str]:
@@ -392,8 +621,170 @@ def load_zoo_model(
     )
 
 
-def load_user_model(path: str | Path) -> LoadedModel:
-    """Open a Keras model file in safe mode (no arbitrary code: Lambda layers are refused)."""
+#: The files ``load_user_model`` opens.
+MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def _scaling(value: Scaling | str) -> Scaling:
+    try:
+        return Scaling(value)
+    except ValueError:
+        raise ValueError(
+            f"scaling must be one of {', '.join(s.value for s in Scaling)}. "
+            f"Received: scaling={value!r}"
+        ) from None
+
+
+def _max_abs(value: Any) -> float:
+    return float(np.max(np.abs(np.asarray(value, dtype=np.float64))))
+
+
+#: Layers that may come before a model's own rescaling without changing what a pixel
+#: value means (resizing, cropping, augmentation that is off at inference).
+_PASS_THROUGH = (
+    "Resizing",
+    "CenterCrop",
+    "Cropping2D",
+    "Identity",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomZoom",
+    "RandomTranslation",
+    "RandomContrast",
+    "RandomCrop",
+    "RandomBrightness",
+    "Dropout",
+)
+
+
+def detect_scaling(model: Any) -> tuple[Scaling, str] | None:
+    """The input convention a model says itself, with why; None when it does not say.
+
+    A model whose first layer after the input (looking inside a nested Sequential or
+    Functional model that comes first, and past resizing, cropping and augmentation
+    layers, which do not change what pixel values mean) is ``Rescaling`` or
+    ``Normalization`` rescales its pixels itself, so it takes raw 0..255 pixels
+    (``keras.applications``' EfficientNet and ConvNeXt, and Keras' image-classification
+    tutorials, do this). Except: a ``Rescaling`` that multiplies by more than 0.1 (e.g.
+    ``Rescaling(2.0, offset=-1)``, [0, 1] to [-1, 1]) and a ``Normalization`` whose means
+    are all at most 1.5 (adapted on [0, 1] images) take [0, 1].
+    """
+    import keras
+
+    layers = keras.layers
+    passing = tuple(getattr(layers, n) for n in _PASS_THROUGH if hasattr(layers, n))
+    for layer in model.layers:
+        if isinstance(layer, (layers.InputLayer, *passing)):
+            continue
+        if isinstance(layer, keras.Model):
+            return detect_scaling(layer)
+        what = f"{type(layer).__name__} '{layer.name}'"
+        if isinstance(layer, layers.Rescaling):
+            if _max_abs(layer.scale) > 0.1:
+                return Scaling.UNIT, f"the model starts with {what}, which expects [0, 1]"
+            return Scaling.RAW, f"the model starts with {what}"
+        if isinstance(layer, layers.Normalization):
+            mean = getattr(layer, "mean", None)
+            if mean is not None and 0 < _max_abs(mean) <= 1.5:
+                return Scaling.UNIT, f"the model starts with {what}, whose means are for [0, 1]"
+            return Scaling.RAW, f"the model starts with {what}"
+        return None
+    return None
+
+
+def scaling_of(model: Any) -> tuple[Scaling, ScalingSource, str]:
+    """The convention ``detect_scaling`` finds, else [0, 1] marked as a guess."""
+    found = detect_scaling(model)
+    if found is None:
+        return Scaling.UNIT, ScalingSource.GUESSED, "the model does not say"
+    return found[0], ScalingSource.DETECTED, found[1]
+
+
+def _output_units(model: Any) -> int | None:
+    """The length of the first output when it is one vector per image, else None."""
+    shape = tuple(model.outputs[0].shape)
+    return None if len(shape) != 2 or shape[1] is None else int(shape[1])
+
+
+def _ends_in_class_scores(model: Any) -> bool:
+    """True when the first output comes from a ``Dense`` layer or a softmax (through
+    activations and dropout): class scores; False for pooled features, maps, etc."""
+    import keras
+
+    layers = keras.layers
+    layer = model.outputs[0]._keras_history.operation
+    for _ in range(100):  # a few steps back through activations; bounded
+        if isinstance(layer, keras.Model):
+            return _ends_in_class_scores(layer)
+        if isinstance(layer, (layers.Softmax, layers.Dense)):
+            return True
+        if getattr(layer, "activation", None) is keras.activations.softmax:
+            return True
+        if not isinstance(layer, (layers.Activation, layers.Dropout)) or not layer._inbound_nodes:
+            return False
+        parents = layer._inbound_nodes[0].parent_nodes
+        if len(parents) != 1:
+            return False
+        layer = parents[0].operation
+    return False
+
+
+def labels_file_for(path: str | Path) -> Path:
+    """Where the labels of a model file are looked for: ``NAME.labels.txt`` beside it.
+
+    >>> labels_file_for("models/cats.keras").as_posix()
+    'models/cats.labels.txt'
+    """
+    return Path(path).with_suffix(".labels.txt")
+
+
+def read_labels(path: str | Path) -> list[str]:
+    """Class names from a text file, one a line (surrounding blanks and trailing empty
+    lines ignored)."""
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"'{p}' could not be read as a labels file: {exc}") from exc
+    names = [line.strip() for line in lines]
+    while names and not names[-1]:
+        names.pop()
+    if not names:
+        raise ModelLoadError(f"'{p}' holds no labels (one label a line)")
+    return names
+
+
+def load_user_model(
+    path: str | Path,
+    scaling: Scaling | str | None = None,
+    size: int | None = None,
+    labels: list[str] | str | Path | None = None,
+) -> LoadedModel:
+    """Open a Keras model file in safe mode (no arbitrary code: Lambda layers are refused).
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.keras`` or ``.h5`` file of a model with one image input (H, W, 1 or 3);
+        H and W may be None (any size). Multi-input models are refused; a multi-output
+        model is read by its first output, and ``output_note`` says so.
+    scaling : Scaling or str, optional
+        The input convention the person chose. None: ``detect_scaling`` (raw pixels for
+        a model that starts with ``Rescaling`` or ``Normalization``), else [0, 1] marked
+        as a guess (``scaling_source``).
+    size : int, optional
+        For a model of any input size: the shorter side images are scaled to (default
+        224, the longer side capped at 1024). Ignored for a fixed size.
+    labels : list of str, or the path of a labels file, optional
+        The class names. None: ``NAME.labels.txt`` beside the model (one label a line) if
+        there is one; else ImageNet's names for a 1000-way output; else "class i".
+
+    Raises
+    ------
+    ModelLoadError
+        The file is missing, empty, not a model, unsafe, not an image model, has more
+        than one input, or its labels do not match its output.
+    """
     import keras
 
     p = Path(path)
@@ -401,7 +792,7 @@ def load_user_model(path: str | Path) -> LoadedModel:
         raise ModelLoadError(f"'{p}' does not exist or is not a file")
     if p.stat().st_size == 0:
         raise ModelLoadError(f"'{p.name}' is empty (0 bytes)")
-    if p.suffix.lower() not in (".keras", ".h5", ".hdf5"):
+    if p.suffix.lower() not in MODEL_FILE_SUFFIXES:
         raise ModelLoadError(f"'{p.name}' is not a Keras model file (.keras or .h5)")
     try:
         model = keras.saving.load_model(p, compile=False, safe_mode=True)
@@ -418,12 +809,143 @@ def load_user_model(path: str | Path) -> LoadedModel:
         ) from exc
     if not isinstance(model, keras.Model) or not model.inputs:
         raise ModelLoadError(f"'{p.name}' holds no model with inputs")
+    if len(model.inputs) > 1:
+        shapes = ", ".join(str(tuple(t.shape[1:])) for t in model.inputs)
+        raise ModelLoadError(
+            f"'{p.name}' takes {len(model.inputs)} inputs ({shapes}); the app shows models "
+            "with one image input"
+        )
     shape = tuple(model.inputs[0].shape)
-    if len(shape) != 4 or shape[-1] not in (1, 3) or shape[1] is None or shape[2] is None:
+    if len(shape) != 4 or shape[-1] not in (1, 3):
         raise ModelLoadError(
             f"'{p.name}' takes input of shape {shape[1:]}; the app shows models whose "
             "input is an image (height, width, 1 or 3 channels)"
         )
-    h, w, c = int(shape[1]), int(shape[2]), int(shape[3])
-    spec = InputSpec((h, w), c, Scaling.UNIT)
-    return LoadedModel("file", p.name, model, True, spec, None, f"from {p}", weights=p)
+    h, w = (None if d is None else int(d) for d in shape[1:3])
+    if scaling is None:
+        chosen, source, reason = scaling_of(model)
+    else:
+        chosen, source, reason = _scaling(scaling), ScalingSource.CHOSEN, ""
+    spec = InputSpec((h, w), int(shape[-1]), chosen, short_side=224 if size is None else size)
+
+    output_note = ""
+    if len(model.outputs) > 1:
+        first = model.outputs[0]._keras_history.operation.name
+        output_note = f"the model has {len(model.outputs)} outputs; the first ('{first}') is shown"
+    units = _output_units(model)
+    names: list[str] | None = None
+    if labels is None and labels_file_for(p).is_file():
+        labels = labels_file_for(p)
+    if isinstance(labels, (str, Path)):
+        source_name = f"'{Path(labels).name}'"
+        names = read_labels(labels)
+    elif labels is not None:
+        source_name, names = "the class names", [str(n) for n in labels]
+    if names is not None and units != len(names):
+        what = f"{units} values" if units is not None else f"shape {model.outputs[0].shape[1:]}"
+        raise ModelLoadError(
+            f"{source_name} has {len(names)} labels but '{p.name}''s output has {what}"
+        )
+    if names is None and units == 1000:
+        names = imagenet_class_names()
+    classifier = names is not None or (
+        units is not None and units >= 2 and _ends_in_class_scores(model)
+    )
+    return LoadedModel(
+        "file",
+        p.name,
+        model,
+        True,
+        spec,
+        names,
+        f"from {p}",
+        weights=p,
+        scaling_source=source,
+        scaling_reason=reason,
+        classifier=classifier,
+        output_note=output_note,
+    )
+
+
+def _why(exc: BaseException, limit: int = 160) -> str:
+    """An exception as a short line: its type and the start of its first line."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return f"{type(exc).__name__}: {text}"
+
+
+def _load_digit_weights(key: str, weights: str | Path | None) -> LoadedModel:
+    """A digit model untrained (``None``) or with the weights in a file."""
+    from engine import mnist_model
+
+    model = mnist_model.build_digit_model(key, compile=False)
+    title = MODEL_TITLES[key]
+    if weights is None:
+        note = "untrained: random weights, so its maps and predictions mean nothing"
+        return LoadedModel(key, title, model, False, _DIGIT_SPECS[key], DIGIT_NAMES, note, None)
+    path = Path(weights)
+    if not path.is_file():
+        raise ModelLoadError(f"'{path}' does not exist or is not a file")
+    try:
+        model.load_weights(path)
+    except Exception as exc:
+        raise ModelLoadError(f"'{path.name}' does not hold {title} weights: {_why(exc)}") from exc
+    return LoadedModel(
+        key, title, model, True, _DIGIT_SPECS[key], DIGIT_NAMES, f"weights from {path}", path
+    )
+
+
+def load_model(
+    model: str | Path,
+    weights: str | Path | None = "imagenet",
+    scaling: Scaling | str | None = None,
+    size: int | None = None,
+    labels: list[str] | str | Path | None = None,
+    progress: Callable[[float, str], None] = lambda f, m: None,
+) -> LoadedModel:
+    """A zoo model by key or a model file, as the command line names them.
+
+    ``weights``: ``"imagenet"`` (the default: a zoo model's pretrained weights, for the
+    digit models their trained ones), None (random, untrained), or a weights file (for a
+    model file: loaded into it). ``scaling`` (None: the model's own or the detected one),
+    ``size`` (for models of any size) and ``labels`` as for ``load_user_model``.
+    """
+    name = str(model)
+    if name in MODEL_TITLES:
+        if name in _DIGIT_SPECS and weights != "imagenet":
+            loaded = _load_digit_weights(name, weights)
+        else:
+            loaded = load_zoo_model(name, weights, progress)
+        if scaling is not None:
+            loaded = loaded.with_scaling(scaling)
+        if size is not None:
+            loaded = loaded.with_short_side(size)
+        if labels is not None:
+            names = read_labels(labels) if isinstance(labels, (str, Path)) else list(labels)
+            loaded = loaded.with_class_names(names)
+        return loaded
+    path = Path(model)
+    if not path.exists() and path.suffix.lower() not in MODEL_FILE_SUFFIXES:
+        raise ValueError(
+            f"unknown model {name!r}: give one of {', '.join(MODEL_TITLES)} or a Keras "
+            "model file (.keras, .h5)"
+        )
+    if weights is None:
+        raise ModelLoadError(
+            f"'{path.name}' is a model file with its own weights: untrained weights are "
+            "for the zoo's models"
+        )
+    progress(0.2, f"Loading {path.name}…")
+    loaded = load_user_model(path, scaling, size, labels)
+    if weights != "imagenet":
+        wpath = Path(weights)
+        if not wpath.is_file():
+            raise ModelLoadError(f"'{wpath}' does not exist or is not a file")
+        try:
+            loaded.model.load_weights(wpath)
+        except Exception as exc:
+            raise ModelLoadError(
+                f"'{wpath.name}' does not hold the weights of '{path.name}': {_why(exc)}"
+            ) from exc
+        loaded = replace(loaded, note=f"from {path}, weights from {wpath}", weights=wpath)
+    return loaded

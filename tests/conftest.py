@@ -19,3 +19,17 @@ def _private_data_dir(tmp_path, monkeypatch):
 def mnist_npz() -> Path:
     """An .npz in Keras' mnist layout: x_train (1000, 28, 28), x_test (500, 28, 28)."""
     return MNIST_FIXTURE
+
+
+@pytest.fixture(scope="session")
+def small_mnist_npz(tmp_path_factory) -> Path:
+    """300 training and 100 test digits of the fixture: for runs whose accuracy does
+    not matter (curves, reloading), so they take a second, not several."""
+    import numpy as np
+
+    with np.load(MNIST_FIXTURE) as d:
+        arrays = {k: d[k][:300] for k in ("x_train", "y_train")}
+        arrays |= {k: d[k][:100] for k in ("x_test", "y_test")}
+    path = tmp_path_factory.mktemp("mnist") / "small.npz"
+    np.savez(path, **arrays)
+    return path

@@ -113,6 +113,7 @@ class ExplainView(QWidget):
         self._cache: dict[tuple[int, int, int, str], np.ndarray] = {}
         self._worker: Worker | None = None
         self._pending_key: tuple[int, int, int, str] | None = None
+        self._stale = False  # something changed while hidden
         self._probe = LatestOnly(state.runner, pool="model")
         self._probe.result.connect(self._on_covered_probabilities)
         self._probe.failed.connect(lambda exc: self.message.show_exception(exc))
@@ -260,8 +261,22 @@ class ExplainView(QWidget):
             chosen = self.class_combo.findData(self._state.target_class)
             self.class_combo.setCurrentIndex(max(chosen, 0))
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._stale = False
+            self._refresh()
+            self._on_mask_changed()
+
     def _refresh(self) -> None:
-        """Show the heat map for the current (model, input, class, method)."""
+        """Show the heat map for the current (model, input, class, method).
+
+        Only while the view is shown: explanations cost a gradient pass or more on the
+        model thread, which other views need too; a hidden view catches up when shown.
+        """
+        if not self.isVisible():
+            self._stale = True
+            return
         acts, method = self._state.activations, self.method()
         c = self._state.explained_class()
         if acts is None or c is None or method == "none":
@@ -339,6 +354,9 @@ class ExplainView(QWidget):
         self._on_mask_changed()
 
     def _on_mask_changed(self) -> None:
+        if not self.isVisible():
+            self._stale = True
+            return
         acts, mask = self._state.activations, self.view.mask()
         if acts is None or mask is None or mask.shape != acts.x.shape[:2]:
             return

@@ -4,7 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
@@ -97,7 +96,7 @@ def test_tensorflow_that_cannot_load_is_explained_in_every_panel(qtbot, monkeypa
 
 
 def test_retraining_updates_every_view_of_the_one_mnist_model(
-    qtbot, mnist_npz, monkeypatch, _questions
+    qtbot, small_mnist_npz, monkeypatch, _questions
 ):
     from PySide6.QtWidgets import QMessageBox
 
@@ -126,7 +125,7 @@ def test_retraining_updates_every_view_of_the_one_mnist_model(
     assert draw.classifier().model is first.model and state.activations.model is first
     dialog = draw.open_train_dialog()
     dialog.source_combo.setCurrentText(FILE_SOURCE)
-    dialog.path_edit.setText(str(mnist_npz))
+    dialog.path_edit.setText(str(small_mnist_npz))
     dialog.epochs_spin.setValue(1)
     dialog.batch_spin.setValue(64)
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
@@ -177,10 +176,22 @@ def test_settings_live_in_the_data_folder_and_survive_a_restart(qtbot, tmp_path,
     again.close()
 
 
-@pytest.mark.parametrize("module", ["kernel_lab", "stride", "draw", "activations"])
-def test_each_panel_runs_alone(module, tmp_path):
+def test_each_panel_runs_alone(tmp_path):
+    """``python -m gui.panels.NAME`` for every panel (in one interpreter: one import of
+    TensorFlow, not four), each window shown and closed by itself."""
     import os
 
+    code = (
+        "import runpy\n"
+        "codes = []\n"
+        "for name in ('kernel_lab', 'stride', 'draw', 'activations'):\n"
+        "    try:\n"
+        "        runpy.run_module(f'gui.panels.{name}', run_name='__main__')\n"
+        "        codes.append((name, 'returned without exiting'))\n"
+        "    except SystemExit as exc:\n"
+        "        codes.append((name, exc.code))\n"
+        "print(codes)\n"
+    )
     env = {
         **os.environ,
         "QT_QPA_PLATFORM": "offscreen",
@@ -188,14 +199,17 @@ def test_each_panel_runs_alone(module, tmp_path):
         "FME_DATA_DIR": str(tmp_path),
     }
     result = subprocess.run(
-        [sys.executable, "-m", f"gui.panels.{module}"],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    last = result.stdout.strip().splitlines()[-1]
+    expected = [("kernel_lab", 0), ("stride", 0), ("draw", 0), ("activations", 0)]
+    assert last == str(expected), result.stderr[-2000:]
 
 
 def _fully_visible(widget) -> bool:

@@ -88,7 +88,8 @@ class Activations:
     input: InputImage
     x: np.ndarray
     maps: Mapping[str, np.ndarray]  # lazily derived layers are computed when first read
-    top: list[tuple[str, float]]
+    top: list[tuple[str, float]]  # empty for an output that is not class scores
+    output_note: str = ""  # what to say beside it ("logits → softmax", ...)
 
     def layer(self, name: str | None) -> np.ndarray | None:
         return None if name is None else self.maps.get(name)
@@ -126,11 +127,15 @@ def receptive_fields(model: Any) -> dict[str, Any]:
 
 def compute_activations(model: OpenModel, image: InputImage) -> Activations:
     """Prepare ``image`` for the model and run the probe (on the model thread)."""
-    x = model.loaded.prepare(image.pixels)
+    loaded = model.loaded
+    x = loaded.prepare(image.pixels)
     maps = model.probe.run(x)
-    last = next(reversed(maps.values()))
-    top = model.loaded.decode(last, 5) if last.ndim == 1 else []
-    return Activations(model, image, x, maps, top)
+    output = maps.get(loaded.output_layer)
+    if output is None:
+        output = next(reversed(maps.values()))
+    reading = loaded.read_output(output, 5)
+    top = [(p.label, p.probability) for p in reading.top]
+    return Activations(model, image, x, maps, top, reading.note)
 
 
 def default_layer(model: OpenModel) -> str | None:
@@ -270,13 +275,33 @@ class AppState(QObject):
             current=True,
         )
 
-    def open_model_file(self, path: Path) -> None:
-        """Open a Keras model file of the person's own and make it current."""
+    def open_model_file(self, path: Path, scaling: str | None = None) -> None:
+        """Open a Keras model file of the person's own and make it current; ``scaling``
+        is the input convention the person chose for it before (None: detect)."""
         from engine.zoo import load_user_model
 
         self._load(
-            lambda _task: _open(load_user_model(path)), Path(path).name, "file", current=True
+            lambda _task: _open(load_user_model(path, scaling=scaling)),
+            Path(path).name,
+            "file",
+            current=True,
         )
+
+    def reread_model(self, loaded: Any) -> None:
+        """The current model read another way (input convention, names): the same Keras
+        model and probe, a new ``LoadedModel``; its activations are computed again and
+        the selection stays."""
+        old = self.model
+        if old is None:
+            return
+        new = OpenModel(loaded, old.probe, old.fields)
+        self.model = new
+        if new.key in self.models:
+            self.models[new.key] = new
+        self.activations = None
+        self.model_changed.emit(new)
+        self.activations_changed.emit(None)
+        self._recompute()
 
     def load_model(self, key: str) -> None:
         """Have zoo model ``key`` open (for a view that shows it beside the current one)

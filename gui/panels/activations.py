@@ -39,7 +39,7 @@ from engine.files import atomic_path
 from engine.filters import filter_images
 from engine.mosaic import Mosaic, tile_maps, tile_rgb
 from engine.paths import sample_images
-from engine.zoo import MODEL_TITLES, RESNET50, VGG16, VGG19, PretrainedUnavailable
+from engine.zoo import MODEL_TITLES, RESNET50, SCALING_LABELS, VGG16, VGG19, PretrainedUnavailable
 from gui.panels.base import Panel
 from gui.state import Activations, AppState, InputImage, InputKind, OpenModel, Selection
 from gui.widgets.architecture_view import ArchitectureView
@@ -149,6 +149,24 @@ class ActivationsPanel(Panel):
         row.addWidget(self.weights_button)
         row.addWidget(self.untrained_button)
         bl.addLayout(row)
+        row = QHBoxLayout()
+        self.scaling_label = QLabel("Input")
+        self.scaling_combo = QComboBox()
+        self.scaling_combo.addItem("as the model says (or a guess)", "auto")
+        for scaling, label in SCALING_LABELS.items():
+            self.scaling_combo.addItem(label, scaling.value)
+        self.scaling_combo.setToolTip(
+            "How your model wants its pixels (keras.applications' conventions); remembered "
+            "for each model file"
+        )
+        self.scaling_combo.activated.connect(self._on_scaling_chosen)
+        shrinkable(self.scaling_combo)
+        row.addWidget(self.scaling_label)
+        row.addWidget(self.scaling_combo, 1)
+        self.scaling_row = QWidget()
+        self.scaling_row.setLayout(row)
+        self.scaling_row.setVisible(False)
+        bl.addWidget(self.scaling_row)
         self.model_label = QLabel("TensorFlow is loading…")
         self.model_label.setWordWrap(True)
         self.model_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -348,13 +366,24 @@ class ActivationsPanel(Panel):
         self._show_model_label(model)
         if self.message.is_error():  # about an earlier model ("could not be loaded…")
             self.message.clear_message()
+        self.scaling_row.setVisible(loaded.key == FILE_KEY)
+        if loaded.key == FILE_KEY:
+            chosen = loaded.spec.scaling.value
+            auto = loaded.scaling_source.value != "chosen"
+            with QSignalBlocker(self.scaling_combo):
+                self.scaling_combo.setCurrentIndex(
+                    0 if auto else self.scaling_combo.findData(chosen)
+                )
         self._layers = layer_summary(loaded.model)
         self.layer_table.set_layers(self._layers, inbound_layers(loaded.model), model.fields)
 
     def _show_model_label(self, model: OpenModel) -> None:
         loaded = model.loaded
         note = loaded.note.removeprefix("untrained: ")
-        self.model_label.setText(loaded.label + (f": {note}" if note else ""))
+        text = loaded.label + (f": {note}" if note else "")
+        if loaded.key == FILE_KEY:
+            text += f". {loaded.scaling_note[0].upper()}{loaded.scaling_note[1:]}."
+        self.model_label.setText(text)
         self.model_label.setStyleSheet(
             "" if loaded.trained else "color: #b00020; font-weight: bold;"
         )
@@ -377,6 +406,24 @@ class ActivationsPanel(Panel):
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.message.show_error(summary, "\n\n".join(p for p in (str(exc), tb) if p))
 
+    def _scaling_key(self, model: OpenModel) -> str:
+        return f"activations/scaling/{Path(str(model.loaded.weights)).resolve()}"
+
+    def _on_scaling_chosen(self, index: int) -> None:
+        model = self._state.model
+        if model is None or model.key != FILE_KEY:
+            return
+        choice = str(self.scaling_combo.itemData(index))
+        self._settings.setValue(self._scaling_key(model), choice)
+        self._state.reread_model(model.loaded.with_scaling(None if choice == "auto" else choice))
+
+    def open_model_file(self, path: Path) -> None:
+        """Open a model file with the input convention chosen for it before, if any."""
+        self.message.clear_message()
+        key = f"activations/scaling/{Path(path).resolve()}"
+        chosen = str(self._settings.value(key, "auto"))
+        self._state.open_model_file(path, None if chosen == "auto" else chosen)
+
     def load_weights_dialog(self) -> None:
         key = self.chosen_key()
         path, _ = QFileDialog.getOpenFileName(
@@ -391,8 +438,7 @@ class ActivationsPanel(Panel):
             self, "Keras model", str(Path.home()), "Keras models (*.keras *.h5);;All (*)"
         )
         if path:
-            self.message.clear_message()
-            self._state.open_model_file(Path(path))
+            self.open_model_file(Path(path))
         elif self._state.model is not None:  # cancelled: show what is still current
             with QSignalBlocker(self.model_combo):
                 self.model_combo.setCurrentIndex(self.model_combo.findData(self._state.model.key))
@@ -424,8 +470,7 @@ class ActivationsPanel(Panel):
     def dropEvent(self, event) -> None:
         path = dropped_path(event)
         if path is not None and path.suffix.lower() in (".keras", ".h5"):
-            self.message.clear_message()
-            self._state.open_model_file(path)
+            self.open_model_file(path)
         elif path is not None:
             self.source.load_file(path)
 
@@ -433,6 +478,8 @@ class ActivationsPanel(Panel):
     def _on_activations_changed(self, acts: Activations | None) -> None:
         self.top_list.clear()
         warning = "" if acts is None else input_warning(acts)
+        if acts is not None and acts.output_note:
+            warning = " ".join(t for t in (f"Output: {acts.output_note}.", warning) if t)
         self.fit_label.setText(warning)
         self.fit_label.setVisible(bool(warning))
         if acts is not None:

@@ -308,3 +308,58 @@ def test_big_layers_are_shrunk_for_display_only(qtbot, panel):
     click_map(qtbot, panel, 7)  # a click still finds the map it is on
     assert state.selection.map == 7
     assert panel.detail_map.data().shape == (224, 224)  # the enlarged map is full size
+
+
+def test_your_own_model_is_fed_as_it_expects(qtbot, panel, tmp_path):
+    import keras
+
+    state = panel._state
+    from engine.zoo import CAFFE_MEAN_BGR
+
+    def small(first):
+        inputs = keras.Input((32, 32, 3))
+        x = first(inputs) if first is not None else inputs
+        x = keras.layers.Conv2D(4, 3, name="c")(x)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return keras.Model(inputs, keras.layers.Dense(3, name="logits")(x))  # no softmax
+
+    def opened(path):
+        drop_file(panel, path)
+        qtbot.waitUntil(
+            lambda: state.model is not None and state.model.loaded.title == path.name,
+            timeout=TIMEOUT,
+        )
+        return wait_for_activations(qtbot, state, "file")
+
+    raw = tmp_path / "raw.keras"
+    small(keras.layers.Rescaling(1 / 255, name="rs")).save(raw)
+    (tmp_path / "raw.labels.txt").write_text("cat\ndog\nbird\n")
+    acts = opened(raw)
+    # A model that starts with Rescaling takes raw pixels: exactly the resized image.
+    from engine.zoo import resize_image
+
+    expected = resize_image(acts.input.pixels, (32, 32))
+    np.testing.assert_allclose(acts.x, expected, atol=1e-4)
+    assert "detected" in panel.model_label.text() and "raw 0..255" in panel.model_label.text()
+    assert panel.scaling_row.isVisible() and panel.scaling_combo.currentIndex() == 0
+    assert {label for label, _ in acts.top} <= {"cat", "dog", "bird"}  # the labels file
+    assert "logits → softmax" in panel.fit_label.text()
+
+    guess = tmp_path / "guess.keras"
+    small(None).save(guess)
+    acts = opened(guess)
+    assert acts.model.loaded.weights is not None and "a guess" in panel.model_label.text()
+    np.testing.assert_allclose(acts.x, expected / 255.0, atol=1e-5)
+    pick(qtbot, panel.scaling_combo, "caffe (BGR, ImageNet mean subtracted)")
+    qtbot.waitUntil(
+        lambda: state.activations is not None and "chosen" in panel.model_label.text(),
+        timeout=TIMEOUT,
+    )
+    np.testing.assert_allclose(
+        state.activations.x, expected[:, :, ::-1] - CAFFE_MEAN_BGR, atol=1e-3
+    )
+    # Remembered for that file: opened again, it is read the chosen way at once.
+    opened(raw)
+    acts = opened(guess)
+    assert "chosen" in panel.model_label.text()
+    np.testing.assert_allclose(acts.x, expected[:, :, ::-1] - CAFFE_MEAN_BGR, atol=1e-3)

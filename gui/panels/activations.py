@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
+    QSpinBox,
     QSplitter,
     QStackedWidget,
     QTabWidget,
@@ -163,6 +164,22 @@ class ActivationsPanel(Panel):
         shrinkable(self.scaling_combo)
         row.addWidget(self.scaling_label)
         row.addWidget(self.scaling_combo, 1)
+        self.size_spin = QSpinBox()
+        self.size_spin.setRange(16, 1024)
+        self.size_spin.setSingleStep(16)
+        self.size_spin.setValue(224)
+        self.size_spin.setPrefix("shorter side ")
+        self.size_spin.setSuffix(" px")
+        self.size_spin.setToolTip("Your model takes any size: the image is fed at this size")
+        self.size_spin.editingFinished.connect(self._on_size_chosen)
+        row.addWidget(self.size_spin)
+        self.labels_button = QPushButton("Labels…")
+        self.labels_button.setToolTip(
+            "Name the model's classes from a text file, one name a line "
+            "(NAME.labels.txt beside the model is read by itself)"
+        )
+        self.labels_button.clicked.connect(self.labels_dialog)
+        row.addWidget(self.labels_button)
         self.scaling_row = QWidget()
         self.scaling_row.setLayout(row)
         self.scaling_row.setVisible(False)
@@ -367,6 +384,10 @@ class ActivationsPanel(Panel):
         if self.message.is_error():  # about an earlier model ("could not be loaded…")
             self.message.clear_message()
         self.scaling_row.setVisible(loaded.key == FILE_KEY)
+        self.size_spin.setVisible(loaded.key == FILE_KEY and loaded.spec.free_size)
+        if loaded.key == FILE_KEY and loaded.spec.short_side:
+            with QSignalBlocker(self.size_spin):
+                self.size_spin.setValue(int(loaded.spec.short_side))
         if loaded.key == FILE_KEY:
             chosen = loaded.spec.scaling.value
             auto = loaded.scaling_source.value != "chosen"
@@ -416,6 +437,35 @@ class ActivationsPanel(Panel):
         choice = str(self.scaling_combo.itemData(index))
         self._settings.setValue(self._scaling_key(model), choice)
         self._state.reread_model(model.loaded.with_scaling(None if choice == "auto" else choice))
+
+    def _on_size_chosen(self) -> None:
+        model = self._state.model
+        if model is None or model.key != FILE_KEY or not model.loaded.spec.free_size:
+            return
+        if model.loaded.spec.short_side != self.size_spin.value():
+            self._state.reread_model(model.loaded.with_short_side(self.size_spin.value()))
+
+    def labels_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Class names, one a line", str(Path.home()), "Text (*.txt);;All (*)"
+        )
+        if path:
+            self.use_labels_file(Path(path))
+
+    def use_labels_file(self, path: Path) -> None:
+        """Name the current model's classes from ``path`` (one name a line)."""
+        from engine.zoo import ModelLoadError, read_labels
+
+        model = self._state.model
+        if model is None:
+            return
+        try:
+            loaded = model.loaded.with_class_names(read_labels(path))
+        except (OSError, ValueError, ModelLoadError) as exc:
+            self.message.show_error(f"Could not use '{path.name}': {exc}")
+            return
+        self.message.clear_message()
+        self._state.reread_model(loaded)
 
     def open_model_file(self, path: Path) -> None:
         """Open a model file with the input convention chosen for it before, if any."""

@@ -363,3 +363,37 @@ def test_your_own_model_is_fed_as_it_expects(qtbot, panel, tmp_path):
     acts = opened(guess)
     assert "chosen" in panel.model_label.text()
     np.testing.assert_allclose(acts.x, expected[:, :, ::-1] - CAFFE_MEAN_BGR, atol=1e-3)
+
+
+def test_any_size_model_and_a_labels_file_chosen_in_the_panel(qtbot, panel, tmp_path):
+    import keras
+
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(2, 3, name="c")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    path = tmp_path / "anysize.keras"
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax", name="p")(x)).save(path)
+    state = panel._state
+    drop_file(panel, path)
+    qtbot.waitUntil(lambda: state.model is not None and state.model.key == "file", timeout=TIMEOUT)
+    acts = wait_for_activations(qtbot, state, "file")
+    h, w = acts.input.pixels.shape[:2]
+    assert min(acts.x.shape[:2]) == 224 and panel.size_spin.isVisible()
+    panel.size_spin.setValue(96)
+    panel.size_spin.editingFinished.emit()  # what Enter or leaving the box emits
+    qtbot.waitUntil(
+        lambda: state.activations is not None and min(state.activations.x.shape[:2]) == 96,
+        timeout=TIMEOUT,
+    )
+    assert state.activations.maps["c"].shape[:2] == tuple(
+        d - 2 for d in state.activations.x.shape[:2]
+    )
+    labels = tmp_path / "names.txt"
+    labels.write_text("left\nright\n")
+    panel.use_labels_file(labels)  # what the Labels… dialog calls with the chosen file
+    qtbot.waitUntil(lambda: state.activations is not None, timeout=TIMEOUT)
+    assert {label for label, _ in state.activations.top} == {"left", "right"}
+    bad = tmp_path / "three.txt"
+    bad.write_text("a\nb\nc\n")
+    panel.use_labels_file(bad)
+    assert panel.message.is_error() and "three.txt" in panel.message.text()

@@ -237,19 +237,6 @@ class AppState(QObject):
         self.tensorflow_error = exc
         self.tensorflow_failed.emit(exc)
 
-    def when_tensorflow_ready(
-        self, callback: Callable[[], None], on_failed: Callable[[BaseException], None]
-    ) -> None:
-        """Call ``callback`` now if TensorFlow is loaded, else once it is; ``on_failed``
-        with the exception if the import fails."""
-        if self.tensorflow_version is not None:
-            callback()
-        elif self.tensorflow_error is not None:
-            on_failed(self.tensorflow_error)
-        else:
-            self.tensorflow_ready.connect(lambda _v: callback())
-            self.tensorflow_failed.connect(on_failed)
-
     # -- models ----------------------------------------------------------------------------
     def busy(self) -> bool:
         return self._loading > 0 or self._computing

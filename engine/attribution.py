@@ -617,8 +617,7 @@ class Explainer:
             grads = tf.cast(tape.gradient(y, maps), tf.float32)
             weights = tf.reduce_mean(grads, axis=(1, 2))  # alpha_k^c: (1, K)
             heat = tf.nn.relu(tf.reduce_sum(tf.cast(maps, tf.float32) * weights[:, None, None], -1))
-            up = tf.image.resize(heat[..., None], tf.shape(x)[1:3], method="bilinear")
-            return up[0, :, :, 0], c
+            return heat[0], c  # at the maps' resolution: placed on the input by the caller
 
         return tf.function(cam, reduce_retracing=True, autograph=False)
 
@@ -712,8 +711,12 @@ class Explainer:
             )
         self._map_layer(name)
         fn = self._fn("cam", name, self._check_score(score))
-        heat, _ = fn(a[None], np.int32(c))
-        heat = np.asarray(heat, dtype=np.float32)
+        small, _ = fn(a[None], np.int32(c))
+        try:
+            fields = receptive_field_2d(self._get_model(), name)
+        except ValueError:  # a layer the graph walk does not know: stretch instead
+            fields = None
+        heat = place_on_input(np.asarray(small, dtype=np.float32), fields, a.shape[:2])
         peak = float(heat.max())
         return heat / np.float32(peak) if peak > 0 else np.zeros_like(heat)
 
@@ -896,6 +899,39 @@ def effective_receptive_field(
 ) -> np.ndarray:
     """|d unit / d x| (max over channels) for the unit [row, col, channel] of a layer."""
     return explainer(model).effective_receptive_field(x, layer_name, channel, row, col)
+
+
+def place_on_input(
+    heat: np.ndarray,
+    fields: tuple[ReceptiveField, ReceptiveField] | None,
+    input_hw: tuple[int, int],
+) -> np.ndarray:
+    """A map-resolution heat map (h, w) laid on the input (H, W): each map cell sits where
+    its receptive field is centred (``start + i * jump``), linear between cells and
+    constant beyond the outer ones. Without ``fields``, the map is stretched corner to
+    corner (wrong by the border a 'valid' convolution trims, so only a fallback).
+
+    The lecture CNN's conv2d_2 (24x24, cells centred on input pixels 2..25):
+
+    >>> rf = ReceptiveField(5, 1, 2.0)
+    >>> h = np.arange(24.0)[None, :].repeat(24, axis=0)
+    >>> place_on_input(h, (rf, rf), (28, 28))[0, [0, 1, 2, 3, 25, 26, 27]].tolist()
+    [0.0, 0.0, 0.0, 1.0, 23.0, 23.0, 23.0]
+    """
+    a = np.asarray(heat, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"heat must be (h, w). Received shape {a.shape}")
+    h, w = a.shape
+    big_h, big_w = (int(v) for v in input_hw)
+    if fields is None:
+        rows = np.linspace(0, h - 1, big_h)
+        cols = np.linspace(0, w - 1, big_w)
+    else:
+        rows = (np.arange(big_h) - fields[0].start) / fields[0].jump
+        cols = (np.arange(big_w) - fields[1].start) / fields[1].jump
+    along_rows = np.stack([np.interp(rows, np.arange(h), a[:, j]) for j in range(w)], axis=1)
+    out = np.stack([np.interp(cols, np.arange(w), r) for r in along_rows], axis=0)
+    return out.astype(np.float32)
 
 
 def occlusion_heat(

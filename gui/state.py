@@ -154,8 +154,9 @@ class AppState(QObject):
         TensorFlow and Keras imported; their versions.
     tensorflow_failed(object)
         The import failed; the exception.
-    model_loading(str)
-        A model started (or progressed) loading; the message.
+    model_loading(str, str)
+        The model under this key ("file" for a model file) started or progressed
+        loading; the message.
     model_opened(str)
         The model under this key was loaded or reloaded (new weights); see ``models``.
     model_changed(object)
@@ -184,7 +185,7 @@ class AppState(QObject):
 
     tensorflow_ready = Signal(str)
     tensorflow_failed = Signal(object)
-    model_loading = Signal(str)
+    model_loading = Signal(str, str)
     model_opened = Signal(str)
     model_changed = Signal(object)
     model_failed = Signal(str, object)
@@ -322,11 +323,11 @@ class AppState(QObject):
         token = self._load_token
         self._loading_keys.add(key)
         self._set_loading(+1)
-        self.model_loading.emit(f"Loading {what}…")
+        self.model_loading.emit(key, f"Loading {what}…")
         self.runner.start(
             job,
             pool="model",
-            on_progress=lambda _f, message: self.model_loading.emit(message),
+            on_progress=lambda _f, message: self.model_loading.emit(key, message),
             on_finished=lambda m: self._on_model_loaded(m, current and token == self._load_token),
             on_failed=lambda exc: self.model_failed.emit(key, exc),
             on_done=lambda: self._load_done(key),

@@ -40,7 +40,7 @@ from engine.files import atomic_path
 from engine.filters import filter_images
 from engine.mosaic import Mosaic, tile_maps, tile_rgb
 from engine.paths import sample_images
-from engine.zoo import MODEL_TITLES, RESNET50, SCALING_LABELS, VGG16, VGG19, PretrainedUnavailable
+from engine.zoo import APPLICATIONS, MODEL_TITLES, SCALING_LABELS, PretrainedUnavailable
 from gui.panels.base import Panel
 from gui.state import Activations, AppState, InputImage, InputKind, OpenModel, Selection
 from gui.widgets.architecture_view import ArchitectureView
@@ -61,7 +61,8 @@ MODEL_FILE = "A Keras model file…"
 DRAWN_DIGIT = "The digit drawn in the Draw panel"
 #: Normalisation keys (stored in settings) and their labels.
 NORMALISATIONS = {"per_map": "Each map on its own", "per_layer": "The whole layer together"}
-IMAGENET_KEYS = (VGG16, VGG19, RESNET50)
+#: The keras.applications models: ImageNet weights, a weights file or untrained.
+IMAGENET_KEYS = tuple(APPLICATIONS)
 
 
 def shrinkable(combo: QComboBox, chars: int = 12) -> None:
@@ -368,7 +369,9 @@ class ActivationsPanel(Panel):
             self.message.clear_message()
             self._state.open_model(key)
 
-    def _on_model_loading(self, message: str) -> None:
+    def _on_model_loading(self, key: str, message: str) -> None:
+        if key not in (self.chosen_key(), FILE_KEY):
+            return  # another view's model (the Draw panel's LeNet-5, say)
         self.model_label.setStyleSheet("")
         self.model_label.setText(message)
 
@@ -597,7 +600,8 @@ class ActivationsPanel(Panel):
             shrunk = f", shown 1:{self._mosaic.factor}" if self._mosaic.factor > 1 else ""
             self.grid_view.set_title(f"{layer} ({kind}; {scale}{shrunk}){untrained}")
             self.grid_stack.setCurrentWidget(self.grid_view)
-        self.layer_label.setText(f"{layer}: {kind}{untrained}")
+        mark = "[UNTRAINED] " if untrained else ""  # first: a cut heading keeps it
+        self.layer_label.setText(f"{mark}{layer}: {kind}")
         self.layer_shown.emit(layer)
 
     def _tile(self, raw: np.ndarray, max_side: int | None) -> Mosaic:

@@ -386,7 +386,8 @@ class DrawPanel(Panel):
                 view.clear_image()
         else:
             p = prediction.probabilities
-            self.guess_label.setText(f"{prediction.digit}  ({p.max():.0%})")
+            who = f"{CHOICES[self._keys()[0]][0]}: " if len(self._keys()) > 1 else ""
+            self.guess_label.setText(f"{who}{prediction.digit}  ({p.max():.0%})")
             if too_small(self.canvas.ink()):
                 self.message.show_info(
                     "So little ink is not a digit: it is blown up to 20x20 like any drawing, "

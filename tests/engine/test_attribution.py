@@ -223,8 +223,15 @@ def _reference_cam(model, x, layer_name, class_index=None):
     grads = tape.gradient(y, maps).numpy()[0]
     weights = grads.mean(axis=(0, 1))
     cam = np.maximum((maps.numpy()[0] * weights).sum(-1), 0)
-    up = tf.image.resize(cam[None, :, :, None], x.shape[:2], method="bilinear").numpy()[0, ..., 0]
+    up = _on_input(cam, x.shape[:2])
     return up / up.max() if up.max() > 0 else up
+
+
+def _on_input(cam, hw):
+    """A 'valid' map of stride 1 placed on the input by hand: its cell i is centred on
+    input pixel i + (F-1)/2, and the border beyond the outer cells takes their values."""
+    s = (hw[0] - cam.shape[0]) // 2  # (F-1)/2 for one valid FxF convolution, or a stack
+    return np.pad(cam, ((s, hw[0] - cam.shape[0] - s), (s, hw[1] - cam.shape[1] - s)), "edge")
 
 
 def test_grad_cam_matches_a_tape(mnist, digits):
@@ -259,7 +266,7 @@ def test_grad_cam_heads_other_than_a_softmax_dense(digits):
             y = z[0, 1]
         w = tape.gradient(y, m).numpy()[0].mean(axis=(0, 1))
         cam = np.maximum((m.numpy()[0] * w).sum(-1), 0)
-        up = tf.image.resize(cam[None, :, :, None], (28, 28)).numpy()[0, ..., 0]
+        up = _on_input(cam, (28, 28))
         expected = up / up.max() if up.max() > 0 else up
         np.testing.assert_allclose(grad_cam(model, x, 1, "maps"), expected, atol=1e-4)
 

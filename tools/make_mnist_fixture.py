@@ -3,7 +3,7 @@
 Takes the first 1,000 training and the first 500 test digits of
 ``../shared/data/mnist_8k.npz`` (deterministic), in Keras' mnist layout, compressed:
 
-    .venv/bin/python tests/data/make_fixture.py [SOURCE.npz]
+    .venv/bin/python tools/make_mnist_fixture.py [SOURCE.npz]
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-SOURCE = HERE.parents[2] / "shared" / "data" / "mnist_8k.npz"
-TARGET = HERE / "mnist_fixture.npz"
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT.parent / "shared" / "data" / "mnist_8k.npz"
+TARGET = ROOT / "tests" / "data" / "mnist_fixture.npz"
 N_TRAIN, N_TEST = 1000, 500
 
 

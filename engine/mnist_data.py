@@ -95,3 +95,51 @@ def load_mnist(path: str | Path | None = None) -> tuple[Split, Split]:
         _check_split("training set", arrays["x_train"], arrays["y_train"]),
         _check_split("test set", arrays["x_test"], arrays["y_test"]),
     )
+
+
+#: The 500 MNIST test digits shipped with the app (none of them trained on).
+BUNDLED_TEST_DIGITS = "mnist_test_500.npz"
+
+
+def bundled_test_digits() -> Split:
+    """The 500 real MNIST test digits the app ships: (x (500, 28, 28) uint8, y (500,)).
+
+    They are the first 500 of the 1,000 test digits the shipped models were measured
+    on (none of them trained on); ``resources/README.md`` says where they come from.
+
+    >>> x, y = bundled_test_digits()
+    >>> x.shape, x.dtype, sorted(set(y.tolist())) == list(range(10))
+    ((500, 28, 28), dtype('uint8'), True)
+    """
+    from engine.paths import RESOURCES
+
+    with np.load(RESOURCES / BUNDLED_TEST_DIGITS, allow_pickle=False) as data:
+        return _check_split("test set", data["x_test"], data["y_test"])
+
+
+def load_test_split(path: str | Path) -> Split:
+    """The test split of an .npz in Keras' mnist layout; only x_test and y_test are
+    required (a file of test digits alone is fine).
+
+    Raises
+    ------
+    MnistDataError
+        The file is missing, unreadable, or lacks x_test / y_test; the message says so.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise MnistDataError(f"'{p}' does not exist or is not a file")
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            missing = {"x_test", "y_test"} - set(data.files)
+            if missing:
+                raise MnistDataError(
+                    f"'{p.name}' is not in Keras' mnist layout: missing "
+                    f"{', '.join(sorted(missing))} (it has {', '.join(data.files) or 'no arrays'})"
+                )
+            x, y = data["x_test"], data["y_test"]
+    except MnistDataError:
+        raise
+    except Exception as exc:
+        raise MnistDataError(f"'{p.name}' is not a readable .npz file: {exc}") from exc
+    return _check_split("test set", x, y)

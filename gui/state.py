@@ -39,6 +39,7 @@ class InputKind(str, Enum):
     SAMPLE = "sample"
     FILE = "file"
     DRAWN_DIGIT = "drawn_digit"
+    LIVE = "live"  # a camera's or a video file's frame
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,9 @@ class AppState(QObject):
         The class that explanations are about (an int), or None for the top class.
     panel_requested(str)
         Someone asked to bring a panel (by key) to the front.
+    digit_opened(object, str)
+        A digit image ((28, 28) uint8, ink high) was opened from a test set, to be
+        shown in the Draw panel as an editable drawing; its name.
     """
 
     tensorflow_ready = Signal(str)
@@ -197,6 +201,7 @@ class AppState(QObject):
     drawn_digit_changed = Signal(object)
     target_class_changed = Signal(object)
     panel_requested = Signal(str)
+    digit_opened = Signal(object, str)
 
     def __init__(self, runner: WorkerRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -381,6 +386,21 @@ class AppState(QObject):
             return False
         self.set_input(self.drawn_digit, InputKind.DRAWN_DIGIT, "drawn digit")
         return True
+
+    def open_digit(self, pixels: np.ndarray, name: str) -> None:
+        """Open a digit image ((28, 28), ink high: an MNIST test digit) as the drawn digit
+        and the current input; the Draw panel shows it as a drawing to edit
+        (``digit_opened``), and a digit model is made current if another one is."""
+        from engine.digits import PreparedDigit
+
+        a = np.asarray(pixels, dtype=np.float32)
+        peak = float(a.max()) if a.size else 0.0
+        digit = PreparedDigit(a / 255.0 if peak > 1.0 else a)
+        self.digit_opened.emit(np.asarray(pixels), name)
+        self.set_drawn_digit(digit)
+        self.set_input(digit, InputKind.DRAWN_DIGIT, name)
+        if self.model is None or not self.model.loaded.spec.digit:
+            self.open_model(MNIST_KEY)
 
     def explore_drawn_digit(self) -> None:
         """The drawn digit through the MNIST CNN, in the Activations panel."""

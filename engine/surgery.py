@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 
 ProgressCallback = Callable[[float, str], None]
 
-SET_FILTER, SCALE, ABLATE = "set_filter", "scale", "ablate"
-EDIT_KINDS = (SET_FILTER, SCALE, ABLATE)
+SET_FILTER, SCALE, ABLATE, RESTORE = "set_filter", "scale", "ablate", "restore"
+EDIT_KINDS = (SET_FILTER, SCALE, ABLATE, RESTORE)
 
 #: Rows of layer output processed at once by ``ablation_effect`` are capped so that one
 #: chunk stays near this many bytes (a VGG16 block1 map is 12.8 MB per row).
@@ -98,7 +98,8 @@ class Edit:
     Attributes
     ----------
     kind : str
-        ``"set_filter"``, ``"scale"`` or ``"ablate"``.
+        ``"set_filter"``, ``"scale"``, ``"ablate"`` or ``"restore"`` (the source
+        model's weights put back into some channels).
     layer : str
         The edited layer's name.
     channels : tuple of int
@@ -149,6 +150,8 @@ class Edit:
             return text if self.bias is None else f"{text}, bias {self.bias:g}"
         if self.kind == SCALE:
             return f"{where} scaled by {self.factor:g}"
+        if self.kind == RESTORE:
+            return f"{where} restored"
         return f"{where} off"
 
 
@@ -160,8 +163,9 @@ class _Undo:
     bias: np.ndarray | None
 
 
-def _layer_kind(layer: Any) -> str | None:
-    """``"conv"`` for a plain ``Conv2D``, ``"dense"`` for ``Dense``, else None."""
+def edit_kind(layer: Any) -> str | None:
+    """What ``ModelEditor`` can do to ``layer``: ``"conv"`` for a plain ``Conv2D``
+    (every edit), ``"dense"`` for ``Dense`` (scale, ablate, restore), else None."""
     import keras
 
     from engine.activations import conv_layer_kind
@@ -252,15 +256,15 @@ class ModelEditor:
 
     def editable_layers(self) -> tuple[str, ...]:
         """The names of the layers this editor can change (Conv2D and Dense), in order."""
-        return tuple(layer.name for layer in self.model.layers if _layer_kind(layer))
+        return tuple(layer.name for layer in self.model.layers if edit_kind(layer))
 
     def _layer(self, layer_name: str, conv_only: bool = False) -> tuple[Any, str]:
         layer = next((x for x in self.model.layers if x.name == layer_name), None)
-        kind = None if layer is None else _layer_kind(layer)
+        kind = None if layer is None else edit_kind(layer)
         if kind is None or (conv_only and kind != "conv"):
             wanted = "Conv2D" if conv_only else "Conv2D or Dense"
             kinds = ("conv",) if conv_only else ("conv", "dense")
-            names = [x.name for x in self.model.layers if _layer_kind(x) in kinds]
+            names = [x.name for x in self.model.layers if edit_kind(x) in kinds]
             what = "no such layer" if layer is None else f"a {type(layer).__name__}"
             raise ValueError(
                 f"{layer_name!r} must be a {wanted} layer of {self.model.name} "
@@ -420,6 +424,24 @@ class ModelEditor:
         unit = "filter" if kind == "conv" else "unit"
         edit = Edit(ABLATE, layer.name, tuple(chosen), unit=unit)
         return self._apply(layer, chosen, zeros, bias, edit)
+
+    def restore(self, layer_name: str, channels: int | Iterable[int]) -> Edit:
+        """Put the source model's weights back into output channels of ``layer_name``.
+
+        An edit of its own (undone like any other), so earlier edits of other channels
+        stay: "switch channel 7 back on" without undoing what came after.
+        """
+        layer, kind = self._layer(layer_name)
+        items = [channels] if isinstance(channels, (int, np.integer)) else list(channels)
+        if not items:
+            raise ValueError("give at least one channel to restore. Received none")
+        chosen = sorted({self._channel(layer, c) for c in items})
+        source = self.source.get_layer(layer.name)
+        kernel = np.asarray(source.kernel.numpy())[..., chosen]
+        bias = np.asarray(source.bias.numpy())[chosen] if layer.use_bias else None
+        unit = "filter" if kind == "conv" else "unit"
+        edit = Edit(RESTORE, layer.name, tuple(chosen), unit=unit)
+        return self._apply(layer, chosen, kernel, bias, edit)
 
     def revert(self, step: int | None = None) -> tuple[Edit, ...]:
         """Undo edits: the last one (``step=None``), or every edit from ``step`` on.

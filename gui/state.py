@@ -182,6 +182,12 @@ class AppState(QObject):
         The class that explanations are about (an int), or None for the top class.
     panel_requested(str)
         Someone asked to bring a panel (by key) to the front.
+    edits_changed(str)
+        The edits of the model under this key changed (made, undone, reverted); the
+        edited model replaced ``models[key]`` (and is current if that key is), so
+        ``model_opened`` and ``model_changed`` came first. See ``edits``.
+    edit_failed(str, object)
+        An edit of the model under this key was refused or failed; the exception.
     digit_opened(object, str)
         A digit image ((28, 28) uint8, ink high) was opened from a test set, to be
         shown in the Draw panel as an editable drawing; its name.
@@ -202,6 +208,8 @@ class AppState(QObject):
     target_class_changed = Signal(object)
     panel_requested = Signal(str)
     digit_opened = Signal(object, str)
+    edits_changed = Signal(str)
+    edit_failed = Signal(str, object)
 
     def __init__(self, runner: WorkerRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -219,6 +227,11 @@ class AppState(QObject):
         self._loading_keys: set[str] = set()
         self._load_token = 0  # the newest request for the current model
         self._computing = False
+        # Model surgery: per model key, the editor (its edited copy of the model) and the
+        # model as it was before the first edit (current again once every edit is undone).
+        self._editors: dict[str, Any] = {}  # key -> engine.surgery.ModelEditor
+        self.originals: dict[str, OpenModel] = {}
+        self._workshop: dict[str, tuple[Any, Any]] = {}  # key -> (editor, probe); model thread
 
     # -- TensorFlow ------------------------------------------------------------------------
     def start_tensorflow(self) -> None:
@@ -339,6 +352,10 @@ class AppState(QObject):
         )
 
     def _on_model_loaded(self, model: OpenModel, make_current: bool) -> None:
+        if model.key in self._editors:  # new weights (retrained): the old edits are gone
+            del self._editors[model.key]
+            self.originals.pop(model.key, None)
+            self.edits_changed.emit(model.key)
         if model.key != "file":
             self.models[model.key] = model
         self.model_opened.emit(model.key)
@@ -367,6 +384,119 @@ class AppState(QObject):
         self._loading += delta
         if self.busy() != before:
             self.busy_changed.emit(self.busy())
+
+    # -- model surgery -----------------------------------------------------------------------
+    def edits(self, key: str | None = None) -> tuple[Any, ...]:
+        """The edits (``engine.surgery.Edit``) made to the model under ``key`` (default:
+        the current model's), oldest first."""
+        key = key if key is not None else (self.model.key if self.model else None)
+        editor = self._editors.get(key) if key is not None else None
+        return () if editor is None else editor.edits
+
+    def editor(self, key: str) -> Any:
+        """The ``ModelEditor`` of the model under ``key``, or None when it has no edits."""
+        return self._editors.get(key)
+
+    def original(self, key: str) -> OpenModel | None:
+        """The model under ``key`` as it was before its edits (None: it has none)."""
+        return self.originals.get(key)
+
+    def set_filter(
+        self, key: str, layer: str, index: int, kernel: Any, name: str | None = None
+    ) -> None:
+        """Put ``kernel`` into filter ``index`` of conv ``layer`` of the model ``key``."""
+        self._edit(key, lambda e: e.set_filter(layer, index, kernel, name=name))
+
+    def scale_channel(self, key: str, layer: str, index: int, factor: float) -> None:
+        """Scale output channel ``index`` of ``layer`` by ``factor``."""
+        self._edit(key, lambda e: e.scale(layer, index, factor))
+
+    def ablate_channels(self, key: str, layer: str, channels: Any) -> None:
+        """Switch output channels of ``layer`` off (exactly 0 there)."""
+        self._edit(key, lambda e: e.ablate(layer, channels))
+
+    def restore_channels(self, key: str, layer: str, channels: Any) -> None:
+        """Put the original weights back into output channels of ``layer`` (an edit of
+        its own, so what came after stays)."""
+        self._edit(key, lambda e: e.restore(layer, channels))
+
+    def undo_edit(self, key: str, step: int | None = None) -> None:
+        """Undo the last edit (``step=None``) or every edit from ``step`` on."""
+        if key in self._editors:
+            self._edit(key, lambda e: e.revert(step))
+
+    def revert_edits(self, key: str) -> None:
+        """Undo every edit: the model's weights are the original ones bit for bit."""
+        self.undo_edit(key, 0)
+
+    def _open_as(self, key: str) -> OpenModel | None:
+        """The open model under ``key`` (a model file is only ever the current one)."""
+        if key in self.models:
+            return self.models[key]
+        return self.model if self.model is not None and self.model.key == key else None
+
+    def _edit(self, key: str, change: Callable[[Any], Any]) -> None:
+        """Apply ``change(editor)`` on the model thread, then show the edited model.
+
+        The editor (a clone of the original, made once) and its probe are kept in
+        ``_workshop``, which only the model thread touches: edits asked for in quick
+        succession run one after another on that thread and all land on one editor.
+        """
+        base = self._open_as(key)
+        if base is None:
+            self.edit_failed.emit(key, ValueError(f"the model {key!r} is not open"))
+            return
+        original = self.originals.get(key, base)
+        workshop = self._workshop
+
+        def job(_task: Task) -> tuple[Any, Any]:
+            from engine.activations import ActivationProbe
+            from engine.surgery import ModelEditor
+
+            editor, probe = workshop.get(key, (None, None))
+            if editor is None or editor.source is not original.model:
+                editor = ModelEditor(original.model)
+                probe = ActivationProbe(editor.model)
+                workshop[key] = (editor, probe)
+            change(editor)
+            return editor, probe
+
+        self.runner.start(
+            job,
+            pool="model",
+            on_finished=lambda result: self._on_edited(key, original, *result),
+            on_failed=lambda exc: self.edit_failed.emit(key, exc),
+        )
+
+    def _on_edited(self, key: str, original: OpenModel, editor: Any, probe: Any) -> None:
+        if self.originals.get(key, self._open_as(key)) is not original:
+            return  # the model was reloaded meanwhile: this edit belonged to the old one
+        if editor.edits:
+            self._editors[key] = editor
+            self.originals[key] = original
+            n = len(editor.edits)
+            title = f"{original.loaded.title}, edited ({n} change{'s' if n > 1 else ''})"
+            loaded = replace(original.loaded, model=editor.model, title=title)
+            new = OpenModel(loaded, probe, original.fields)
+        else:  # every edit undone: the original model (and everything cached for it)
+            self._editors.pop(key, None)
+            self.originals.pop(key, None)
+            new = original
+        if key in self.models:
+            self.models[key] = new
+            self.model_opened.emit(key)
+        if self.model is not None and self.model.key == key:
+            self._replace_current(new)
+        self.edits_changed.emit(key)
+
+    def _replace_current(self, model: OpenModel) -> None:
+        """The current model with other weights: same layers, so the selection stays."""
+        self.model = model
+        self.activations = None
+        self.model_changed.emit(model)
+        self.activations_changed.emit(None)
+        self.selection_changed.emit(self.selection)
+        self._recompute()
 
     # -- input -----------------------------------------------------------------------------
     def set_input(self, pixels: Any, kind: InputKind, name: str) -> None:

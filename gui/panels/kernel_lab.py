@@ -34,6 +34,7 @@ from engine.images import to_grey
 from engine.kernels import KERNEL_SIZES, PRESET_NAMES, normalise, preset, sums_to_zero
 from engine.mosaic import tile_maps
 from gui.panels.base import Panel
+from gui.state import AppState
 from gui.widgets.cell_grid import CellGrid
 from gui.widgets.flatten_view import FlattenView
 from gui.widgets.image_source import ImageSource, dropped_path
@@ -96,10 +97,13 @@ class KernelLabPanel(Panel):
     map_updated = Signal(object)
     opens_images = True
 
-    def __init__(self, runner: WorkerRunner, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, runner: WorkerRunner, state: AppState | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setAcceptDrops(True)
         self._runner = runner
+        self._state = state  # None: the lab alone (no model to put a kernel into)
         self._settings = QSettings()
         self._latest = LatestOnly(runner)
         self._latest.result.connect(self._on_result)
@@ -173,6 +177,14 @@ class KernelLabPanel(Panel):
         self.kernel_grid.kernel_changed.connect(self._on_kernel_edited)
         self.kernel_grid.validity_changed.connect(self._on_validity_changed)
         lay.addWidget(self.kernel_grid)
+        self.put_button = QPushButton("Put this kernel into a model…")
+        self.put_button.setToolTip(
+            "Replace a filter of the trained MNIST CNN's conv2d_1 (or LeNet-5's C1, or a "
+            "matching layer of the current model) with this kernel, and watch what follows"
+        )
+        self.put_button.clicked.connect(self.put_kernel_dialog)
+        self.put_button.setVisible(self._state is not None)
+        lay.addWidget(self.put_button)
         form.addWidget(box)
 
         box = QGroupBox("Convolution")
@@ -366,16 +378,30 @@ class KernelLabPanel(Panel):
             self.kernel_grid.set_kernel(self._kernels[self._current])
         with QSignalBlocker(self.size_combo):
             self.size_combo.setCurrentText(f"{self.kernel_size()}x{self.kernel_size()}")
-        name = next(
-            (
-                n
-                for n in PRESET_NAMES
-                if np.array_equal(preset(n, self.kernel_size()), self._kernels[self._current])
-            ),
-            "(custom)",
-        )
+        name = self.kernel_name()
+        name = "(custom)" if name == "custom" else name
         with QSignalBlocker(self.preset_combo):
             self.preset_combo.setCurrentText(name)
+
+    def kernel_name(self) -> str:
+        """The preset the selected kernel is (``"Vertical edge"``), else "custom"."""
+        k = self._kernels[self._current]
+        return next((n for n in PRESET_NAMES if np.array_equal(preset(n, k.shape[0]), k)), "custom")
+
+    def put_kernel_dialog(self) -> None:
+        """Ask where the selected kernel goes in a trained model, then put it there."""
+        from gui.panels.put_kernel_dialog import PutKernelDialog
+
+        if self._state is None:
+            return
+        if self._state.tensorflow_version is None:
+            self.message.show_info("TensorFlow is still loading: try again in a moment.")
+            return
+        dialog = PutKernelDialog(
+            self._state, self._kernels[self._current], self.kernel_name(), self
+        )
+        dialog.open()
+        self.put_dialog = dialog
 
     def _on_kernel_selected(self, row: int) -> None:
         if 0 <= row < len(self._kernels):

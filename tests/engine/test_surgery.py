@@ -195,6 +195,21 @@ def test_revert_restores_every_weight_and_prediction_bit_for_bit(editor, probe, 
         editor.revert(1)
 
 
+def test_restore_puts_the_source_weights_back_into_one_channel_only(trained, editor):
+    editor.ablate("conv2d_2", [3, 7])
+    editor.scale("conv2d_1", 2, 3.0)
+    edit = editor.restore("conv2d_2", 7)
+    assert edit.describe() == "conv2d_2 filter 7 restored"
+    kernel, bias = (w.numpy() for w in editor.model.get_layer("conv2d_2").weights)
+    src_kernel, src_bias = (w.numpy() for w in trained.get_layer("conv2d_2").weights)
+    assert np.array_equal(kernel[..., 7], src_kernel[..., 7]) and bias[7] == src_bias[7]
+    assert not kernel[..., 3].any() and bias[3] == 0  # still off
+    first = editor.model.get_layer("conv2d_1").kernel.numpy()[..., 2]
+    assert np.allclose(first, 3.0 * trained.get_layer("conv2d_1").kernel.numpy()[..., 2])
+    editor.revert()  # the restore is undone like any edit: channel 7 is off again
+    assert not editor.model.get_layer("conv2d_2").kernel.numpy()[..., 7].any()
+
+
 def test_the_model_passed_in_never_changes(trained, editor):
     before = _weights(trained)
     editor.set_filter("conv2d_1", 1, preset("Lecture X"))

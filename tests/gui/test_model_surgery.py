@@ -1,0 +1,244 @@
+"""Change the trained model and watch: edits through the state, the Edit model tab and the
+Kernel lab's "Put this kernel into a model", checked against independent computations."""
+
+import keras
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialogButtonBox, QFileDialog
+from scipy.signal import correlate2d
+
+from engine import zoo
+from engine.kernels import preset
+from engine.mnist_data import bundled_test_digits
+from engine.runtime import load_tensorflow
+from gui.panels.draw import DrawPanel
+from gui.panels.kernel_lab import KernelLabPanel
+from gui.widgets.edit_view import EditView
+
+from .helpers import draw_stroke, pick
+from .test_activations import wait_for_activations
+from .test_explain import seven
+
+TIMEOUT = 120_000
+SEVEN = [(70, 60), (210, 60), (185, 115), (160, 175), (140, 240)]
+
+
+@pytest.fixture
+def state(qtbot, app_state):
+    load_tensorflow()
+    app_state.start_tensorflow()
+    qtbot.waitUntil(lambda: app_state.model is not None, timeout=TIMEOUT)
+    app_state.set_drawn_digit(seven())
+    app_state.use_drawn_digit()
+    wait_for_activations(qtbot, app_state, zoo.MNIST)
+    return app_state
+
+
+@pytest.fixture
+def view(qtbot, state):
+    v = EditView(state)
+    qtbot.addWidget(v)
+    v.resize(900, 700)
+    v.show()
+    qtbot.waitExposed(v)
+    return v
+
+
+def wait_edits(qtbot, state, n, key=zoo.MNIST):
+    qtbot.waitUntil(
+        lambda: (
+            len(state.edits(key)) == n
+            and state.activations is not None
+            and state.activations.model is state.models[key]
+            and not state.busy()
+        ),
+        timeout=TIMEOUT,
+    )
+
+
+def click(qtbot, button):
+    assert button.isEnabled(), button.text()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_switching_a_channel_off_undo_and_the_original_untouched(qtbot, state, view):
+    trained = state.models[zoo.MNIST]
+    weights = [w.copy() for w in trained.model.get_weights()]
+    before = state.activations.maps["conv2d_2"].copy()
+    out_before = state.activations.maps["dense_2"].copy()
+    state.select_layer("conv2d_2")
+    strongest = int(np.argmax(before.max(axis=(0, 1))))
+    assert state.select_map(strongest)  # as a click on the grid does
+    click(qtbot, view.off_button)
+    wait_edits(qtbot, state, 1)
+    edited = state.models[zoo.MNIST]
+    assert edited is not trained and state.original(zoo.MNIST) is trained
+    assert "edited (1 change)" in edited.loaded.label
+    after = state.activations.maps["conv2d_2"]
+    assert not after[:, :, strongest].any()  # exactly 0
+    others = [c for c in range(64) if c != strongest]
+    np.testing.assert_array_equal(after[:, :, others], before[:, :, others])
+    # The prediction is the edited model's, computed independently.
+    x = state.activations.x[None]
+    np.testing.assert_allclose(
+        state.activations.maps["dense_2"], edited.model.predict(x, verbose=0)[0], atol=1e-6
+    )
+    assert view.edit_list.item(0).text() == f"conv2d_2 filter {strongest} off"
+    assert state.selection.layer == "conv2d_2" and state.selection.map == strongest
+    # The diff view: original, edited and their difference of the selected map.
+    qtbot.waitUntil(lambda: view.diff_view.data() is not None, timeout=TIMEOUT)
+    np.testing.assert_allclose(view.original_view.data(), before[:, :, strongest], atol=1e-6)
+    assert not view.edited_view.data().any()
+    np.testing.assert_allclose(view.diff_view.data(), -before[:, :, strongest], atol=1e-6)
+    assert view.prediction_label.text().startswith("Original: 7")
+    # The trained model itself never changed.
+    assert all(
+        np.array_equal(a, b) for a, b in zip(weights, trained.model.get_weights(), strict=True)
+    )
+    # Undo by keyboard: the original model is back, and with it the maps, exactly.
+    view.edit_list.setFocus()
+    qtbot.keyClick(view.edit_list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    wait_edits(qtbot, state, 0)
+    assert state.models[zoo.MNIST] is trained and state.model is trained
+    np.testing.assert_array_equal(state.activations.maps["conv2d_2"], before)
+    np.testing.assert_array_equal(state.activations.maps["dense_2"], out_before)
+    assert "as trained" in view.edit_list.item(0).text()
+    assert not view.undo_button.isEnabled()
+
+
+def test_test_accuracy_before_and_after_is_measured_in_the_background(qtbot, state, view):
+    x, y = bundled_test_digits()
+    trained = state.models[zoo.MNIST].model
+    inputs = x.astype(np.float32)[..., None] / 255.0
+
+    def accuracy(model):
+        return float(np.mean(np.argmax(model.predict(inputs, verbose=0), axis=1) == y))
+
+    expected = f"{accuracy(trained):.1%}"
+    qtbot.waitUntil(lambda: expected in view.accuracy_label.text(), timeout=TIMEOUT)
+    state.select_layer("conv2d_1")
+    kept = []
+    for channel in range(0, 32, 2):  # half of the first layer off, one edit each
+        state.select_map(channel)
+        click(qtbot, view.off_button)
+        kept.append(channel)
+    wait_edits(qtbot, state, len(kept))
+    edited = state.models[zoo.MNIST].model
+    after = f"edited {accuracy(edited):.1%}"
+    qtbot.waitUntil(lambda: after in view.accuracy_label.text(), timeout=TIMEOUT)
+    assert f"trained {expected}" in view.accuracy_label.text()
+    assert "points)" in view.accuracy_label.text()
+    # Revert all: every weight back bit for bit.
+    click(qtbot, view.revert_button)
+    wait_edits(qtbot, state, 0)
+    for a, b in zip(
+        state.models[zoo.MNIST].model.get_weights(), trained.get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_scale_restore_and_save_as_a_keras_file_that_reloads(
+    qtbot, state, view, tmp_path, monkeypatch
+):
+    state.select_layer("conv2d_1")
+    before = state.activations.maps["conv2d_1"][:, :, 3].copy()
+    state.select_map(3)
+    view.factor_spin.setValue(2.0)
+    click(qtbot, view.scale_button)
+    wait_edits(qtbot, state, 1)
+    np.testing.assert_allclose(
+        state.activations.maps["conv2d_1"][:, :, 3], 2.0 * before, rtol=1e-5, atol=1e-6
+    )
+    click(qtbot, view.restore_button)
+    wait_edits(qtbot, state, 2)
+    np.testing.assert_allclose(state.activations.maps["conv2d_1"][:, :, 3], before, atol=1e-6)
+    assert view.edit_list.item(1).text() == "conv2d_1 filter 3 restored"
+    state.select_map(5)
+    click(qtbot, view.off_button)
+    wait_edits(qtbot, state, 3)
+    (tmp_path / "out").mkdir()
+    target = tmp_path / "out" / "edited.keras"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    click(qtbot, view.save_button)
+    qtbot.waitUntil(lambda: "Saved" in view.message.text(), timeout=TIMEOUT)
+    reloaded = keras.saving.load_model(target, safe_mode=True)
+    x = state.activations.x[None]
+    np.testing.assert_allclose(
+        reloaded.predict(x, verbose=0), state.models[zoo.MNIST].model.predict(x, verbose=0)
+    )
+    assert list(target.parent.iterdir()) == [target]  # no temporary file left beside it
+
+
+def test_an_edit_of_a_layer_without_weights_is_not_offered(qtbot, state, view):
+    state.select_layer("max_pooling2d")
+    state.select_map(0)
+    assert not view.off_button.isEnabled()
+    assert "not a Conv2D" in view.channel_label.text()
+
+
+@pytest.fixture
+def lab(qtbot, state):
+    p = KernelLabPanel(state.runner, state)
+    qtbot.addWidget(p)
+    p.resize(1200, 800)
+    p.show()
+    qtbot.waitExposed(p)
+    return p
+
+
+def test_the_labs_vertical_edge_goes_into_conv2d_1_and_the_draw_panel_follows(qtbot, state, lab):
+    draw = DrawPanel(state)  # its classifier is built on the model thread: queued, not yet
+    with qtbot.waitSignal(draw.classifier_ready, timeout=TIMEOUT):
+        qtbot.addWidget(draw)
+        draw.resize(1000, 700)
+        draw.show()
+    s = draw.canvas.width() / 280
+    draw_stroke(draw.canvas, [(x * s, y * s) for x, y in SEVEN])
+    qtbot.waitUntil(lambda: draw.prediction() is not None, timeout=TIMEOUT)
+    first = draw.prediction().probabilities.copy()
+
+    pick(qtbot, lab.preset_combo, "Vertical edge")
+    lab.activateWindow()
+    click(qtbot, lab.put_button)
+    dialog = lab.put_dialog
+    qtbot.waitUntil(lambda: dialog.isVisible(), timeout=5000)
+    assert dialog.target() == (zoo.MNIST, "conv2d_1")
+    texts = lambda: [dialog.target_combo.itemText(i) for i in range(dialog.target_combo.count())]  # noqa: E731
+    qtbot.waitUntil(lambda: any("c1" in t for t in texts()), timeout=TIMEOUT)  # LeNet-5 loads
+    assert dialog.target() == (zoo.MNIST, "conv2d_1")
+    lenet = next(
+        i for i in range(dialog.target_combo.count()) if "c1" in dialog.target_combo.itemText(i)
+    )
+    assert not dialog.target_combo.model().item(lenet).isEnabled()  # 5x5 filters: not 3x3
+    dialog.filter_spin.setValue(0)
+    # All 32 filters of conv2d_1 one after another would be slow: put it in filter 0.
+    click(qtbot, dialog.buttons.button(QDialogButtonBox.StandardButton.Ok))
+    wait_edits(qtbot, state, 1)
+    edit = state.edits(zoo.MNIST)[0]
+    assert edit.describe() == "conv2d_1 filter 0 := Vertical edge 3x3"
+    layer = state.models[zoo.MNIST].model.get_layer("conv2d_1")
+    np.testing.assert_array_equal(layer.kernel.numpy()[:, :, 0, 0], preset("Vertical edge"))
+    # The map of that filter is the correlation with the kernel plus the trained bias, ReLU.
+    qtbot.waitUntil(
+        lambda: state.selection.layer == "conv2d_1" and state.selection.map == 0, timeout=TIMEOUT
+    )
+    digit = state.activations.x[:, :, 0]
+    expected = np.maximum(
+        correlate2d(digit, preset("Vertical edge"), mode="valid") + layer.bias.numpy()[0], 0
+    )
+    np.testing.assert_allclose(state.activations.maps["conv2d_1"][:, :, 0], expected, atol=1e-5)
+    # The drawn digit's probabilities follow: the Draw panel now uses the edited model.
+    qtbot.waitUntil(
+        lambda: (
+            draw.prediction() is not None
+            and not np.allclose(draw.prediction().probabilities, first)
+        ),
+        timeout=TIMEOUT,
+    )
+    probe = draw.prediction().input.model_input()[None]
+    np.testing.assert_allclose(
+        draw.prediction().probabilities,
+        state.models[zoo.MNIST].model.predict(probe, verbose=0)[0],
+        atol=1e-5,
+    )

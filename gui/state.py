@@ -105,6 +105,23 @@ class Selection:
     unit: tuple[int, int] | None = None
 
 
+def same_layers(a: OpenModel | None, b: OpenModel | None) -> bool:
+    """True when ``b`` is ``a`` with other weights (an edit, its undo): the same key and
+    the same layers, so a view of the architecture need not be rebuilt.
+
+    >>> same_layers(None, None)
+    False
+    """
+    if a is None or b is None or a.key != b.key:
+        return False
+    if a.model is b.model:
+        return True
+    la, lb = a.model.layers, b.model.layers
+    return len(la) == len(lb) and all(
+        x.name == y.name and type(x) is type(y) for x, y in zip(la, lb, strict=True)
+    )
+
+
 def _open(loaded: Any) -> OpenModel:
     from engine.activations import ActivationProbe
 

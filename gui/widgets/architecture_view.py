@@ -51,6 +51,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.state import same_layers
+
 log = logging.getLogger(__name__)
 
 GRAPH, VOLUMES = "graph", "volumes"
@@ -529,6 +531,9 @@ class ArchitectureView(QWidget):
 
     # -- drawing ---------------------------------------------------------------------------
     def _on_model_changed(self, model: Any) -> None:
+        if same_layers(self._model, model):  # an edit of its weights: the graph is the same
+            self._model = model
+            return
         start = time.perf_counter()
         self._model = model
         self.graph = None

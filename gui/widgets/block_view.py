@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.mosaic import Mosaic, tile_maps
+from gui.state import same_layers
 from gui.widgets.map_view import MapView
 
 log = logging.getLogger(__name__)
@@ -185,6 +186,7 @@ class BlockView(QWidget):
         self._blocks: Blocks | None = None
         self._block: Any = None
         self._shown: tuple[Any, str] | None = None  # (activations, block name) drawn
+        self._model: Any = None  # the OpenModel whose blocks are listed
         self._ratio: float | None = None
 
         self.combo = QComboBox()
@@ -255,6 +257,11 @@ class BlockView(QWidget):
 
     # -- model and selection ---------------------------------------------------------------
     def _on_model_changed(self, model: Any) -> None:
+        if same_layers(self._model, model):  # an edit of its weights: the same blocks
+            self._model = model
+            self._refresh()
+            return
+        self._model = model
         self._blocks = None
         if model is not None:
             try:

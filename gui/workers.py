@@ -8,12 +8,13 @@ cancelled=task.cancelled))``: nothing is injected by inspecting signatures, and 
 code stays Qt-free. A failure reaches the UI thread as the exception object itself
 (superqt's ``errored``), its traceback attached.
 
-``WorkerRunner`` owns three pools:
+``WorkerRunner`` owns four pools:
 
 - ``model``: one thread, for everything that touches TensorFlow/Keras (import, build,
   predict), since a Keras model must be used by one thread at a time (tensorflow#61298);
 - ``compute``: one thread, for numpy work such as convolving a large photo;
-- ``train``: one thread; training builds its own model, so drawing keeps predicting.
+- ``train``: one thread; training builds its own model, so drawing keeps predicting;
+- ``live``: one thread, draining a camera or video file (``engine.live.read_frames``).
 
 ``LatestOnly`` coalesces a stream of requests (a person typing into a kernel cell) so
 that only the newest one runs once the current one ends.
@@ -132,7 +133,7 @@ class WorkerRunner(QObject):
     segmentation fault loading weights after importing TensorFlow in an earlier task).
     """
 
-    POOLS = ("model", "compute", "train")
+    POOLS = ("model", "compute", "train", "live")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)

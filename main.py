@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 
-PANELS = ("kernels", "stride", "draw", "activations")
+PANELS = ("kernels", "stride", "draw", "activations", "testset")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -791,43 +791,69 @@ def dead_fraction(
     return (flat == 0).all(axis=1).mean(axis=0)
 
 
-def _tail(model: Any, layer_name: str) -> Callable[[np.ndarray], Any]:
-    """A compiled function from ``layer_name``'s output to the model's output.
-
-    Only for a layer whose output feeds a single chain of layers, each taking the
-    previous one's output alone, down to the model's output (any Sequential model, and
-    functional models such as VGG16 or the head of ResNet50 after its last block). The
-    layers are called on tensors, not on symbolic inputs, so the model's graph is left
-    as it is.
-    """
+def _chain_after(model: Any, layer_name: str) -> list[Any]:
+    """The layers from ``layer_name``'s output to the model's output, when they form a
+    single chain (each takes the previous one's output alone); else a ValueError that
+    says where the chain branches. Reads the graph only."""
     import keras
-    import tensorflow as tf
 
     from engine.activations import inbound_layers
 
-    def make() -> Callable[[np.ndarray], Any]:
-        if len(model.outputs) != 1:
-            raise ValueError(f"the model must have one output. Received {len(model.outputs)}")
-        layers = [x for x in model.layers if not isinstance(x, keras.layers.InputLayer)]
-        names = [x.name for x in layers]
-        chain = layers[names.index(layer_name) + 1 :]
-        inbound = inbound_layers(model)
-        prev = layer_name
-        for layer in chain:
-            if inbound.get(layer.name) != [prev] or len(layer._inbound_nodes) != 1:
-                raise ValueError(
-                    f"ablation_effect needs {layer_name}'s output to feed a single chain of "
-                    f"layers to the model's output; {layer.name} takes "
-                    f"{inbound.get(layer.name)} (a branch or merge: residual blocks, "
-                    "inception modules). Received: layer_name=" + repr(layer_name)
-                )
-            prev = layer.name
-        last = chain[-1] if chain else _model_layer(model, layer_name)
-        if model.outputs[0] is not last.output:
+    _model_layer(model, layer_name)
+    if len(model.outputs) != 1:
+        raise ValueError(f"the model must have one output. Received {len(model.outputs)}")
+    layers = [x for x in model.layers if not isinstance(x, keras.layers.InputLayer)]
+    names = [x.name for x in layers]
+    chain = layers[names.index(layer_name) + 1 :]
+    inbound = inbound_layers(model)
+    prev = layer_name
+    for layer in chain:
+        if inbound.get(layer.name) != [prev] or len(layer._inbound_nodes) != 1:
             raise ValueError(
-                f"the model's output is not the end of the chain after {layer_name}. "
-                f"Received: layer_name={layer_name!r}"
+                f"ablation_effect needs {layer_name}'s output to feed a single chain of "
+                f"layers to the model's output; {layer.name} takes "
+                f"{inbound.get(layer.name)} (a branch or merge: residual blocks, "
+                "inception modules). Received: layer_name=" + repr(layer_name)
             )
+        prev = layer.name
+    last = chain[-1] if chain else _model_layer(model, layer_name)
+    if model.outputs[0] is not last.output:
+        raise ValueError(
+            f"the model's output is not the end of the chain after {layer_name}. "
+            f"Received: layer_name={layer_name!r}"
+        )
+    return chain
+
+
+def ablation_refusal(model: keras.Model, layer_name: str) -> str:
+    """Why ``ablation_effect`` cannot measure ``layer_name`` of ``model``; "" when it can.
+
+    Reads the model's graph only (nothing is built or computed): a layer inside a
+    residual block or an inception module is refused, a layer of a plain chain is not.
+
+    >>> from engine.mnist_model import build_mnist_cnn
+    >>> ablation_refusal(build_mnist_cnn(compile=False), "conv2d_2")
+    ''
+    """
+    try:
+        _chain_after(model, layer_name)
+    except ValueError as exc:
+        return str(exc)
+    return ""
+
+
+def _tail(model: Any, layer_name: str) -> Callable[[np.ndarray], Any]:
+    """A compiled function from ``layer_name``'s output to the model's output.
+
+    Only for a layer whose output feeds a single chain of layers down to the model's
+    output (``_chain_after``: any Sequential model, and functional models such as VGG16
+    or the head of ResNet50 after its last block). The layers are called on tensors, not
+    on symbolic inputs, so the model's graph is left as it is.
+    """
+    import tensorflow as tf
+
+    def make() -> Callable[[np.ndarray], Any]:
+        chain = _chain_after(model, layer_name)
 
         def run(h: Any) -> Any:
             for layer in chain:

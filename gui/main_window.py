@@ -53,12 +53,14 @@ def panel_specs() -> list[PanelSpec]:
     from gui.panels.draw import DrawPanel
     from gui.panels.kernel_lab import KernelLabPanel
     from gui.panels.stride import StridePanel
+    from gui.panels.test_set import TestSetPanel
 
     return [
-        PanelSpec("kernels", "Kernel lab", lambda st: KernelLabPanel(st.runner)),
+        PanelSpec("kernels", "Kernel lab", lambda st: KernelLabPanel(st.runner, st)),
         PanelSpec("stride", "Stride && padding", lambda _st: StridePanel()),
         PanelSpec("draw", "Draw", DrawPanel),
         PanelSpec("activations", "Activations", ActivationsPanel),
+        PanelSpec("testset", "Test set", TestSetPanel),
     ]
 
 

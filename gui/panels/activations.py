@@ -46,12 +46,15 @@ from gui.state import Activations, AppState, InputImage, InputKind, OpenModel, S
 from gui.widgets.architecture_view import ArchitectureView
 from gui.widgets.block_view import BlockView
 from gui.widgets.colour import COLOUR_MAPS, colour_lut, colour_map, colourise
+from gui.widgets.edit_view import EditView
 from gui.widgets.explain_view import ExplainView
 from gui.widgets.image_source import ImageSource, dropped_path
 from gui.widgets.layer_tree import LayerTree
+from gui.widgets.live_input import LiveInput
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar, summarise
 from gui.widgets.overlay_view import OverlayView
+from gui.widgets.triage_bar import ChannelOrder, TriageBar
 from gui.widgets.unit_bars import UnitBars
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,7 @@ log = logging.getLogger(__name__)
 FILE_KEY = "file"
 MODEL_FILE = "A Keras model file…"
 DRAWN_DIGIT = "The digit drawn in the Draw panel"
+LIVE_INPUT = "Live: a camera or video file (below)"
 #: Normalisation keys (stored in settings) and their labels.
 NORMALISATIONS = {"per_map": "Each map on its own", "per_layer": "The whole layer together"}
 #: The keras.applications models: ImageNet weights, a weights file or untrained.
@@ -106,7 +110,9 @@ class ActivationsPanel(Panel):
         self._state = state
         self._settings = QSettings()
         self._mosaic: Mosaic | None = None  # derived from the state, for hit-testing clicks
-        self._drawn: tuple[Activations, str | None, str] | None = None  # what the grid shows
+        self._grid_channels: tuple[int, ...] = ()  # the real channel of each tile
+        # What the grid shows: (activations, layer, normalisation, channel order).
+        self._drawn: tuple[Activations, str | None, str, ChannelOrder | None] | None = None
         self._layers: list[LayerInfo] = []
         self._build_ui()
         state.model_loading.connect(self._on_model_loading)
@@ -117,6 +123,7 @@ class ActivationsPanel(Panel):
         state.activations_failed.connect(self.message.show_exception)
         state.selection_changed.connect(self._on_selection_changed)
         state.busy_changed.connect(self._on_busy_changed)
+        state.edits_changed.connect(self._on_edits_changed)
         state.tensorflow_ready.connect(lambda _v: self._set_enabled(True))
         state.tensorflow_failed.connect(self.show_unavailable)
         if state.tensorflow_version is not None:
@@ -199,12 +206,17 @@ class ActivationsPanel(Panel):
         bl = QVBoxLayout(box)
         self.source = ImageSource(self._state.runner, "activations")
         self.source.add_special(DRAWN_DIGIT)
+        self.source.add_special(LIVE_INPUT)
         self.source.image_loaded.connect(self._on_image_loaded)
         self.source.special_chosen.connect(self._on_special_chosen)
         self.source.failed.connect(lambda text: self.message.show_error(text))
         self.image_combo = self.source.combo
         self.open_button = self.source.open_button
         bl.addWidget(self.source)
+        self.live = LiveInput(self._state)
+        self.live.failed.connect(lambda text: self.message.show_error(text))
+        self.live.started.connect(lambda _name: self.message.clear_message())
+        bl.addWidget(self.live)
         self.top_list = QListWidget()
         self.top_list.setMaximumHeight(110)
         self.top_list.setToolTip("The model's five most likely classes for this image")
@@ -304,12 +316,31 @@ class ActivationsPanel(Panel):
         self.grid_stack = QStackedWidget()
         self.grid_stack.addWidget(self.grid_view)
         self.grid_stack.addWidget(self.unit_bars)
+        # Channel triage above the grid: order, top N, go to a channel.
+        self.triage = TriageBar(self._state)
+        self.triage.order_changed.connect(self._redraw_grid)
+        self.triage.channel_chosen.connect(self._show_channel)
+        self.triage.failed.connect(
+            lambda exc: self.message.show_exception(exc, "Could not order the maps: ")
+        )
+        grid_page = QWidget()
+        gl = QVBoxLayout(grid_page)
+        gl.setContentsMargins(0, 0, 0, 0)
+        gl.setSpacing(0)  # every pixel of height to the grid
+        gl.addWidget(self.triage)
+        gl.addWidget(self.grid_stack, 1)
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.grid_stack, "All maps")
+        self.tabs.addTab(grid_page, "All maps")
         self.tabs.addTab(detail, "One map")
         self.tabs.addTab(self.filters_view, "Filters")
         self.explain_view = ExplainView(self._state)
         self.tabs.addTab(self.explain_view, "Explain")
+        self.edit_view = EditView(self._state)
+        self.tabs.addTab(self.edit_view, "Edit model")
+        self.tabs.setTabToolTip(
+            self.tabs.count() - 1,
+            "Scale or switch off the selected channel, undo, compare with the trained model",
+        )
         self.block_view = BlockView(self._state)
         self.tabs.addTab(self.block_view, "Blocks")
         self.architecture_view = ArchitectureView(self._state)
@@ -376,7 +407,18 @@ class ActivationsPanel(Panel):
         self.model_label.setText(message)
 
     def _on_busy_changed(self, busy: bool) -> None:
-        self.progress.setVisible(busy)
+        self.progress.setVisible(busy and not self.live.is_live())  # no flicker per frame
+
+    def confirm_close(self) -> bool:
+        self.live.stop()
+        return True
+
+    def _on_edits_changed(self, key: str) -> None:
+        """An edit made elsewhere (the Kernel lab) shows in the Edit model tab here."""
+        model = self._state.model
+        if not self.isVisible() and model is not None and model.key == key:
+            if self._state.edits(key):
+                self.tabs.setCurrentWidget(self.edit_view)
 
     def _on_model_changed(self, model: OpenModel) -> None:
         loaded = model.loaded
@@ -507,7 +549,9 @@ class ActivationsPanel(Panel):
         self._state.set_input(image, kind, name)
 
     def _on_special_chosen(self, name: str) -> None:
-        if name == DRAWN_DIGIT and not self._state.use_drawn_digit():
+        if name == LIVE_INPUT and not self.live.is_live():
+            self.message.show_info("Start it with Camera or Video file… below.")
+        elif name == DRAWN_DIGIT and not self._state.use_drawn_digit():
             self.message.show_error(
                 "Nothing is drawn yet: draw a digit in the Draw panel first, then choose it here."
             )
@@ -515,6 +559,8 @@ class ActivationsPanel(Panel):
     def _on_input_changed(self, image: InputImage) -> None:
         if image.kind is InputKind.DRAWN_DIGIT:
             self.source.select_special(DRAWN_DIGIT)
+        elif image.kind is InputKind.LIVE:
+            self.source.select_special(LIVE_INPUT)
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
@@ -563,13 +609,15 @@ class ActivationsPanel(Panel):
     def _redraw_grid(self) -> None:
         acts, layer = self._state.activations, self._state.selection.layer
         raw = None if acts is None else acts.layer(layer)
+        order = self.triage.order_for(acts, layer)  # None unless the layer has maps
         drawn = self._drawn
         if raw is not None and drawn is not None and drawn[0] is acts:
-            if drawn[1:] == (layer, self._norm()):
+            if drawn[1:] == (layer, self._norm(), order):
                 return  # only the map or unit changed: the grid stays as it is
-        self._drawn = (acts, layer, self._norm()) if raw is not None else None
+        self._drawn = (acts, layer, self._norm(), order) if raw is not None else None
         self.grid_view.set_labels()
         self._mosaic = None
+        self._grid_channels = ()
         if raw is None or raw.ndim not in (1, 3):
             self.grid_view.clear_image()
             self.grid_view.set_title("Feature maps")
@@ -588,9 +636,14 @@ class ActivationsPanel(Panel):
         else:
             h, w, c = raw.shape
             kind = f"{c} maps of {h}x{w}"
-            self._mosaic = self._tile(raw, self._grid_pixels())
+            channels = order.channels if order is not None else tuple(range(c))
+            # Only the chosen channels, in the chosen order (a copy; the layer as it is
+            # when every channel is shown in its own order).
+            shown = raw if channels == tuple(range(c)) else raw[:, :, list(channels)]
+            self._mosaic = self._tile(shown, self._grid_pixels())
+            self._grid_channels = channels
             self.grid_view.set_image(self._mosaic.image, levels=self._mosaic.levels)
-            self.grid_view.set_labels(self._mosaic.origins, self._mosaic.map_shape)
+            self.grid_view.set_labels(self._mosaic.origins, self._mosaic.map_shape, channels)
             self.grid_view.fit()
             scale = (
                 "each map scaled to its own min..max"
@@ -598,7 +651,8 @@ class ActivationsPanel(Panel):
                 else "one scale for the whole layer"
             )
             shrunk = f", shown 1:{self._mosaic.factor}" if self._mosaic.factor > 1 else ""
-            self.grid_view.set_title(f"{layer} ({kind}; {scale}{shrunk}){untrained}")
+            chosen = f": {order.title}" if order is not None and order.title else ""
+            self.grid_view.set_title(f"{layer}{chosen} ({kind}; {scale}{shrunk}){untrained}")
             self.grid_stack.setCurrentWidget(self.grid_view)
         mark = "[UNTRAINED] " if untrained else ""  # first: a cut heading keeps it
         self.layer_label.setText(f"{mark}{layer}: {kind}")
@@ -628,6 +682,10 @@ class ActivationsPanel(Panel):
     def grid_mosaic(self) -> Mosaic | None:
         return self._mosaic
 
+    def grid_channels(self) -> tuple[int, ...]:
+        """The real channel number of each tile of the grid, in the mosaic's order."""
+        return self._grid_channels
+
     def _on_cmap_changed(self, _index: int) -> None:
         self._settings.setValue("activations/cmap", self._cmap_key())
         self._apply_colour_map()
@@ -645,7 +703,12 @@ class ActivationsPanel(Panel):
             return
         pos = self.grid_view.image_item.mapFromScene(event.scenePos())
         index = self._mosaic.index_at(pos.y(), pos.x())
-        if index is not None and self._state.select_map(index):
+        if index is not None and index < len(self._grid_channels):
+            self._show_channel(self._grid_channels[index])  # the tile's real channel
+
+    def _show_channel(self, channel: int) -> None:
+        """Select a channel of the layer and enlarge its map (the One map tab)."""
+        if self._state.selected_maps() is not None and self._state.select_map(channel):
             self.tabs.setCurrentIndex(1)
 
     def _show_selected_map(self) -> None:

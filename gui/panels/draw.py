@@ -93,6 +93,9 @@ class DrawPanel(Panel):
         self._state = state
         self._runner = state.runner
         self._classifiers: dict[str, tuple[DigitClassifier, OpenModel]] = {}
+        # The classifier used before the last one, per key: the trained model while an
+        # edited copy is in use (and the other way round), so undo needs no rebuild.
+        self._previous_classifiers: dict[str, DigitClassifier] = {}
         self._prediction: DigitPrediction | None = None
         self._shown_primary: DigitClassifier | None = None
         self._second: DigitPrediction | None = None
@@ -104,6 +107,7 @@ class DrawPanel(Panel):
         state.model_opened.connect(self._on_model_opened)
         state.tensorflow_ready.connect(lambda _v: self._ensure_models())
         state.model_failed.connect(self._on_model_failed)
+        state.digit_opened.connect(self._on_digit_opened)
         state.tensorflow_failed.connect(
             lambda exc: self.show_unavailable(f"TensorFlow could not be loaded: {exc}")
         )
@@ -270,6 +274,14 @@ class DrawPanel(Panel):
         if key not in (MNIST_KEY, LENET5):
             return
         model = self._state.models[key]
+        # An edit (model surgery) changes the weights of a model a classifier already
+        # has, in place; undoing every edit brings back the trained one: no rebuild.
+        entry = self._classifiers.get(key)
+        spares = [entry[0] if entry else None, self._previous_classifiers.get(key)]
+        known = next((c for c in spares if c is not None and c.model is model.model), None)
+        if known is not None:
+            self._on_classifier(key, known, model)
+            return
         if key == self._keys()[0]:
             self.guess_label.setText("Loading the model…")
         self._runner.start(
@@ -289,6 +301,9 @@ class DrawPanel(Panel):
     def _on_classifier(self, key: str, classifier: DigitClassifier, model: OpenModel) -> None:
         if self._state.models.get(key) is not model:
             return  # retrained meanwhile: the newer model's classifier follows
+        old = self._classifiers.get(key)
+        if old is not None and old[0] is not classifier:
+            self._previous_classifiers[key] = old[0]
         self._classifiers[key] = (classifier, model)
         self.train_button.setEnabled(True)
         self.message.clear_message()
@@ -366,6 +381,17 @@ class DrawPanel(Panel):
         ink, explain = self.canvas.ink(), self.explain_check.isChecked()
         self._latest.submit(
             lambda: [classify(c, ink, explain and i == 0) for i, c in enumerate(classifiers)]
+        )
+
+    def _on_digit_opened(self, pixels: np.ndarray, name: str) -> None:
+        """A digit opened elsewhere (a test set's) becomes the drawing, to draw on."""
+        try:
+            self.canvas.set_ink(pixels)
+        except ValueError as exc:
+            self.message.show_error(f"Could not open {name}: {exc}")
+            return
+        self.message.show_info(
+            f"Opened {name}: draw on it (Undo takes your strokes back, Clear empties the canvas)."
         )
 
     def _on_explain_toggled(self, on: bool) -> None:

@@ -150,8 +150,17 @@ class KernelLabPanel(Panel):
         self.remove_button = QPushButton("Remove")
         self.remove_button.setToolTip("Remove the selected kernel")
         self.remove_button.clicked.connect(self.remove_kernel)
+        self.put_button = QPushButton("Into a model…")
+        self.put_button.setToolTip(
+            "Put this kernel into a trained model: replace a filter of the MNIST CNN's "
+            "conv2d_1 (or LeNet-5's C1, or a matching layer of the current model) and "
+            "watch the prediction, the maps and the test accuracy follow"
+        )
+        self.put_button.clicked.connect(self.put_kernel_dialog)
+        self.put_button.setVisible(self._state is not None)
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.remove_button)
+        buttons.addWidget(self.put_button)
         buttons.addStretch()
         row.addWidget(self.kernel_list, 1)
         row.addLayout(buttons)
@@ -177,14 +186,6 @@ class KernelLabPanel(Panel):
         self.kernel_grid.kernel_changed.connect(self._on_kernel_edited)
         self.kernel_grid.validity_changed.connect(self._on_validity_changed)
         lay.addWidget(self.kernel_grid)
-        self.put_button = QPushButton("Put this kernel into a model…")
-        self.put_button.setToolTip(
-            "Replace a filter of the trained MNIST CNN's conv2d_1 (or LeNet-5's C1, or a "
-            "matching layer of the current model) with this kernel, and watch what follows"
-        )
-        self.put_button.clicked.connect(self.put_kernel_dialog)
-        self.put_button.setVisible(self._state is not None)
-        lay.addWidget(self.put_button)
         form.addWidget(box)
 
         box = QGroupBox("Convolution")

@@ -1,7 +1,8 @@
 """A canvas to draw a digit with the mouse or a pen: white ink on black, like MNIST.
 
 Follows PySide6's painter example: strokes are painted into a QImage in the mouse
-events; every stroke is also kept so that the last one can be undone.
+events; every stroke is also kept so that the last one can be undone. A digit opened
+from elsewhere (a test set's) becomes the layer under the strokes (``set_ink``).
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ class DigitCanvas(QWidget):
         super().__init__(parent)
         self._image = QImage(size, size, QImage.Format.Format_Grayscale8)
         self._image.fill(0)
+        self._base: QImage | None = None  # an opened digit, under the strokes
         self._strokes: list[Stroke] = []
-        self._cleared: list[list[Stroke]] = []  # drawings taken away by clear, for undo
+        # Drawings taken away by clear (their base and strokes), for undo.
+        self._cleared: list[tuple[QImage | None, list[Stroke]]] = []
         self._levels: dict[int, int] = {}  # id(stroke) -> INK or COVER
         self.covering = False  # True: strokes hide (occlude) what is drawn
         self._current: Stroke | None = None
@@ -58,28 +61,69 @@ class DigitCanvas(QWidget):
         return buf[:, : img.width()].copy()
 
     def is_empty(self) -> bool:
-        return not self._strokes
+        return not self._strokes and self._base is None
+
+    def has_base(self) -> bool:
+        """True while an opened digit (``set_ink``) lies under the strokes."""
+        return self._base is not None
 
     def stroke_count(self) -> int:
         return len(self._strokes)
 
     def clear(self) -> None:
-        """Clear the canvas; ``undo`` brings the drawing back."""
-        if not self._strokes:
+        """Clear the canvas (an opened digit too); ``undo`` brings the drawing back."""
+        if self.is_empty():
             return
-        self._cleared.append(list(self._strokes))
+        self._cleared.append((self._base, list(self._strokes)))
         self._strokes.clear()
+        self._base = None
         self._current = None
         self._repaint_all()
 
     def undo(self) -> None:
-        """Take back the last stroke, or the last clear on an empty canvas."""
+        """Take back the last stroke, or the last clear on an empty canvas. An opened
+        digit is not a stroke: undo stops at it."""
         if self._strokes:
             self._strokes.pop()
             self._repaint_all()
-        elif self._cleared:
-            self._strokes.extend(self._cleared.pop())
+        elif self._cleared and self._base is None:
+            self._base, strokes = self._cleared.pop()
+            self._strokes.extend(strokes)
             self._repaint_all()
+
+    def set_ink(self, image: np.ndarray) -> None:
+        """Start a new drawing from ``image``: a digit to keep drawing on.
+
+        ``image`` is (H, W), ink high: uint8 0..255, or floats 0..1 (a ``PreparedDigit``'s
+        pixels). It is scaled smoothly to the whole canvas (a 28x28 MNIST digit fills it,
+        margin included) and lies under the strokes drawn after it; the previous
+        drawing and the strokes cleared before are dropped.
+
+        Raises
+        ------
+        ValueError
+            ``image`` is not a non-empty 2-D array of finite values.
+        """
+        a = np.asarray(image, dtype=np.float32)
+        if a.ndim != 2 or a.size == 0:
+            raise ValueError(f"image must be a 2-D greyscale array. Received shape {a.shape}")
+        if not np.isfinite(a).all():
+            raise ValueError("image must hold finite values. Received NaN or infinity")
+        if np.asarray(image).dtype != np.uint8 and a.max() <= 1.0:
+            a = a * 255.0
+        pixels = np.ascontiguousarray(np.clip(np.rint(a), 0, 255).astype(np.uint8))
+        h, w = pixels.shape
+        small = QImage(pixels.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
+        self._base = small.scaled(
+            self._image.width(),
+            self._image.height(),
+            Qt.AspectRatioMode.IgnoreAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        ).convertToFormat(QImage.Format.Format_Grayscale8)
+        self._strokes.clear()
+        self._cleared.clear()
+        self._current = None
+        self._repaint_all()
 
     def add_stroke(self, points: list[tuple[float, float]]) -> None:
         """Draw a polyline as one stroke (for scripted demos such as screenshots)."""
@@ -112,7 +156,10 @@ class DigitCanvas(QWidget):
         self.update()
 
     def _repaint_all(self) -> None:
-        self._image.fill(0)
+        if self._base is None:
+            self._image.fill(0)
+        else:
+            self._image = self._base.copy()
         for stroke in self._strokes:
             level = self._levels.get(id(stroke), INK)
             for i, point in enumerate(stroke):

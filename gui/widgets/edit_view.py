@@ -115,12 +115,13 @@ class EditView(QWidget):
         outer.addWidget(box)
 
         box = QGroupBox("Edits of this model")
-        bl = QHBoxLayout(box)
+        bl = QVBoxLayout(box)
         self.edit_list = QListWidget()
         self.edit_list.setToolTip("Every change, oldest first; select one and 'Undo to here'")
-        self.edit_list.setMaximumHeight(120)
+        self.edit_list.setMinimumHeight(44)
+        self.edit_list.setMaximumHeight(110)
         bl.addWidget(self.edit_list, 1)
-        col = QVBoxLayout()
+        col = QHBoxLayout()
         self.undo_button = QPushButton("Undo")
         self.undo_button.setToolTip("Undo the last edit (Ctrl+Z)")
         self.undo_button.clicked.connect(self.undo)
@@ -137,6 +138,8 @@ class EditView(QWidget):
             col.addWidget(b)
         col.addStretch()
         bl.addLayout(col)
+        for layout in (outer, bl):
+            layout.setSpacing(4)
         outer.addWidget(box)
 
         self.prediction_label = _wrap(QLabel())
@@ -162,7 +165,7 @@ class EditView(QWidget):
         self.diff_view = MapView("Difference (edited − original)")
         self.diff_view.colour_bar.setColorMap(pg.colormap.get("CET-D1"))
         for view in (self.original_view, self.edited_view, self.diff_view):
-            view.setMinimumSize(120, 120)
+            view.setMinimumSize(90, 90)
             row.addWidget(view)
         outer.addLayout(row, 1)
         self.diff_label = _wrap(QLabel())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
@@ -10,12 +12,17 @@ from PySide6.QtWidgets import QWidget
 
 
 class IndexLabels(pg.GraphicsObject):
-    """The index of every map of a mosaic, painted by ONE item (hundreds of TextItems
-    made a 512-map layer switch take ~175 ms; this paints them in a few)."""
+    """The number of every map of a mosaic, painted by ONE item (hundreds of TextItems
+    made a 512-map layer switch take ~175 ms; this paints them in a few).
+
+    A map is numbered by its place in the mosaic, or by the number given for it (the
+    real channel of a mosaic of chosen channels).
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self._origins: tuple[tuple[int, int], ...] = ()
+        self._texts: tuple[str, ...] = ()
         self._size = (1, 1)
         self._bounds = QRectF()
 
@@ -24,12 +31,22 @@ class IndexLabels(pg.GraphicsObject):
         origins: tuple[tuple[int, int], ...],
         map_shape: tuple[int, int],
         extent: tuple[int, int],
+        numbers: Sequence[int] | None = None,
     ) -> None:
+        if numbers is not None and len(numbers) != len(origins):
+            raise ValueError(
+                f"one number per map: {len(origins)} maps. Received {len(numbers)} numbers"
+            )
         self.prepareGeometryChange()
         self._origins = origins
+        self._texts = tuple(str(n) for n in (range(len(origins)) if numbers is None else numbers))
         self._size = map_shape
         self._bounds = QRectF(0, 0, extent[1], extent[0])
         self.update()
+
+    def texts(self) -> tuple[str, ...]:
+        """The label of each map, in mosaic order."""
+        return self._texts
 
     def boundingRect(self) -> QRectF:
         return self._bounds
@@ -45,11 +62,11 @@ class IndexLabels(pg.GraphicsObject):
         p.setFont(font)
         p.setPen(QColor(255, 255, 255))
         p.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-        for i, (top, left) in enumerate(self._origins):
+        for text, (top, left) in zip(self._texts, self._origins, strict=True):
             p.save()
             p.translate(left + 0.3, top + 0.2)
             p.scale(scale, scale)
-            p.drawText(QRectF(0, 0, 60, 12), Qt.AlignmentFlag.AlignLeft, str(i))
+            p.drawText(QRectF(0, 0, 60, 12), Qt.AlignmentFlag.AlignLeft, text)
             p.restore()
 
 
@@ -131,11 +148,19 @@ class MapView(pg.GraphicsLayoutWidget):
         self.fit()
 
     def set_labels(
-        self, origins: tuple[tuple[int, int], ...] = (), map_shape: tuple[int, int] = (1, 1)
+        self,
+        origins: tuple[tuple[int, int], ...] = (),
+        map_shape: tuple[int, int] = (1, 1),
+        numbers: Sequence[int] | None = None,
     ) -> None:
-        """Number the maps of a mosaic shown in this view (no arguments: no labels)."""
+        """Number the maps of a mosaic shown in this view (no arguments: no labels):
+        by their place in it, or by ``numbers`` (one per map: their real channels)."""
         extent = (0, 0) if self._data is None or not origins else self._data.shape[:2]
-        self.labels.set_labels(origins, map_shape, extent)
+        self.labels.set_labels(origins, map_shape, extent, numbers)
+
+    def label_texts(self) -> tuple[str, ...]:
+        """The label of each map shown, in mosaic order (empty: no labels)."""
+        return self.labels.texts()
 
     def data(self) -> np.ndarray | None:
         return self._data

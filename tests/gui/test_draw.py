@@ -352,3 +352,46 @@ def test_a_dot_is_not_read_as_a_confident_digit(qtbot, panel):
     draw_stroke(panel.canvas, scaled(panel, SEVEN))
     qtbot.waitUntil(lambda: panel.prediction().digit == 7, timeout=TIMEOUT)
     assert panel.message.text() == ""
+
+
+def test_an_opened_test_digit_is_a_drawing_to_edit(qtbot, panel, app_state):
+    from PIL import Image
+
+    from engine.mnist_data import bundled_test_digits
+
+    x, y = bundled_test_digits()
+    seven = int(np.flatnonzero(y == 7)[0])
+    with qtbot.waitSignal(panel.canvas.changed, timeout=5_000):
+        app_state.open_digit(x[seven], f"test digit #{seven} (a 7)")
+    canvas = panel.canvas
+    assert canvas.has_base() and canvas.stroke_count() == 0 and not canvas.is_empty()
+    assert panel.explore_button.isEnabled() and f"#{seven}" in panel.message.text()
+    opened = canvas.ink()
+    # The 28x28 digit fills the canvas, enlarged smoothly: bilinear, as Pillow does it.
+    side = canvas.width()
+    bilinear = Image.fromarray(x[seven]).resize((side, side), Image.Resampling.BILINEAR)
+    assert np.abs(opened.astype(int) - np.asarray(bilinear, int)).max() <= 3
+    qtbot.waitUntil(
+        lambda: (
+            panel.prediction() is not None
+            and np.array_equal(panel.prediction().input.pixels, digits.preprocess_drawing(opened))
+        ),
+        timeout=TIMEOUT,
+    )
+    assert panel.prediction().digit == 7 and panel.guess_label.text().startswith("7")
+    # Strokes go on top of it; Undo takes them back down to the digit, not beyond.
+    draw_stroke(canvas, scaled(panel, [(40, 250), (240, 250)]))
+    assert canvas.stroke_count() == 1 and not np.array_equal(canvas.ink(), opened)
+    panel.setFocus()
+    for _ in range(2):
+        qtbot.keyClick(panel, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        assert canvas.has_base() and np.array_equal(canvas.ink(), opened)
+    # Clear empties the canvas; Ctrl+Z brings the digit back.
+    qtbot.keyClick(panel, Qt.Key.Key_Escape)
+    assert canvas.is_empty() and not canvas.ink().any()
+    qtbot.waitUntil(lambda: panel.guess_label.text() == "Draw a digit", timeout=TIMEOUT)
+    qtbot.keyClick(panel, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert canvas.has_base() and np.array_equal(canvas.ink(), opened)
+    qtbot.waitUntil(lambda: panel.guess_label.text().startswith("7"), timeout=TIMEOUT)
+    # The state's input is the test digit itself, exactly.
+    np.testing.assert_allclose(app_state.input.pixels.pixels, x[seven] / 255.0, atol=1e-6)

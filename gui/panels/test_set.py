@@ -1,0 +1,840 @@
+"""Test set: a digit model on real MNIST test digits: its accuracy, a confusion matrix
+whose cells are clickable, and its mistakes as a gallery, most confident first. A digit
+clicked there opens in the Draw panel (as a drawing to edit) and in Activations.
+
+A view of the application state: it evaluates ``state.models[key]``, whichever object
+that is now. When the model is replaced (retrained, or edited by model surgery) the new
+one is measured again in the background, a running evaluation cancelled, and the
+accuracy before and after is shown. Results are cached per (model object, test set).
+
+The evaluation runs on the model thread in chunks of ``CHUNK`` digits, each its own job,
+so that the other panels' work on the same thread (live drawing, activations) waits for
+one chunk at most, never for the whole 10,000.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings, QSignalBlocker, QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.mnist_data import bundled_test_digits, keras_mnist_cache, load_test_split
+from engine.surgery import Evaluation, evaluate
+from engine.zoo import LENET5, MODEL_TITLES
+from gui.panels.base import Panel
+from gui.state import MNIST_KEY, AppState, OpenModel
+from gui.widgets.message_bar import MessageBar
+from gui.workers import Cancelled, Task, Worker
+
+log = logging.getLogger(__name__)
+
+#: The digit models the panel evaluates (keys) and their short names.
+MODELS = {MNIST_KEY: "MNIST CNN", LENET5: "LeNet-5"}
+#: Test sets: the shipped digits, Keras' cache, the person's file, and choosing one.
+BUNDLED, KERAS, FILE, CHOOSE = "bundled", "keras", "file", "choose"
+DATA_LABELS = {
+    BUNDLED: "500 MNIST test digits (shipped)",
+    KERAS: "MNIST test set (10,000, Keras cache)",
+    CHOOSE: "A .npz file…",
+}
+#: Digits per model-thread job.
+CHUNK = 1000
+#: The most digits the gallery shows at once (the most confident ones).
+GALLERY_LIMIT = 500
+#: A digit's icon side in the gallery (28 px enlarged, nearest neighbour).
+ICON = 56
+CELL_W, CELL_H = 38, 26
+DIAGONAL = QColor(197, 225, 165)  # light green: the digits read right
+MISTAKE = QColor(211, 47, 47)  # red, paler for fewer mistakes
+#: Item data: the digit's index in its test set.
+INDEX_ROLE = Qt.ItemDataRole.UserRole
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One evaluation as the panel shows it.
+
+    ``dataset`` is the test set's id (``"bundled"``, ``"keras"``, ``"file:<path>"``);
+    ``previous`` is the accuracy of the model that key had before this one, on the same
+    test set (None: this is the first measured).
+    """
+
+    __test__ = False  # not a pytest class, despite its name
+
+    model: OpenModel
+    dataset: str
+    evaluation: Evaluation
+    previous: float | None = None
+
+    @property
+    def accuracy(self) -> float:
+        return self.evaluation.accuracy
+
+
+@dataclass(eq=False)
+class _Run:
+    """One evaluation in flight: a data job, then a model job per chunk."""
+
+    model: OpenModel
+    dataset: str
+    x: np.ndarray | None = None
+    y: np.ndarray | None = None
+    done: int = 0
+    parts: list[np.ndarray] | None = None
+    worker: Worker | None = None
+
+
+def read_test_set(dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """The (x uint8 (N, 28, 28), y (N,)) of a test set id; ``MnistDataError`` says why not."""
+    if dataset == BUNDLED:
+        return bundled_test_digits()
+    if dataset == KERAS:
+        return load_test_split(keras_mnist_cache())
+    if dataset.startswith(f"{FILE}:"):
+        return load_test_split(dataset.split(":", 1)[1])
+    raise ValueError(f"unknown test set {dataset!r}")
+
+
+def percent(fraction: float) -> str:
+    """``0.988`` -> ``"98.8 %"``."""
+    return f"{100 * fraction:.1f} %"
+
+
+def digit_icon(pixels: np.ndarray, side: int = ICON) -> QIcon:
+    """A (28, 28) uint8 digit enlarged without smoothing (each pixel a square)."""
+    a = np.ascontiguousarray(pixels, dtype=np.uint8)
+    h, w = a.shape
+    image = QImage(a.data, w, h, w, QImage.Format.Format_Grayscale8)
+    big = image.scaled(
+        side,
+        side,
+        Qt.AspectRatioMode.IgnoreAspectRatio,
+        Qt.TransformationMode.FastTransformation,
+    )  # scaled() copies, so the numpy buffer may go
+    return QIcon(QPixmap.fromImage(big))
+
+
+def _blend(colour: QColor, t: float) -> QColor:
+    """``colour`` over white with opacity ``t`` (0: white)."""
+    return QColor(
+        round(255 + (colour.red() - 255) * t),
+        round(255 + (colour.green() - 255) * t),
+        round(255 + (colour.blue() - 255) * t),
+    )
+
+
+class TestSetPanel(Panel):
+    """A digit model on a labelled test set: accuracy, confusion matrix, mistakes.
+
+    Signals
+    -------
+    evaluated(object)
+        A ``TestResult`` is shown (just measured, or from the cache).
+    digit_chosen(int)
+        A gallery digit (its index in the test set) was opened in Draw and Activations.
+    """
+
+    __test__ = False
+
+    evaluated = Signal(object)
+    digit_chosen = Signal(int)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._state = state
+        self._runner = state.runner
+        self._settings = QSettings()
+        self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._results: dict[tuple[int, str], Evaluation] = {}  # (model serial, test set)
+        # Per (model key, test set): the serial and accuracy last shown, for "was … now".
+        self._last: dict[tuple[str, str], tuple[int, float]] = {}
+        self._was: dict[tuple[int, str], float | None] = {}
+        self._run: _Run | None = None
+        self._shown: TestResult | None = None
+        self._cell: tuple[int, int] | None = None  # the confusion cell the gallery shows
+        self._opened: tuple[str, int, object] | None = None  # (test set, index, its input)
+        self._active = False  # nothing is evaluated before the panel is first shown
+        self._failed = False
+        self._npz: Path | None = None  # the person's test file
+        self._build_ui()
+        state.model_opened.connect(self._on_model_opened)
+        state.model_failed.connect(self._on_model_failed)
+        state.tensorflow_ready.connect(lambda _v: self._request())
+        state.tensorflow_failed.connect(self._on_tensorflow_failed)
+        self._show_nothing()
+
+    # -- building ------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        top = QHBoxLayout()
+        self.model_combo = QComboBox()
+        for key in MODELS:
+            self.model_combo.addItem(MODEL_TITLES[key], key)
+        self.model_combo.setToolTip("The digit model to test")
+        index = self.model_combo.findData(str(self._settings.value("testset/model", MNIST_KEY)))
+        self.model_combo.setCurrentIndex(max(index, 0))
+        self.model_combo.currentIndexChanged.connect(self._on_model_chosen)
+        self.data_combo = QComboBox()
+        self.data_combo.setToolTip(
+            "The labelled digits to test it on: the 500 shipped with the app, the full MNIST "
+            "test set from Keras' cache, or an .npz file in Keras' mnist layout "
+            "(x_test, y_test)"
+        )
+        self._fill_data_combo()
+        self.data_combo.activated.connect(self._on_data_chosen)
+        for combo in (self.model_combo, self.data_combo):
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(12)
+        self.evaluate_button = QPushButton("Evaluate")
+        self.evaluate_button.setToolTip(
+            "Run the test set through the model (done by itself when you choose; "
+            "this measures again after a cancel or a failure)"
+        )
+        self.evaluate_button.clicked.connect(self.evaluate)
+        top.addWidget(QLabel("Model"))
+        top.addWidget(self.model_combo, 1)
+        top.addWidget(QLabel("Digits"))
+        top.addWidget(self.data_combo, 1)
+        top.addWidget(self.evaluate_button)
+
+        progress_row = QHBoxLayout()
+        progress_row.setContentsMargins(0, 0, 0, 0)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the evaluation")
+        self.cancel_button.clicked.connect(self.cancel)
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.cancel_button)
+        self.progress_box = QWidget()
+        self.progress_box.setLayout(progress_row)
+        self.progress_box.setVisible(False)
+
+        self.accuracy_label = QLabel()
+        font = QFont(self.font())
+        font.setPointSize(font.pointSize() + 4)
+        font.setBold(True)
+        self.accuracy_label.setFont(font)
+        self.accuracy_label.setWordWrap(True)
+        self.accuracy_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.change_label = QLabel()
+        self.change_label.setWordWrap(True)
+        self.change_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.change_label.setToolTip(
+            "The accuracy of the model this one replaced (before an edit or retraining), on "
+            "the same digits"
+        )
+        self.message = MessageBar()
+
+        # The confusion matrix.
+        self.table = QTableWidget(10, 10)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
+        self.table.setHorizontalHeaderLabels([str(d) for d in range(10)])
+        self.table.setVerticalHeaderLabels([str(d) for d in range(10)])
+        for header, size in (
+            (self.table.horizontalHeader(), CELL_W),
+            (self.table.verticalHeader(), CELL_H),
+        ):
+            header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+            header.setDefaultSectionSize(size)
+            header.setMinimumSectionSize(10)
+            header.setHighlightSections(True)
+        for d in range(10):
+            self.table.horizontalHeaderItem(d).setToolTip(f"The model said {d}")
+        self.table.setToolTip(
+            "Rows: the true digit; columns: what the model said. Click a cell (or move to "
+            "it with the arrow keys) to see its digits"
+        )
+        self.table.cellClicked.connect(self._on_cell_chosen)
+        self.table.currentCellChanged.connect(lambda r, c, _r, _c: self._on_cell_chosen(r, c))
+        self.table.verticalHeader().setFixedWidth(26)
+        frame = 2 * self.table.frameWidth() + 2
+        self.table.setFixedSize(  # the whole matrix, no scrolling
+            26 + 10 * CELL_W + frame,
+            self.table.horizontalHeader().sizeHint().height() + 10 * CELL_H + frame,
+        )
+        table_box = QGroupBox("Confusion matrix")
+        tl = QVBoxLayout(table_box)
+        axes = QLabel("Rows: the true digit · columns: the model's answer")
+        axes.setWordWrap(True)
+        axes.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        tl.addWidget(axes)
+        tl.addWidget(self.table)
+        self.class_label = QLabel()
+        self.class_label.setWordWrap(True)
+        self.class_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.class_label.setToolTip("Of each true digit, the share the model read right")
+        tl.addWidget(self.class_label)
+        tl.addStretch(1)
+
+        # The gallery.
+        self.gallery_label = QLabel()
+        self.gallery_label.setWordWrap(True)
+        self.gallery_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.all_mistakes_button = QPushButton("Show all mistakes")
+        self.all_mistakes_button.setToolTip("Show every misread digit again, not one cell's")
+        self.all_mistakes_button.clicked.connect(self.show_all_mistakes)
+        self.gallery = QListWidget()
+        self.gallery.setViewMode(QListView.ViewMode.IconMode)
+        self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
+        self.gallery.setMovement(QListView.Movement.Static)
+        self.gallery.setIconSize(QSize(ICON, ICON))
+        self.gallery.setGridSize(QSize(ICON + 64, ICON + 36))
+        self.gallery.setUniformItemSizes(True)
+        self.gallery.setWordWrap(True)
+        self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.gallery.setToolTip(
+            "Click a digit (or press Enter) to open it in Draw and Activations; "
+            "double-click to go to Activations"
+        )
+        self.gallery.itemClicked.connect(self._on_item_clicked)
+        self.gallery.itemActivated.connect(self._on_item_clicked)
+        self.gallery.itemDoubleClicked.connect(self._on_item_double_clicked)
+        self.opened_label = QLabel()
+        self.opened_label.setWordWrap(True)
+        self.opened_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.draw_button = QPushButton("Go to Draw")
+        self.draw_button.setToolTip("Show the Draw panel, with the digit on its canvas to edit")
+        self.draw_button.clicked.connect(lambda: self._state.panel_requested.emit("draw"))
+        self.activations_button = QPushButton("Go to Activations")
+        self.activations_button.setToolTip("Show the digit's feature maps in Activations")
+        self.activations_button.clicked.connect(
+            lambda: self._state.panel_requested.emit("activations")
+        )
+        opened_row = QHBoxLayout()
+        opened_row.setContentsMargins(0, 0, 0, 0)
+        opened_row.addWidget(self.opened_label, 1)
+        opened_row.addWidget(self.draw_button)
+        opened_row.addWidget(self.activations_button)
+        self.opened_box = QWidget()
+        self.opened_box.setLayout(opened_row)
+        self.opened_box.setVisible(False)
+        gallery_box = QGroupBox("Gallery")
+        gl = QVBoxLayout(gallery_box)
+        head = QHBoxLayout()
+        head.addWidget(self.gallery_label, 1)
+        head.addWidget(self.all_mistakes_button)
+        gl.addLayout(head)
+        gl.addWidget(self.gallery, 1)
+        gl.addWidget(self.opened_box)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(table_box)
+        self.splitter.addWidget(gallery_box)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setChildrenCollapsible(False)
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.progress_box)
+        lay.addWidget(self.accuracy_label)
+        lay.addWidget(self.change_label)
+        lay.addWidget(self.message)
+        lay.addWidget(self.splitter, 1)
+
+    def _fill_data_combo(self) -> None:
+        chosen = str(self._settings.value("testset/data", BUNDLED))
+        path = self._settings.value("testset/npz")
+        with QSignalBlocker(self.data_combo):
+            self.data_combo.clear()
+            self.data_combo.addItem(DATA_LABELS[BUNDLED], BUNDLED)
+            if keras_mnist_cache().is_file():
+                self.data_combo.addItem(DATA_LABELS[KERAS], KERAS)
+                self.data_combo.setItemData(
+                    1, str(keras_mnist_cache()), Qt.ItemDataRole.ToolTipRole
+                )
+            if path:
+                self._set_file_item(Path(str(path)))
+            self.data_combo.addItem(DATA_LABELS[CHOOSE], CHOOSE)
+            index = self.data_combo.findData(chosen)
+            self.data_combo.setCurrentIndex(max(index, 0))
+        self._data_index = self.data_combo.currentIndex()
+
+    def _set_file_item(self, path: Path) -> None:
+        """The person's file as an entry of its own (before "A .npz file…")."""
+        index = self.data_combo.findData(FILE)
+        if index < 0:
+            at = self.data_combo.findData(CHOOSE)
+            index = at if at >= 0 else self.data_combo.count()
+            self.data_combo.insertItem(index, "", FILE)
+        self.data_combo.setItemText(index, f"{path.name} (your file)")
+        self.data_combo.setItemData(index, str(path), Qt.ItemDataRole.ToolTipRole)
+        self._npz = path
+
+    # -- what is chosen ------------------------------------------------------------------
+    def model_key(self) -> str:
+        return str(self.model_combo.currentData())
+
+    def dataset(self) -> str:
+        """The chosen test set's id: ``"bundled"``, ``"keras"`` or ``"file:<path>"``."""
+        choice = str(self.data_combo.currentData())
+        return f"{FILE}:{self._npz}" if choice == FILE else choice
+
+    def _dataset_label(self, dataset: str) -> str:
+        if dataset.startswith(f"{FILE}:"):
+            return Path(dataset.split(":", 1)[1]).name
+        return DATA_LABELS.get(dataset, dataset)
+
+    def _on_model_chosen(self, _index: int) -> None:
+        self._settings.setValue("testset/model", self.model_key())
+        self._request()
+
+    def _on_data_chosen(self, index: int) -> None:
+        if self.data_combo.itemData(index) == CHOOSE:
+            with QSignalBlocker(self.data_combo):
+                self.data_combo.setCurrentIndex(self._data_index)  # until a file is chosen
+            self.npz_dialog()
+            return
+        self._data_index = index
+        self._settings.setValue("testset/data", str(self.data_combo.currentData()))
+        self._request()
+
+    def npz_dialog(self) -> None:
+        """Ask for an .npz of test digits (Keras' mnist layout) and test on it."""
+        start = str(self._settings.value("testset/npz", "") or Path.home())
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Test digits (Keras' mnist layout)", start, "NumPy archives (*.npz);;All (*)"
+        )
+        if path:
+            self.use_npz_file(Path(path))
+
+    def use_npz_file(self, path: Path) -> None:
+        """Test on ``path`` (x_test, y_test as Keras' mnist.npz has them); remembered."""
+        path = Path(path).resolve()
+        self._settings.setValue("testset/npz", str(path))
+        self._data.pop(f"{FILE}:{path}", None)  # read it again: it may have changed
+        with QSignalBlocker(self.data_combo):
+            self._set_file_item(path)
+            self.data_combo.setCurrentIndex(self.data_combo.findData(FILE))
+        self._data_index = self.data_combo.currentIndex()
+        self._settings.setValue("testset/data", FILE)
+        self._request()
+
+    # -- evaluating ----------------------------------------------------------------------
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._active:
+            self._active = True  # from now on it measures in the background too
+            self._request()
+
+    def _on_model_opened(self, key: str) -> None:
+        if key in MODELS:
+            # Models still open, and the originals of edited ones (undoing every edit
+            # brings the original object back): their results are kept.
+            kept = [*self._state.models.values(), *getattr(self._state, "originals", {}).values()]
+            live = {m.serial for m in kept}
+            for cached in [k for k in self._results if k[0] not in live]:
+                del self._results[cached]  # a replaced model's results go with it
+        if key == self.model_key():
+            self._request()
+
+    def _on_model_failed(self, key: str, exc: BaseException) -> None:
+        if key == self.model_key():
+            self._failed = True
+            self.accuracy_label.setText(f"{MODELS[key]} could not be loaded")
+            self.message.show_exception(exc)
+
+    def _on_tensorflow_failed(self, exc: BaseException) -> None:
+        self._failed = True
+        self.accuracy_label.setText("No model to test")
+        self.message.show_error(f"TensorFlow could not be loaded: {exc}")
+
+    def evaluate(self) -> None:
+        """Measure the chosen model on the chosen test set (from the cache if done)."""
+        self._active = True
+        self._request()
+
+    def _request(self) -> None:
+        if not self._active:
+            return
+        key, dataset = self.model_key(), self.dataset()
+        model = self._state.models.get(key)
+        if model is None:
+            self._stop_run()
+            self._show_nothing()
+            if self._state.tensorflow_error is not None:
+                self._on_tensorflow_failed(self._state.tensorflow_error)
+            elif self._state.tensorflow_version is None:
+                self.accuracy_label.setText("Waiting for TensorFlow…")
+            else:
+                self.accuracy_label.setText(f"Loading {MODELS[key]}…")
+                self._state.load_model(key)
+            return
+        cached = self._results.get((model.serial, dataset))
+        if cached is not None:
+            self._stop_run()
+            self._show_result(model, dataset, cached)
+            return
+        run = self._run
+        if run is not None and run.model is model and run.dataset == dataset:
+            return  # being measured
+        self._start(model, dataset)
+
+    def _start(self, model: OpenModel, dataset: str) -> None:
+        self._stop_run()
+        shown = self._shown
+        if shown is None or shown.model.key != model.key or shown.dataset != dataset:
+            self._show_nothing()  # keep the old model's results only while its successor runs
+        self._failed = False
+        self.message.clear_message()
+        run = _Run(model, dataset)
+        self._run = run
+        self._set_running(True)
+        self.progress.setValue(0)
+        if dataset in self._data:
+            self._on_data(run, self._data[dataset])
+            return
+        self.progress.setFormat("Reading the test digits…")
+        run.worker = self._runner.start(
+            lambda _task: read_test_set(dataset),
+            pool="compute",
+            on_finished=lambda data: self._on_data(run, data),
+            on_failed=lambda exc: self._on_run_failed(run, exc),
+        )
+
+    def _on_data(self, run: _Run, data: tuple[np.ndarray, np.ndarray]) -> None:
+        if run is not self._run:
+            return
+        self._data[run.dataset] = data
+        run.x, run.y = data
+        run.parts = []
+        if len(run.x) == 0:
+            self._on_run_failed(
+                run, ValueError(f"{self._dataset_label(run.dataset)} holds no test digits")
+            )
+            return
+        self._next_chunk(run)
+
+    def _next_chunk(self, run: _Run) -> None:
+        n = len(run.x)
+        part = slice(run.done, min(run.done + CHUNK, n))
+        model, x, y, start = run.model.model, run.x[part], run.y[part], part.start
+        name = MODELS.get(run.model.key, run.model.key)
+
+        def job(task: Task) -> np.ndarray:
+            def progress(fraction: float, _message: str) -> None:
+                done = start + round(fraction * len(x))
+                task.progress(done / n, f"{name}: {done:,} of {n:,} digits")
+
+            try:
+                return evaluate(
+                    model, x, y, progress=progress, cancelled=task.cancelled
+                ).probabilities
+            except InterruptedError:
+                raise Cancelled() from None
+
+        self.progress.setFormat(f"{name}: {start:,} of {n:,} digits")
+        run.worker = self._runner.start(
+            job,
+            pool="model",
+            on_progress=lambda fraction, message: self._on_progress(run, fraction, message),
+            on_finished=lambda p: self._on_chunk(run, p),
+            on_failed=lambda exc: self._on_run_failed(run, exc),
+        )
+
+    def _on_progress(self, run: _Run, fraction: float, message: str) -> None:
+        if run is self._run:
+            self.progress.setValue(round(1000 * fraction))
+            self.progress.setFormat(message)
+
+    def _on_chunk(self, run: _Run, probabilities: np.ndarray) -> None:
+        if run is not self._run:
+            return
+        run.parts.append(probabilities)
+        run.done += len(probabilities)
+        if run.done < len(run.x):
+            self._next_chunk(run)
+            return
+        evaluation = Evaluation.of(np.concatenate(run.parts), run.y)
+        self._results[(run.model.serial, run.dataset)] = evaluation
+        self._run = None
+        self._set_running(False)
+        log.info(
+            "%s on %s: %.4f",
+            run.model.loaded.title,
+            self._dataset_label(run.dataset),
+            evaluation.accuracy,
+        )
+        if run.model.key == self.model_key() and run.dataset == self.dataset():
+            self._show_result(run.model, run.dataset, evaluation)
+
+    def _on_run_failed(self, run: _Run, exc: BaseException) -> None:
+        if run is not self._run:
+            return
+        self._run = None
+        self._set_running(False)
+        self._failed = True
+        self._show_nothing()
+        self.accuracy_label.setText(f"No result on {self._dataset_label(run.dataset)}")
+        if isinstance(exc, ValueError):  # MnistDataError included: says what to do
+            self.message.show_error(str(exc))
+        else:
+            self.message.show_exception(exc, "The evaluation failed: ")
+
+    def cancel(self) -> None:
+        """Stop the running evaluation; Evaluate starts it again."""
+        if self._run is None:
+            return
+        self._stop_run()
+        self._show_nothing()  # what was shown meanwhile was the replaced model's
+        self.accuracy_label.setText("Cancelled: press Evaluate to measure")
+
+    def _stop_run(self) -> None:
+        run, self._run = self._run, None
+        if run is not None and run.worker is not None:
+            run.worker.cancel()  # it stops at its next batch; its results are ignored
+        self._set_running(False)
+
+    def _set_running(self, running: bool) -> None:
+        self.progress_box.setVisible(running)
+        self._update_evaluate_button()
+
+    def _update_evaluate_button(self) -> None:
+        """Evaluate is offered when nothing runs and the choice's result is not shown."""
+        shown = self._shown
+        current = (
+            shown is not None
+            and shown.model is self._state.models.get(self.model_key())
+            and shown.dataset == self.dataset()
+        )
+        self.evaluate_button.setEnabled(self._run is None and not current)
+
+    def is_running(self) -> bool:
+        return self._run is not None
+
+    # -- showing -------------------------------------------------------------------------
+    def _title(self, model: OpenModel) -> str:
+        """The short name, with what the state says of an edited model."""
+        name = MODELS.get(model.key, model.loaded.title)
+        base = MODEL_TITLES.get(model.key, "")
+        title = model.loaded.title
+        if base and title.startswith(base) and title != base:
+            return f"{name}{title[len(base) :]}"
+        return name
+
+    def _show_nothing(self) -> None:
+        self._shown = None
+        self._cell = None
+        self.accuracy_label.setText("")
+        self.change_label.setVisible(False)
+        with QSignalBlocker(self.table):
+            self.table.clearContents()
+            self.table.setCurrentCell(-1, -1)
+        self.class_label.setText("")
+        self.gallery.clear()
+        self.gallery_label.setText("")
+        self.all_mistakes_button.setEnabled(False)
+        self._update_evaluate_button()
+
+    def _show_result(self, model: OpenModel, dataset: str, evaluation: Evaluation) -> None:
+        mark = (model.serial, dataset)
+        last = self._last.get((model.key, dataset))
+        if last is not None and last[0] != model.serial:
+            self._was[mark] = last[1]
+        self._was.setdefault(mark, None)
+        self._last[(model.key, dataset)] = (model.serial, evaluation.accuracy)
+        result = TestResult(model, dataset, evaluation, self._was[mark])
+        # The chosen cell stays while the digits do (a model replaced, another chosen).
+        same_digits = self._shown is not None and self._shown.dataset == dataset
+        self._shown = result
+        self._failed = False
+        self._update_evaluate_button()
+        n = len(evaluation.labels)
+        right = int(np.trace(evaluation.confusion))
+        self.accuracy_label.setText(
+            f"{self._title(model)}: {right:,} of {n:,} right, {percent(evaluation.accuracy)}"
+        )
+        self.accuracy_label.setToolTip(f"On {self._dataset_label(dataset)}")
+        if result.previous is not None:
+            delta = 100 * (evaluation.accuracy - result.previous)
+            self.change_label.setText(
+                f"was {percent(result.previous)}, now {percent(evaluation.accuracy)} "
+                f"({delta:+.1f} points)"
+            )
+        self.change_label.setVisible(result.previous is not None)
+        self._fill_table(evaluation)
+        cell = self._cell if same_digits else None
+        if cell is not None and max(cell) < evaluation.confusion.shape[0]:
+            with QSignalBlocker(self.table):
+                self.table.setCurrentCell(*cell)
+            self.show_cell(*cell)  # the same cell, of the model that replaced the last one
+        else:
+            self.show_all_mistakes()
+        self.evaluated.emit(result)
+
+    def _fill_table(self, evaluation: Evaluation) -> None:
+        c = evaluation.confusion
+        k = c.shape[0]
+        off = c.copy()
+        np.fill_diagonal(off, 0)
+        worst = max(int(off.max()), 1)
+        totals = c.sum(axis=1)
+        per_class = evaluation.class_accuracy()
+        self.class_label.setText(
+            "Right per digit: "
+            + ", ".join(
+                f"{d}\u00a0{100 * a:.3g}\u00a0%" for d, a in enumerate(per_class) if totals[d]
+            )
+        )
+        with QSignalBlocker(self.table):
+            self.table.setRowCount(k)
+            self.table.setColumnCount(k)
+            for i in range(k):
+                right = "no digits" if totals[i] == 0 else f"{percent(per_class[i])} right"
+                header = self.table.verticalHeaderItem(i) or QTableWidgetItem(str(i))
+                header.setToolTip(f"True {i}: {totals[i]:,} digits, {right}")
+                self.table.setVerticalHeaderItem(i, header)
+                for j in range(k):
+                    count = int(c[i, j])
+                    item = QTableWidgetItem(str(count))
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                    item.setData(INDEX_ROLE, count)
+                    share = f" ({count / totals[i]:.1%} of the {i}s)" if totals[i] else ""
+                    if i == j:
+                        item.setBackground(QBrush(DIAGONAL))
+                        bold = QFont(item.font())
+                        bold.setBold(True)
+                        item.setFont(bold)
+                        item.setToolTip(f"True {i}, read as {i}: {count:,} right{share}")
+                    else:
+                        t = 0.0 if count == 0 else 0.15 + 0.85 * np.sqrt(count / worst)
+                        item.setBackground(QBrush(_blend(MISTAKE, t)))
+                        if t > 0.6:
+                            item.setForeground(QBrush(QColor("white")))
+                        elif count == 0:
+                            item.setForeground(QBrush(QColor(170, 170, 170)))
+                        item.setToolTip(f"True {i}, read as {j}: {count:,} digits{share}")
+                    self.table.setItem(i, j, item)
+            self.table.setCurrentCell(-1, -1)
+
+    def _on_cell_chosen(self, row: int, col: int) -> None:
+        if self._shown is None or row < 0 or col < 0 or (row, col) == self._cell:
+            return
+        self.show_cell(row, col)
+
+    def show_cell(self, true: int, predicted: int) -> None:
+        """The gallery shows the digits of class ``true`` read as ``predicted``."""
+        if self._shown is None:
+            return
+        ev = self._shown.evaluation
+        self._cell = (true, predicted)
+        chosen = np.flatnonzero((ev.labels == true) & (ev.predictions == predicted))
+        order = chosen[np.argsort(-ev.confidence[chosen], kind="stable")]
+        what = "right" if true == predicted else "wrong"
+        self._fill_gallery(order, f"True {true}, read as {predicted}: {len(order):,} ({what})")
+        self.all_mistakes_button.setEnabled(True)
+
+    def show_all_mistakes(self) -> None:
+        """The gallery shows every misread digit (the cell choice is cleared)."""
+        self._cell = None
+        with QSignalBlocker(self.table):
+            self.table.clearSelection()
+            self.table.setCurrentCell(-1, -1)
+        self.all_mistakes_button.setEnabled(False)
+        if self._shown is None:
+            return
+        ev = self._shown.evaluation
+        wrong = ev.mistakes()
+        self._fill_gallery(wrong, f"Mistakes: {len(wrong):,} of {len(ev.labels):,}")
+
+    def _fill_gallery(self, indices: np.ndarray, caption: str) -> None:
+        ev = self._shown.evaluation
+        x = self._data[self._shown.dataset][0]
+        shown = indices[:GALLERY_LIMIT]
+        more = f", the {len(shown):,} most confident shown" if len(indices) > len(shown) else ""
+        order = ", most confident first" if len(indices) > 1 else ""
+        self.gallery_label.setText(f"{caption}{order}{more}")
+        self.gallery.setUpdatesEnabled(False)
+        self.gallery.clear()
+        for i in shown:
+            i = int(i)
+            true, said, p = int(ev.labels[i]), int(ev.predictions[i]), float(ev.confidence[i])
+            item = QListWidgetItem(digit_icon(x[i]), f"true {true} → {said} ({100 * p:.0f}\u00a0%)")
+            item.setData(INDEX_ROLE, i)
+            item.setToolTip(
+                f"Test digit #{i}: a {true}; the model says {said} with {p:.1%}. "
+                "Click to open it in Draw and Activations"
+            )
+            self.gallery.addItem(item)
+        self.gallery.setUpdatesEnabled(True)
+
+    def gallery_indices(self) -> list[int]:
+        """The test-set indices the gallery shows, in its order."""
+        return [int(self.gallery.item(r).data(INDEX_ROLE)) for r in range(self.gallery.count())]
+
+    def result(self) -> TestResult | None:
+        """What the panel shows now (None: nothing measured yet for the choice)."""
+        return self._shown
+
+    # -- opening a digit -----------------------------------------------------------------
+    def _on_item_clicked(self, item: QListWidgetItem) -> None:
+        self.open_digit(int(item.data(INDEX_ROLE)))
+
+    def _on_item_double_clicked(self, item: QListWidgetItem) -> None:
+        self.open_digit(int(item.data(INDEX_ROLE)))
+        self._state.panel_requested.emit("activations")
+
+    def open_digit(self, index: int) -> None:
+        """Open test digit ``index`` in Draw (to edit) and Activations; stay here."""
+        if self._shown is None:
+            return
+        dataset = self._shown.dataset
+        if (
+            self._opened is not None
+            and self._opened[:2] == (dataset, index)
+            and self._opened[2] is self._state.input
+        ):
+            return  # a click and its double-click open it once
+        x, y = self._data[dataset]
+        name = f"test digit #{index} (a {int(y[index])})"
+        self._state.open_digit(np.array(x[index]), name)
+        self._opened = (dataset, index, self._state.input)
+        self.opened_label.setText(f"Opened {name} in Draw and Activations.")
+        self.opened_box.setVisible(True)
+        self.digit_chosen.emit(index)
+
+    # -- Panel ---------------------------------------------------------------------------
+    def is_ready(self) -> bool:
+        return self._run is None and (self._shown is not None or self._failed)
+
+    def prepare_screenshot(self) -> None:
+        self.evaluate()
+
+    def confirm_close(self) -> bool:
+        self._stop_run()
+        return True
+
+
+if __name__ == "__main__":
+    from gui.preview import preview
+
+    preview(TestSetPanel, (1100, 700))

@@ -48,6 +48,7 @@ from gui.widgets.block_view import BlockView
 from gui.widgets.colour import COLOUR_MAPS, colour_lut, colour_map, colourise
 from gui.widgets.edit_view import EditView
 from gui.widgets.explain_view import ExplainView
+from gui.widgets.featurevis_view import FeatureVisView
 from gui.widgets.image_source import ImageSource, dropped_path
 from gui.widgets.layer_tree import LayerTree
 from gui.widgets.live_input import LiveInput
@@ -335,6 +336,13 @@ class ActivationsPanel(Panel):
         self.tabs.addTab(self.filters_view, "Filters")
         self.explain_view = ExplainView(self._state)
         self.tabs.addTab(self.explain_view, "Explain")
+        self.featurevis_view = FeatureVisView(self._state)
+        self.tabs.addTab(self.featurevis_view, "What it wants")
+        self.tabs.setTabToolTip(
+            self.tabs.count() - 1,
+            "The image the selected channel responds to most (made by gradient ascent), "
+            "and the nine inputs that excite it most",
+        )
         self.edit_view = EditView(self._state)
         self.tabs.addTab(self.edit_view, "Edit model")
         self.tabs.setTabToolTip(

@@ -31,7 +31,7 @@ bench: $(STAMP)
 	$(PY) bench/activations.py
 
 screenshots: $(STAMP)
-	for p in kernels stride draw activations; do \
+	for p in kernels stride draw activations testset; do \
 		QT_QPA_PLATFORM=offscreen $(PY) main.py --screenshot resources/screenshots/$$p.png --panel $$p; done
 
 clean:

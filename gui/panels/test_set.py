@@ -307,7 +307,7 @@ class TestSetPanel(Panel):
         self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
         self.gallery.setMovement(QListView.Movement.Static)
         self.gallery.setIconSize(QSize(ICON, ICON))
-        self.gallery.setGridSize(QSize(ICON + 64, ICON + 36))
+        self.gallery.setGridSize(QSize(ICON + 48, ICON + 40))  # two lines of caption
         self.gallery.setUniformItemSizes(True)
         self.gallery.setWordWrap(True)
         self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -778,7 +778,7 @@ class TestSetPanel(Panel):
         for i in shown:
             i = int(i)
             true, said, p = int(ev.labels[i]), int(ev.predictions[i]), float(ev.confidence[i])
-            item = QListWidgetItem(digit_icon(x[i]), f"true {true} → {said} ({100 * p:.0f}\u00a0%)")
+            item = QListWidgetItem(digit_icon(x[i]), f"true {true} → {said}\n{100 * p:.0f}\u00a0%")
             item.setData(INDEX_ROLE, i)
             item.setToolTip(
                 f"Test digit #{i}: a {true}; the model says {said} with {p:.1%}. "

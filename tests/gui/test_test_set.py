@@ -152,7 +152,7 @@ def test_accuracy_and_confusion_matrix_are_an_independent_count(qtbot, panel, ap
     assert np.all(np.diff(confidence) <= 1e-6), confidence
     first = shown[0]
     caption = panel.gallery.item(0).text().replace("\u00a0", " ")
-    assert caption == f"true {y[first]} → {predictions[first]} ({100 * confidence[0]:.0f} %)"
+    assert caption == f"true {y[first]} → {predictions[first]}\n{100 * confidence[0]:.0f} %"
     icon = panel.gallery.item(0).icon().pixmap(QSize(56, 56)).toImage()
     icon = icon.convertToFormat(QImage.Format.Format_Grayscale8)
     pixels = np.frombuffer(icon.constBits(), np.uint8).reshape(56, icon.bytesPerLine())[:, :56]

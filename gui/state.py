@@ -61,13 +61,21 @@ class OpenModel:
     """A loaded model with its probe; ``serial`` changes whenever its weights do.
 
     ``fields`` holds the receptive field of every layer that has spatial maps (computed
-    once, from the graph, when the model is opened).
+    once, from the graph, when the model is opened). ``lineage`` is shared by a model,
+    its edited copies and its re-readings (``same_layers``).
     """
 
     loaded: Any  # engine.zoo.LoadedModel
     probe: Any  # engine.activations.ActivationProbe
     fields: dict[str, Any] = field(default_factory=dict)  # name -> ReceptiveField
     serial: int = field(default_factory=lambda: next(_serials))
+    #: The serial of the model as loaded: kept by its edits and by reading it another
+    #: way, so views of its layers know it is the same network with other weights.
+    lineage: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.lineage:
+            object.__setattr__(self, "lineage", self.serial)
 
     @property
     def key(self) -> str:
@@ -106,20 +114,14 @@ class Selection:
 
 
 def same_layers(a: OpenModel | None, b: OpenModel | None) -> bool:
-    """True when ``b`` is ``a`` with other weights (an edit, its undo): the same key and
-    the same layers, so a view of the architecture need not be rebuilt.
+    """True when ``b`` is ``a`` with other weights or read another way (an edit, its
+    undo, another input convention): the same network, so a view of its architecture
+    need not be rebuilt. Two model files are never the same, whatever their layers.
 
     >>> same_layers(None, None)
     False
     """
-    if a is None or b is None or a.key != b.key:
-        return False
-    if a.model is b.model:
-        return True
-    la, lb = a.model.layers, b.model.layers
-    return len(la) == len(lb) and all(
-        x.name == y.name and type(x) is type(y) for x, y in zip(la, lb, strict=True)
-    )
+    return a is not None and b is not None and a.lineage == b.lineage
 
 
 def _open(loaded: Any) -> OpenModel:
@@ -240,14 +242,15 @@ class AppState(QObject):
         self.selection = Selection()
         self.drawn_digit: Any = None  # engine.digits.PreparedDigit
         self.target_class: int | None = None  # None: the top class of the current input
-        self._loading = 0  # model jobs running
+        self._loading = 0  # model jobs (loads and edits) running
         self._loading_keys: set[str] = set()
         self._load_token = 0  # the newest request for the current model
         self._computing = False
         # Model surgery: per model key, the editor (its edited copy of the model) and the
         # model as it was before the first edit (current again once every edit is undone).
         self._editors: dict[str, Any] = {}  # key -> engine.surgery.ModelEditor
-        self.originals: dict[str, OpenModel] = {}
+        self._originals: dict[str, OpenModel] = {}
+        self._edit_lists: dict[str, tuple[Any, ...]] = {}  # key -> its edits, UI thread
         self._workshop: dict[str, tuple[Any, Any]] = {}  # key -> (editor, probe); model thread
 
     # -- TensorFlow ------------------------------------------------------------------------
@@ -317,10 +320,18 @@ class AppState(QObject):
         old = self.model
         if old is None:
             return
-        new = OpenModel(loaded, old.probe, old.fields)
+        new = OpenModel(loaded, old.probe, old.fields, lineage=old.lineage)
         self.model = new
         if new.key in self.models:
             self.models[new.key] = new
+        original = self._originals.get(new.key)
+        if original is not None:  # edited: undoing every edit keeps this reading
+            self._originals[new.key] = OpenModel(
+                replace(loaded, model=original.model, title=original.loaded.title),
+                original.probe,
+                original.fields,
+                lineage=original.lineage,
+            )
         self.activations = None
         self.model_changed.emit(new)
         self.activations_changed.emit(None)
@@ -371,8 +382,10 @@ class AppState(QObject):
     def _on_model_loaded(self, model: OpenModel, make_current: bool) -> None:
         if model.key in self._editors:  # new weights (retrained): the old edits are gone
             del self._editors[model.key]
-            self.originals.pop(model.key, None)
+            self._edit_lists.pop(model.key, None)
+            self._originals.pop(model.key, None)
             self.edits_changed.emit(model.key)
+        self._drop_workshop(model.key)
         if model.key != "file":
             self.models[model.key] = model
         self.model_opened.emit(model.key)
@@ -407,8 +420,9 @@ class AppState(QObject):
         """The edits (``engine.surgery.Edit``) made to the model under ``key`` (default:
         the current model's), oldest first."""
         key = key if key is not None else (self.model.key if self.model else None)
-        editor = self._editors.get(key) if key is not None else None
-        return () if editor is None else editor.edits
+        # The list as the last finished edit left it: the editor's own changes on the
+        # model thread while an edit or an undo runs.
+        return self._edit_lists.get(key, ()) if key is not None else ()
 
     def editor(self, key: str) -> Any:
         """The ``ModelEditor`` of the model under ``key``, or None when it has no edits."""
@@ -416,7 +430,7 @@ class AppState(QObject):
 
     def original(self, key: str) -> OpenModel | None:
         """The model under ``key`` as it was before its edits (None: it has none)."""
-        return self.originals.get(key)
+        return self._originals.get(key)
 
     def set_filter(
         self, key: str, layer: str, index: int, kernel: Any, name: str | None = None
@@ -463,7 +477,7 @@ class AppState(QObject):
         if base is None:
             self.edit_failed.emit(key, ValueError(f"the model {key!r} is not open"))
             return
-        original = self.originals.get(key, base)
+        original = self._originals.get(key, base)
         workshop = self._workshop
 
         def job(_task: Task) -> tuple[Any, Any]:
@@ -476,28 +490,50 @@ class AppState(QObject):
                 probe = ActivationProbe(editor.model)
                 workshop[key] = (editor, probe)
             change(editor)
-            return editor, probe
+            return editor, probe, editor.edits
 
+        self._set_loading(+1)  # busy until the edited model is shown
         self.runner.start(
             job,
             pool="model",
             on_finished=lambda result: self._on_edited(key, original, *result),
             on_failed=lambda exc: self.edit_failed.emit(key, exc),
+            on_done=lambda: self._set_loading(-1),
         )
 
-    def _on_edited(self, key: str, original: OpenModel, editor: Any, probe: Any) -> None:
-        if self.originals.get(key, self._open_as(key)) is not original:
+    def _drop_workshop(self, key: str) -> None:
+        """Free the edited clone kept for ``key`` (on the model thread, after any edit
+        still queued there): the model under ``key`` was loaded anew."""
+        workshop = self._workshop
+        self.runner.start(lambda _task: workshop.pop(key, None) and None, pool="model")
+
+    def in_use(self) -> list[OpenModel]:
+        """Every model a view may still show: the open ones, the current one and the
+        trained originals of edited ones (caches of others can be let go)."""
+        models = [*self.models.values(), *self._originals.values()]
+        if self.model is not None:
+            models.append(self.model)
+        return models
+
+    def _on_edited(
+        self, key: str, original: OpenModel, editor: Any, probe: Any, edits: tuple[Any, ...]
+    ) -> None:
+        now = self._originals.get(key, self._open_as(key))
+        if now is None or now.model is not original.model:
             return  # the model was reloaded meanwhile: this edit belonged to the old one
-        if editor.edits:
+        original = now  # its latest reading (input convention, class names)
+        if edits:
             self._editors[key] = editor
-            self.originals[key] = original
-            n = len(editor.edits)
+            self._edit_lists[key] = edits
+            self._originals[key] = original
+            n = len(edits)
             title = f"{original.loaded.title}, edited ({n} change{'s' if n > 1 else ''})"
-            loaded = replace(original.loaded, model=editor.model, title=title)
-            new = OpenModel(loaded, probe, original.fields)
+            loaded = replace(self._open_as(key).loaded, model=editor.model, title=title)
+            new = OpenModel(loaded, probe, original.fields, lineage=original.lineage)
         else:  # every edit undone: the original model (and everything cached for it)
             self._editors.pop(key, None)
-            self.originals.pop(key, None)
+            self._edit_lists.pop(key, None)
+            self._originals.pop(key, None)
             new = original
         if key in self.models:
             self.models[key] = new

@@ -30,7 +30,7 @@ from engine.mosaic import tile_maps
 from engine.training import TrainResult
 from gui.panels.base import Panel
 from gui.panels.train_dialog import TrainDialog
-from gui.state import MNIST_KEY, AppState, OpenModel
+from gui.state import MNIST_KEY, AppState, OpenModel, same_layers
 from gui.widgets.digit_canvas import DigitCanvas
 from gui.widgets.layer_table import LayerTable
 from gui.widgets.map_view import MapView
@@ -302,8 +302,10 @@ class DrawPanel(Panel):
         if self._state.models.get(key) is not model:
             return  # retrained meanwhile: the newer model's classifier follows
         old = self._classifiers.get(key)
-        if old is not None and old[0] is not classifier:
-            self._previous_classifiers[key] = old[0]
+        if old is not None and old[0] is not classifier and same_layers(old[1], model):
+            self._previous_classifiers[key] = old[0]  # the trained one, while edited
+        elif old is not None and not same_layers(old[1], model):
+            self._previous_classifiers.pop(key, None)  # retrained: the old one goes
         self._classifiers[key] = (classifier, model)
         self.train_button.setEnabled(True)
         self.message.clear_message()

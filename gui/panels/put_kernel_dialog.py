@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -81,6 +81,7 @@ class PutKernelDialog(QDialog):
         self, state: AppState, kernel: np.ndarray, name: str, parent: QWidget | None = None
     ):
         super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setWindowTitle("Put this kernel into a trained model")
         self._state = state
         self._kernel = np.asarray(kernel, dtype=np.float64)
@@ -123,6 +124,7 @@ class PutKernelDialog(QDialog):
         self._targets: list[Target] = []
         self._fill()
         state.model_opened.connect(self._fill)
+        self.finished.connect(lambda _result: state.model_opened.disconnect(self._fill))
         for key in FIRST_CONV:  # LeNet-5 may not be open yet: it loads in a second
             state.load_model(key)
 
@@ -206,14 +208,27 @@ def show_in_activations(state: AppState, key: str, layer: str, index: int) -> No
     """Make ``key`` current (with the drawn digit if there is one), select ``layer`` and
     map ``index`` once its activations are there, and bring the Activations panel up."""
 
+    connected = [True]
+
+    def stop() -> None:
+        if connected[0]:
+            connected[0] = False
+            state.activations_changed.disconnect(select)
+            state.edit_failed.disconnect(failed)
+
     def select(acts) -> None:
         if acts is None or acts.model.key != key or layer not in acts.maps:
             return
-        state.activations_changed.disconnect(select)
+        stop()
         state.select_layer(layer)
         state.select_map(index)
 
+    def failed(failed_key: str, _exc: BaseException) -> None:
+        if failed_key == key:
+            stop()  # nothing to show: a later, unrelated result must not move the selection
+
     state.activations_changed.connect(select)
+    state.edit_failed.connect(failed)
     if state.drawn_digit is not None and state.model is not None and key in FIRST_CONV:
         if state.input is None or state.input.pixels is not state.drawn_digit:
             state.use_drawn_digit()

@@ -448,10 +448,9 @@ class TestSetPanel(Panel):
 
     def _on_model_opened(self, key: str) -> None:
         if key in MODELS:
-            # Models still open, and the originals of edited ones (undoing every edit
-            # brings the original object back): their results are kept.
-            kept = [*self._state.models.values(), *getattr(self._state, "originals", {}).values()]
-            live = {m.serial for m in kept}
+            # Models still in use (undoing every edit brings the original object
+            # back): their results are kept.
+            live = {m.serial for m in self._state.in_use()}
             for cached in [k for k in self._results if k[0] not in live]:
                 del self._results[cached]  # a replaced model's results go with it
         if key == self.model_key():

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from gui.state import Activations, AppState, OpenModel
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar
-from gui.workers import Worker
+from gui.workers import Cancelled, Worker
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ class EditView(QWidget):
         self._original_maps: tuple[OpenModel, int, object] | None = None
         self._accuracy: dict[int, tuple[OpenModel, float]] = {}  # by OpenModel serial
         self._worker: Worker | None = None  # the original's maps being computed
+        self._worker_for: tuple[OpenModel, int] | None = None  # (original, input serial)
+        self._eval_failed: set[int] = set()  # serials whose measurement failed
         self._eval_worker: Worker | None = None
         self._eval_model: OpenModel | None = None
         self._build_ui()
@@ -350,20 +352,34 @@ class EditView(QWidget):
         )
 
     def _compute_original(self, original: OpenModel, acts: Activations) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
         serial = acts.input.serial
+        if self._worker is not None:
+            wanted = self._worker_for
+            if wanted is not None and wanted[0] is original and wanted[1] == serial:
+                return  # on its way already
+            self._worker.cancel()
 
-        def job(_task):
+        def job(task):
+            if task.cancelled():  # superseded while it waited for the model thread
+                raise Cancelled()
             return original.probe.run(acts.x)
 
         def done(maps) -> None:
             self._original_maps = (original, serial, maps)
             self._show_comparison()
 
-        self._worker = self._state.runner.start(
-            job, pool="model", on_finished=done, on_failed=self.message.show_exception
+        def ended() -> None:
+            if self._worker is worker:
+                self._worker = self._worker_for = None
+
+        worker = self._state.runner.start(
+            job,
+            pool="model",
+            on_finished=done,
+            on_failed=self.message.show_exception,
+            on_done=ended,
         )
+        self._worker, self._worker_for = worker, (original, serial)
 
     # -- test accuracy -----------------------------------------------------------------
     def _show_accuracy(self) -> None:
@@ -377,7 +393,13 @@ class EditView(QWidget):
             return
         self.browser_button.setVisible(True)
         original = state.original(model.key) or model
-        missing = [m for m in (original, model) if m.serial not in self._accuracy]
+        alive = {m.serial for m in state.in_use()}
+        self._accuracy = {k: v for k, v in self._accuracy.items() if k in alive}
+        missing = [
+            m
+            for m in (original, model)
+            if m.serial not in self._accuracy and m.serial not in self._eval_failed
+        ]
         if missing:
             self._evaluate(missing[0])
         a0, a1 = self._accuracy_of(original), self._accuracy_of(model)
@@ -403,9 +425,20 @@ class EditView(QWidget):
             from engine.mnist_data import bundled_test_digits
             from engine.surgery import evaluate
 
+            if task.cancelled():  # superseded while it waited for the model thread
+                raise Cancelled()
             x, y = bundled_test_digits()
-            result = evaluate(model.model, x, y, progress=task.progress, cancelled=task.cancelled)
+            try:
+                result = evaluate(
+                    model.model, x, y, progress=task.progress, cancelled=task.cancelled
+                )
+            except InterruptedError:  # superseded by a newer edit: not a failure
+                raise Cancelled() from None
             return result.accuracy
+
+        def failed(exc: BaseException) -> None:
+            self._eval_failed.add(model.serial)  # not asked again for this model
+            self.message.show_error(f"Could not measure the test accuracy: {exc}")
 
         def done(accuracy: float) -> None:
             self._accuracy[model.serial] = (model, float(accuracy))
@@ -422,7 +455,7 @@ class EditView(QWidget):
             job,
             pool="model",
             on_finished=done,
-            on_failed=self.message.show_exception,
+            on_failed=failed,
             on_progress=lambda f, _m: self.accuracy_progress.setValue(int(f * 100)),
             on_done=ended,
         )

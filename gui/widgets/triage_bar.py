@@ -357,6 +357,10 @@ class TriageBar(QWidget):
                     f"{layer} does not feed one chain of layers to the output (a branch: "
                     "residual or inception block)"
                 )
+            elif by == ABLATION and acts.input.kind is InputKind.LIVE:
+                refusal = (
+                    "not for live frames, each replaced before it is measured; stop the live input"
+                )
             if refusal:
                 self._cancel_unless(None)
                 note = f"(no ablation effect: {refusal})"
@@ -480,7 +484,7 @@ class TriageBar(QWidget):
             self.progress.setValue(int(fraction * 1000))
 
     def _on_result(self, key: ResultKey, model: OpenModel, values: np.ndarray) -> None:
-        reachable = {id(m) for m in self._reachable()}
+        reachable = {id(m) for m in self._state.in_use()}
         if id(model) in reachable:  # else the model was closed or replaced meanwhile
             v = np.asarray(values, np.float64)
             v.setflags(write=False)
@@ -534,14 +538,9 @@ class TriageBar(QWidget):
         return None if self._memo is None else self._memo[2].values
 
     # -- the caches follow the open models ---------------------------------------------------
-    def _reachable(self) -> list[OpenModel]:
-        state = self._state
-        models = [*state.models.values(), *getattr(state, "originals", {}).values()]
-        return [m for m in (state.model, *models) if m is not None]
-
     def _forget_closed_models(self) -> None:
         """Drop what was computed for models no longer open (a replaced, edited one)."""
-        alive = {id(m) for m in self._reachable()}
+        alive = {id(m) for m in self._state.in_use()}
         self._results = {k: v for k, v in self._results.items() if id(v[0]) in alive}
         self._refusals = {k: v for k, v in self._refusals.items() if id(v[0]) in alive}
         self._stopped = {k: v for k, v in self._stopped.items() if id(v[0]) in alive}

@@ -75,6 +75,7 @@ def test_switching_a_channel_off_undo_and_the_original_untouched(qtbot, state, v
     edited = state.models[zoo.MNIST]
     assert edited is not trained and state.original(zoo.MNIST) is trained
     assert "edited (1 change)" in edited.loaded.label
+    assert edited.lineage == trained.lineage
     after = state.activations.maps["conv2d_2"]
     assert not after[:, :, strongest].any()  # exactly 0
     others = [c for c in range(64) if c != strongest]
@@ -195,7 +196,10 @@ def test_the_labs_vertical_edge_goes_into_conv2d_1_and_the_draw_panel_follows(qt
         draw.show()
     s = draw.canvas.width() / 280
     draw_stroke(draw.canvas, [(x * s, y * s) for x, y in SEVEN])
-    qtbot.waitUntil(lambda: draw.prediction() is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(
+        lambda: draw.prediction() is not None and draw.prediction().probabilities is not None,
+        timeout=TIMEOUT,
+    )
     first = draw.prediction().probabilities.copy()
 
     pick(qtbot, lab.preset_combo, "Vertical edge")
@@ -242,3 +246,46 @@ def test_the_labs_vertical_edge_goes_into_conv2d_1_and_the_draw_panel_follows(qt
         state.models[zoo.MNIST].model.predict(probe, verbose=0)[0],
         atol=1e-5,
     )
+
+
+def test_quick_edits_show_no_error_and_a_failed_measurement_is_not_retried(
+    qtbot, state, monkeypatch
+):
+    import engine.mnist_data
+
+    calls = []
+
+    def gone():
+        calls.append(1)
+        raise OSError("the test digits are gone")
+
+    monkeypatch.setattr(engine.mnist_data, "bundled_test_digits", gone)
+    view = EditView(state)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitUntil(lambda: "Could not measure" in view.message.text(), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not state.runner.busy(), timeout=TIMEOUT)  # no retry loop
+    assert len(calls) == 1
+    # Two edits in quick succession: each supersedes the other's measurement; no error.
+    view.message.clear_message()
+    state.select_layer("conv2d_2")
+    state.select_map(1)
+    click(qtbot, view.off_button)
+    state.select_map(2)
+    click(qtbot, view.off_button)
+    wait_edits(qtbot, state, 2)
+    qtbot.waitUntil(lambda: not state.runner.busy(), timeout=TIMEOUT)
+    assert [e.describe() for e in state.edits(zoo.MNIST)] == [
+        "conv2d_2 filter 1 off",
+        "conv2d_2 filter 2 off",
+    ]
+    assert len(calls) <= 3  # each model (trained, one edit, two edits) tried once at most
+    assert "Could not measure" in view.message.text()
+
+
+def test_an_edited_model_is_the_same_network_another_model_file_is_not():
+    from gui.state import OpenModel, same_layers
+
+    a = OpenModel(None, None)
+    assert same_layers(a, OpenModel(None, None, lineage=a.lineage))
+    assert not same_layers(a, OpenModel(None, None))  # same layer names or not

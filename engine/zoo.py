@@ -375,6 +375,14 @@ class LoadedModel:
         """One model input (no batch axis) from an image or a prepared digit."""
         return prepare_image(image, self.spec)
 
+    def prepare_digits(self, digits: np.ndarray) -> np.ndarray:
+        """MNIST digits ((N, 28, 28) uint8, ink high) as one batch of model inputs, each
+        as a ``PreparedDigit`` of it is prepared (LeNet-5's padding, an RGB model's
+        colour and size)."""
+        from engine.digits import PreparedDigit
+
+        return np.stack([self.prepare(PreparedDigit(d / np.float32(255.0))) for d in digits])
+
     def forward(self, batch: np.ndarray) -> np.ndarray:
         """The first output for a batch of prepared inputs (N, H, W, C), as numpy."""
         out = self.model(np.asarray(batch, dtype=np.float32), training=False)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, QSignalBlocker, QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QImage, QPixmap
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -47,6 +47,7 @@ from engine.surgery import Evaluation, evaluate
 from engine.zoo import LENET5, MODEL_TITLES
 from gui.panels.base import Panel
 from gui.state import MNIST_KEY, AppState, OpenModel
+from gui.widgets.icons import icon_of
 from gui.widgets.message_bar import MessageBar
 from gui.workers import Cancelled, Task, Worker
 
@@ -126,16 +127,7 @@ def percent(fraction: float) -> str:
 
 def digit_icon(pixels: np.ndarray, side: int = ICON) -> QIcon:
     """A (28, 28) uint8 digit enlarged without smoothing (each pixel a square)."""
-    a = np.ascontiguousarray(pixels, dtype=np.uint8)
-    h, w = a.shape
-    image = QImage(a.data, w, h, w, QImage.Format.Format_Grayscale8)
-    big = image.scaled(
-        side,
-        side,
-        Qt.AspectRatioMode.IgnoreAspectRatio,
-        Qt.TransformationMode.FastTransformation,
-    )  # scaled() copies, so the numpy buffer may go
-    return QIcon(QPixmap.fromImage(big))
+    return icon_of(pixels, side)
 
 
 def _blend(colour: QColor, t: float) -> QColor:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSettings, QSignalBlocker, QSize, Qt
-from PySide6.QtGui import QIcon, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 from engine import featurevis
 from engine.paths import user_data_dir
 from gui.state import AppState, InputKind, OpenModel
+from gui.widgets.icons import icon_of, to_rgb
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar
 from gui.workers import Cancelled, Task, Worker
@@ -90,24 +91,6 @@ def spatial_channels(model: OpenModel | None, layer: str | None) -> int | None:
     if len(shape) != 4 or shape[-1] is None or len(model.model.inputs[0].shape) != 4:
         return None
     return int(shape[-1])
-
-
-def to_rgb(image: np.ndarray) -> np.ndarray:
-    """A displayable uint8 image, (H, W) grey or (H, W, 3), as (H, W, 3)."""
-    a = np.asarray(image, np.uint8)
-    return np.repeat(a[:, :, None], 3, axis=2) if a.ndim == 2 else a
-
-
-def icon_of(image: np.ndarray, side: int) -> QIcon:
-    """A uint8 image as an icon of ``side`` pixels (pixels stay sharp when enlarged)."""
-    a = np.ascontiguousarray(to_rgb(image))
-    h, w = a.shape[:2]
-    qimage = QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-    mode = Qt.TransformationMode.FastTransformation
-    if max(h, w) > side:
-        mode = Qt.TransformationMode.SmoothTransformation
-    pixmap = QPixmap.fromImage(qimage).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, mode)
-    return QIcon(pixmap)
 
 
 @dataclass(frozen=True)
@@ -363,11 +346,10 @@ def find_top(
     items: list[TopItem] = []
     notes: list[str] = []
     if source == MNIST_SOURCE:
-        from engine.digits import PreparedDigit
         from engine.mnist_data import bundled_test_digits
 
         digits, labels = bundled_test_digits()
-        xs = np.stack([loaded.prepare(PreparedDigit(d / np.float32(255.0))) for d in digits])
+        xs = loaded.prepare_digits(digits)
         for e in run(xs, None, 0.0, 64):
             pixels, box = patch_of_input(xs[e.index], e)
             name = f"test digit #{e.index} (a {labels[e.index]})"
@@ -937,7 +919,7 @@ class FeatureVisView(QWidget):
             self._gallery_worker.cancel()
             self._gallery_worker = None
         self._gallery_tag = None
-        self._gallery_order: list[int] = []
+        self._gallery_order = []
         self.gallery.clear()
         self.gallery_label.setText("Pick a convolution layer to see its gallery.")
 

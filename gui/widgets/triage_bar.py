@@ -91,11 +91,10 @@ class ChannelOrder:
 
 def digit_batch(loaded: Any) -> np.ndarray:
     """The first ``DIGIT_BATCH`` bundled MNIST test digits as ``loaded`` receives them."""
-    from engine.digits import PreparedDigit
     from engine.mnist_data import bundled_test_digits
 
     x, _y = bundled_test_digits()
-    return np.stack([loaded.prepare(PreparedDigit(d / np.float32(255.0))) for d in x[:DIGIT_BATCH]])
+    return loaded.prepare_digits(x[:DIGIT_BATCH])
 
 
 def photo_batch(acts: Activations) -> list[np.ndarray]:

@@ -405,7 +405,11 @@ class DrawPanel(Panel):
         self._prediction = prediction
         self._show_second(results[1][0] if len(results) > 1 else None)
         self.input_view.set_heat(heat)
-        self._state.set_drawn_digit(None if prediction.probabilities is None else prediction.input)
+        # An opened test digit not drawn on: the state holds it exactly already.
+        if not (self.canvas.has_base() and self.canvas.stroke_count() == 0):
+            self._state.set_drawn_digit(
+                None if prediction.probabilities is None else prediction.input
+            )
         self.input_view.set_image((prediction.input.pixels * 255).astype(np.uint8))
         if prediction.probabilities is None:
             self.guess_label.setText("Draw a digit")

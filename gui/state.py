@@ -553,10 +553,19 @@ class AppState(QObject):
 
     # -- input -----------------------------------------------------------------------------
     def set_input(self, pixels: Any, kind: InputKind, name: str) -> None:
-        """Make an image (or a prepared digit) the current input."""
+        """Make an image (or a prepared digit) the current input.
+
+        A live frame after a live frame keeps the shown activations until the new ones
+        are there: a slow model would otherwise show nothing at all, a fast one flicker.
+        """
+        follows_frame = (
+            kind is InputKind.LIVE
+            and self.activations is not None
+            and self.activations.input.kind is InputKind.LIVE
+        )
         self.input = InputImage(pixels, kind, name)
         self.input_changed.emit(self.input)
-        self._recompute()
+        self._recompute(keep_shown=follows_frame)
 
     def set_drawn_digit(self, digit: Any) -> None:
         """The Draw panel's digit changed (a ``PreparedDigit``, None when empty)."""
@@ -594,11 +603,11 @@ class AppState(QObject):
         self.panel_requested.emit("activations")
 
     # -- activations -----------------------------------------------------------------------
-    def _recompute(self) -> None:
+    def _recompute(self, keep_shown: bool = False) -> None:
         model, image = self.model, self.input
         if model is None or image is None:
             return
-        if self.activations is not None:
+        if self.activations is not None and not keep_shown:
             self.activations = None
             self.activations_changed.emit(None)
         before = self.busy()

@@ -569,6 +569,8 @@ class ActivationsPanel(Panel):
             self.source.select_special(DRAWN_DIGIT)
         elif image.kind is InputKind.LIVE:
             self.source.select_special(LIVE_INPUT)
+        elif self.source.current_text() != image.name:  # chosen elsewhere (Top 9)
+            self.source.show_name(image.name)
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():

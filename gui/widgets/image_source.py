@@ -102,6 +102,17 @@ class ImageSource(QWidget):
         with QSignalBlocker(self.combo):
             self.combo.setCurrentText(name)
 
+    def show_name(self, name: str) -> None:
+        """Show an input chosen elsewhere (a sample's name, a file's path) without
+        loading it again or emitting anything."""
+        samples = {k.lower(): k for k in sample_images()}
+        label = samples.get(name.lower(), name)
+        self._token += 1  # a file still loading no longer replaces it
+        if self.combo.findText(label) < 0:
+            self.combo.addItem(label)
+        with QSignalBlocker(self.combo):
+            self.combo.setCurrentText(label)
+
     def open_dialog(self) -> None:
         key = f"{self._settings_key}/last_dir"
         start = str(QSettings().value(key, str(Path.home())))

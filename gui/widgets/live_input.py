@@ -261,6 +261,8 @@ class LiveInput(QWidget):
     def _on_input_changed(self, image: InputImage) -> None:
         if not self._pushing and self.is_live() and image is not self._pending:
             self.stop()  # the person chose another input
+        elif not self.is_live() and image.kind is not InputKind.LIVE:
+            self.status_label.setVisible(False)  # the last run's figures are history
 
     def _on_activations_changed(self, acts: Activations | None) -> None:
         if acts is not None and self._pending is not None and acts.input is self._pending:
@@ -313,7 +315,8 @@ class LiveInput(QWidget):
         head = "Live" if self.is_live() else "Stopped"
         self.status_label.setText(f"{head}: " + (" · ".join(p for p in parts if p) or "no frame"))
         nominal = f", {self._slot.fps:g} frames/s" if self._slot and self._slot.fps else ""
-        self.status_label.setToolTip(f"From {self._name}{nominal}")
+        looping = "" if self._name.startswith("camera") else "; a video file plays in a loop"
+        self.status_label.setToolTip(f"From {self._name}{nominal}{looping}")
         self.status_label.setVisible(True)
 
 

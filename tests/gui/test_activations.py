@@ -398,3 +398,17 @@ def test_any_size_model_and_a_labels_file_chosen_in_the_panel(qtbot, panel, tmp_
     bad.write_text("a\nb\nc\n")
     panel.use_labels_file(bad)
     assert panel.message.is_error() and "three.txt" in panel.message.text()
+
+
+def test_an_input_chosen_elsewhere_is_named_in_the_image_box(qtbot, panel, tmp_path):
+    state = panel._state
+    loads = []
+    panel.source.image_loaded.connect(loads.append)
+    pixels = np.zeros((40, 40, 3), np.uint8)
+    state.set_input(pixels, gui.state.InputKind.FILE, str(tmp_path / "patch source.png"))
+    assert panel.image_combo.currentText() == str(tmp_path / "patch source.png")
+    state.set_input(pixels, gui.state.InputKind.SAMPLE, "rocket")  # a sample, by its stem
+    assert panel.image_combo.currentText() == "Rocket"
+    assert loads == []  # shown, not loaded again
+    wait_for_activations(qtbot, state)
+    assert state.input.pixels is pixels

@@ -225,3 +225,25 @@ def test_shutting_the_runner_down_ends_the_stream(qtbot, live, app_state, video_
     with qtbot.waitSignal(live.stopped, timeout=10_000):
         app_state.runner.shutdown(timeout_s=10)
     assert not app_state.runner.busy() and not live.is_live()
+
+
+def test_a_frame_keeps_the_last_frames_maps_shown_until_its_own_arrive(
+    qtbot, live, tmp_path, monkeypatch
+):
+    state = live._state
+    frames = write_bar_video(tmp_path / "bar.avi", n=40)
+    shown = []
+    state.activations_changed.connect(shown.append)
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileName", lambda *a, **k: (str(tmp_path / "bar.avi"), "")
+    )
+    qtbot.mouseClick(live.video_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: len({a.input.serial for a in shown if a is not None}) >= 4, timeout=TIMEOUT
+    )
+    live.stop()
+    first = next(i for i, a in enumerate(shown) if a is not None)
+    # From the first frame's maps on, the view is never emptied between frames.
+    assert all(a is not None for a in shown[first:])
+    assert all(a.input.kind is InputKind.LIVE for a in shown[first:])
+    assert len(frames) == 40

@@ -289,7 +289,9 @@ class AppState(QObject):
         from engine.zoo import MODEL_TITLES, load_zoo_model
 
         open_ = self.models.get(key)
-        if open_ is not None and (key == MNIST_KEY or _weights_of(open_) == weights):
+        # A digit model has one set of weights (the ones in use, maybe edited): reuse it.
+        digit = open_ is not None and open_.loaded.spec.digit
+        if open_ is not None and (digit or _weights_of(open_) == weights):
             self._load_token += 1  # a model still loading no longer replaces this choice
             self._make_current(open_)
             return

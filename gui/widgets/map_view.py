@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QPainter
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter
 from PySide6.QtWidgets import QWidget
 
 
@@ -76,6 +76,7 @@ class MapView(pg.GraphicsLayoutWidget):
     def __init__(self, title: str = "", colour_bar: bool = True, parent: QWidget | None = None):
         super().__init__(parent=parent)
         self.setBackground("w")
+        self._title = title
         self._label = self.addLabel(title, row=0, col=0, colspan=2, color="k")
         self.view = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True)
         self.view.setMenuEnabled(False)
@@ -105,6 +106,8 @@ class MapView(pg.GraphicsLayoutWidget):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
+        if getattr(self, "_label", None) is not None:
+            self._show_title()
         if getattr(self, "_data", None) is not None and not self._fitted:
             self.fit()
 
@@ -122,10 +125,21 @@ class MapView(pg.GraphicsLayoutWidget):
             self.colour_bar.setVisible(False)
 
     def set_title(self, title: str) -> None:
-        self._label.setText(title, color="k")
+        """The heading; cut with "…" to the view's width (a long one would otherwise
+        widen the scene past the widget and push the maps out of sight)."""
+        self._title = title
+        self._show_title()
+
+    def _show_title(self) -> None:
+        title = getattr(self, "_title", "")
+        room = max(self.width() - 24, 40)
+        shown = QFontMetrics(self.font()).elidedText(title, Qt.TextElideMode.ElideRight, room)
+        self._label.setText(shown, color="k")
+        self._label.setToolTip(title if shown != title else "")
 
     def title(self) -> str:
-        return self._label.text
+        """The whole heading, as set."""
+        return getattr(self, "_title", "")
 
     def set_image(self, data: np.ndarray, levels: tuple[float, float] | None = None) -> None:
         """Show ``data``: (H, W) through the colour map, (H, W, 3) uint8 as colour."""

@@ -289,3 +289,33 @@ def test_an_edited_model_is_the_same_network_another_model_file_is_not():
     a = OpenModel(None, None)
     assert same_layers(a, OpenModel(None, None, lineage=a.lineage))
     assert not same_layers(a, OpenModel(None, None))  # same layer names or not
+
+
+def test_a_5x5_kernel_goes_into_lenet5_while_the_cnn_is_shown(qtbot, state, lab):
+    assert state.model.key == zoo.MNIST
+    pick(qtbot, lab.size_combo, "5x5")
+    pick(qtbot, lab.preset_combo, "Vertical edge")
+    lab.activateWindow()
+    click(qtbot, lab.put_button)
+    dialog = lab.put_dialog
+    combo = dialog.target_combo
+    qtbot.waitUntil(
+        lambda: any("c1" in combo.itemText(i) for i in range(combo.count())), timeout=TIMEOUT
+    )
+    assert dialog.target() == ("lenet5", "c1")  # the only layer with 5x5 filters
+    dialog.filter_spin.setValue(2)
+    click(qtbot, dialog.buttons.button(QDialogButtonBox.StandardButton.Ok))
+    qtbot.waitUntil(
+        lambda: (
+            state.model.key == "lenet5"
+            and state.activations is not None
+            and state.activations.model is state.model
+            and not state.busy()
+        ),
+        timeout=TIMEOUT,
+    )
+    assert [e.describe() for e in state.edits("lenet5")] == ["c1 filter 2 := Vertical edge 5x5"]
+    assert "edited (1 change)" in state.model.loaded.label  # not reloaded from disk
+    kernel = state.model.model.get_layer("c1").kernel.numpy()[:, :, 0, 2]
+    np.testing.assert_array_equal(kernel, preset("Vertical edge", 5))
+    assert state.selection.layer == "c1" and state.selection.map == 2

@@ -109,7 +109,8 @@ class Edit:
     bias : float or None
         ``set_filter``: the new bias, or None when the bias was kept.
     factor : float or None
-        ``scale``: the factor.
+        ``scale``: the factor; ``set_filter`` with ``match_norm``: the factor the kernel
+        was scaled by.
     name : str or None
         ``set_filter``: what the kernel is called (``"vertical edge"``), for display.
     unit : str
@@ -147,6 +148,8 @@ class Edit:
                 else "x".join(str(d) for d in (k.shape if k.shape[-1] > 1 else k.shape[:2]))
             )
             text = f"{where} := {self.name or 'custom'} {size}".rstrip()
+            if self.factor is not None:
+                text += f" ×{self.factor:.3g} (the trained filter's norm)"
             return text if self.bias is None else f"{text}, bias {self.bias:g}"
         if self.kind == SCALE:
             return f"{where} scaled by {self.factor:g}"
@@ -312,6 +315,7 @@ class ModelEditor:
         kernel: Any,
         name: str | None = None,
         bias: float | None = None,
+        match_norm: bool = False,
     ) -> Edit:
         """Put ``kernel`` into output channel ``index`` of a Conv2D layer.
 
@@ -330,6 +334,11 @@ class ModelEditor:
             What the kernel is called, for ``Edit.describe`` (``"vertical edge"``).
         bias : float, optional
             A new bias for the channel; by default the trained bias is kept.
+        match_norm : bool
+            Scale the kernel so that its L2 norm is the trained filter's (the source
+            model's, in that channel): the same pattern at the strength the layers after
+            it were trained on. The factor is recorded in the edit. A kernel of zeros is
+            put in as it is.
 
         Returns
         -------
@@ -366,6 +375,13 @@ class ModelEditor:
             raise ValueError(f"bias must be a finite number. Received: bias={bias}")
         if bias is not None and not layer.use_bias:
             raise ValueError(f"{layer_name} has no bias. Received: bias={bias}")
+        factor = None
+        if match_norm:
+            trained = np.asarray(self.source.get_layer(layer.name).kernel.numpy())[..., channel]
+            norm = float(np.linalg.norm(k))
+            if norm > 0:
+                factor = float(np.linalg.norm(trained)) / norm
+                k = k * factor
         dtype = np.dtype(layer.kernel.dtype)
         stored = _readonly(k.astype(dtype))
         new_bias = None if bias is None else np.asarray([bias], dtype=dtype)
@@ -375,6 +391,7 @@ class ModelEditor:
             (channel,),
             kernel=stored,
             bias=None if bias is None else float(bias),
+            factor=factor,
             name=name,
         )
         return self._apply(layer, [channel], stored[..., None], new_bias, edit)

@@ -435,10 +435,19 @@ class AppState(QObject):
         return self._originals.get(key)
 
     def set_filter(
-        self, key: str, layer: str, index: int, kernel: Any, name: str | None = None
+        self,
+        key: str,
+        layer: str,
+        index: int,
+        kernel: Any,
+        name: str | None = None,
+        match_norm: bool = False,
     ) -> None:
-        """Put ``kernel`` into filter ``index`` of conv ``layer`` of the model ``key``."""
-        self._edit(key, lambda e: e.set_filter(layer, index, kernel, name=name))
+        """Put ``kernel`` into filter ``index`` of conv ``layer`` of the model ``key``
+        (scaled to the trained filter's norm with ``match_norm``)."""
+        self._edit(
+            key, lambda e: e.set_filter(layer, index, kernel, name=name, match_norm=match_norm)
+        )
 
     def scale_channel(self, key: str, layer: str, index: int, factor: float) -> None:
         """Scale output channel ``index`` of ``layer`` by ``factor``."""

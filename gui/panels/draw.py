@@ -105,6 +105,7 @@ class DrawPanel(Panel):
         self._train_dialog: TrainDialog | None = None
         self._build_ui()
         state.model_opened.connect(self._on_model_opened)
+        state.edits_changed.connect(lambda _key: self._show_edited())
         state.tensorflow_ready.connect(lambda _v: self._ensure_models())
         state.model_failed.connect(self._on_model_failed)
         state.digit_opened.connect(self._on_digit_opened)
@@ -176,6 +177,16 @@ class DrawPanel(Panel):
         self.guess_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.guess_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         middle.addWidget(self.guess_label)
+        self.edited_label = QLabel()
+        self.edited_label.setWordWrap(True)
+        self.edited_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.edited_label.setStyleSheet("color: #b00020; font-weight: bold;")
+        self.edited_label.setToolTip(
+            "The model was changed by hand (Kernel lab 'Into a model…' or Activations › "
+            "Edit model); its answers are the edited model's"
+        )
+        self.edited_label.setVisible(False)
+        middle.addWidget(self.edited_label)
         self.bars = ProbabilityBars()
         self.bars.setMinimumHeight(120)
         middle.addWidget(self.bars, 2)
@@ -263,8 +274,22 @@ class DrawPanel(Panel):
             if key not in self._state.models:
                 self._state.load_model(key)
 
+    def _show_edited(self) -> None:
+        """Say so when a model classifying the drawing is an edited copy."""
+        notes = []
+        for key in self._keys():
+            n = len(self._state.edits(key))
+            if n:
+                title = CHOICES[key][0]  # the model keys are choices too
+                notes.append(f"{title} is edited ({n} change{'s' if n > 1 else ''})")
+        self.edited_label.setText(
+            "; ".join(notes) + ": undo in Activations › Edit model." if notes else ""
+        )
+        self.edited_label.setVisible(bool(notes))
+
     def _on_choice_changed(self, _index: int) -> None:
         QSettings().setValue("draw/models", self._choice())
+        self._show_edited()
         self._ensure_models()
         self._show_primary()
         self._on_canvas_changed()

@@ -104,6 +104,17 @@ class PutKernelDialog(QDialog):
         self.filter_spin.setToolTip("Which of the layer's filters (output channels) to replace")
         form.addRow("Filter", self.filter_spin)
         layout.addLayout(form)
+        self.match_check = QCheckBox("At the strength of the filter it replaces")
+        self.match_check.setToolTip(
+            "Scale the kernel so its size (L2 norm) is the learned filter's: the same "
+            "pattern, at the strength the layers after it were trained on. Unticked, the "
+            "kernel goes in with its own numbers (a ±1 edge is far stronger than what "
+            "conv2d_1 learned, and the model's answers change a lot)."
+        )
+        self.match_check.setChecked(
+            self._settings.value("put_kernel/match", "false") in (True, "true")
+        )
+        layout.addWidget(self.match_check)
         self.show_check = QCheckBox("Show it in Activations")
         self.show_check.setToolTip("Select that layer and filter there, with the drawn digit")
         self.show_check.setChecked(
@@ -191,8 +202,10 @@ class PutKernelDialog(QDialog):
         s.setValue("put_kernel/target", f"{t.key}/{t.layer}")
         s.setValue("put_kernel/filter", self.filter_spin.value())
         s.setValue("put_kernel/show", self.show_check.isChecked())
+        s.setValue("put_kernel/match", self.match_check.isChecked())
         state, index = self._state, self.filter_spin.value()
-        state.set_filter(t.key, t.layer, index, kernel, name=self._name)
+        match = self.match_check.isChecked()
+        state.set_filter(t.key, t.layer, index, kernel, name=self._name, match_norm=match)
         if self.show_check.isChecked():
             show_in_activations(state, t.key, t.layer, index)
         super().accept()

@@ -195,6 +195,15 @@ def test_revert_restores_every_weight_and_prediction_bit_for_bit(editor, probe, 
         editor.revert(1)
 
 
+def test_set_filter_can_match_the_trained_filters_norm(trained, editor):
+    edit = editor.set_filter("conv2d_1", 4, preset("Vertical edge"), "v", match_norm=True)
+    trained_k = trained.get_layer("conv2d_1").kernel.numpy()[:, :, 0, 4]
+    put = editor.model.get_layer("conv2d_1").kernel.numpy()[:, :, 0, 4]
+    np.testing.assert_allclose(np.linalg.norm(put), np.linalg.norm(trained_k), rtol=1e-6)
+    np.testing.assert_allclose(put, edit.factor * preset("Vertical edge"), rtol=1e-6)
+    assert edit.describe().startswith("conv2d_1 filter 4 := v 3x3 ×")
+
+
 def test_restore_puts_the_source_weights_back_into_one_channel_only(trained, editor):
     editor.ablate("conv2d_2", [3, 7])
     editor.scale("conv2d_1", 2, 3.0)

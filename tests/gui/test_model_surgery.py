@@ -4,7 +4,7 @@ Kernel lab's "Put this kernel into a model", checked against independent computa
 import keras
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QDialogButtonBox, QFileDialog
 from scipy.signal import correlate2d
 
@@ -240,6 +240,8 @@ def test_the_labs_vertical_edge_goes_into_conv2d_1_and_the_draw_panel_follows(qt
         ),
         timeout=TIMEOUT,
     )
+    assert draw.edited_label.isVisible()  # the Draw panel says its model is edited
+    assert "The lecture's CNN is edited (1 change)" in draw.edited_label.text()
     probe = draw.prediction().input.model_input()[None]
     np.testing.assert_allclose(
         draw.prediction().probabilities,
@@ -304,6 +306,9 @@ def test_a_5x5_kernel_goes_into_lenet5_while_the_cnn_is_shown(qtbot, state, lab)
     )
     assert dialog.target() == ("lenet5", "c1")  # the only layer with 5x5 filters
     dialog.filter_spin.setValue(2)
+    check = dialog.match_check  # at the strength of the learned filter
+    qtbot.mouseClick(check, Qt.MouseButton.LeftButton, pos=QPoint(8, check.height() // 2))
+    assert check.isChecked()
     click(qtbot, dialog.buttons.button(QDialogButtonBox.StandardButton.Ok))
     qtbot.waitUntil(
         lambda: (
@@ -314,8 +319,11 @@ def test_a_5x5_kernel_goes_into_lenet5_while_the_cnn_is_shown(qtbot, state, lab)
         ),
         timeout=TIMEOUT,
     )
-    assert [e.describe() for e in state.edits("lenet5")] == ["c1 filter 2 := Vertical edge 5x5"]
+    (edit,) = state.edits("lenet5")
+    assert edit.describe().startswith("c1 filter 2 := Vertical edge 5x5 ×")
     assert "edited (1 change)" in state.model.loaded.label  # not reloaded from disk
     kernel = state.model.model.get_layer("c1").kernel.numpy()[:, :, 0, 2]
-    np.testing.assert_array_equal(kernel, preset("Vertical edge", 5))
+    learned = state.original("lenet5").model.get_layer("c1").kernel.numpy()[:, :, 0, 2]
+    np.testing.assert_allclose(np.linalg.norm(kernel), np.linalg.norm(learned), rtol=1e-5)
+    np.testing.assert_allclose(kernel, edit.factor * preset("Vertical edge", 5), rtol=1e-5)
     assert state.selection.layer == "c1" and state.selection.map == 2

@@ -22,6 +22,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -87,11 +88,11 @@ class EditView(QWidget):
     # -- construction ------------------------------------------------------------------
     def _build_ui(self) -> None:
         outer = QVBoxLayout(self)
+        top = QHBoxLayout()  # the channel's controls beside the list: room for the maps
         box = QGroupBox("The selected channel")
         bl = QVBoxLayout(box)
         self.channel_label = _wrap(QLabel())
         bl.addWidget(self.channel_label)
-        row = QHBoxLayout()
         self.factor_spin = QDoubleSpinBox()
         self.factor_spin.setRange(-10.0, 10.0)
         self.factor_spin.setDecimals(2)
@@ -110,20 +111,24 @@ class EditView(QWidget):
         self.restore_button = QPushButton("Restore")
         self.restore_button.setToolTip("Put this channel's trained weights back")
         self.restore_button.clicked.connect(self.restore_selected)
-        for w in (self.factor_spin, self.scale_button, self.off_button, self.restore_button):
-            row.addWidget(w)
-        row.addStretch()
-        bl.addLayout(row)
-        outer.addWidget(box)
+        grid = QGridLayout()
+        grid.addWidget(self.factor_spin, 0, 0)
+        grid.addWidget(self.scale_button, 0, 1)
+        grid.addWidget(self.off_button, 1, 0)
+        grid.addWidget(self.restore_button, 1, 1)
+        bl.addLayout(grid)
+        bl.addStretch()
+        top.addWidget(box, 1)
 
         box = QGroupBox("Edits of this model")
         bl = QVBoxLayout(box)
         self.edit_list = QListWidget()
         self.edit_list.setToolTip("Every change, oldest first; select one and 'Undo to here'")
         self.edit_list.setMinimumHeight(44)
-        self.edit_list.setMaximumHeight(110)
-        bl.addWidget(self.edit_list, 1)
-        col = QHBoxLayout()
+        self.edit_list.setMaximumHeight(130)
+        row = QHBoxLayout()
+        row.addWidget(self.edit_list, 1)
+        col = QVBoxLayout()
         self.undo_button = QPushButton("Undo")
         self.undo_button.setToolTip("Undo the last edit (Ctrl+Z)")
         self.undo_button.clicked.connect(self.undo)
@@ -139,10 +144,12 @@ class EditView(QWidget):
         for b in (self.undo_button, self.undo_to_button, self.revert_button, self.save_button):
             col.addWidget(b)
         col.addStretch()
-        bl.addLayout(col)
-        for layout in (outer, bl):
+        row.addLayout(col)
+        bl.addLayout(row)
+        for layout in (outer, bl, col):
             layout.setSpacing(4)
-        outer.addWidget(box)
+        top.addWidget(box, 2)
+        outer.addLayout(top)
 
         self.prediction_label = _wrap(QLabel())
         self.prediction_label.setStyleSheet("font-weight: bold;")
@@ -253,8 +260,21 @@ class EditView(QWidget):
             self.message.show_error("Nothing to save: this model has no edits.")
             return
         self.save_button.setEnabled(False)
+        names = self._state.model.loaded.class_names
+
+        def job(_task):
+            from engine.files import atomic_path
+            from engine.zoo import labels_file_for
+
+            saved = editor.save(path)
+            if names:  # read by itself when the file is opened: NAME.labels.txt
+                labels = labels_file_for(path)
+                with atomic_path(labels, suffix=".txt") as tmp:
+                    Path(tmp).write_text("\n".join(names) + "\n", encoding="utf-8")
+            return saved
+
         self._state.runner.start(
-            lambda _task: editor.save(path),
+            job,
             pool="model",
             on_finished=lambda p: self.message.show_info(
                 f"Saved {p}: open it with 'A Keras model file…'"
@@ -306,10 +326,13 @@ class EditView(QWidget):
         acts = state.activations
         original = state.original(self._key()) if self._key() else None
         if acts is None or original is None:
-            for view in (self.original_view, self.edited_view, self.diff_view):
-                view.clear_image()
+            self._clear_maps()
+            trained = acts is None or acts.model.loaded.trained
             self.prediction_label.setText(
-                "" if acts is None else "No edits yet: the model is as trained."
+                ""
+                if acts is None
+                else "No edits yet: the model is "
+                + ("as trained." if trained else "as built (untrained).")
             )
             self.diff_label.setText("")
             return
@@ -331,8 +354,7 @@ class EditView(QWidget):
         layer, index = state.selection.layer, state.selection.map
         a, b = maps.get(layer) if layer else None, acts.layer(layer)
         if a is None or b is None or a.ndim != 3 or index is None or index >= a.shape[2]:
-            for view in (self.original_view, self.edited_view, self.diff_view):
-                view.clear_image()
+            self._clear_maps()
             self.diff_label.setText("Click a map in 'All maps' to compare it.")
             return
         m0, m1 = a[:, :, index], b[:, :, index]
@@ -350,6 +372,15 @@ class EditView(QWidget):
             f"Largest change {peak:.4g}; {np.count_nonzero(diff) / diff.size:.0%} of the map's "
             "pixels changed. Same colour scale for original and edited."
         )
+
+    def _clear_maps(self) -> None:
+        for view, title in (
+            (self.original_view, "Original"),
+            (self.edited_view, "Edited"),
+            (self.diff_view, "Difference (edited − original)"),
+        ):
+            view.clear_image()
+            view.set_title(title)
 
     def _compute_original(self, original: OpenModel, acts: Activations) -> None:
         serial = acts.input.serial

@@ -168,7 +168,9 @@ def test_scale_restore_and_save_as_a_keras_file_that_reloads(
     np.testing.assert_allclose(
         reloaded.predict(x, verbose=0), state.models[zoo.MNIST].model.predict(x, verbose=0)
     )
-    assert list(target.parent.iterdir()) == [target]  # no temporary file left beside it
+    labels = target.with_suffix(".labels.txt")  # its class names, read when it is opened
+    assert sorted(target.parent.iterdir()) == sorted([target, labels])  # no temporary file
+    assert labels.read_text().split("\n")[:10] == state.model.loaded.class_names
 
 
 def test_an_edit_of_a_layer_without_weights_is_not_offered(qtbot, state, view):

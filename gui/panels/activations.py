@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QMenu,
     QProgressBar,
     QPushButton,
     QSizePolicy,
@@ -277,7 +279,10 @@ class ActivationsPanel(Panel):
             shrinkable(combo)
 
         self.grid_view = MapView("Feature maps")
-        self.grid_view.setToolTip("Wheel to zoom, drag to pan, click a map to enlarge it")
+        self.grid_view.setToolTip(
+            "Wheel to zoom, drag to pan, click a map to enlarge it; right-click a map to "
+            "switch its channel off, scale or restore it"
+        )
         self.grid_view.scene().sigMouseClicked.connect(self._on_grid_clicked)
         self.detail_input = OverlayView("Input")
         self.detail_input.setToolTip(
@@ -713,8 +718,38 @@ class ActivationsPanel(Panel):
             return
         pos = self.grid_view.image_item.mapFromScene(event.scenePos())
         index = self._mosaic.index_at(pos.y(), pos.x())
-        if index is not None and index < len(self._grid_channels):
-            self._show_channel(self._grid_channels[index])  # the tile's real channel
+        if index is None or index >= len(self._grid_channels):
+            return
+        channel = self._grid_channels[index]  # the tile's real channel
+        if event.button() == Qt.MouseButton.RightButton:
+            if self._state.select_map(channel):
+                self.menu = self.channel_menu(channel)
+                self.menu.popup(QCursor.pos())
+        else:
+            self._show_channel(channel)
+
+    def channel_menu(self, channel: int) -> QMenu:
+        """What a right-click on a map offers: edit its channel, enlarge it, see what it
+        wants (the selected channel is ``channel``)."""
+        menu = QMenu(self)
+        edit = self.edit_view
+        editable = edit.editable() is not None
+        why = "" if editable else " (only a convolution's channels have weights to edit)"
+        for text, slot in (
+            (f"Switch off channel {channel}", edit.switch_off_selected),
+            (f"Scale channel {channel} by ×{edit.factor_spin.value():g}", edit.scale_selected),
+            (f"Restore channel {channel}", edit.restore_selected),
+        ):
+            action = menu.addAction(text + why, slot)
+            action.setEnabled(editable)
+        menu.addSeparator()
+        menu.addAction("Enlarge it (One map)", lambda: self.tabs.setCurrentIndex(1))
+        menu.addAction("What it wants", lambda: self.tabs.setCurrentWidget(self.featurevis_view))
+        menu.addAction(
+            "Compare with the trained model (Edit model)",
+            lambda: self.tabs.setCurrentWidget(self.edit_view),
+        )
+        return menu
 
     def _show_channel(self, channel: int) -> None:
         """Select a channel of the layer and enlarge its map (the One map tab)."""

@@ -193,7 +193,7 @@ class EditView(QWidget):
     def _key(self) -> str | None:
         return None if self._state.model is None else self._state.model.key
 
-    def _editable(self) -> tuple[str, int] | None:
+    def editable(self) -> tuple[str, int] | None:
         """(layer, channel) when the selection is a channel of a Conv2D or Dense layer."""
         from engine.surgery import edit_kind  # imports keras: the model is loaded already
 
@@ -209,20 +209,20 @@ class EditView(QWidget):
 
     # -- intents -----------------------------------------------------------------------
     def scale_selected(self) -> None:
-        target = self._editable()
+        target = self.editable()
         if target is not None:
             self._settings.setValue("edit/factor", self.factor_spin.value())
             self.message.clear_message()
             self._state.scale_channel(self._key(), *target, self.factor_spin.value())
 
     def switch_off_selected(self) -> None:
-        target = self._editable()
+        target = self.editable()
         if target is not None:
             self.message.clear_message()
             self._state.ablate_channels(self._key(), target[0], [target[1]])
 
     def restore_selected(self) -> None:
-        target = self._editable()
+        target = self.editable()
         if target is not None:
             self.message.clear_message()
             self._state.restore_channels(self._key(), target[0], [target[1]])
@@ -292,7 +292,7 @@ class EditView(QWidget):
         state = self._state
         key = self._key()
         edits = state.edits() if key else ()
-        target = self._editable()
+        target = self.editable()
         layer, channel = state.selection.layer, state.selection.map
         if state.model is None:
             self.channel_label.setText("No model yet.")

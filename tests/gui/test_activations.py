@@ -58,17 +58,17 @@ def click_layer(qtbot, panel, name):
     assert panel._state.selection.layer == name
 
 
-def click_grid_at(qtbot, panel, y, x):
+def click_grid_at(qtbot, panel, y, x, button=Qt.MouseButton.LeftButton):
     panel.tabs.setCurrentIndex(0)
     scene = panel.grid_view.image_item.mapToScene(QPointF(x, y))
     pos = panel.grid_view.mapFromScene(scene)
-    qtbot.mouseClick(panel.grid_view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(pos))
+    qtbot.mouseClick(panel.grid_view.viewport(), button, pos=QPoint(pos))
 
 
-def click_map(qtbot, panel, index):
+def click_map(qtbot, panel, index, button=Qt.MouseButton.LeftButton):
     top, left = panel.grid_mosaic().origins[index]
     h, w = panel.grid_mosaic().map_shape
-    click_grid_at(qtbot, panel, top + h / 2, left + w / 2)
+    click_grid_at(qtbot, panel, top + h / 2, left + w / 2, button)
 
 
 def test_mnist_layers_grid_and_enlarged_map(qtbot, panel):
@@ -412,3 +412,30 @@ def test_an_input_chosen_elsewhere_is_named_in_the_image_box(qtbot, panel, tmp_p
     assert loads == []  # shown, not loaded again
     wait_for_activations(qtbot, state)
     assert state.input.pixels is pixels
+
+
+def test_right_click_on_a_map_switches_its_channel_off(qtbot, panel):
+    state = panel._state
+    wait_for_activations(qtbot, state, zoo.MNIST)
+    click_layer(qtbot, panel, "conv2d_2")
+    click_map(qtbot, panel, 5, Qt.MouseButton.RightButton)
+    assert state.selection.map == 5 and panel.tabs.currentIndex() == 0  # stays on the grid
+    menu = panel.menu
+    qtbot.waitUntil(menu.isVisible, timeout=5_000)
+    off = next(a for a in menu.actions() if a.text() == "Switch off channel 5")
+    off.trigger()
+    menu.close()
+    qtbot.waitUntil(
+        lambda: (
+            len(state.edits(zoo.MNIST)) == 1
+            and state.activations is not None
+            and state.activations.model is state.model
+            and not state.busy()
+        ),
+        timeout=TIMEOUT,
+    )
+    assert not state.activations.maps["conv2d_2"][:, :, 5].any()
+    click_layer(qtbot, panel, "max_pooling2d")  # no weights: nothing to edit there
+    click_map(qtbot, panel, 0, Qt.MouseButton.RightButton)
+    assert not any(a.isEnabled() for a in panel.menu.actions()[:3])
+    panel.menu.close()

@@ -742,6 +742,14 @@ class ActivationsPanel(Panel):
         ):
             action = menu.addAction(text + why, slot)
             action.setEnabled(editable)
+        shown = list(self._grid_channels)
+        raw = self._state.selected_maps()
+        if editable and raw is not None and 1 < len(shown) < raw.shape[-1]:
+            model, layer = self._state.model, self._state.selection.layer
+            menu.addAction(
+                f"Switch off the {len(shown)} channels shown",
+                lambda: self._state.ablate_channels(model.key, layer, shown),
+            )
         menu.addSeparator()
         menu.addAction("Enlarge it (One map)", lambda: self.tabs.setCurrentIndex(1))
         menu.addAction("What it wants", lambda: self.tabs.setCurrentWidget(self.featurevis_view))

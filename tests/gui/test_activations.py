@@ -435,6 +435,20 @@ def test_right_click_on_a_map_switches_its_channel_off(qtbot, panel):
         timeout=TIMEOUT,
     )
     assert not state.activations.maps["conv2d_2"][:, :, 5].any()
+    # The channels that fire most for this input, all at once: order by max, top 12.
+    pick(qtbot, panel.triage.order_combo, "Max activation")
+    panel.triage.top_spin.setValue(12)
+    maxima = state.activations.maps["conv2d_2"].max(axis=(0, 1))
+    top = sorted(np.argsort(-maxima, kind="stable")[:12].tolist())
+    assert sorted(panel.grid_channels()) == top
+    click_map(qtbot, panel, 0, Qt.MouseButton.RightButton)
+    off = next(a for a in panel.menu.actions() if a.text() == "Switch off the 12 channels shown")
+    off.trigger()
+    panel.menu.close()
+    qtbot.waitUntil(lambda: len(state.edits(zoo.MNIST)) == 2 and not state.busy(), timeout=TIMEOUT)
+    assert state.edits(zoo.MNIST)[1].channels == tuple(top)
+    qtbot.waitUntil(lambda: state.activations is not None, timeout=TIMEOUT)
+    assert not state.activations.maps["conv2d_2"][:, :, top].any()
     click_layer(qtbot, panel, "max_pooling2d")  # no weights: nothing to edit there
     click_map(qtbot, panel, 0, Qt.MouseButton.RightButton)
     assert not any(a.isEnabled() for a in panel.menu.actions()[:3])

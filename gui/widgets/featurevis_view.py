@@ -17,7 +17,7 @@ import bisect
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,9 @@ MNIST_LABEL = "MNIST test digits (500)"
 CHOOSE_LABEL = "A folder of images…"
 GALLERY_ICON = 56
 CROP_ICON = 64
+#: How much wider than a patch a Top 9 cell is (room for its two-line caption).
+TOP_GRID_EXTRA = 48
+TOP_HINT = "Find the inputs that excite the selected channel most."
 
 
 def cache_dir() -> Path:
@@ -134,32 +137,79 @@ class Frame:
     channel: int
     fraction: float
     image: np.ndarray
-    done: int  # channels of the job finished before this one
-    total: int  # channels the job makes
 
 
 @dataclass(frozen=True)
 class Made:
-    """A finished picture (a record of a job); ``seconds`` None: read from the cache."""
+    """A finished picture (what a job returns); ``seconds`` None: read from the cache."""
 
     tag: tuple[Any, ...]
     channel: int
     vis: featurevis.Visualisation
     seconds: float | None
-    done: int
-    total: int
+    digest: str
     save_error: str = ""
 
 
 @dataclass
-class Priority:
-    """The channel a running "Whole layer" job makes next (set by the UI thread)."""
+class LayerRun:
+    """A "Whole layer" run: the channels of one layer still to make (the UI thread's).
 
-    channel: int | None = None
+    It goes on while the person looks at other layers (it builds that layer's gallery);
+    each channel is a job of its own, so other work on the model thread (a picture of
+    another layer, a Top 9, a new input) waits for one picture at most.
+    """
 
-    def pick(self, todo: list[int]) -> int:
-        c = self.channel
-        return c if c is not None and c in todo else todo[0]
+    target: Target
+    digest: str = ""
+    todo: list[int] | None = None  # None: not planned yet (which ones are cached?)
+    seconds: list[float] = field(default_factory=list)  # of each picture it made
+
+    @property
+    def layer(self) -> str:
+        return self.target.layer
+
+    @property
+    def made(self) -> int:
+        """Channels of the layer with a picture (made before, or by this run)."""
+        return 0 if self.todo is None else self.target.channels - len(self.todo)
+
+    def seconds_to_go(self) -> float | None:
+        """The mean time of the pictures made so far times those left (None: none yet)."""
+        if not self.seconds or self.todo is None:
+            return None
+        return sum(self.seconds) / len(self.seconds) * len(self.todo)
+
+    def status(self, channel: int | None = None) -> str:
+        """'Whole layer of L: 8 of 512 made, 504 to go · making channel 12 · about 48
+        min to go'."""
+        n = self.target.channels
+        if self.todo is None:
+            return f"Whole layer of {self.layer}: looking for the pictures made before…"
+        text = f"Whole layer of {self.layer}: {self.made} of {n} made, {len(self.todo)} to go"
+        if channel is not None:
+            text += f" · making channel {channel}"
+        left = self.seconds_to_go()
+        if left is None:
+            text += " · the time to go is known after the first picture"
+        else:
+            text += f" · about {duration_text(left)} to go"
+        return text
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as a person reads it.
+
+    >>> duration_text(42.4), duration_text(2880), duration_text(7500)
+    ('42 s', '48 min', '2 h 5 min')
+    """
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 def read_cached(path: Path) -> featurevis.Visualisation | None:
@@ -173,63 +223,81 @@ def read_cached(path: Path) -> featurevis.Visualisation | None:
         return None
 
 
-def make_pictures(
-    target: Target, channels: list[int] | None, priority: Priority, task: Task
-) -> str:
-    """Make (or read from the cache) the pictures of ``channels`` (None: every channel not
-    cached yet), on the model thread; each one goes out as records. Returns the digest.
+def plan_layer(target: Target, task: Task) -> tuple[str, list[int]]:
+    """The weights digest and the channels of ``target`` with no picture in the cache
+    yet (on the model thread)."""
+    digest = featurevis.weights_digest(target.model.loaded)
+    todo = [c for c in range(target.channels) if not target.path(c, digest).is_file()]
+    if task.cancelled():
+        raise Cancelled()
+    return digest, todo
 
-    The digest is computed here, in the same job as the pictures: no edit of the model's
-    weights can come between the two (one thread uses the model).
+
+def make_picture(target: Target, channel: int, expect: str | None, task: Task) -> Made | None:
+    """Make (or read from the cache) the picture of ``channel``, on the model thread; it
+    goes out as ``Frame`` records as it forms, then as a ``Made`` record (delivered even
+    when the job is cancelled right after: the picture is in the cache by then).
+
+    The weights digest is computed here, in the same job as the picture, so the picture
+    is kept under the weights it was made from: an edit of the model in place can run
+    between two jobs. When the digest is not ``expect`` (the weights changed since the
+    view asked), nothing is made and None comes back: the view follows the new model.
     """
+    if task.cancelled():
+        raise Cancelled()
     loaded = target.model.loaded
     digest = featurevis.weights_digest(loaded)
-    if channels is None:
-        todo = [c for c in range(target.channels) if not target.path(c, digest).is_file()]
-    else:
-        todo = list(channels)
-    total, done = len(todo), 0
-    every = max(1, min(8, target.steps // 16))
-    while todo:
-        if task.cancelled():
-            raise Cancelled()
-        c = priority.pick(todo)
-        todo.remove(c)
-        path = target.path(c, digest)
-        vis = read_cached(path)
-        if vis is not None:
-            done += 1
-            task.record(Made(target.tag, c, vis, None, done, total))
-            continue
+    if expect is not None and digest != expect:
+        return None
+    path = target.path(channel, digest)
+    vis = read_cached(path)
+    if vis is not None:
+        made = Made(target.tag, channel, vis, None, digest)
+        task.record(made)
+        return made
 
-        def progress(fraction: float, image: np.ndarray, c: int = c, done: int = done) -> None:
-            task.record(Frame(target.tag, c, fraction, image, done, total))
+    def progress(fraction: float, image: np.ndarray) -> None:
+        task.record(Frame(target.tag, channel, fraction, image))
 
-        start = time.perf_counter()
-        try:
-            vis = featurevis.maximize(
-                loaded,
-                target.layer,
-                c,
-                size=target.ask_size,
-                steps=target.steps,
-                seed=SEED,
-                progress=progress,
-                cancelled=task.cancelled,
-                every=every,
-            )
-        except InterruptedError:
-            raise Cancelled() from None
-        seconds = time.perf_counter() - start
-        error = ""
-        try:
-            featurevis.save_visualisation(path, vis)
-        except OSError as exc:
-            log.warning("could not keep the picture in the cache %s: %s", path, exc)
-            error = f"{type(exc).__name__}: {exc}"
-        done += 1
-        task.record(Made(target.tag, c, vis, seconds, done, total, error))
-    return digest
+    start = time.perf_counter()
+    try:
+        vis = featurevis.maximize(
+            loaded,
+            target.layer,
+            channel,
+            size=target.ask_size,
+            steps=target.steps,
+            seed=SEED,
+            progress=progress,
+            cancelled=task.cancelled,
+            every=max(1, min(8, target.steps // 16)),
+        )
+    except InterruptedError:
+        raise Cancelled() from None
+    seconds = time.perf_counter() - start
+    error = ""
+    try:
+        featurevis.save_visualisation(path, vis)
+    except OSError as exc:
+        log.warning("could not keep the picture in the cache %s: %s", path, exc)
+        error = f"{type(exc).__name__}: {exc}"
+    made = Made(target.tag, channel, vis, seconds, digest, error)
+    task.record(made)
+    return made
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the one picture job in flight makes: a channel of ``target``, for a whole
+    layer run (``run``) or alone; ``channel`` None: a run's plan."""
+
+    target: Target
+    channel: int | None
+    run: bool
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return (self.target.tag, self.channel)
 
 
 # -- Top 9 ----------------------------------------------------------------------------------
@@ -395,13 +463,22 @@ def find_top(
     return TopResult(tag, items, len(scan.paths), what, notes)
 
 
+def model_kind(model: OpenModel | None) -> str:
+    """'digit' for a model of handwritten digits, else 'other' (a Top 9 source is
+    remembered for each kind)."""
+    return "digit" if model is not None and model.loaded.spec.digit else "other"
+
+
 class FeatureVisView(QWidget):
     """The "What it wants" tab: a channel's synthetic image, its layer's gallery, and the
     inputs that excite it most.
 
     Reads ``state.model`` and ``state.selection`` (layer, map); the channel spin box
-    writes ``state.select_map``. Pictures are made only while the tab is shown (they
-    cost the model thread, which other views need); a hidden tab catches up when shown.
+    writes ``state.select_map``. A channel's picture is made only while the tab is shown
+    (it costs the model thread, which other views need); a hidden tab catches up when
+    shown. A "Whole layer" run goes on for its layer while the person looks at other
+    layers or tabs, one picture (one job) at a time: the selected channel's picture, a
+    Top 9 or a new input gets the model thread between two of its pictures.
     """
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
@@ -411,22 +488,26 @@ class FeatureVisView(QWidget):
         self._digests: dict[int, str] = {}  # OpenModel.serial -> weights digest
         self._digest_pending: int | None = None
         self._digest_make = False  # make the picture once the digest is known
-        self._worker: Worker | None = None
-        self._job_tag: tuple[Any, ...] | None = None
-        self._job_channels: tuple[int, ...] | None = None  # None: the whole layer
-        self._priority = Priority()
+        self._worker: Worker | None = None  # the one picture job in flight
+        self._job: Job | None = None  # what it makes
+        self._single: tuple[Target, int] | None = None  # a picture asked for, not started
+        self._run: LayerRun | None = None
         self._gallery_tag: tuple[Any, ...] | None = None
         self._gallery_order: list[int] = []  # the channels in the gallery, ascending
         self._gallery_worker: Worker | None = None
+        self._gallery_layer: str | None = None
+        self._settings_note = False  # the settings changed: say the other pictures are kept
         self._shown: tuple[tuple[Any, ...], int] | None = None  # (tag, channel) of the image
         self._vis: featurevis.Visualisation | None = None
         self._top_worker: Worker | None = None
         self._top: TopResult | None = None
+        self._top_about: tuple[Any, ...] | None = None  # (serial, layer, channel) asked last
         self._scans: dict[str, FolderScan] = {}
+        self._source_kind: str | None = None
         self._stale = False
         self._build_ui()
         state.model_changed.connect(self._on_model_changed)
-        state.selection_changed.connect(lambda _s: self._refresh())
+        state.selection_changed.connect(self._on_selection_changed)
         state.activations_changed.connect(lambda _a: self._update_header())
         self._on_model_changed(state.model)
 
@@ -452,9 +533,6 @@ class FeatureVisView(QWidget):
         self.steps_spin.setRange(1, 4096)
         self.steps_spin.setValue(int(self._settings.value("featurevis/steps", DEFAULT_STEPS)))
         self.steps_spin.setKeyboardTracking(False)
-        self.steps_spin.setToolTip(
-            "Gradient steps per picture: 128 is a good picture, 32 already shows the pattern"
-        )
         self.steps_spin.valueChanged.connect(self._on_settings_changed)
         self.size_label = QLabel("Size")
         self.size_spin = QSpinBox()
@@ -462,7 +540,6 @@ class FeatureVisView(QWidget):
         self.size_spin.setSuffix(" px")
         self.size_spin.setValue(int(self._settings.value("featurevis/size", DEFAULT_SIZE)))
         self.size_spin.setKeyboardTracking(False)
-        self.size_spin.setToolTip("The picture's side (this model takes images of any size)")
         self.size_spin.valueChanged.connect(self._on_settings_changed)
         settings_row = QHBoxLayout()
         for label, spin in (
@@ -481,13 +558,11 @@ class FeatureVisView(QWidget):
         )
         self.show_button.clicked.connect(self.show_channel)
         self.layer_button = QPushButton("Whole layer")
-        self.layer_button.setToolTip(
-            "Make the pictures of every channel of this layer not made yet, in the "
-            "background; they fill the gallery as they come and stay on disk"
-        )
         self.layer_button.clicked.connect(self.make_whole_layer)
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop making pictures (the finished ones are kept)")
+        self.cancel_button.setToolTip(
+            "Stop making pictures, the Whole layer run too (the finished ones are kept)"
+        )
         self.cancel_button.clicked.connect(self.cancel)
         buttons = QHBoxLayout()
         buttons.addWidget(self.show_button)
@@ -499,17 +574,23 @@ class FeatureVisView(QWidget):
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(self._on_enter)
 
+        # The progress row keeps its place when hidden: nothing under it moves when a
+        # picture starts or ends (a click meant for the picture lands on it).
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
+        self.progress.setMaximumWidth(160)
         self.progress.setToolTip("How far the picture (or the whole layer) is")
         self.progress_label = QLabel()
-        self.progress_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.progress_label.setWordWrap(True)
+        self.progress_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.progress_label.setFixedHeight(2 * self.progress_label.fontMetrics().lineSpacing() + 2)
         progress_row = QHBoxLayout()
         progress_row.setContentsMargins(0, 0, 0, 0)
         progress_row.addWidget(self.progress, 1)
-        progress_row.addWidget(self.progress_label, 1)
+        progress_row.addWidget(self.progress_label, 3)
         self.progress_box = QWidget()
         self.progress_box.setLayout(progress_row)
+        keep_place(self.progress_box)
         self.progress_box.setVisible(False)
 
         self.image_view = MapView("", colour_bar=False)
@@ -527,20 +608,22 @@ class FeatureVisView(QWidget):
         self.gallery_label = QLabel()
         self.gallery_label.setWordWrap(True)
         self.gallery_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.gallery = self._icon_list(GALLERY_ICON, 22)
+        self.gallery = self._icon_list(GALLERY_ICON, 1, 14)
         self.gallery.setToolTip("The pictures made for this layer: click one to select its channel")
         self.gallery.itemClicked.connect(self._on_gallery_clicked)
         gallery_box = QWidget()
         gl = QVBoxLayout(gallery_box)
+        gl.setContentsMargins(4, 4, 4, 4)
         gl.addWidget(self.gallery_label)
         gl.addWidget(self.gallery, 1)
 
-        # Top 9: the inputs that excite the channel most.
+        # Top 9: the inputs that excite the channel most. The source has a row of its
+        # own: beside the buttons its name was cut at 1024 px.
         self.source_combo = QComboBox()
         self.source_combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
-        self.source_combo.setMinimumContentsLength(12)
+        self.source_combo.setMinimumContentsLength(8)
         self.source_combo.setToolTip("Where to look for the inputs that excite the channel most")
         self.source_combo.activated.connect(self._on_source_chosen)
         self.top_button = QPushButton("Find the top 9")
@@ -553,29 +636,33 @@ class FeatureVisView(QWidget):
         self.top_cancel.setToolTip("Stop searching")
         self.top_cancel.clicked.connect(self.cancel_top)
         self.top_cancel.setEnabled(False)
-        top_row = QHBoxLayout()
-        top_row.addWidget(self.source_combo, 1)
-        top_row.addWidget(self.top_button)
-        top_row.addWidget(self.top_cancel)
         self.top_progress = QProgressBar()
         self.top_progress.setRange(0, 1000)
+        self.top_progress.setToolTip("How far the search is")
+        keep_place(self.top_progress)
         self.top_progress.setVisible(False)
-        self.top_label = QLabel("Find the inputs that excite the selected channel most.")
+        top_row = QHBoxLayout()
+        top_row.addWidget(self.top_button)
+        top_row.addWidget(self.top_cancel)
+        top_row.addWidget(self.top_progress, 1)
+        self.top_label = QLabel(TOP_HINT)
         self.top_label.setWordWrap(True)
         self.top_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.top_list = self._icon_list(CROP_ICON, 40)
+        self.top_list = self._icon_list(CROP_ICON, 2, TOP_GRID_EXTRA)
         self.top_list.setToolTip("Click a patch to make its image the current input")
         self.top_list.itemClicked.connect(self._on_top_clicked)
         top_box = QWidget()
         tl = QVBoxLayout(top_box)
+        tl.setContentsMargins(4, 4, 4, 4)
+        tl.addWidget(self.source_combo)
         tl.addLayout(top_row)
-        tl.addWidget(self.top_progress)
         tl.addWidget(self.top_label)
         tl.addWidget(self.top_list, 1)
 
         self.side_tabs = QTabWidget()
         self.side_tabs.addTab(gallery_box, "Layer gallery")
         self.side_tabs.addTab(top_box, "Top 9")
+        self.side_tabs.currentChanged.connect(lambda _i: self._follow_top())
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(image_box)
         splitter.addWidget(self.side_tabs)
@@ -584,6 +671,8 @@ class FeatureVisView(QWidget):
 
         self.message = MessageBar()
         lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)  # the whole window fits 1024x640
+        lay.setSpacing(4)
         lay.addWidget(self.header)
         lay.addWidget(self.note)
         lay.addLayout(settings_row)
@@ -594,16 +683,20 @@ class FeatureVisView(QWidget):
         self._update_running()
 
     @staticmethod
-    def _icon_list(side: int, text_height: int) -> QListWidget:
+    def _icon_list(side: int, lines: int, extra: int) -> QListWidget:
+        """An icon grid: icons of ``side`` px, ``lines`` lines of caption, cells ``extra``
+        px wider than the icons."""
         w = QListWidget()
         w.setViewMode(QListView.ViewMode.IconMode)
         w.setIconSize(QSize(side, side))
-        w.setGridSize(QSize(side + 14, side + text_height))
+        text = lines * w.fontMetrics().lineSpacing() + 8
+        w.setGridSize(QSize(side + extra, side + text))
         w.setResizeMode(QListView.ResizeMode.Adjust)
         w.setMovement(QListView.Movement.Static)
         w.setWordWrap(True)
         w.setUniformItemSizes(True)
         w.setMinimumWidth(side + 40)
+        w.setMinimumHeight(48)  # the window fits 1024x640; it scrolls
         return w
 
     # -- what is shown -------------------------------------------------------------------
@@ -655,11 +748,21 @@ class FeatureVisView(QWidget):
         fixed = model is not None and None not in tuple(model.model.inputs[0].shape[1:3])
         self.size_label.setVisible(model is not None and not fixed)
         self.size_spin.setVisible(model is not None and not fixed)
-        running = self._worker is not None
-        self.show_button.setEnabled(channels is not None and channel is not None and not running)
-        self.layer_button.setEnabled(
-            channels is not None and not (running and self._job_channels is None)
+        t = self.target()
+        job = self._job
+        making = job is not None and t is not None and job.key == (t.tag, channel) and not job.run
+        self.show_button.setEnabled(channels is not None and channel is not None and not making)
+        run = self._run
+        this_layer = run is not None and t is not None and run.target.tag == t.tag
+        self.layer_button.setEnabled(channels is not None and not this_layer)
+        tip = (
+            "Make the pictures of every channel of this layer not made yet, in the "
+            "background; they fill the gallery as they come and stay on disk. The run "
+            "goes on while you look at other layers"
         )
+        if run is not None and not this_layer:
+            tip += f" (it stops the Whole layer of {run.layer} that runs now)"
+        self.layer_button.setToolTip(tip)
         self._fill_sources()
 
     def showEvent(self, event) -> None:
@@ -667,27 +770,49 @@ class FeatureVisView(QWidget):
         if self._stale:
             self._stale = False
             self._refresh()
+        self._follow_top()
 
-    def _on_model_changed(self, _model: OpenModel | None) -> None:
-        self.cancel()
+    def _on_model_changed(self, model: OpenModel | None) -> None:
+        run = self._run
+        if run is not None and run.target.model is not model:
+            self._stop_run("the model changed")
         self.cancel_top()
-        self._clear_top()
         self._refresh()
+        self._follow_top()
+
+    def _on_selection_changed(self, _selection: object) -> None:
+        layer = self._state.selection.layer
+        if layer != self._gallery_layer:
+            self._gallery_layer = layer
+            self._settings_note = False
+        self._refresh()
+        self._follow_top()
 
     def _on_settings_changed(self, _value: int) -> None:
         self._settings.setValue("featurevis/steps", self.steps_spin.value())
         self._settings.setValue("featurevis/size", self.size_spin.value())
+        if self.gallery.count():  # say why they went
+            self._settings_note = True
         self._refresh(make=False)
 
     def _refresh(self, make: bool = True) -> None:
         """Show the selected channel's picture: from the cache, or made now (``make``).
 
-        Only while the view is shown; a hidden view catches up when it is shown.
+        Only while the view is shown; a hidden view catches up when it is shown. A
+        Whole layer run goes on whatever is selected.
         """
+        try:
+            self._refresh_picture(make)
+        finally:
+            self._pump()
+            self._update_running()
+
+    def _refresh_picture(self, make: bool) -> None:
         self._update_header()
         t = self.target()
-        if self._worker is not None and (t is None or t.tag != self._job_tag):
-            self.cancel()  # made for another model, layer or settings
+        channel = self._state.selection.map
+        want = None if t is None or channel is None else (t.tag, channel)
+        self._drop_single(want)
         if not self.isVisible():
             self._stale = True
             return
@@ -700,28 +825,27 @@ class FeatureVisView(QWidget):
             self._find_digest(t.model, make)
             return
         self._load_gallery(t, digest)
-        channel = self._state.selection.map
-        self._priority.channel = channel
         if channel is None:
             self._show_nothing("Pick a channel to see what it wants.")
             return
-        if self._shown == (t.tag, channel) and self._vis is not None:
+        if self._shown == want and self._vis is not None:
             return
         vis = read_cached(t.path(channel, digest))
         if vis is not None:
-            if self._worker is not None and self._job_channels is not None:
-                self.cancel()  # a single picture for another channel
             self._show_made(t, channel, vis, None)
             return
-        if self._worker is not None:
-            if self._job_channels is None:  # the whole layer makes this channel next
-                self._show_waiting(t, channel)
-                return
-            if self._job_channels == (channel,):
-                return
-            self.cancel()
+        if self._job is not None and self._job.key == want:
+            if self._shown is not None or self._vis is not None:
+                self._show_nothing(f"Channel {channel}: forming…")
+            return
+        if self._single is not None and (self._single[0].tag, self._single[1]) == want:
+            return
+        run = self._run
+        if run is not None and run.target.tag == t.tag and run.todo and channel in run.todo:
+            self._show_waiting(t, channel)
+            return
         if make:
-            self._start(t, [channel])
+            self._request_single(t, channel)
         else:
             self._show_nothing(
                 f"Channel {channel} has no picture with these settings yet: press Show "
@@ -771,116 +895,269 @@ class FeatureVisView(QWidget):
             self.show_channel()
 
     def make_whole_layer(self) -> None:
-        """Make every channel of the selected layer not cached yet, in the background."""
+        """Make every channel of the selected layer not cached yet, in the background.
+
+        The run goes on for its layer while other layers are selected; a run for another
+        layer stops (a line says where it stopped).
+        """
         t = self.target()
         if t is None:
             self.message.show_error("Pick a convolution layer in the list first.")
             return
-        if self._worker is not None:
-            if self._job_channels is None:
-                return
-            self.cancel()
+        run = self._run
+        if run is not None and run.target.tag == t.tag:
+            return
         self.message.clear_message()
-        self._priority.channel = self._state.selection.map
-        self._start(t, None)
-
-    def _start(self, t: Target, channels: list[int] | None) -> None:
-        priority = self._priority
-        self._job_tag = t.tag
-        self._job_channels = None if channels is None else tuple(channels)
-        self.progress.setValue(0)
-        self.progress_label.setText("Starting…")
-        self.progress_box.setVisible(True)
-        if channels is not None:
-            self._show_nothing("")
-            self.image_view.set_title(f"Channel {channels[0]}: starting…")
-        worker = self._state.runner.start(
-            lambda task: make_pictures(t, channels, priority, task),
-            pool="model",
-            on_record=self._on_record,
-            on_finished=lambda digest: self._on_job_finished(t, digest),
-            on_failed=self._on_job_failed,
-            on_done=lambda: self._on_job_done(worker),
-        )
-        self._worker = worker
+        if run is not None:
+            self._stop_run(f"to make {t.layer}'s")
+        self._run = LayerRun(t)
+        self._pump()
         self._update_running()
 
-    def _on_record(self, record: Frame | Made) -> None:
-        t = self.target()
-        if t is None or record.tag != t.tag:
+    def _request_single(self, t: Target, channel: int) -> None:
+        """Make ``channel``'s picture next; a Whole layer picture being made gives way
+        (it is made again later), so what is selected never waits for a whole picture."""
+        self._single = (t, channel)
+        job = self._job
+        if self._worker is not None and job is not None and job.run and job.channel is not None:
+            self._worker.cancel()
+            self._worker = self._job = None
+        self._show_nothing(f"Channel {channel}: starting…")
+
+    def _drop_single(self, want: tuple[Any, ...] | None) -> None:
+        """Forget a picture asked for (or being made) that is no longer ``want``."""
+        if self._single is not None and (self._single[0].tag, self._single[1]) != want:
+            self._single = None
+        job = self._job
+        if self._worker is not None and job is not None and not job.run and job.key != want:
+            self._worker.cancel()
+            self._worker = self._job = None
+
+    def _pump(self) -> None:
+        """Start the next picture job when none runs: the one asked for, else the Whole
+        layer run's next channel (the selected one first when it is in the run)."""
+        if self._worker is not None:
             return
-        whole = self._job_channels is None
-        share = (record.done + (record.fraction if isinstance(record, Frame) else 0)) / max(
-            record.total, 1
-        )
-        self.progress.setValue(int(share * 1000))
-        if whole:
-            self.progress_label.setText(
-                f"Whole layer: {record.done} of {record.total} pictures made (channel "
-                f"{record.channel} now)"
-                if record.total
-                else "Whole layer: every picture is made"
-            )
-        selected = self._state.selection.map
-        if isinstance(record, Frame):
-            if not whole:
-                self.progress_label.setText(f"step {round(record.fraction * t.steps)} of {t.steps}")
-            if record.channel == selected:
-                self._vis, self._shown = None, None
-                self.image_view.set_image(to_rgb(record.image))
-                self.image_view.set_title(
-                    f"Channel {record.channel} forming: step "
-                    f"{round(record.fraction * t.steps)} of {t.steps}"
+        if self._single is not None:
+            t, channel = self._single
+            self._single = None
+            self._launch(Job(t, channel, run=False))
+            return
+        run = self._run
+        if run is None:
+            self.progress_box.setVisible(False)
+            return
+        if run.todo is None:
+            self._launch(Job(run.target, None, run=True))
+            return
+        if not run.todo:
+            self._run = None
+            self.progress_box.setVisible(False)
+            t = self.target()
+            if t is None or t.tag != run.target.tag:
+                self.message.show_info(
+                    f"Whole layer of {run.layer} is done: its {run.target.channels} pictures "
+                    "are in its gallery."
                 )
-                self.result_label.setText("")
+            elif self._gallery_tag == t.tag:
+                self._update_gallery_label(t)
             return
-        self._add_to_gallery(t, record.channel, record.vis.image)
-        if record.save_error:
-            self.message.show_error(
-                f"The picture of channel {record.channel} could not be kept in the cache "
-                f"({cache_dir()}): {record.save_error}"
+        t = self.target()
+        channel = self._state.selection.map
+        if t is None or t.tag != run.target.tag or channel not in run.todo:
+            channel = run.todo[0]
+        self._launch(Job(run.target, channel, run=True))
+
+    def _launch(self, job: Job) -> None:
+        t, channel = job.target, job.channel
+        if channel is None:
+            fn: Callable[[Task], Any] = lambda task: plan_layer(t, task)  # noqa: E731
+            finished: Callable[[Any], None] = lambda plan: self._on_plan(job, plan)  # noqa: E731
+        else:
+            expect = (
+                self._run.digest if job.run and self._run else self._digests.get(t.model.serial)
             )
-        if record.channel == selected:
-            self._show_made(t, record.channel, record.vis, record.seconds)
+            fn = lambda task: make_picture(t, channel, expect, task)  # noqa: E731
+            finished = lambda made: made is None and self._on_weights_changed(job)  # noqa: E731
+        worker = self._state.runner.start(
+            fn,
+            pool="model",
+            on_record=lambda record: self._on_record(job, record),
+            on_finished=finished,
+            on_failed=lambda exc: self._on_job_failed(job, exc),
+            on_done=lambda: self._on_job_done(worker),
+        )
+        self._worker, self._job = worker, job
+        self._show_progress(job, 0.0)
+        selected = self.target()
+        if (
+            channel is not None
+            and selected is not None
+            and (selected.tag, self._state.selection.map) == job.key
+            and self._vis is None
+        ):
+            self.image_view.set_title(f"Channel {channel}: starting…")
 
-    def _on_job_finished(self, t: Target, digest: str) -> None:
+    def _show_progress(self, job: Job, fraction: float) -> None:
+        """The progress row for ``job``: the run's counts and time to go, or the steps of
+        a picture."""
+        run = self._run
+        if job.run and run is not None:
+            n = run.target.channels
+            self.progress.setValue(int(1000 * (run.made + fraction) / max(n, 1)))
+            text = run.status(job.channel)
+        else:
+            steps = job.target.steps
+            self.progress.setValue(int(1000 * fraction))
+            step = round(fraction * steps)
+            text = f"Channel {job.channel} of {job.target.layer}: step {step} of {steps}"
+            if run is not None and run.todo is not None:
+                text += (
+                    f" · then Whole layer of {run.layer} goes on ({run.made} of "
+                    f"{run.target.channels} made)"
+                )
+        self.progress_label.setText(text)
+        self.progress_label.setToolTip(text)
+        self.progress_box.setVisible(True)
+
+    def _on_plan(self, job: Job, plan: tuple[str, list[int]]) -> None:
+        run = self._run
+        if run is None or run.target is not job.target:
+            return
+        run.digest, run.todo = plan
+        if self._state.model is job.target.model:
+            self._digests.setdefault(job.target.model.serial, run.digest)
+
+    def _on_record(self, job: Job, record: Frame | Made) -> None:
+        if isinstance(record, Made):
+            self._on_made(job, record)
+            return
+        if job is not self._job:
+            return
+        frame = record
+        self._show_progress(job, frame.fraction)
+        t = self.target()
+        if t is None or t.tag != frame.tag or self._state.selection.map != frame.channel:
+            return
+        self._vis, self._shown = None, None
+        self.image_view.set_image(to_rgb(frame.image))
+        steps = job.target.steps
+        self.image_view.set_title(
+            f"Channel {frame.channel} forming: step {round(frame.fraction * steps)} of {steps}"
+        )
+        self.result_label.setText("")
+
+    def _on_weights_changed(self, job: Job) -> None:
+        """The weights changed under ``job`` (an edit in place): nothing was made; the
+        view follows the new model when ``model_changed`` comes."""
+        if job.run and self._run is not None and self._run.target is job.target:
+            self._stop_run("the model changed")
+
+    def _on_made(self, job: Job, made: Made) -> None:
+        run = self._run
+        t = job.target
         if self._state.model is t.model:
-            self._digests.setdefault(t.model.serial, digest)
+            self._digests.setdefault(t.model.serial, made.digest)
+        if job.run and run is not None and run.target is t and run.todo is not None:
+            if made.channel in run.todo:
+                run.todo.remove(made.channel)
+            if made.seconds is not None:
+                run.seconds.append(made.seconds)
+            if job is self._job:  # the counts at once, as the gallery's
+                self._show_progress(replace(job, channel=None), 0.0)
+        self._add_to_gallery(t, made.channel, made.vis.image)
+        if made.save_error:
+            self.message.show_error(
+                f"The picture of channel {made.channel} could not be kept in the cache "
+                f"({cache_dir()}): {made.save_error}"
+            )
+        selected = self.target()
+        if (
+            selected is not None
+            and selected.tag == t.tag
+            and self._state.selection.map == made.channel
+        ):
+            self._show_made(t, made.channel, made.vis, made.seconds)
 
-    def _on_job_failed(self, exc: BaseException) -> None:
+    def _on_job_failed(self, job: Job, exc: BaseException) -> None:
+        run = self._run
+        if job.run and run is not None and run.target is job.target:
+            self._run = None
+            self.message.show_exception(
+                exc,
+                f"Whole layer of {run.layer} stopped at {run.made} of {run.target.channels}: "
+                f"could not make the picture of channel {job.channel}: ",
+            )
+            return
         self.message.show_exception(exc, "Could not make the picture: ")
 
     def _on_job_done(self, worker: Worker) -> None:
         if worker is not self._worker:
             return
-        self._worker = None
-        self._job_tag = self._job_channels = None
-        self.progress_box.setVisible(False)
+        self._worker = self._job = None
+        self._pump()
         self._update_running()
-        if self._vis is None and self._state.selection.map is not None:
+        if self._worker is None and self._vis is None and self._state.selection.map is not None:
             self._refresh(make=False)  # the selected channel's picture, if it was made
 
+    def _stop_run(self, why: str) -> None:
+        """Stop the Whole layer run, saying where it stopped (``why``: 'the model
+        changed', "to make conv2d_2's", or '' when the person cancelled)."""
+        run = self._run
+        self._run = None
+        job = self._job
+        if self._worker is not None and job is not None and job.run:
+            self._worker.cancel()
+            self._worker = self._job = None
+        if run is None or run.todo == []:
+            return
+        where = f"Whole layer of {run.layer} stopped"
+        if run.todo is not None:
+            where += f" at {run.made} of {run.target.channels}"
+        if why == "the model changed":
+            text = f"{where}: the model changed."
+        else:
+            text = (
+                f"{where}{' ' + why if why else ''}; the pictures made are kept: select "
+                f"{run.layer} and press Whole layer again to go on."
+            )
+        self.message.show_info(text)
+
     def cancel(self) -> None:
-        """Stop making pictures; the ones finished stay in the cache and the gallery."""
+        """Stop making pictures, the Whole layer run too; the ones finished stay in the
+        cache and the gallery."""
+        self._stop_run("")
+        self._single = None
         if self._worker is not None:
             self._worker.cancel()
-        self._worker = None
-        self._job_tag = self._job_channels = None
+        self._worker = self._job = None
         self.progress_box.setVisible(False)
         self._update_running()
         if self._vis is None and self._shown is None:
             self.image_view.set_title("Stopped")
 
     def is_computing(self) -> bool:
-        return self._worker is not None
+        """True while a picture is made (or a Whole layer run goes on)."""
+        return self._worker is not None or self._run is not None
+
+    def whole_layer(self) -> str | None:
+        """The layer a Whole layer run makes now (None: none runs)."""
+        return None if self._run is None else self._run.layer
 
     def _update_running(self) -> None:
         """Enable the controls for what runs now (a picture, the whole layer, nothing)."""
-        running = self._worker is not None
-        self.cancel_button.setEnabled(running)
-        settings_free = not running or self._job_channels is not None
-        self.steps_spin.setEnabled(settings_free)
-        self.size_spin.setEnabled(settings_free)
+        self.cancel_button.setEnabled(self._worker is not None or self._run is not None)
+        free = self._run is None
+        self.steps_spin.setEnabled(free)
+        self.size_spin.setEnabled(free)
+        fixed = "" if free else " (fixed while Whole layer runs: Cancel to change it)"
+        self.steps_spin.setToolTip(
+            "Gradient steps per picture: 128 is a good picture, 32 already shows the "
+            "pattern" + fixed
+        )
+        self.size_spin.setToolTip(
+            "The picture's side (this model takes images of any size)" + fixed
+        )
         self._update_header()
 
     # -- the picture -----------------------------------------------------------------------
@@ -926,6 +1203,7 @@ class FeatureVisView(QWidget):
     def _load_gallery(self, t: Target, digest: str) -> None:
         """Show every cached picture of the layer (read from disk off the UI thread)."""
         if self._gallery_tag == t.tag:
+            self._update_gallery_label(t)  # the settings note, the run's count
             return
         self._clear_gallery()
         self._gallery_tag = t.tag
@@ -962,18 +1240,35 @@ class FeatureVisView(QWidget):
         if row < len(self._gallery_order) and self._gallery_order[row] == channel:
             return
         self._gallery_order.insert(row, channel)
-        item = QListWidgetItem(icon_of(image, GALLERY_ICON), str(channel))
+        item = QListWidgetItem(icon_of(image, GALLERY_ICON, square=True), str(channel))
         item.setData(Qt.ItemDataRole.UserRole, channel)
         item.setToolTip(f"Channel {channel}: click to select it")
         self.gallery.insertItem(row, item)
         self._update_gallery_label(t)
 
     def _update_gallery_label(self, t: Target) -> None:
-        n = self.gallery.count()
-        self.gallery_label.setText(
-            f"{t.layer}: {n} of {t.channels} channels made with these settings"
-            + ("" if n == t.channels else " (Whole layer makes the rest)")
-        )
+        """'conv2d_2: 8 of 64 made with 128 steps, 56 to go': the same counts as the
+        progress row; after a change of settings, why the gallery changed."""
+        n, total = self.gallery.count(), t.channels
+        settings = f"{t.steps} steps"
+        if t.ask_size is not None:
+            settings += f" at {t.size[1]}x{t.size[0]} px"
+        run = self._run
+        if n >= total:
+            rest = ""
+        elif run is not None and run.target.tag == t.tag:
+            rest = f", {total - n} to go (Whole layer is making them)"
+        else:
+            rest = f" (Whole layer makes the other {total - n})"
+        if self._settings_note:
+            text = (
+                f"{t.layer}: the gallery shows pictures made with {settings}; pictures made "
+                "with other settings are kept and come back when you choose those settings. "
+                f"{n} of {total} made{rest}."
+            )
+        else:
+            text = f"{t.layer}: {n} of {total} made with {settings}{rest}."
+        self.gallery_label.setText(text)
 
     def gallery_channels(self) -> list[int]:
         """The channels whose pictures the gallery shows, in order."""
@@ -996,9 +1291,17 @@ class FeatureVisView(QWidget):
             self._update_header()
 
     # -- Top 9 -----------------------------------------------------------------------------
+    def _source_setting(self) -> str:
+        return f"featurevis/source/{model_kind(self._state.model)}"
+
     def _fill_sources(self) -> None:
+        """The sources for the current model: the MNIST digits for a digit model, the
+        folder chosen before, another folder. The choice is remembered for each kind of
+        model (digit models, others): a photo folder chosen for VGG16 is not what the
+        MNIST model looks in next."""
         model = self._state.model
-        digit = model is not None and bool(model.loaded.spec.digit)
+        kind = model_kind(model)
+        digit = kind == "digit"
         folder = str(self._settings.value("featurevis/folder", ""))
         wanted = [(MNIST_LABEL, MNIST_SOURCE)] if digit else []
         if folder:
@@ -1008,13 +1311,18 @@ class FeatureVisView(QWidget):
             (self.source_combo.itemText(i), self.source_combo.itemData(i))
             for i in range(self.source_combo.count())
         ]
-        if have == wanted:
+        if have == wanted and kind == self._source_kind:
             return
-        chosen = str(self._settings.value("featurevis/source", MNIST_SOURCE))
+        self._source_kind = kind
+        default = MNIST_SOURCE if digit else FOLDER_SOURCE
+        chosen = str(self._settings.value(self._source_setting(), default))
         with QSignalBlocker(self.source_combo):
             self.source_combo.clear()
             for text, key in wanted:
                 self.source_combo.addItem(text, key)
+                self.source_combo.setItemData(
+                    self.source_combo.count() - 1, text, Qt.ItemDataRole.ToolTipRole
+                )
             index = self.source_combo.findData(chosen)
             if index < 0 or chosen == CHOOSE_FOLDER:
                 index = 0
@@ -1032,23 +1340,64 @@ class FeatureVisView(QWidget):
             start = str(self._settings.value("featurevis/folder", str(Path.home())))
             folder = QFileDialog.getExistingDirectory(self, "A folder of images", start)
             if not folder:
+                self._source_kind = None  # fill again, with the previous choice
                 self._fill_sources()
-                previous = str(self._settings.value("featurevis/source", MNIST_SOURCE))
-                self.source_combo.setCurrentIndex(max(self.source_combo.findData(previous), 0))
                 return
             self.use_folder(Path(folder))
             return
-        self._settings.setValue("featurevis/source", key)
+        self._settings.setValue(self._source_setting(), key)
 
     def use_folder(self, folder: Path) -> None:
-        """Look for the top 9 in ``folder`` (remembered for next time)."""
+        """Look for the top 9 in ``folder`` (remembered for next time, for this kind of
+        model)."""
         self._settings.setValue("featurevis/folder", str(folder))
-        self._settings.setValue("featurevis/source", FOLDER_SOURCE)
+        self._settings.setValue(self._source_setting(), FOLDER_SOURCE)
+        self._source_kind = None
         self._fill_sources()
-        self.source_combo.setCurrentIndex(self.source_combo.findData(FOLDER_SOURCE))
+
+    def _top_wanted(self) -> tuple[Any, ...] | None:
+        """(serial, layer, channel) of the selected channel, when it has one."""
+        model, layer, channel = (
+            self._state.model,
+            self._state.selection.layer,
+            self._state.selection.map,
+        )
+        channels = spatial_channels(model, layer)
+        if model is None or channels is None or channel is None or not 0 <= channel < channels:
+            return None
+        return (model.serial, layer, channel)
+
+    def _follow_top(self) -> None:
+        """Keep the Top 9 about the selected channel: searched again at once when it is
+        cheap (the MNIST digits) and the Top 9 is in sight, else cleared with a line that
+        says what it was for."""
+        about, want = self._top_about, self._top_wanted()
+        if about is None or about == want:
+            return
+        if want is not None and self.source() == MNIST_SOURCE and self.top_list.isVisible():
+            self._search(quiet=True)
+            return
+        self.cancel_top()
+        self._top = None
+        self.top_list.clear()
+        serial, layer, channel = about
+        was = f"Top 9 was for {layer} channel {channel}"
+        model = self._state.model
+        if model is None or model.serial != serial:
+            was += " of the model before"
+        if want is None:
+            self.top_label.setText(f"{was}: pick a channel, then press Find the top 9.")
+            return
+        now = f"channel {want[2]}" if want[1] == layer else f"{want[1]} channel {want[2]}"
+        self.top_label.setText(f"{was}: press Find the top 9 for {now}.")
 
     def find_top(self) -> None:
         """Find the nine inputs of the chosen source that excite the selected channel most."""
+        self._search(quiet=False)
+
+    def _search(self, quiet: bool) -> None:
+        """``find_top``; ``quiet``: asked by the view itself (a new channel), so a line
+        shown for something else stays."""
         model, layer, channel = (
             self._state.model,
             self._state.selection.layer,
@@ -1072,8 +1421,10 @@ class FeatureVisView(QWidget):
             self.message.show_error("Choose where to look: a folder of images.")
             return
         self.cancel_top()
-        self.message.clear_message()
+        if not quiet:
+            self.message.clear_message()
         self._clear_top()
+        self._top_about = (model.serial, layer, channel)
         self.top_label.setText(f"Looking for the inputs that excite {layer} channel {channel}…")
         self.top_progress.setValue(0)
         self.top_progress.setVisible(True)
@@ -1086,7 +1437,10 @@ class FeatureVisView(QWidget):
             if source == FOLDER_SOURCE and found is None:
                 found = scan_folder(folder, task.progress)
                 scans[str(folder)] = found
-            return find_top(model, layer, channel, source, found, task)
+            try:
+                return find_top(model, layer, channel, source, found, task)
+            except InterruptedError:  # stopped: no failure
+                raise Cancelled() from None
 
         def done() -> None:
             if self._top_worker is worker:
@@ -1101,7 +1455,6 @@ class FeatureVisView(QWidget):
             on_progress=lambda f, _m: self.top_progress.setValue(int(f * 1000)),
             on_finished=lambda result: self._on_top(result, worker),
             on_failed=lambda exc: self._on_top_failed(exc, worker),
-            on_cancelled=lambda: self.top_label.setText("Stopped."),
             on_done=done,
         )
         self._top_worker = worker
@@ -1112,9 +1465,24 @@ class FeatureVisView(QWidget):
         _serial, layer, channel = result.tag[:3]
         self._top = result
         self.top_list.clear()
+        values = [item.value for item in result.items]
+        if values and max(values) <= 0:
+            strongest = "0" if max(values) == 0 else f"at most {max(values):.3g}"
+            self.top_label.setText(
+                f"{layer} channel {channel}: this channel does not fire on these images "
+                f"(its strongest unit is {strongest} on all of them: "
+                f"{result.description})."
+            )
+            if result.notes:
+                self.message.show_info(" ".join(result.notes))
+            return
+        metrics = self.top_list.fontMetrics()
+        width = self.top_list.gridSize().width() - 8
         for rank, item in enumerate(result.items):
-            text = f"{item.value:.3g}\n{item.label or item.name}"
-            entry = QListWidgetItem(icon_of(item.crop, CROP_ICON), text)
+            name = metrics.elidedText(item.label or item.name, Qt.TextElideMode.ElideMiddle, width)
+            entry = QListWidgetItem(
+                icon_of(item.crop, CROP_ICON, square=True), f"{item.value:.3g}\n{name}"
+            )
             entry.setData(Qt.ItemDataRole.UserRole, rank)
             entry.setToolTip(
                 f"{item.name}: channel {channel} reaches {item.value:.4g} here. Click to make "
@@ -1123,8 +1491,8 @@ class FeatureVisView(QWidget):
             self.top_list.addItem(entry)
         self.top_label.setText(
             f"Top {len(result.items)} of {result.description} for {layer} channel {channel}: "
-            "the number is its strongest unit, the patch what that unit sees. Click one to "
-            "open it."
+            "the number is the value of its strongest unit, the patch what that unit sees. "
+            "Click one to open it."
         )
         if result.notes:
             self.message.show_info(" ".join(result.notes))
@@ -1139,6 +1507,7 @@ class FeatureVisView(QWidget):
         """Stop searching for the top 9."""
         if self._top_worker is not None:
             self._top_worker.cancel()
+            self.top_label.setText("Stopped.")
         self._top_worker = None
         self.top_progress.setVisible(False)
         self.top_button.setEnabled(True)
@@ -1147,7 +1516,7 @@ class FeatureVisView(QWidget):
     def _clear_top(self) -> None:
         self._top = None
         self.top_list.clear()
-        self.top_label.setText("Find the inputs that excite the selected channel most.")
+        self.top_label.setText(TOP_HINT)
 
     def top_result(self) -> TopResult | None:
         """The top 9 shown (None: none)."""
@@ -1162,6 +1531,13 @@ class FeatureVisView(QWidget):
         else:
             folder = self._top.tag[3]
             self._state.set_input(item.pixels, InputKind.FILE, str(Path(folder) / item.name))
+
+
+def keep_place(widget: QWidget) -> None:
+    """Hidden, ``widget`` keeps its place in the layout: nothing around it moves."""
+    policy = widget.sizePolicy()
+    policy.setRetainSizeWhenHidden(True)
+    widget.setSizePolicy(policy)
 
 
 if __name__ == "__main__":

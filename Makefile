@@ -29,6 +29,9 @@ bench: $(STAMP)
 	$(PY) bench/kernel_lab.py
 	$(PY) bench/predict_latency.py
 	$(PY) bench/activations.py
+	$(PY) bench/surgery.py
+	$(PY) bench/edit_latency.py
+	$(PY) bench/live.py
 
 screenshots: $(STAMP)
 	for p in kernels stride draw activations testset; do \

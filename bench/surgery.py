@@ -35,7 +35,6 @@ from engine.mnist_model import load_trained_mnist_cnn  # noqa: E402
 from engine.surgery import ModelEditor, ablation_effect, evaluate  # noqa: E402
 
 
-
 def drawing(seed: int = 0) -> np.ndarray:
     """Thick random strokes on a 280x280 canvas, like a person's drawing."""
     rng = np.random.default_rng(seed)

@@ -111,7 +111,7 @@ def main() -> None:
         "   goal <= 30 ms"
     )
     print(
-        f"  evaluate, 500 fixture digits:  {eval_ms:7.1f} ms (first {eval_first:6.1f} ms)"
+        f"  evaluate, 500 test digits:  {eval_ms:7.1f} ms (first {eval_first:6.1f} ms)"
         f"   goal <= 1000 ms; accuracy {accuracy:.3f}"
     )
     print(

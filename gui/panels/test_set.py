@@ -4,8 +4,11 @@ clicked there opens in the Draw panel (as a drawing to edit) and in Activations.
 
 A view of the application state: it evaluates ``state.models[key]``, whichever object
 that is now. When the model is replaced (retrained, or edited by model surgery) the new
-one is measured again in the background, a running evaluation cancelled, and the
-accuracy before and after is shown. Results are cached per (model object, test set).
+one is measured again in the background and a running evaluation cancelled. An edited
+model is compared with the trained one it came from (``state.original(key)``, measured
+too when it is not yet): both accuracies, and the digits the edits broke (right when
+trained, wrong now) and mended, which the gallery can show alone. A retrained model is
+compared with the weights it replaced. Results are cached per (model serial, test set).
 
 The evaluation runs on the model thread in chunks of ``CHUNK`` digits, each its own job,
 so that the other panels' work on the same thread (live drawing, activations) waits for
@@ -23,6 +26,7 @@ from PySide6.QtCore import QSettings, QSignalBlocker, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QGroupBox,
@@ -79,9 +83,11 @@ INDEX_ROLE = Qt.ItemDataRole.UserRole
 class TestResult:
     """One evaluation as the panel shows it.
 
-    ``dataset`` is the test set's id (``"bundled"``, ``"keras"``, ``"file:<path>"``);
-    ``previous`` is the accuracy of the model that key had before this one, on the same
-    test set (None: this is the first measured).
+    ``dataset`` is the test set's id (``"bundled"``, ``"keras"``, ``"file:<path>"``).
+    ``original`` is the trained model an edited one came from (None: not edited) and
+    ``trained`` its evaluation on the same digits (None: not measured yet). ``previous``
+    is the accuracy of the trained weights a retrained (reloaded) model replaced, on the
+    same digits (None: none, or the model is edited).
     """
 
     __test__ = False  # not a pytest class, despite its name
@@ -90,10 +96,26 @@ class TestResult:
     dataset: str
     evaluation: Evaluation
     previous: float | None = None
+    original: OpenModel | None = None
+    trained: Evaluation | None = None
 
     @property
     def accuracy(self) -> float:
         return self.evaluation.accuracy
+
+    def broken(self) -> np.ndarray:
+        """A mask of the digits the edits broke: right when trained, wrong now."""
+        if self.trained is None:
+            return np.zeros(len(self.evaluation.labels), bool)
+        y = self.evaluation.labels
+        return (self.trained.predictions == y) & (self.evaluation.predictions != y)
+
+    def mended(self) -> np.ndarray:
+        """A mask of the digits the edits mended: wrong when trained, right now."""
+        if self.trained is None:
+            return np.zeros(len(self.evaluation.labels), bool)
+        y = self.evaluation.labels
+        return (self.trained.predictions != y) & (self.evaluation.predictions == y)
 
 
 @dataclass(eq=False)
@@ -125,6 +147,19 @@ def percent(fraction: float) -> str:
     return f"{100 * fraction:.1f} %"
 
 
+def _points(change: float) -> str:
+    """A change of accuracy in percentage points, with a true minus sign.
+
+    >>> _points(-0.262), _points(0.05)
+    ('−26.2 points', '+5.0 points')
+    """
+    return f"{100 * change:+.1f} points".replace("-", "\u2212")
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
 def digit_icon(pixels: np.ndarray, side: int = ICON) -> QIcon:
     """A (28, 28) uint8 digit enlarged without smoothing (each pixel a square)."""
     return icon_of(pixels, side)
@@ -145,7 +180,8 @@ class TestSetPanel(Panel):
     Signals
     -------
     evaluated(object)
-        A ``TestResult`` is shown (just measured, or from the cache).
+        A ``TestResult`` is shown (just measured, or from the cache; an edited model's
+        again once the trained model it is compared with is measured).
     digit_chosen(int)
         A gallery digit (its index in the test set) was opened in Draw and Activations.
     """
@@ -162,7 +198,8 @@ class TestSetPanel(Panel):
         self._settings = QSettings()
         self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._results: dict[tuple[int, str], Evaluation] = {}  # (model serial, test set)
-        # Per (model key, test set): the serial and accuracy last shown, for "was … now".
+        # Per (model key, test set): the lineage and accuracy of the trained (not edited)
+        # model last shown, for "was … now" after retraining.
         self._last: dict[tuple[str, str], tuple[int, float]] = {}
         self._was: dict[tuple[int, str], float | None] = {}
         self._run: _Run | None = None
@@ -175,7 +212,8 @@ class TestSetPanel(Panel):
         self._build_ui()
         state.model_opened.connect(self._on_model_opened)
         state.model_failed.connect(self._on_model_failed)
-        state.tensorflow_ready.connect(lambda _v: self._request())
+        state.tensorflow_ready.connect(self._on_tensorflow_ready)
+        state.input_changed.connect(self._on_input_changed)
         state.tensorflow_failed.connect(self._on_tensorflow_failed)
         self._show_nothing()
 
@@ -203,11 +241,7 @@ class TestSetPanel(Panel):
             )
             combo.setMinimumContentsLength(12)
         self.evaluate_button = QPushButton("Evaluate")
-        self.evaluate_button.setToolTip(
-            "Run the test set through the model (done by itself when you choose; "
-            "this measures again after a cancel or a failure)"
-        )
-        self.evaluate_button.clicked.connect(self.evaluate)
+        self.evaluate_button.clicked.connect(self.evaluate)  # its tooltip says when
         top.addWidget(QLabel("Model"))
         top.addWidget(self.model_combo, 1)
         top.addWidget(QLabel("Digits"))
@@ -238,10 +272,6 @@ class TestSetPanel(Panel):
         self.change_label = QLabel()
         self.change_label.setWordWrap(True)
         self.change_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.change_label.setToolTip(
-            "The accuracy of the model this one replaced (before an edit or retraining), on "
-            "the same digits"
-        )
         self.message = MessageBar()
 
         # The confusion matrix.
@@ -293,7 +323,28 @@ class TestSetPanel(Panel):
         self.gallery_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.all_mistakes_button = QPushButton("Show all mistakes")
         self.all_mistakes_button.setToolTip("Show every misread digit again, not one cell's")
-        self.all_mistakes_button.clicked.connect(self.show_all_mistakes)
+        self.all_mistakes_button.clicked.connect(lambda: self.show_all_mistakes())
+        # An edited model: only the digits its edits broke, or mended (one at a time).
+        self.broken_box = QCheckBox("Only digits the edits broke")
+        self.broken_box.setToolTip(
+            "Show only the digits the trained model read right and the edited one reads "
+            "wrong (in the chosen cell, if one is)"
+        )
+        self.mended_box = QCheckBox("Only digits the edits mended")
+        self.mended_box.setToolTip(
+            "Show only the digits the trained model read wrong and the edited one reads "
+            "right (in the chosen cell, if one is)"
+        )
+        for box, other in ((self.broken_box, self.mended_box), (self.mended_box, self.broken_box)):
+            box.toggled.connect(lambda on, other=other: self._on_filter_toggled(on, other))
+        filter_row = QHBoxLayout()
+        filter_row.setContentsMargins(0, 0, 0, 0)
+        filter_row.addWidget(self.broken_box)
+        filter_row.addWidget(self.mended_box)
+        filter_row.addStretch(1)
+        self.filter_box = QWidget()
+        self.filter_box.setLayout(filter_row)
+        self.filter_box.setVisible(False)
         self.gallery = QListWidget()
         self.gallery.setViewMode(QListView.ViewMode.IconMode)
         self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
@@ -335,6 +386,7 @@ class TestSetPanel(Panel):
         head.addWidget(self.gallery_label, 1)
         head.addWidget(self.all_mistakes_button)
         gl.addLayout(head)
+        gl.addWidget(self.filter_box)
         gl.addWidget(self.gallery, 1)
         gl.addWidget(self.opened_box)
 
@@ -441,7 +493,7 @@ class TestSetPanel(Panel):
     def _on_model_opened(self, key: str) -> None:
         if key in MODELS:
             # Models still in use (undoing every edit brings the original object
-            # back): their results are kept.
+            # back; an edited model's trained original stays): their results are kept.
             live = {m.serial for m in self._state.in_use()}
             for cached in [k for k in self._results if k[0] not in live]:
                 del self._results[cached]  # a replaced model's results go with it
@@ -453,14 +505,25 @@ class TestSetPanel(Panel):
             self._failed = True
             self.accuracy_label.setText(f"{MODELS[key]} could not be loaded")
             self.message.show_exception(exc)
+            self._update_evaluate_button()
+
+    def _on_tensorflow_ready(self, _versions: str) -> None:
+        self._update_evaluate_button()
+        self._request()
 
     def _on_tensorflow_failed(self, exc: BaseException) -> None:
         self._failed = True
         self.accuracy_label.setText("No model to test")
         self.message.show_error(f"TensorFlow could not be loaded: {exc}")
+        self._update_evaluate_button()
+
+    def _on_input_changed(self, image: object) -> None:
+        if self._opened is not None and image is not self._opened[2]:
+            self._hide_opened()  # something else is open now
 
     def evaluate(self) -> None:
-        """Measure the chosen model on the chosen test set (from the cache if done)."""
+        """Measure the chosen model on the chosen test set (from the cache if done), and
+        the trained model an edited one came from."""
         self._active = True
         self._request()
 
@@ -481,14 +544,23 @@ class TestSetPanel(Panel):
                 self._state.load_model(key)
             return
         cached = self._results.get((model.serial, dataset))
-        if cached is not None:
+        original = self._state.original(key)
+        if cached is not None and (original is None or (original.serial, dataset) in self._results):
             self._stop_run()
             self._show_result(model, dataset, cached)
             return
+        # The edited model first (shown at once), then the trained one to compare with.
+        need = model if cached is None else original
         run = self._run
-        if run is not None and run.model is model and run.dataset == dataset:
-            return  # being measured
-        self._start(model, dataset)
+        if run is not None and run.dataset == dataset:
+            if run.model is need:
+                return  # being measured
+            if original is not None and run.model is original:
+                return  # every edit is compared with it: it ends, then the edited one runs
+        if cached is not None:
+            self._stop_run()
+            self._show_result(model, dataset, cached)
+        self._start(need, dataset)
 
     def _start(self, model: OpenModel, dataset: str) -> None:
         self._stop_run()
@@ -530,6 +602,8 @@ class TestSetPanel(Panel):
         part = slice(run.done, min(run.done + CHUNK, n))
         model, x, y, start = run.model.model, run.x[part], run.y[part], part.start
         name = MODELS.get(run.model.key, run.model.key)
+        if run.model is self._state.original(run.model.key):
+            name += " as trained"  # to compare the edited one with
 
         def job(task: Task) -> np.ndarray:
             def progress(fraction: float, _message: str) -> None:
@@ -576,7 +650,17 @@ class TestSetPanel(Panel):
             evaluation.accuracy,
         )
         if run.model.key == self.model_key() and run.dataset == self.dataset():
-            self._show_result(run.model, run.dataset, evaluation)
+            self._request()  # shows it, or measures the trained model to compare with
+
+    def _keeps_shown(self, run: _Run) -> bool:
+        """True when ``run`` measures the trained original of the edited model shown,
+        whose own result stays whatever becomes of the run."""
+        shown = self._shown
+        return (
+            shown is not None
+            and run.model is shown.original
+            and shown.model is self._state.models.get(shown.model.key)
+        )
 
     def _on_run_failed(self, run: _Run, exc: BaseException) -> None:
         if run is not self._run:
@@ -584,8 +668,11 @@ class TestSetPanel(Panel):
         self._run = None
         self._set_running(False)
         self._failed = True
-        self._show_nothing()
-        self.accuracy_label.setText(f"No result on {self._dataset_label(run.dataset)}")
+        if self._keeps_shown(run):
+            self._show_change()
+        else:
+            self._show_nothing()
+            self.accuracy_label.setText(f"No result on {self._dataset_label(run.dataset)}")
         if isinstance(exc, ValueError):  # MnistDataError included: says what to do
             self.message.show_error(str(exc))
         else:
@@ -593,9 +680,14 @@ class TestSetPanel(Panel):
 
     def cancel(self) -> None:
         """Stop the running evaluation; Evaluate starts it again."""
-        if self._run is None:
+        run = self._run
+        if run is None:
             return
+        keep = self._keeps_shown(run)
         self._stop_run()
+        if keep:  # only the comparison with the trained model is missing
+            self._show_change()
+            return
         self._show_nothing()  # what was shown meanwhile was the replaced model's
         self.accuracy_label.setText("Cancelled: press Evaluate to measure")
 
@@ -608,16 +700,45 @@ class TestSetPanel(Panel):
     def _set_running(self, running: bool) -> None:
         self.progress_box.setVisible(running)
         self._update_evaluate_button()
+        self._show_change()
+
+    def is_up_to_date(self) -> bool:
+        """True when the result shown is the chosen model's on the chosen digits, with
+        the trained model's to compare with when it is edited."""
+        shown = self._shown
+        key = self.model_key()
+        return (
+            shown is not None
+            and shown.model is self._state.models.get(key)
+            and shown.dataset == self.dataset()
+            and (shown.original is None or shown.trained is not None)
+            and shown.original is self._state.original(key)
+        )
 
     def _update_evaluate_button(self) -> None:
-        """Evaluate is offered when nothing runs and the choice's result is not shown."""
-        shown = self._shown
-        current = (
-            shown is not None
-            and shown.model is self._state.models.get(self.model_key())
-            and shown.dataset == self.dataset()
-        )
-        self.evaluate_button.setEnabled(self._run is None and not current)
+        """Evaluate is offered when nothing runs and the result shown is not up to date;
+        its tooltip says why it is not."""
+        button = self.evaluate_button
+        if self._state.tensorflow_error is not None:
+            button.setEnabled(False)
+            button.setToolTip("No model can be tested: TensorFlow could not be loaded")
+        elif self._state.tensorflow_version is None:
+            button.setEnabled(False)
+            button.setToolTip("Evaluate is offered once TensorFlow is loaded")
+        elif self._run is not None:
+            button.setEnabled(False)
+            button.setToolTip("Being measured now (Cancel stops it)")
+        elif self.is_up_to_date():
+            button.setEnabled(False)
+            button.setToolTip(
+                "The result shown is up to date; Evaluate runs again after a change or a cancel"
+            )
+        else:
+            button.setEnabled(True)
+            button.setToolTip(
+                "Run the test digits through the model: the result shown is not up to date "
+                "(cancelled, failed or not measured yet)"
+            )
 
     def is_running(self) -> bool:
         return self._run is not None
@@ -644,43 +765,95 @@ class TestSetPanel(Panel):
         self.gallery.clear()
         self.gallery_label.setText("")
         self.all_mistakes_button.setEnabled(False)
+        self._show_filters()
+        self._hide_opened()
         self._update_evaluate_button()
 
     def _show_result(self, model: OpenModel, dataset: str, evaluation: Evaluation) -> None:
         mark = (model.serial, dataset)
-        last = self._last.get((model.key, dataset))
-        if last is not None and last[0] != model.serial:
-            self._was[mark] = last[1]
-        self._was.setdefault(mark, None)
-        self._last[(model.key, dataset)] = (model.serial, evaluation.accuracy)
-        result = TestResult(model, dataset, evaluation, self._was[mark])
+        original = self._state.original(model.key)
+        if original is None:  # as trained: compared with the weights retraining replaced
+            last = self._last.get((model.key, dataset))
+            if last is not None and last[0] != model.lineage:
+                self._was[mark] = last[1]
+            self._last[(model.key, dataset)] = (model.lineage, evaluation.accuracy)
+        trained = None if original is None else self._results.get((original.serial, dataset))
+        previous = self._was.get(mark) if original is None else None
+        result = TestResult(model, dataset, evaluation, previous, original, trained)
         # The chosen cell stays while the digits do (a model replaced, another chosen).
         same_digits = self._shown is not None and self._shown.dataset == dataset
         self._shown = result
         self._failed = False
-        self._update_evaluate_button()
         n = len(evaluation.labels)
         right = int(np.trace(evaluation.confusion))
         self.accuracy_label.setText(
             f"{self._title(model)}: {right:,} of {n:,} right, {percent(evaluation.accuracy)}"
         )
         self.accuracy_label.setToolTip(f"On {self._dataset_label(dataset)}")
-        if result.previous is not None:
-            delta = 100 * (evaluation.accuracy - result.previous)
-            self.change_label.setText(
-                f"was {percent(result.previous)}, now {percent(evaluation.accuracy)} "
-                f"({delta:+.1f} points)"
-            )
-        self.change_label.setVisible(result.previous is not None)
+        self._show_change()
+        self._show_filters()
+        self._update_evaluate_button()
         self._fill_table(evaluation)
         cell = self._cell if same_digits else None
         if cell is not None and max(cell) < evaluation.confusion.shape[0]:
-            with QSignalBlocker(self.table):
-                self.table.setCurrentCell(*cell)
-            self.show_cell(*cell)  # the same cell, of the model that replaced the last one
+            if evaluation.confusion[cell]:
+                with QSignalBlocker(self.table):
+                    self.table.setCurrentCell(*cell)
+                self.show_cell(*cell)  # the same cell, of the model that replaced the last
+            else:  # none there now: every mistake, saying so
+                self.show_all_mistakes(f"No {cell[0]} is read as {cell[1]} now. ")
         else:
             self.show_all_mistakes()
         self.evaluated.emit(result)
+
+    def _show_change(self) -> None:
+        """The line under the accuracy: an edited model against the trained one, or a
+        retrained one against the weights it replaced."""
+        result = self._shown
+        label = self.change_label
+        if result is None or (result.original is None and result.previous is None):
+            label.setVisible(False)
+            return
+        now = result.accuracy
+        if result.original is None:
+            delta = _points(now - result.previous)
+            label.setText(f"was {percent(result.previous)}, now {percent(now)} ({delta})")
+            label.setToolTip(
+                "The accuracy of the weights this model replaced (before retraining or "
+                "loading it again), on the same digits"
+            )
+        elif result.trained is not None:
+            delta = _points(now - result.trained.accuracy)
+            broken, mended = int(result.broken().sum()), int(result.mended().sum())
+            label.setText(
+                f"trained {percent(result.trained.accuracy)}, edited {percent(now)} "
+                f"({delta}): {broken:,} digit{_s(broken)} broken, {mended:,} mended"
+            )
+            label.setToolTip(
+                "The trained model's accuracy on the same digits, and the edited one's. "
+                "Broken: read right when trained, wrong now; mended: the other way round"
+            )
+        else:
+            run = self._run
+            measuring = run is not None and run.model is result.original
+            trained = "measuring…" if measuring else "not measured (Evaluate measures it)"
+            label.setText(f"trained {trained}, edited {percent(now)}")
+            label.setToolTip("The trained model is measured on the same digits to compare")
+        label.setVisible(True)
+
+    def _show_filters(self) -> None:
+        """The broken / mended check boxes, with their counts, for an edited model."""
+        result = self._shown
+        offered = result is not None and result.trained is not None
+        if offered:
+            broken, mended = int(result.broken().sum()), int(result.mended().sum())
+            self.broken_box.setText(f"Only digits the edits broke ({broken:,})")
+            self.mended_box.setText(f"Only digits the edits mended ({mended:,})")
+        elif result is None or result.original is None:  # not edited: the choice goes
+            for box in (self.broken_box, self.mended_box):
+                with QSignalBlocker(box):
+                    box.setChecked(False)
+        self.filter_box.setVisible(offered)
 
     def _fill_table(self, evaluation: Evaluation) -> None:
         c = evaluation.confusion
@@ -732,20 +905,56 @@ class TestSetPanel(Panel):
             return
         self.show_cell(row, col)
 
+    def _on_filter_toggled(self, on: bool, other: QCheckBox) -> None:
+        if on and other.isChecked():
+            with QSignalBlocker(other):
+                other.setChecked(False)  # one at a time
+        self._refresh_gallery()
+
+    def _refresh_gallery(self) -> None:
+        if self._cell is not None:
+            self.show_cell(*self._cell)
+        else:
+            self.show_all_mistakes()
+
+    def _edit_filter(self) -> tuple[str, np.ndarray] | None:
+        """The check box ticked, as (what, mask of the digits it keeps), or None."""
+        result = self._shown
+        if result is None or result.trained is None:
+            return None
+        if self.broken_box.isChecked():
+            return "broken by the edits", result.broken()
+        if self.mended_box.isChecked():
+            return "mended by the edits", result.mended()
+        return None
+
     def show_cell(self, true: int, predicted: int) -> None:
-        """The gallery shows the digits of class ``true`` read as ``predicted``."""
+        """The gallery shows the digits of class ``true`` read as ``predicted`` (those the
+        edits broke or mended, when that box is ticked)."""
         if self._shown is None:
             return
         ev = self._shown.evaluation
         self._cell = (true, predicted)
-        chosen = np.flatnonzero((ev.labels == true) & (ev.predictions == predicted))
-        order = chosen[np.argsort(-ev.confidence[chosen], kind="stable")]
+        in_cell = (ev.labels == true) & (ev.predictions == predicted)
+        n = int(in_cell.sum())
         what = "right" if true == predicted else "wrong"
-        self._fill_gallery(order, f"True {true}, read as {predicted}: {len(order):,} ({what})")
+        caption = f"True {true}, read as {predicted}: "
+        chosen, only = in_cell, self._edit_filter()
+        if n == 0:
+            caption += "no digits in this cell now"
+        elif only is None:
+            caption += f"{n:,} ({what})"
+        else:
+            chosen = in_cell & only[1]
+            kept = int(chosen.sum())
+            caption += f"{kept:,} of its {n:,} {only[0]}" if kept else f"none {only[0]}"
+        self._fill_gallery(self._by_confidence(chosen), caption)
         self.all_mistakes_button.setEnabled(True)
 
-    def show_all_mistakes(self) -> None:
-        """The gallery shows every misread digit (the cell choice is cleared)."""
+    def show_all_mistakes(self, note: str = "") -> None:
+        """The gallery shows every misread digit (or every digit the edits broke or
+        mended, when that box is ticked); the cell choice is cleared. ``note`` goes
+        before the caption."""
         self._cell = None
         with QSignalBlocker(self.table):
             self.table.clearSelection()
@@ -754,12 +963,26 @@ class TestSetPanel(Panel):
         if self._shown is None:
             return
         ev = self._shown.evaluation
-        wrong = ev.mistakes()
-        self._fill_gallery(wrong, f"Mistakes: {len(wrong):,} of {len(ev.labels):,}")
+        n = len(ev.labels)
+        only = self._edit_filter()
+        if only is None:
+            wrong = ev.mistakes()
+            self._fill_gallery(wrong, f"{note}Mistakes: {len(wrong):,} of {n:,}")
+            return
+        chosen = self._by_confidence(only[1])
+        what = only[0][0].upper() + only[0][1:]
+        self._fill_gallery(chosen, f"{note}{what}: {len(chosen):,} of {n:,}")
+
+    def _by_confidence(self, mask: np.ndarray) -> np.ndarray:
+        ev = self._shown.evaluation
+        chosen = np.flatnonzero(mask)
+        return chosen[np.argsort(-ev.confidence[chosen], kind="stable")]
 
     def _fill_gallery(self, indices: np.ndarray, caption: str) -> None:
-        ev = self._shown.evaluation
-        x = self._data[self._shown.dataset][0]
+        self._hide_opened()  # what it said was of the digits shown before
+        result = self._shown
+        ev = result.evaluation
+        x = self._data[result.dataset][0]
         shown = indices[:GALLERY_LIMIT]
         more = f", the {len(shown):,} most confident shown" if len(indices) > len(shown) else ""
         order = ", most confident first" if len(indices) > 1 else ""
@@ -771,8 +994,12 @@ class TestSetPanel(Panel):
             true, said, p = int(ev.labels[i]), int(ev.predictions[i]), float(ev.confidence[i])
             item = QListWidgetItem(digit_icon(x[i]), f"true {true} → {said}\n{100 * p:.0f}\u00a0%")
             item.setData(INDEX_ROLE, i)
+            before = ""
+            if result.trained is not None:
+                was = int(result.trained.predictions[i])
+                before = f" (the trained model said {was} with {result.trained.confidence[i]:.1%})"
             item.setToolTip(
-                f"Test digit #{i}: a {true}; the model says {said} with {p:.1%}. "
+                f"Test digit #{i}: a {true}; the model says {said} with {p:.1%}{before}. "
                 "Click to open it in Draw and Activations"
             )
             self.gallery.addItem(item)
@@ -812,6 +1039,12 @@ class TestSetPanel(Panel):
         self.opened_label.setText(f"Opened {name} in Draw and Activations.")
         self.opened_box.setVisible(True)
         self.digit_chosen.emit(index)
+
+    def _hide_opened(self) -> None:
+        """The line saying which digit was opened goes (the gallery, the model or the
+        input changed since)."""
+        self._opened = None
+        self.opened_box.setVisible(False)
 
     # -- Panel ---------------------------------------------------------------------------
     def is_ready(self) -> bool:

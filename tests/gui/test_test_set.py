@@ -1,7 +1,9 @@
 """The Test set panel: the shipped digit models on real MNIST test digits, checked
 against an independent count (numpy argmax of ``model.predict``); the confusion matrix
-and the gallery driven by clicks and keys; a digit opens in Draw as a drawing."""
+and the gallery driven by clicks and keys; a digit opens in Draw as a drawing; an edited
+model against the trained one, with the digits its edits broke and mended."""
 
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -15,11 +17,14 @@ from engine.mnist_data import bundled_test_digits
 from engine.runtime import load_tensorflow
 from engine.surgery import ModelEditor
 from engine.zoo import MODEL_TITLES
+from gui.panels import test_set
 from gui.panels.draw import DrawPanel
-from gui.panels.test_set import BUNDLED, CHOOSE, DATA_LABELS, KERAS, TestSetPanel
+from gui.panels.test_set import BUNDLED, CHOOSE, DATA_LABELS, ICON, KERAS, TestSetPanel
 from gui.state import InputKind, OpenModel
 
 from .helpers import pick
+from .test_explain import seven
+from .test_main_window import _fully_visible
 
 TIMEOUT = 120_000
 LEFT = Qt.MouseButton.LeftButton
@@ -131,6 +136,35 @@ def label(percent_of):
     return f"{100 * percent_of:.1f} %"
 
 
+def points(change):
+    """A change of accuracy in points, with a true minus sign."""
+    return f"{100 * change:+.1f} points".replace("-", "\u2212")
+
+
+def edit(qtbot, state, change, n):
+    """An edit through the state's intents (as the Edit model tab makes it); the edited
+    model once it replaced the trained one."""
+    change()
+    qtbot.waitUntil(lambda: len(state.edits("mnist")) == n and not state.busy(), timeout=TIMEOUT)
+    return state.models["mnist"]
+
+
+def switch_off(state, channels):
+    return lambda: state.ablate_channels("mnist", "conv2d_1", channels)
+
+
+def broken_and_mended(y, trained, edited):
+    """The digits right when trained and wrong when edited, and the other way round,
+    counted one at a time."""
+    broken, mended = [], []
+    for i, (true, before, now) in enumerate(zip(y, trained, edited, strict=True)):
+        if before == true and now != true:
+            broken.append(i)
+        elif before != true and now == true:
+            mended.append(i)
+    return broken, mended
+
+
 def test_accuracy_and_confusion_matrix_are_an_independent_count(qtbot, panel, app_state):
     x, y = bundled_test_digits()
     probabilities, predictions, confusion = reference(qtbot, app_state, "mnist", x, y)
@@ -140,7 +174,10 @@ def test_accuracy_and_confusion_matrix_are_an_independent_count(qtbot, panel, ap
     np.testing.assert_array_equal(panel.result().evaluation.confusion, confusion)
     assert panel.accuracy_label.text() == f"MNIST CNN: {right} of 500 right, {label(right / 500)}"
     assert panel.result().previous is None and not panel.change_label.isVisible()
-    assert not panel.evaluate_button.isEnabled()  # measured: nothing to start
+    assert not panel.evaluate_button.isEnabled()  # measured: nothing to start, and why
+    assert panel.evaluate_button.toolTip() == (
+        "The result shown is up to date; Evaluate runs again after a change or a cancel"
+    )
     per_digit = np.diag(confusion) / confusion.sum(axis=1)
     assert panel.class_label.text().replace("\u00a0", " ") == "Right per digit: " + ", ".join(
         f"{d} {100 * a:.3g} %" for d, a in enumerate(per_digit)
@@ -278,7 +315,9 @@ def test_a_file_without_labels_is_explained_and_the_panel_keeps_working(
     assert again.data_combo.findText(f"{mnist_npz.name} (your file)") >= 0
 
 
-def test_a_replaced_model_is_measured_again_and_the_change_shown(qtbot, panel, app_state):
+def test_a_retrained_model_is_measured_again_and_the_change_shown(qtbot, panel, app_state):
+    """Other weights under the key, not an edit (what retraining does): compared with the
+    weights they replaced."""
     x, y = bundled_test_digits()
     before = panel.result()
     old = app_state.models["mnist"]
@@ -292,7 +331,7 @@ def test_a_replaced_model_is_measured_again_and_the_change_shown(qtbot, panel, a
     click_cell(qtbot, panel.table, 9, 4)  # the person watches the 9s read as 4
     title = f"{old.loaded.title}, edited (1 change)"
     new = OpenModel(replace(old.loaded, model=edited, title=title), old.probe, old.fields)
-    # What model surgery does: the edited model replaces the open one.
+    # New weights replace the open model.
     app_state.models["mnist"] = new
     app_state.model_opened.emit("mnist")
     wait_for_result(qtbot, panel, new)
@@ -306,10 +345,10 @@ def test_a_replaced_model_is_measured_again_and_the_change_shown(qtbot, panel, a
     assert (panel.table.currentRow(), panel.table.currentColumn()) == (9, 4)
     assert sorted(panel.gallery_indices()) == np.flatnonzero((y == 9) & (predictions == 4)).tolist()
     assert panel.gallery_label.text().startswith("True 9, read as 4")
-    delta = 100 * (right / 500 - before.accuracy)
+    delta = points(right / 500 - before.accuracy)
     assert panel.change_label.isVisible()
     assert panel.change_label.text() == (
-        f"was {label(before.accuracy)}, now {label(right / 500)} ({delta:+.1f} points)"
+        f"was {label(before.accuracy)}, now {label(right / 500)} ({delta})"
     )
     # Built again from the weights on disk (what retraining does): measured again.
     with qtbot.waitSignal(app_state.model_opened, timeout=TIMEOUT):
@@ -425,3 +464,228 @@ def test_the_panel_fits_a_small_window(qtbot):
     assert panel.accuracy_label.text() == "Waiting for TensorFlow…"
     QApplication.processEvents()
     window.close()
+
+
+def test_an_edited_model_is_compared_with_the_trained_one(qtbot, panel, app_state):
+    x, y = bundled_test_digits()
+    trained = app_state.models["mnist"]
+    p0 = on_model_thread(qtbot, app_state, lambda: predict(trained.model, x)).argmax(axis=1)
+    a0 = float((p0 == y).mean())
+    assert panel.result().accuracy == a0 and not panel.filter_box.isVisible()
+    edited = edit(qtbot, app_state, switch_off(app_state, list(range(0, 32, 2))), 1)
+    wait_for_result(qtbot, panel, edited)
+    probabilities = on_model_thread(qtbot, app_state, lambda: predict(edited.model, x))
+    p1 = probabilities.argmax(axis=1)
+    a1 = float((p1 == y).mean())
+    broken, mended = broken_and_mended(y, p0, p1)
+    assert len(broken) > 10 and mended and a1 < a0
+    assert panel.accuracy_label.text().startswith("MNIST CNN, edited (1 change): ")
+    assert panel.change_label.text() == (
+        f"trained {label(a0)}, edited {label(a1)} ({points(a1 - a0)}): "
+        f"{len(broken)} digits broken, {len(mended)} mended"
+    )
+    result = panel.result()
+    assert result.original is trained and result.trained.accuracy == a0
+    assert not panel.evaluate_button.isEnabled()
+    assert panel.evaluate_button.toolTip().startswith("The result shown is up to date")
+    # Only the digits the edits broke, most confident first; it fits a small window.
+    panel.resize(1024, 560)
+    assert panel.broken_box.text() == f"Only digits the edits broke ({len(broken)})"
+    assert panel.mended_box.text() == f"Only digits the edits mended ({len(mended)})"
+    qtbot.waitUntil(lambda: _fully_visible(panel.mended_box), timeout=5_000)
+    assert _fully_visible(panel.broken_box)
+    qtbot.mouseClick(panel.broken_box, LEFT)
+    assert panel.broken_box.isChecked()
+    shown = panel.gallery_indices()
+    assert sorted(shown) == broken
+    assert np.all(np.diff(probabilities.max(axis=1)[shown]) <= 1e-6)
+    assert panel.gallery_label.text().startswith(f"Broken by the edits: {len(broken)} of 500")
+    assert f"the trained model said {p0[shown[0]]}" in panel.gallery.item(0).toolTip()
+    # In a cell: the cell's digits the edits broke.
+    cells = np.zeros((10, 10), int)
+    for i in broken:
+        cells[y[i], p1[i]] += 1
+    true, said = np.unravel_index(np.argmax(cells), cells.shape)
+    click_cell(qtbot, panel.table, true, said)
+    in_cell = [i for i in broken if y[i] == true and p1[i] == said]
+    assert sorted(panel.gallery_indices()) == in_cell
+    n = int(((y == true) & (p1 == said)).sum())
+    assert panel.gallery_label.text().startswith(
+        f"True {true}, read as {said}: {len(in_cell)} of its {n} broken by the edits"
+    )
+    # The mended ones: one box at a time.
+    qtbot.mouseClick(panel.all_mistakes_button, LEFT)
+    qtbot.mouseClick(panel.mended_box, LEFT)
+    assert panel.mended_box.isChecked() and not panel.broken_box.isChecked()
+    assert sorted(panel.gallery_indices()) == mended
+    # A second edit is compared with the trained model too, not with the first edit.
+    again = edit(qtbot, app_state, switch_off(app_state, [1, 3]), 2)
+    wait_for_result(qtbot, panel, again)
+    p2 = on_model_thread(qtbot, app_state, lambda: predict(again.model, x)).argmax(axis=1)
+    a2 = float((p2 == y).mean())
+    broken2, mended2 = broken_and_mended(y, p0, p2)
+    assert panel.change_label.text() == (
+        f"trained {label(a0)}, edited {label(a2)} ({points(a2 - a0)}): "
+        f"{len(broken2)} digits broken, {len(mended2)} mended"
+    )
+    assert panel.mended_box.isChecked() and sorted(panel.gallery_indices()) == mended2
+    qtbot.mouseClick(panel.mended_box, LEFT)
+    assert sorted(panel.gallery_indices()) == np.flatnonzero(p2 != y).tolist()
+    # A cell the edits filled, chosen when Revert all empties it: every mistake, saying so.
+    _c, c0 = count(np.eye(10)[p0], y)
+    _c, c2 = count(np.eye(10)[p2], y)
+    empty = [(i, j) for i in range(10) for j in range(10) if i != j and c0[i, j] == 0 < c2[i, j]]
+    true, said = empty[0]
+    click_cell(qtbot, panel.table, true, said)
+    assert panel.gallery.count() == c2[true, said]
+    app_state.revert_edits("mnist")
+    qtbot.waitUntil(lambda: app_state.models["mnist"] is trained, timeout=TIMEOUT)
+    wait_for_result(qtbot, panel, trained)
+    assert panel.gallery_label.text().startswith(
+        f"No {true} is read as {said} now. Mistakes: {int((p0 != y).sum())} of 500"
+    )
+    assert sorted(panel.gallery_indices()) == np.flatnonzero(p0 != y).tolist()
+    assert (panel.table.currentRow(), panel.table.currentColumn()) == (-1, -1)
+    assert not panel.change_label.isVisible() and not panel.filter_box.isVisible()
+    assert not panel.broken_box.isChecked() and not panel.mended_box.isChecked()
+    # A cell the person clicks with no digits says so.
+    click_cell(qtbot, panel.table, true, said)
+    assert panel.gallery.count() == 0
+    assert panel.gallery_label.text() == f"True {true}, read as {said}: no digits in this cell now"
+
+
+@pytest.fixture
+def opened_on_an_edit(qtbot, app_state, monkeypatch):
+    """A panel opened on an edited MNIST CNN, evaluating 100 digits per model-thread job,
+    whose trained model's first job waits at a gate (it is in flight, for sure, until the
+    gate opens); (panel, trained, edited, gate, calls: (Keras model, digits) of each job).
+    The edited model is shown first, while the trained one is measured."""
+    load_tensorflow()
+    app_state.start_tensorflow()
+    qtbot.waitUntil(lambda: "mnist" in app_state.models, timeout=TIMEOUT)
+    trained = app_state.models["mnist"]
+    edited = edit(qtbot, app_state, switch_off(app_state, list(range(0, 32, 2))), 1)
+    gate = threading.Event()
+    calls = []
+    real = test_set.evaluate
+
+    def gated(model, x, *args, **kwargs):
+        calls.append((model, len(x)))
+        if model is trained.model:
+            gate.wait(TIMEOUT / 1000)
+        return real(model, x, *args, **kwargs)
+
+    monkeypatch.setattr(test_set, "evaluate", gated)
+    monkeypatch.setattr(test_set, "CHUNK", 100)
+    panel = TestSetPanel(app_state)
+    qtbot.addWidget(panel)
+    panel.resize(1100, 720)
+    panel.show()
+    qtbot.waitExposed(panel)
+    qtbot.waitUntil(
+        lambda: panel.result() is not None and "as trained" in panel.progress.format(),
+        timeout=TIMEOUT,
+    )
+    yield panel, trained, edited, gate, calls
+    gate.set()
+
+
+def test_the_trained_model_is_measured_when_the_panel_opens_on_an_edited_one(
+    qtbot, app_state, opened_on_an_edit
+):
+    panel, trained, edited, gate, _calls = opened_on_an_edit
+    x, y = bundled_test_digits()
+    assert panel.result().model is edited and panel.is_running()
+    p1 = panel.result().evaluation.predictions
+    a1 = float((p1 == y).mean())
+    assert panel.change_label.text() == f"trained measuring…, edited {label(a1)}"
+    assert not panel.evaluate_button.isEnabled()
+    assert panel.evaluate_button.toolTip() == "Being measured now (Cancel stops it)"
+    # Cancelled: the edited model's result stays; Evaluate is offered and says why.
+    qtbot.mouseClick(panel.cancel_button, LEFT)
+    gate.set()
+    assert not panel.is_running() and panel.result().model is edited
+    assert panel.change_label.text() == (
+        f"trained not measured (Evaluate measures it), edited {label(a1)}"
+    )
+    assert panel.evaluate_button.isEnabled()
+    assert "not up to date" in panel.evaluate_button.toolTip()
+    qtbot.mouseClick(panel.evaluate_button, LEFT)
+    qtbot.waitUntil(
+        lambda: panel.result().trained is not None and not panel.is_running(), timeout=TIMEOUT
+    )
+    p0 = on_model_thread(qtbot, app_state, lambda: predict(trained.model, x)).argmax(axis=1)
+    a0 = float((p0 == y).mean())
+    broken, mended = broken_and_mended(y, p0, p1)
+    assert panel.change_label.text() == (
+        f"trained {label(a0)}, edited {label(a1)} ({points(a1 - a0)}): "
+        f"{len(broken)} digits broken, {len(mended)} mended"
+    )
+    assert not panel.evaluate_button.isEnabled()
+
+
+def test_the_opened_digit_line_goes_when_it_is_no_longer_true(qtbot, panel, app_state):
+    def opened():
+        click_digit(qtbot, panel.gallery, 0)
+        assert panel.opened_box.isVisible()
+        assert f"#{panel.gallery_indices()[0]}" in panel.opened_label.text()
+
+    opened()
+    click_cell(qtbot, panel.table, 9, 4)  # another cell: other digits shown
+    assert not panel.opened_box.isVisible()
+    opened()  # the same digit again
+    qtbot.mouseClick(panel.all_mistakes_button, LEFT)
+    assert not panel.opened_box.isVisible()
+    opened()
+    app_state.set_drawn_digit(seven())  # the person opens something else
+    app_state.use_drawn_digit()
+    assert not panel.opened_box.isVisible()
+    opened()
+    edited = edit(qtbot, app_state, switch_off(app_state, [0, 2]), 1)  # the model changes
+    wait_for_result(qtbot, panel, edited)
+    assert not panel.opened_box.isVisible()
+
+
+@pytest.mark.parametrize("size", [(1024, 640), (1600, 1000)])
+def test_gallery_captions_are_whole(qtbot, panel, size, tmp_path):
+    """Both caption lines ("true 9 → 0" / "100 %") fit their tile: nothing elided."""
+    panel.resize(*size)
+    qtbot.waitUntil(lambda: panel.size().toTuple() == size, timeout=5_000)
+    gallery = panel.gallery
+    fm = gallery.fontMetrics()
+    assert gallery.count() > 0
+    for row in range(gallery.count()):
+        item = gallery.item(row)
+        rect = gallery.visualItemRect(item)
+        lines = item.text().split("\n")
+        assert len(lines) == 2, lines
+        assert max(fm.horizontalAdvance(line) for line in lines) <= rect.width(), lines
+        assert ICON + 2 * fm.height() <= rect.height(), (rect, fm.height())
+        assert rect.width() < gallery.gridSize().width()  # not cut to the grid
+    assert panel.grab().save(str(tmp_path / "panel.png"))
+
+
+def test_an_edit_made_while_the_trained_model_is_measured_waits_for_it(
+    qtbot, app_state, opened_on_an_edit
+):
+    panel, trained, _edited, gate, calls = opened_on_an_edit
+    # The edit runs on the model thread after the gated job, before the next one.
+    app_state.ablate_channels("mnist", "conv2d_1", [1, 3])
+    gate.set()
+    qtbot.waitUntil(
+        lambda: len(app_state.edits("mnist")) == 2 and not app_state.busy(), timeout=TIMEOUT
+    )
+    again = app_state.models["mnist"]
+    wait_for_result(qtbot, panel, again)
+    # The trained model was measured once: the edit did not restart it.
+    assert sum(n for model, n in calls if model is trained.model) == 500
+    x, y = bundled_test_digits()
+    p0 = on_model_thread(qtbot, app_state, lambda: predict(trained.model, x)).argmax(axis=1)
+    p2 = on_model_thread(qtbot, app_state, lambda: predict(again.model, x)).argmax(axis=1)
+    a0, a2 = float((p0 == y).mean()), float((p2 == y).mean())
+    broken, mended = broken_and_mended(y, p0, p2)
+    assert panel.accuracy_label.text().startswith("MNIST CNN, edited (2 changes): ")
+    assert panel.change_label.text() == (
+        f"trained {label(a0)}, edited {label(a2)} ({points(a2 - a0)}): "
+        f"{len(broken)} digits broken, {len(mended)} mended"
+    )

@@ -491,7 +491,7 @@ class AppState(QObject):
         original = self._originals.get(key, base)
         workshop = self._workshop
 
-        def job(_task: Task) -> tuple[Any, Any]:
+        def job(_task: Task) -> tuple[Any, Any, tuple[Any, ...]]:
             from engine.activations import ActivationProbe
             from engine.surgery import ModelEditor
 
@@ -516,7 +516,11 @@ class AppState(QObject):
         """Free the edited clone kept for ``key`` (on the model thread, after any edit
         still queued there): the model under ``key`` was loaded anew."""
         workshop = self._workshop
-        self.runner.start(lambda _task: workshop.pop(key, None) and None, pool="model")
+
+        def drop(_task: Task) -> None:
+            workshop.pop(key, None)
+
+        self.runner.start(drop, pool="model")
 
     def in_use(self) -> list[OpenModel]:
         """Every model a view may still show: the open ones, the current one and the

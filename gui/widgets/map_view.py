@@ -105,9 +105,11 @@ class MapView(pg.GraphicsLayoutWidget):
         self.view.autoRange(padding=0.02)
 
     def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
+        # The heading first: the scene is laid out to the new size at once, and a heading
+        # still cut for a wider view would keep the layout wider than the widget.
         if getattr(self, "_label", None) is not None:
-            self._show_title()
+            self._show_title(event.size().width())
+        super().resizeEvent(event)
         if getattr(self, "_data", None) is not None and not self._fitted:
             self.fit()
 
@@ -130,9 +132,9 @@ class MapView(pg.GraphicsLayoutWidget):
         self._title = title
         self._show_title()
 
-    def _show_title(self) -> None:
+    def _show_title(self, width: int | None = None) -> None:
         title = getattr(self, "_title", "")
-        room = max(self.width() - 24, 40)
+        room = max((self.width() if width is None else width) - 24, 40)
         shown = QFontMetrics(self.font()).elidedText(title, Qt.TextElideMode.ElideRight, room)
         self._label.setText(shown, color="k")
         self._label.setToolTip(title if shown != title else "")

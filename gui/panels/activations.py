@@ -735,17 +735,23 @@ class ActivationsPanel(Panel):
         edit = self.edit_view
         editable = edit.editable() is not None
         why = "" if editable else " (only a convolution's channels have weights to edit)"
-        for text, slot in (
-            (f"Switch off channel {channel}", edit.switch_off_selected),
-            (f"Scale channel {channel} by ×{edit.factor_spin.value():g}", edit.scale_selected),
-            (f"Restore channel {channel}", edit.restore_selected),
+        layer = self._state.selection.layer
+        edited = any(layer == e.layer and channel in e.channels for e in self._state.edits())
+        for text, slot, enabled in (
+            (f"Switch off channel {channel}", edit.switch_off_selected, editable),
+            (
+                f"Scale channel {channel} by ×{edit.factor_spin.value():g}",
+                edit.scale_selected,
+                editable,
+            ),
+            (f"Restore channel {channel}", edit.restore_selected, editable and edited),
         ):
             action = menu.addAction(text + why, slot)
-            action.setEnabled(editable)
+            action.setEnabled(enabled)
         shown = list(self._grid_channels)
         raw = self._state.selected_maps()
         if editable and raw is not None and 1 < len(shown) < raw.shape[-1]:
-            model, layer = self._state.model, self._state.selection.layer
+            model = self._state.model
             menu.addAction(
                 f"Switch off the {len(shown)} channels shown",
                 lambda: self._state.ablate_channels(model.key, layer, shown),

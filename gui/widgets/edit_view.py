@@ -438,7 +438,7 @@ class EditView(QWidget):
         if model is not original:
             text = f"trained {text} → edited {'…' if a1 is None else f'{a1:.1%}'}"
             if a0 is not None and a1 is not None:
-                text += f" ({(a1 - a0) * 100:+.1f} points)"
+                text += f" ({(a1 - a0) * 100:+.1f} points)".replace("-", "−")
         self.accuracy_label.setText(f"Test accuracy on {TEST_DIGITS} MNIST test digits: {text}")
 
     def _accuracy_of(self, model: OpenModel) -> float | None:

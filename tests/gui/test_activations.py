@@ -422,6 +422,8 @@ def test_right_click_on_a_map_switches_its_channel_off(qtbot, panel):
     assert state.selection.map == 5 and panel.tabs.currentIndex() == 0  # stays on the grid
     menu = panel.menu
     qtbot.waitUntil(menu.isVisible, timeout=5_000)
+    restore = next(a for a in menu.actions() if a.text() == "Restore channel 5")
+    assert not restore.isEnabled()  # nothing to restore: it was never edited
     off = next(a for a in menu.actions() if a.text() == "Switch off channel 5")
     off.trigger()
     menu.close()

@@ -1337,15 +1337,21 @@ class FeatureVisView(QWidget):
     def _on_source_chosen(self, index: int) -> None:
         key = self.source_combo.itemData(index)
         if key == CHOOSE_FOLDER:
-            start = str(self._settings.value("featurevis/folder", str(Path.home())))
-            folder = QFileDialog.getExistingDirectory(self, "A folder of images", start)
-            if not folder:
-                self._source_kind = None  # fill again, with the previous choice
-                self._fill_sources()
-                return
-            self.use_folder(Path(folder))
+            if self._choose_folder() and self._top_wanted() is not None:
+                self.find_top()  # a folder chosen for a channel: look in it at once
             return
         self._settings.setValue(self._source_setting(), key)
+
+    def _choose_folder(self) -> bool:
+        """Ask for a folder of images; True when one was chosen (and is now the source)."""
+        start = str(self._settings.value("featurevis/folder", str(Path.home())))
+        folder = QFileDialog.getExistingDirectory(self, "A folder of images", start)
+        if not folder:
+            self._source_kind = None  # fill again, with the previous choice
+            self._fill_sources()
+            return False
+        self.use_folder(Path(folder))
+        return True
 
     def use_folder(self, folder: Path) -> None:
         """Look for the top 9 in ``folder`` (remembered for next time, for this kind of
@@ -1417,8 +1423,9 @@ class FeatureVisView(QWidget):
                     scan = None  # files came or went
             except OSError:
                 scan = None
-        elif source != MNIST_SOURCE:
-            self.message.show_error("Choose where to look: a folder of images.")
+        elif source != MNIST_SOURCE:  # no folder yet: ask for one, then look in it
+            if not quiet and self._choose_folder():
+                self._search(quiet)
             return
         self.cancel_top()
         if not quiet:

@@ -20,7 +20,7 @@ model is ordered again), layer, and, where they depend on them, input and class.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,10 @@ TIPS = {
 DIGIT_BATCH = 200
 
 ResultKey = tuple[Any, ...]
+
+
+#: Said of an order kept while live frames come (see ``TriageBar.order_for``).
+LIVE_NOTE = "(ranked on the first live frame; kept while live)"
 
 
 @dataclass(frozen=True)
@@ -330,7 +334,21 @@ class TriageBar(QWidget):
         self.set_available(True)
         self.go_spin.setRange(0, raw.shape[2] - 1)
         self._update_combo(acts, layer, c)
+        before = self._memo
         order = self._order(acts, layer, raw, c)
+        if (
+            order.by in (MEAN, MAX)
+            and acts.input.kind is InputKind.LIVE
+            and before is not None
+            and before[1] == memo_key
+            and before[0].input.kind is InputKind.LIVE
+            and before[0].model is acts.model
+        ):
+            # Live frames: ranked once, on the first frame, so each tile keeps its channel
+            # while the frames change (re-ranked every frame, no map could be followed).
+            order = before[2]
+            if LIVE_NOTE not in order.title:
+                order = replace(order, title=f"{order.title} {LIVE_NOTE}")
         self._memo = (acts, memo_key, order)
         return order
 

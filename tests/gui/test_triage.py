@@ -288,3 +288,39 @@ def test_a_photo_model_with_a_branch(qtbot, panel, tmp_path):
     assert dead[0] == 1.0 and dead[1] == 0.0
     np.testing.assert_array_equal(panel.triage.values(), dead)
     assert labels(panel) == np.argsort(-dead, kind="stable").tolist()
+
+
+def test_live_frames_keep_the_order_of_the_first_frame(qtbot, panel, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from .test_live_input import write_bar_video
+
+    state = panel._state
+    click_layer(qtbot, panel, "conv2d_1")
+    choose_order(qtbot, panel, triage_bar.MAX)
+    type_number(qtbot, panel.triage.top_spin, 8)
+    write_bar_video(tmp_path / "bar.avi", n=40)
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileName", lambda *a, **k: (str(tmp_path / "bar.avi"), "")
+    )
+    shown = []
+    panel.layer_shown.connect(lambda _layer: shown.append(tuple(labels(panel))))
+    serials = set()
+    state.activations_changed.connect(lambda a: a is not None and serials.add(a.input.serial))
+    qtbot.mouseClick(panel.live.video_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(serials) >= 5, timeout=TIMEOUT)
+    panel.live.stop()
+    live = shown[-4:]
+    assert len(set(live)) == 1 and len(live[0]) == 8  # each tile keeps its channel
+    assert triage_bar.LIVE_NOTE in panel.grid_view.title()
+    # A still image again: ranked on it.
+    i = unsure_digit(state.model.model)
+    state.open_digit(bundled_test_digits()[0][i], "still")
+    qtbot.waitUntil(
+        lambda: state.activations is not None and state.activations.input.name == "still",
+        timeout=TIMEOUT,
+    )
+    raw = state.activations.maps["conv2d_1"]
+    expected = np.argsort(-raw.max(axis=(0, 1)), kind="stable")[:8].tolist()
+    qtbot.waitUntil(lambda: labels(panel) == expected, timeout=TIMEOUT)
+    assert triage_bar.LIVE_NOTE not in panel.grid_view.title()

@@ -246,7 +246,7 @@ class ActivationsPanel(Panel):
         self.layer_label.setStyleSheet("font-weight: bold; font-size: 14px;")
         # Long texts never widen the window: labels take the width they are given.
         self.layer_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.layer_label.setMinimumWidth(240)
+        self.layer_label.setMinimumWidth(170)
         row.addWidget(self.layer_label, 1)
         self.norm_combo = QComboBox()
         for key, label in NORMALISATIONS.items():
@@ -276,7 +276,7 @@ class ActivationsPanel(Panel):
             row.addWidget(b)
         right.addLayout(row)
         for combo in (self.norm_combo, self.cmap_combo):
-            shrinkable(combo)
+            shrinkable(combo, 16)
 
         self.grid_view = MapView("Feature maps")
         self.grid_view.setToolTip(

@@ -124,6 +124,7 @@ class EditView(QWidget):
         bl = QVBoxLayout(box)
         self.edit_list = QListWidget()
         self.edit_list.setToolTip("Every change, oldest first; select one and 'Undo to here'")
+        self.edit_list.setWordWrap(True)  # "conv2d_2 filters 4, 8, 10-12, …" whole
         self.edit_list.setMinimumHeight(44)
         self.edit_list.setMaximumHeight(130)
         row = QHBoxLayout()

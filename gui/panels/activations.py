@@ -671,6 +671,7 @@ class ActivationsPanel(Panel):
             self.grid_stack.setCurrentWidget(self.grid_view)
         mark = "[UNTRAINED] " if untrained else ""  # first: a cut heading keeps it
         self.layer_label.setText(f"{mark}{layer}: {kind}")
+        self.layer_label.setToolTip(self.layer_label.text())  # whole when the label is cut
         self.layer_shown.emit(layer)
 
     def _tile(self, raw: np.ndarray, max_side: int | None) -> Mosaic:

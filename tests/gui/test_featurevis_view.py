@@ -26,6 +26,7 @@ from gui.widgets.featurevis_view import (
     duration_text,
 )
 
+from .helpers import pick
 from .test_activations import wait_for_activations
 
 TIMEOUT = 120_000
@@ -38,26 +39,6 @@ def type_number(qtbot, spin, n):
     qtbot.keyClicks(spin, str(n))
     qtbot.keyClick(spin, Qt.Key.Key_Return)
     assert spin.value() == n
-
-
-def choose_entry(qtbot, combo, text):
-    """Open a combo box's list and press Enter on ``text`` (``helpers.pick`` without its
-    check that the entry stays chosen: "A folder of images…" becomes the folder chosen)."""
-    index = combo.findText(text)
-    assert index >= 0, f"{text!r} not in the combo box"
-    combo.setFocus()
-    qtbot.keyClick(combo, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
-    popup = combo.view()
-    qtbot.waitUntil(popup.isVisible, timeout=5_000)
-    row = popup.currentIndex().row()
-    key = Qt.Key.Key_Down if index > row else Qt.Key.Key_Up
-    for _ in range(abs(index - row)):
-        qtbot.keyClick(popup, key)
-    qtbot.keyClick(popup, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not popup.isVisible(), timeout=5_000)
-    window = combo.window()
-    window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
 
 
 def click_item(qtbot, widget, item):
@@ -323,7 +304,7 @@ def test_top_9_of_the_mnist_digits_is_the_brute_force_ranking(qtbot, view, monke
     gone = tmp_path / "gone"
     gone.mkdir()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(gone))
-    choose_entry(qtbot, view.source_combo, CHOOSE_LABEL)
+    pick(qtbot, view.source_combo, CHOOSE_LABEL, stays=False)
     assert view.source_combo.currentText() == "Folder: gone"
     qtbot.waitUntil(view.top_button.isEnabled, timeout=TIMEOUT)  # it looked in it at once
     gone.rmdir()
@@ -552,7 +533,7 @@ def test_top_9_says_when_a_channel_does_not_fire(qtbot, view, monkeypatch, tmp_p
     type_number(qtbot, view.channel_spin, silent)
     click_tab(qtbot, view.side_tabs, 1)
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
-    choose_entry(qtbot, view.source_combo, CHOOSE_LABEL)
+    pick(qtbot, view.source_combo, CHOOSE_LABEL, stays=False)
     assert view.source_combo.currentText() == "Folder: blank"
     qtbot.mouseClick(view.top_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.top_result() is not None, timeout=TIMEOUT)

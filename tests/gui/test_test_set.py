@@ -115,23 +115,6 @@ def click_digit(qtbot, gallery, row, double=False):
         qtbot.mouseDClick(gallery.viewport(), LEFT, pos=pos)
 
 
-def choose_entry(qtbot, combo, text):
-    """Pick ``text`` from a combo box's open list with the keys, as ``pick`` does, for an
-    entry that does not stay chosen ("A .npz file…" opens a dialog)."""
-    index = combo.findText(text)
-    assert index >= 0, f"{text!r} not in the combo box"
-    combo.setFocus()
-    qtbot.keyClick(combo, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
-    view = combo.view()
-    qtbot.waitUntil(view.isVisible, timeout=5_000)
-    row = view.currentIndex().row()
-    key = Qt.Key.Key_Down if index > row else Qt.Key.Key_Up
-    for _ in range(abs(index - row)):
-        qtbot.keyClick(view, key)
-    qtbot.keyClick(view, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not view.isVisible(), timeout=5_000)
-
-
 def label(percent_of):
     return f"{100 * percent_of:.1f} %"
 
@@ -285,14 +268,14 @@ def test_a_file_without_labels_is_explained_and_the_panel_keeps_working(
     np.savez(bad, x_test=x[:10])
     answers = [str(bad), str(mnist_npz)]
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (answers.pop(0), ""))
-    choose_entry(qtbot, panel.data_combo, DATA_LABELS[CHOOSE])
+    pick(qtbot, panel.data_combo, DATA_LABELS[CHOOSE], stays=False)
     qtbot.waitUntil(lambda: panel.message.is_error(), timeout=TIMEOUT)
     assert "missing y_test" in panel.message.text() and "digits_only.npz" in panel.message.text()
     assert panel.result() is None and panel.gallery.count() == 0
     assert panel.data_combo.currentText() == "digits_only.npz (your file)"
     assert panel.evaluate_button.isEnabled()
     # Another file, in Keras' mnist layout: measured, and remembered.
-    choose_entry(qtbot, panel.data_combo, DATA_LABELS[CHOOSE])
+    pick(qtbot, panel.data_combo, DATA_LABELS[CHOOSE], stays=False)
     wait_for_result(qtbot, panel)
     assert not panel.message.is_error()
     assert panel.data_combo.currentText() == f"{mnist_npz.name} (your file)"
@@ -367,7 +350,7 @@ def test_cancel_stops_and_a_replaced_model_cancels_a_running_evaluation(
 ):
     small = panel.result().evaluation.confusion
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(tiled_npz), ""))
-    choose_entry(qtbot, panel.data_combo, DATA_LABELS[CHOOSE])
+    pick(qtbot, panel.data_combo, DATA_LABELS[CHOOSE], stays=False)
     qtbot.waitUntil(
         lambda: panel.progress_box.isVisible() and panel.progress.value() > 0, timeout=TIMEOUT
     )

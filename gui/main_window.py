@@ -176,10 +176,15 @@ class MainWindow(QMainWindow):
         return next(k for k, p in self.panels.items() if p is self.tabs.currentWidget())
 
     def show_panel(self, key: str) -> Panel:
+        """Bring panel ``key`` to the front; ``"panel/part"`` also shows that part of it
+        (``"activations/edit"``: the Edit model tab)."""
+        key, _, part = key.partition("/")
         if key not in self.panels:
             raise ValueError(f"unknown panel {key!r}; choose one of {', '.join(self.panels)}")
         panel = self.panels[key]
         self.tabs.setCurrentWidget(panel)
+        if part:
+            panel.show_part(part)
         return panel
 
     # -- TensorFlow --------------------------------------------------------------------

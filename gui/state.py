@@ -200,7 +200,8 @@ class AppState(QObject):
     target_class_changed(object)
         The class that explanations are about (an int), or None for the top class.
     panel_requested(str)
-        Someone asked to bring a panel (by key) to the front.
+        Someone asked to bring a panel (by key) to the front; ``"key/part"`` asks for a
+        part of it too (``"activations/edit"``: its Edit model tab).
     edits_changed(str)
         The edits of the model under this key changed (made, undone, reverted); the
         edited model replaced ``models[key]`` (and is current if that key is), so

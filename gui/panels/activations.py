@@ -126,7 +126,6 @@ class ActivationsPanel(Panel):
         state.activations_failed.connect(self.message.show_exception)
         state.selection_changed.connect(self._on_selection_changed)
         state.busy_changed.connect(self._on_busy_changed)
-        state.edits_changed.connect(self._on_edits_changed)
         state.tensorflow_ready.connect(lambda _v: self._set_enabled(True))
         state.tensorflow_failed.connect(self.show_unavailable)
         if state.tensorflow_version is not None:
@@ -426,12 +425,11 @@ class ActivationsPanel(Panel):
         self.live.stop()
         return True
 
-    def _on_edits_changed(self, key: str) -> None:
-        """An edit made elsewhere (the Kernel lab) shows in the Edit model tab here."""
-        model = self._state.model
-        if not self.isVisible() and model is not None and model.key == key:
-            if self._state.edits(key):
-                self.tabs.setCurrentWidget(self.edit_view)
+    def show_part(self, part: str) -> None:
+        """``"edit"``: the Edit model tab; ``"wants"``: What it wants."""
+        widget = {"edit": self.edit_view, "wants": self.featurevis_view}.get(part)
+        if widget is not None:
+            self.tabs.setCurrentWidget(widget)
 
     def _on_model_changed(self, model: OpenModel) -> None:
         loaded = model.loaded

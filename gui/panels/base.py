@@ -22,6 +22,9 @@ class Panel(QWidget):
     def prepare_screenshot(self) -> None:
         """Put the panel into the state the README's screenshot shows."""
 
+    def show_part(self, part: str) -> None:
+        """Show a named part of the panel (a tab); unknown parts are ignored."""
+
     def confirm_close(self) -> bool:
         """The window is closing: stop or ask; False keeps the window open."""
         return True

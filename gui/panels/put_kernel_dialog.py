@@ -247,4 +247,4 @@ def show_in_activations(state: AppState, key: str, layer: str, index: int) -> No
             state.use_drawn_digit()
     if state.model is None or state.model.key != key:
         state.open_model(key)
-    state.panel_requested.emit("activations")
+    state.panel_requested.emit("activations/edit")  # the edit, its maps before and after

@@ -73,6 +73,30 @@ def test_a_drawn_digit_opens_in_the_activations_panel(qtbot):
     window.close()
 
 
+def test_a_kernel_put_into_the_model_shows_its_edit(qtbot):
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    state = window.state
+    qtbot.waitUntil(lambda: state.activations is not None, timeout=120_000)
+    lab = window.show_panel("kernels")
+    qtbot.mouseClick(lab.put_button, Qt.MouseButton.LeftButton)
+    dialog = lab.put_dialog
+    qtbot.waitUntil(dialog.isVisible, timeout=5_000)
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    activations = window.panels["activations"]
+    qtbot.waitUntil(
+        lambda: len(state.edits("mnist")) == 1 and state.selection.layer == "conv2d_1",
+        timeout=120_000,
+    )
+    assert window.current_panel_key() == "activations"
+    assert activations.tabs.currentWidget() is activations.edit_view  # its edit, shown
+    assert "edited (1 change)" in activations.model_label.text()
+
+
 def test_tensorflow_that_cannot_load_is_explained_in_every_panel(qtbot, monkeypatch):
     import engine.runtime
 

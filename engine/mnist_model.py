@@ -246,10 +246,18 @@ class WeightsInfo:
     source: str
     test_accuracy: float | None
     trained_at: str = ""  # when it was trained, as recorded ("" when unknown)
+    test_digits: int | None = None  # how many test digits the accuracy was measured on
+
+    def accuracy_text(self) -> str:
+        """``"98.60% on its 1,000 test digits"``, or "untested"."""
+        if not self.test_accuracy:
+            return "untested"
+        n = f"{self.test_digits:,} " if self.test_digits else ""
+        return f"{self.test_accuracy:.2%} on its {n}test digits"
 
     def label(self) -> str:
         """A line for a person: what it is and how good it is."""
-        acc = f"{self.test_accuracy:.2%} on its test digits" if self.test_accuracy else "untested"
+        acc = self.accuracy_text()
         if self.source == "shipped":
             return f"shipped with the app ({acc})"
         when = f"trained {self.trained_at}" if self.trained_at else f"your {self.path.name}"
@@ -277,14 +285,15 @@ def new_weights_path(key: str = MNIST) -> Path:
 
 def _info(path: Path, source: str) -> WeightsInfo:
     meta = path.with_suffix("").with_suffix(".json")
-    acc, when = None, ""
+    acc, when, digits = None, "", None
     if meta.exists():
         try:
             data = json.loads(meta.read_text())
             acc, when = data.get("test_accuracy"), str(data.get("trained_at", ""))
+            digits = data.get("test_digits")
         except (OSError, ValueError):
             pass
-    return WeightsInfo(path, source, acc, when)
+    return WeightsInfo(path, source, acc, when, int(digits) if digits else None)
 
 
 def list_weights(key: str = MNIST) -> list[WeightsInfo]:

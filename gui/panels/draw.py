@@ -383,7 +383,7 @@ class DrawPanel(Panel):
                 if w.path == current:
                     self.weights_combo.setCurrentIndex(self.weights_combo.count() - 1)
         info = weights_info(key)
-        acc = f", {info.test_accuracy:.2%} on its test digits" if info.test_accuracy else ""
+        acc = f", {info.accuracy_text()}" if info.test_accuracy else ""
         who = (
             "your trained weights" if info.source == "yours" else "the weights shipped with the app"
         )

@@ -75,6 +75,10 @@ def test_weights_info_says_whose_weights_are_used(model):
     info = mnist_model.weights_info("mnist")
     assert info.source == "shipped" and info.path == mnist_model.SHIPPED_WEIGHTS
     assert info.test_accuracy is not None and info.test_accuracy > 0.98
+    assert info.test_digits == 1000  # the figure says what it was measured on
+    assert (
+        info.label() == f"shipped with the app ({info.test_accuracy:.2%} on its 1,000 test digits)"
+    )
     mnist_model.save_weights(model, mnist_model.user_weights_path("mnist"))
     info = mnist_model.weights_info("mnist")
     assert info.source == "yours" and info.test_accuracy is None  # no .json beside it

@@ -36,7 +36,6 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidget,
     QListWidgetItem,
-    QProgressBar,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -53,6 +52,7 @@ from gui.panels.base import Panel
 from gui.state import MNIST_KEY, AppState, OpenModel
 from gui.widgets.icons import icon_of
 from gui.widgets.message_bar import MessageBar
+from gui.widgets.progress_row import ProgressRow
 from gui.workers import Cancelled, Task, Worker
 
 log = logging.getLogger(__name__)
@@ -248,19 +248,11 @@ class TestSetPanel(Panel):
         top.addWidget(self.data_combo, 1)
         top.addWidget(self.evaluate_button)
 
-        progress_row = QHBoxLayout()
-        progress_row.setContentsMargins(0, 0, 0, 0)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(True)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop the evaluation")
-        self.cancel_button.clicked.connect(self.cancel)
-        progress_row.addWidget(self.progress, 1)
-        progress_row.addWidget(self.cancel_button)
-        self.progress_box = QWidget()
-        self.progress_box.setLayout(progress_row)
-        self.progress_box.setVisible(False)
+        self.progress_box = ProgressRow("Stop the evaluation", self.cancel)
+        self.progress, self.cancel_button = (
+            self.progress_box.progress,
+            self.progress_box.cancel_button,
+        )
 
         self.accuracy_label = QLabel()
         font = QFont(self.font())

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
-    QProgressBar,
     QPushButton,
     QSizePolicy,
     QSlider,
@@ -35,6 +34,7 @@ from engine.zoo import prepare_image
 from gui.state import Activations, AppState
 from gui.widgets.message_bar import MessageBar
 from gui.widgets.overlay_view import OverlayView
+from gui.widgets.progress_row import ProgressRow
 from gui.workers import LatestOnly, Task, Worker
 
 log = logging.getLogger(__name__)
@@ -152,17 +152,11 @@ class ExplainView(QWidget):
         second.addWidget(QLabel("Heat-map opacity"))
         second.addWidget(self.opacity, 1)
 
-        progress_row = QHBoxLayout()
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop the explanation being computed")
-        self.cancel_button.clicked.connect(self.cancel)
-        progress_row.addWidget(self.progress, 1)
-        progress_row.addWidget(self.cancel_button)
-        self.progress_box = QWidget()
-        self.progress_box.setLayout(progress_row)
-        self.progress_box.setVisible(False)
+        self.progress_box = ProgressRow("Stop the explanation being computed", self.cancel)
+        self.progress, self.cancel_button = (
+            self.progress_box.progress,
+            self.progress_box.cancel_button,
+        )
 
         self.view = OverlayView("Input")
         self.view.set_opacity(self.opacity.value() / 100)

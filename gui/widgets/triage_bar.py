@@ -29,9 +29,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
-    QPushButton,
-    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -39,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from engine.surgery import ablation_refusal
 from gui.state import Activations, AppState, InputKind, OpenModel, Selection
+from gui.widgets.progress_row import ProgressRow
 from gui.workers import Task, Worker
 
 log = logging.getLogger(__name__)
@@ -251,21 +249,14 @@ class TriageBar(QWidget):
         row.addWidget(self.go_label)
         row.addWidget(self.go_spin)
 
-        busy = QHBoxLayout()
-        busy.setContentsMargins(0, 0, 0, 0)
-        self.progress_label = QLabel()
-        self.progress_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop computing this order (the grid stays by channel)")
-        self.cancel_button.clicked.connect(self.cancel)
-        busy.addWidget(self.progress_label, 2)
-        busy.addWidget(self.progress, 1)
-        busy.addWidget(self.cancel_button)
-        self.progress_box = QWidget()
-        self.progress_box.setLayout(busy)
-        self.progress_box.setVisible(False)
+        self.progress_box = ProgressRow(
+            "Stop computing this order (the grid stays by channel)", self.cancel, with_label=True
+        )
+        self.progress_label = self.progress_box.label
+        self.progress, self.cancel_button = (
+            self.progress_box.progress,
+            self.progress_box.cancel_button,
+        )
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)

@@ -36,6 +36,24 @@ def app_state(qtbot):
     runner.shutdown()
 
 
+@pytest.fixture
+def activations_panel(qtbot, app_state):
+    """An Activations panel on screen, TensorFlow loaded, with the MNIST CNN's activations
+    of the first sample photo."""
+    from engine.runtime import load_tensorflow
+    from gui.panels.activations import ActivationsPanel
+
+    load_tensorflow()
+    p = ActivationsPanel(app_state)
+    qtbot.addWidget(p)
+    p.resize(1300, 850)
+    p.show()
+    qtbot.waitExposed(p)
+    app_state.start_tensorflow()
+    qtbot.waitUntil(lambda: app_state.activations is not None, timeout=180_000)
+    return p
+
+
 _UNTRAINED: dict = {}
 _OPENED: dict = {}
 

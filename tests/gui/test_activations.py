@@ -14,7 +14,6 @@ from PySide6.QtGui import QDropEvent
 import gui.state
 from engine import zoo
 from engine.digits import PreparedDigit
-from engine.runtime import load_tensorflow
 from gui.panels.activations import DRAWN_DIGIT, ActivationsPanel
 
 from .helpers import choose, pick
@@ -23,16 +22,8 @@ TIMEOUT = 180_000
 
 
 @pytest.fixture
-def panel(qtbot, app_state):
-    load_tensorflow()
-    p = ActivationsPanel(app_state)
-    qtbot.addWidget(p)
-    p.resize(1300, 850)
-    p.show()
-    qtbot.waitExposed(p)
-    app_state.start_tensorflow()
-    qtbot.waitUntil(lambda: app_state.activations is not None, timeout=TIMEOUT)
-    return p
+def panel(activations_panel):
+    return activations_panel
 
 
 def wait_for_activations(qtbot, state, key=None):

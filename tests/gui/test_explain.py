@@ -8,8 +8,6 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 
 from engine import attribution, zoo
 from engine.digits import prepare_digit
-from engine.runtime import load_tensorflow
-from gui.panels.activations import ActivationsPanel
 
 from .helpers import pick
 from .test_activations import click_layer, click_map, wait_for_activations
@@ -26,15 +24,8 @@ def seven():
 
 
 @pytest.fixture
-def panel(qtbot, app_state):
-    load_tensorflow()
-    p = ActivationsPanel(app_state)
-    qtbot.addWidget(p)
-    p.resize(1300, 850)
-    p.show()
-    qtbot.waitExposed(p)
-    app_state.start_tensorflow()
-    qtbot.waitUntil(lambda: app_state.model is not None, timeout=TIMEOUT)
+def panel(qtbot, app_state, activations_panel):
+    p = activations_panel
     app_state.set_drawn_digit(seven())
     app_state.use_drawn_digit()
     wait_for_activations(qtbot, app_state, zoo.MNIST)

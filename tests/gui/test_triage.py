@@ -10,8 +10,6 @@ from PySide6.QtCore import Qt
 
 from engine import zoo
 from engine.mnist_data import bundled_test_digits
-from engine.runtime import load_tensorflow
-from gui.panels.activations import ActivationsPanel
 from gui.widgets import triage_bar
 from gui.widgets.triage_bar import TriageBar
 
@@ -33,14 +31,8 @@ def unsure_digit(model):
 
 
 @pytest.fixture
-def panel(qtbot, app_state):
-    load_tensorflow()
-    p = ActivationsPanel(app_state)
-    qtbot.addWidget(p)
-    p.resize(1300, 850)
-    p.show()
-    qtbot.waitExposed(p)
-    app_state.start_tensorflow()
+def panel(qtbot, app_state, activations_panel):
+    p = activations_panel
     wait_for_activations(qtbot, app_state, zoo.MNIST)
     i = unsure_digit(app_state.model.model)
     app_state.open_digit(bundled_test_digits()[0][i], f"test digit {i}")

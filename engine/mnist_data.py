@@ -50,6 +50,40 @@ def _check_split(name: str, x: np.ndarray, y: np.ndarray) -> Split:
     return x.astype(np.uint8), y.astype(np.uint8)
 
 
+def _read_npz(path: str | Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of an .npz file in Keras' mnist layout.
+
+    Raises
+    ------
+    MnistDataError
+        The file is missing, is not an .npz (NumPy's zip of arrays; anything else would
+        be read as a pickle, which is never done), cannot be read, or lacks a key.
+    """
+    import zipfile
+
+    p = Path(path)
+    if not p.is_file():
+        raise MnistDataError(f"'{p}' does not exist or is not a file")
+    if not zipfile.is_zipfile(p):
+        raise MnistDataError(
+            f"'{p.name}' is not a readable .npz file: it is not NumPy's zip of arrays "
+            "(as np.savez writes)"
+        )
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            missing = set(keys) - set(data.files)
+            if missing:
+                raise MnistDataError(
+                    f"'{p.name}' is not in Keras' mnist layout: missing "
+                    f"{', '.join(sorted(missing))} (it has {', '.join(data.files) or 'no arrays'})"
+                )
+            return {k: data[k] for k in keys}
+    except MnistDataError:
+        raise
+    except Exception as exc:
+        raise MnistDataError(f"'{p.name}' is not a readable .npz file: {exc}") from exc
+
+
 def load_mnist(path: str | Path | None = None) -> tuple[Split, Split]:
     """(x_train, y_train), (x_test, y_test) as uint8 arrays.
 
@@ -74,23 +108,7 @@ def load_mnist(path: str | Path | None = None) -> tuple[Split, Split]:
                 f"Keras' mnist layout. ({type(exc).__name__}: {exc})"
             ) from exc
         return _check_split("training set", xa, ya), _check_split("test set", xb, yb)
-    p = Path(path)
-    if not p.is_file():
-        raise MnistDataError(f"'{p}' does not exist or is not a file")
-    try:
-        with np.load(p, allow_pickle=False) as data:
-            missing = {"x_train", "y_train", "x_test", "y_test"} - set(data.files)
-            if missing:
-                raise MnistDataError(
-                    f"'{p.name}' is not in Keras' mnist layout: "
-                    f"missing {', '.join(sorted(missing))}"
-                    f" (it has {', '.join(data.files) or 'no arrays'})"
-                )
-            arrays = {k: data[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    except MnistDataError:
-        raise
-    except Exception as exc:
-        raise MnistDataError(f"'{p.name}' is not a readable .npz file: {exc}") from exc
+    arrays = _read_npz(path, ("x_train", "y_train", "x_test", "y_test"))
     return (
         _check_split("training set", arrays["x_train"], arrays["y_train"]),
         _check_split("test set", arrays["x_test"], arrays["y_test"]),
@@ -126,20 +144,5 @@ def load_test_split(path: str | Path) -> Split:
     MnistDataError
         The file is missing, unreadable, or lacks x_test / y_test; the message says so.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise MnistDataError(f"'{p}' does not exist or is not a file")
-    try:
-        with np.load(p, allow_pickle=False) as data:
-            missing = {"x_test", "y_test"} - set(data.files)
-            if missing:
-                raise MnistDataError(
-                    f"'{p.name}' is not in Keras' mnist layout: missing "
-                    f"{', '.join(sorted(missing))} (it has {', '.join(data.files) or 'no arrays'})"
-                )
-            x, y = data["x_test"], data["y_test"]
-    except MnistDataError:
-        raise
-    except Exception as exc:
-        raise MnistDataError(f"'{p.name}' is not a readable .npz file: {exc}") from exc
-    return _check_split("test set", x, y)
+    arrays = _read_npz(path, ("x_test", "y_test"))
+    return _check_split("test set", arrays["x_test"], arrays["y_test"])

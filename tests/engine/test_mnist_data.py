@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.mnist_data import MnistDataError, keras_mnist_cache, load_mnist
+from engine.mnist_data import MnistDataError, keras_mnist_cache, load_mnist, load_test_split
 
 
 def test_load_mnist_reads_the_fixture(mnist_npz):
@@ -62,8 +62,14 @@ def test_missing_and_non_npz_files(tmp_path):
         load_mnist(tmp_path / "nope.npz")
     junk = tmp_path / "junk.npz"
     junk.write_text("hello")
-    with pytest.raises(MnistDataError, match="not a readable .npz"):
+    with pytest.raises(MnistDataError, match="not a readable .npz") as caught:
         load_mnist(junk)
+    assert "pickle" not in str(caught.value)  # never advise loading a file unsafely
+    with pytest.raises(MnistDataError, match="not NumPy's zip of arrays"):
+        load_test_split(junk)
+    with pytest.raises(MnistDataError, match="missing x_test, y_test"):
+        np.savez(tmp_path / "other.npz", a=np.zeros(3))
+        load_test_split(tmp_path / "other.npz")
 
 
 def test_keras_cache_follows_keras_home(monkeypatch, tmp_path):

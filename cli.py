@@ -349,7 +349,28 @@ def summary_cli(args: argparse.Namespace) -> int:
 
 
 #: The commands ``run`` knows, by name.
+def lecture_cli(args: argparse.Namespace) -> int:
+    """``lecture --list``: each step's number and title; ``lecture --scene N``: step N's
+    scene as the JSON that File > Save scene writes. No TensorFlow, no Qt."""
+    from engine.scene import LECTURE_FILE, SceneError, dumps, read_lecture
+
+    try:
+        lecture = read_lecture(args.file or LECTURE_FILE)
+    except SceneError as exc:
+        return _error(str(exc))
+    if args.list:
+        print(lecture.title)
+        for i, step in enumerate(lecture.steps, start=1):
+            print(f"{i:3d}  {step.get('title', '')}  [{step['panel']}]")
+        return 0
+    if not 1 <= args.scene <= len(lecture.steps):
+        return _error(f"the lecture has steps 1 to {len(lecture.steps)}; there is no {args.scene}")
+    print(dumps(lecture.steps[args.scene - 1]))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "lecture": lecture_cli,
     "train": train_cli,
     "predict": predict_cli,
     "activations": activations_cli,
@@ -359,6 +380,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def run(args: argparse.Namespace) -> int:
     """Run the command ``args.command`` (parsed by ``main.parse_args``)."""
+    if args.command == "lecture":  # needs no TensorFlow
+        return lecture_cli(args)
     try:
         quiet_tensorflow()
     except ImportError as exc:

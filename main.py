@@ -7,6 +7,9 @@ python main.py train --model lenet5 --data mnist.npz --epochs 30 --augment
 python main.py predict --model vgg16 --top 3 --json cat.jpg dog.jpg
 python main.py activations --model mnist --image seven.png --out seven.npz
 python main.py summary --model resnet50 --json
+python main.py lecture --list                   # the lecture's steps
+python main.py lecture --scene 6                # step 6 as the JSON Save scene writes
+python main.py --screenshot slide6.png --slide 6 [--presenter]
 """
 
 from __future__ import annotations
@@ -33,6 +36,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--panel", default="kernels", choices=PANELS, help="the panel to show (default: kernels)"
+    )
+    parser.add_argument(
+        "--slide",
+        type=int,
+        metavar="N",
+        help="with --screenshot: render step N of the lecture (main.py lecture --list)",
+    )
+    parser.add_argument(
+        "--presenter",
+        action="store_true",
+        help="with --screenshot: in presenter mode at 1920x1080",
     )
     parser.add_argument(
         "--timing",
@@ -63,7 +77,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", help="weights file to write (default: the user's data folder)")
     _add_model_commands(sub)
-    return parser.parse_args(argv)
+    lecture = sub.add_parser(
+        "lecture",
+        help="the lecture's steps, headless",
+        description="List the lecture's steps, or print one step's scene as the JSON that "
+        "File > Save scene writes.",
+    )
+    what = lecture.add_mutually_exclusive_group(required=True)
+    what.add_argument("--list", action="store_true", help="each step's number and title")
+    what.add_argument("--scene", type=int, metavar="N", help="step N's scene as JSON")
+    lecture.add_argument(
+        "--file", metavar="LECTURE.json", help="another lecture (default: the course's)"
+    )
+    args = parser.parse_args(argv)
+    if args.slide is not None and not args.screenshot:
+        parser.error("--slide renders a screenshot: give --screenshot FILE.png too")
+    return args
 
 
 SCALINGS = ("auto", "raw", "unit", "symmetric", "caffe", "torch")
@@ -276,7 +305,10 @@ def run_gui(args: argparse.Namespace) -> int:
 
         def shoot() -> None:
             try:
-                window.save_screenshot(args.screenshot, args.panel)
+                if args.slide is not None:
+                    window.save_slide_screenshot(args.screenshot, args.slide, args.presenter)
+                else:
+                    window.save_screenshot(args.screenshot, args.panel)
                 print(f"wrote {args.screenshot}")
                 app.exit(0)
             except Exception as exc:  # the exit code tells the caller

@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QSettings, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QEventLoop, QSettings, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
+    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QTabWidget,
     QVBoxLayout,
+    QWidget,
 )
 
+from engine.files import atomic_path
+from engine.scene import Lecture, SceneError, check_scene, read_scene, write_scene
 from gui.panels.base import Panel
 from gui.state import AppState
+from gui.theme import theme
 from gui.workers import WorkerRunner
+
+log = logging.getLogger(__name__)
 
 ABOUT = """<h3>Feature-map explorer</h3>
 <p>See how convolutional neural networks see images, following the lecture:</p>
@@ -79,6 +88,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self._remember = remember  # False for --screenshot/--timing runs: leave settings be
         self.setWindowTitle("Feature-map explorer")
+        theme().restore(remember)
         self.runner = WorkerRunner(self)
         self.state = AppState(self.runner, self)
         self.tabs = QTabWidget()
@@ -88,8 +98,18 @@ class MainWindow(QMainWindow):
             panel = spec.factory(self.state)
             self.panels[spec.key] = panel
             self.tabs.addTab(panel, spec.title)
-        self.setCentralWidget(self.tabs)
+        self._build_lecture()
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.caption_bar)
+        lay.addWidget(self.message)
+        lay.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.setAcceptDrops(True)
         self.state.panel_requested.connect(self.show_panel)
+        self.state.scene_file_requested.connect(self.open_scene_file)
         self.state.tensorflow_ready.connect(self._on_tensorflow_ready)
         self.state.tensorflow_failed.connect(self._on_tensorflow_failed)
         self._build_menus()
@@ -110,6 +130,8 @@ class MainWindow(QMainWindow):
         if tab is not None:
             self.tabs.setCurrentWidget(tab)
         self._shown_once = False
+        if remember and settings.value("lecture/offered", "false") not in (True, "true"):
+            self.caption_bar.offer()
         if load_tf:
             QTimer.singleShot(0, self.start_tensorflow)
 
@@ -121,18 +143,91 @@ class MainWindow(QMainWindow):
         open_action.triggered.connect(self._open_in_current_panel)
         file_menu.addAction(open_action)
         file_menu.addSeparator()
+        for text, keys, tip, slot in (
+            (
+                "&Open scene or lecture…",
+                "Ctrl+Shift+O",
+                "Put the app into a saved scene (a .json file; dropping one works too)",
+                self.open_scene_dialog,
+            ),
+            (
+                "&Save scene…",
+                "Ctrl+S",
+                "Save what this panel shows (input, kernels, set-up, model, layer) as a "
+                "small .json file",
+                self.save_scene_dialog,
+            ),
+            (
+                "&Export figure…",
+                "Ctrl+E",
+                "Save what this panel shows as a PNG at twice the screen's resolution",
+                self.export_figure_dialog,
+            ),
+        ):
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(keys))
+            action.setToolTip(tip)
+            action.triggered.connect(slot)
+            file_menu.addAction(action)
+        file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
 
+        edit_menu = self.menuBar().addMenu("&Edit")
+        copy_action = QAction("&Copy figure", self)
+        copy_action.setShortcut(QKeySequence.StandardKey.Copy)
+        copy_action.setToolTip("Copy what this panel shows, at 2x, for a slide or a document")
+        copy_action.triggered.connect(self.copy_figure)
+        edit_menu.addAction(copy_action)
+
         view_menu = self.menuBar().addMenu("&View")
+        self.lecture_action = QAction("&Lecture", self)
+        self.lecture_action.setCheckable(True)
+        self.lecture_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.lecture_action.setToolTip(
+            "The lecture's slides as steps: each sets the app up as its slide "
+            "(Page Down / Page Up step)"
+        )
+        self.lecture_action.toggled.connect(self.set_lecture_mode)
+        view_menu.addAction(self.lecture_action)
+        view_menu.addSeparator()
         for i in range(self.tabs.count()):
             action = QAction(self.tabs.tabText(i), self)
             action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
             action.triggered.connect(lambda _checked=False, i=i: self.tabs.setCurrentIndex(i))
             view_menu.addAction(action)
 
+        view_menu.addSeparator()
+        self.presenter_action = QAction("&Presenter mode", self)
+        self.presenter_action.setCheckable(True)
+        self.presenter_action.setShortcut(QKeySequence("F11"))
+        self.presenter_action.setToolTip(
+            "Full screen, every text at least 24 px and stronger lines, for a projector "
+            "(F11 again to leave)"
+        )
+        self.presenter_action.toggled.connect(self.set_presenter)
+        view_menu.addAction(self.presenter_action)
+        self.controls_action = QAction("&Hide the controls", self)
+        self.controls_action.setCheckable(True)
+        self.controls_action.setShortcut(QKeySequence("Ctrl+Shift+H"))
+        self.controls_action.setToolTip("Give the whole width to what a panel shows")
+        self.controls_action.toggled.connect(self.hide_controls)
+        view_menu.addAction(self.controls_action)
+        for text, keys, slot in (
+            (
+                "Zoom &in",
+                (QKeySequence.StandardKey.ZoomIn, QKeySequence("Ctrl+=")),
+                theme().zoom_in,
+            ),
+            ("Zoom &out", (QKeySequence.StandardKey.ZoomOut,), theme().zoom_out),
+            ("&Actual size", (QKeySequence("Ctrl+0"),), theme().reset_zoom),
+        ):
+            action = QAction(text, self)
+            action.setShortcuts([QKeySequence(k) for k in keys])
+            action.triggered.connect(slot)
+            view_menu.addAction(action)
         view_menu.addSeparator()
         compare = QAction("&Compare the models…", self)
         compare.setToolTip("Year, depth, parameters, MACs and ImageNet accuracy of every model")
@@ -171,6 +266,238 @@ class MainWindow(QMainWindow):
         dialog.show()
         self._comparison = dialog
         return dialog
+
+    # -- lecture mode and scenes ---------------------------------------------------------
+    def _build_lecture(self) -> None:
+        from gui.lecture import CaptionBar, LectureDock, LectureKeys, LectureModel
+        from gui.widgets.message_bar import MessageBar
+
+        try:
+            self.lecture = LectureModel.shipped(self)
+        except SceneError as exc:  # a damaged install: the app works without its lecture
+            log.error("the shipped lecture cannot be read: %s", exc)
+            self.lecture = LectureModel(Lecture("(the lecture could not be read)"), None, self)
+        self.caption_bar = CaptionBar(self.lecture)
+        self.caption_bar.start_requested.connect(lambda: self.set_lecture_mode(True))
+        self.caption_bar.offer_declined.connect(self._decline_lecture)
+        self.message = MessageBar()
+        self.lecture_keys = LectureKeys(self.lecture, self)
+        QApplication.instance().installEventFilter(self.lecture_keys)
+        self.lecture_dock = LectureDock(self.lecture, self)
+        self.lecture_dock.add_requested.connect(self.add_step)
+        self.lecture_dock.visibilityChanged.connect(self._on_dock_visibility)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.lecture_dock)
+        self.lecture_dock.hide()
+        self.lecture.step_changed.connect(self._on_step)
+
+    def set_lecture_mode(self, on: bool) -> None:
+        """Lecture mode: the steps beside the panels, the caption above them, Page Down /
+        Page Up stepping; it starts at the step last shown."""
+        self.lecture_keys.active = on
+        self.lecture_dock.setVisible(on)
+        self.caption_bar.setVisible(on)
+        with QSignalBlocker(self.lecture_action):
+            self.lecture_action.setChecked(on)
+        if on:
+            self._decline_lecture()  # asked once: the offer is not made again
+            if self.lecture.index < 0:
+                saved = _int_setting("lecture/step", 0) if self._remember else 0
+                self.lecture.go(saved if 0 <= saved < len(self.lecture) else 0)
+
+    def _on_dock_visibility(self, visible: bool) -> None:
+        if not visible and self.lecture_keys.active and not self.lecture_dock.isFloating():
+            # closed with its own button: lecture mode ends (not when merely hidden by
+            # presenter mode's "Hide the controls")
+            if not self.isMinimized() and self.isVisible():
+                self.set_lecture_mode(False)
+
+    def _decline_lecture(self) -> None:
+        if self._remember:
+            QSettings().setValue("lecture/offered", True)
+        if not self.lecture_keys.active:
+            self.caption_bar.setVisible(False)
+
+    def _on_step(self, index: int) -> None:
+        step = self.lecture.step(index)
+        if step is None:
+            return
+        if self._remember:
+            QSettings().setValue("lecture/step", index)
+        self.caption_bar.show_step()
+        self.caption_bar.setVisible(True)
+        if self.apply_scene(step):
+            # The keys go to the panel now: the Stride panel's Left / Right step its
+            # window at once, and Page Down still steps the lecture.
+            self.panels[step["panel"]].setFocus()
+
+    def add_step(self) -> None:
+        """Add what the window shows now to the lecture, after the current step."""
+        panel = self.tabs.tabText(self.tabs.currentIndex()).replace("&&", "&")
+        index = self.lecture.insert(self.current_scene(), f"My step: {panel}")
+        self.lecture.step_changed.emit(index)
+
+    def current_scene(self) -> dict:
+        """What the panel in front shows, as a scene (with the step's title and caption
+        while the lecture shows it)."""
+        key = self.current_panel_key()
+        scene = {"panel": key, **self.panels[key].scene()}
+        step = self.lecture.step() if self.lecture_keys.active else None
+        if step is not None and step.get("panel") == key:
+            scene = {"title": step.get("title", ""), "caption": step.get("caption", ""), **scene}
+        return scene
+
+    def apply_scene(self, scene: dict) -> bool:
+        """Put the app into ``scene``; a scene that cannot be used changes nothing and
+        is named in one sentence above the panels."""
+        try:
+            scene = check_scene(scene)
+        except SceneError as exc:
+            self.message.show_error(str(exc))
+            return False
+        self.message.clear_message()
+        panel = self.show_panel(scene["panel"])
+        panel.apply_scene(scene)
+        if scene.get("dialog") == "compare":
+            self.show_model_comparison()
+        elif getattr(self, "_comparison", None) is not None:
+            self._comparison.close()
+        return True
+
+    def open_scene_file(self, path: Path) -> bool:
+        """Open a scene file, or a lecture file (then teach it from its first step)."""
+        import json
+
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            data = None  # read_scene says what is wrong, in one sentence
+        if isinstance(data, dict) and "steps" in data and "panel" not in data:
+            if self.lecture_dock.open_path(path):
+                self.set_lecture_mode(True)
+                return True
+            self.message.show_error(self.lecture_dock.title_label.text())
+            return False
+        try:
+            scene = read_scene(path)
+        except SceneError as exc:
+            self.message.show_error(str(exc))
+            return False
+        return self.apply_scene(scene)
+
+    def open_scene_dialog(self) -> None:
+        start = str(QSettings().value("scenes/dir", str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a scene or a lecture", start, "Scenes and lectures (*.json)"
+        )
+        if path:
+            QSettings().setValue("scenes/dir", str(Path(path).parent))
+            self.open_scene_file(Path(path))
+
+    def save_scene_dialog(self) -> None:
+        start = Path(str(QSettings().value("scenes/dir", str(Path.home()))))
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Save the scene",
+            str(start / f"{self.current_panel_key()}.json"),
+            "Scene (*.json)",
+        )
+        if path:
+            QSettings().setValue("scenes/dir", str(Path(path).parent))
+            self.save_scene(Path(path))
+
+    def save_scene(self, path: Path) -> bool:
+        try:
+            write_scene(path, self.current_scene())
+        except (OSError, SceneError) as exc:
+            self.message.show_error(f"Could not save the scene: {exc}")
+            return False
+        self.statusBar().showMessage(f"Saved the scene to {path}", 5000)
+        return True
+
+    # -- figures -------------------------------------------------------------------------
+    def figure(self, scale: float = 2.0) -> QImage:
+        """What the panel in front shows, rendered at ``scale`` x the screen's pixels."""
+        widget = self.panels[self.current_panel_key()].figure_widget()
+        size = widget.size()
+        image = QImage(
+            int(size.width() * scale), int(size.height() * scale), QImage.Format.Format_RGB32
+        )
+        image.setDevicePixelRatio(scale)
+        image.fill(Qt.GlobalColor.white)
+        widget.render(image)
+        return image
+
+    def export_figure_dialog(self) -> None:
+        start = Path(str(QSettings().value("figures/dir", str(Path.home()))))
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export the figure", str(start / f"{self.current_panel_key()}.png"), "PNG (*.png)"
+        )
+        if path:
+            QSettings().setValue("figures/dir", str(Path(path).parent))
+            self.export_figure(Path(path))
+
+    def export_figure(self, path: Path) -> bool:
+        """Write the figure as a PNG (whole or not at all)."""
+        image = self.figure()
+        try:
+            with atomic_path(path, suffix=".png") as tmp:
+                if not image.save(str(tmp), "PNG"):
+                    raise OSError(f"{path.name} could not be written")
+        except OSError as exc:
+            self.message.show_error(f"Could not export the figure: {exc}")
+            return False
+        self.statusBar().showMessage(f"Saved {path} ({image.width()}x{image.height()})", 5000)
+        return True
+
+    def copy_figure(self) -> None:
+        image = self.figure()
+        QApplication.clipboard().setImage(image)
+        self.statusBar().showMessage(
+            f"Copied the figure ({image.width()}x{image.height()} pixels)", 3000
+        )
+
+    # -- drag and drop -------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        from gui.widgets.image_source import dropped_path
+
+        path = dropped_path(event)
+        if path is not None and path.suffix.lower() == ".json":
+            self.open_scene_file(path)
+        elif path is not None:
+            panel = self.panels[self.current_panel_key()]
+            if panel.opens_images and hasattr(panel, "load_file"):
+                panel.load_file(path)
+            else:
+                self.statusBar().showMessage(
+                    "Drop a scene (.json) or, on an image panel, an image", 4000
+                )
+
+    # -- presenter mode ----------------------------------------------------------------
+    def set_presenter(self, on: bool) -> None:
+        """Presenter mode: full screen and presenter zoom (every text >= 24 px at its
+        default), strong pens; off: the window and zoom as they were."""
+        theme().set_presenter(on)
+        if on:
+            self._geometry_before = self.saveGeometry()
+            self.showFullScreen()
+        elif self.isFullScreen():
+            self.showNormal()
+            if getattr(self, "_geometry_before", None) is not None:
+                self.restoreGeometry(self._geometry_before)
+        with QSignalBlocker(self.presenter_action):
+            self.presenter_action.setChecked(on)
+
+    def hide_controls(self, hidden: bool) -> None:
+        """Hide (or show again) every panel's control column."""
+        for panel in self.panels.values():
+            panel.set_controls_visible(not hidden)
+        with QSignalBlocker(self.controls_action):
+            self.controls_action.setChecked(hidden)
 
     def current_panel_key(self) -> str:
         return next(k for k, p in self.panels.items() if p is self.tabs.currentWidget())
@@ -219,6 +546,7 @@ class MainWindow(QMainWindow):
             settings = QSettings()
             settings.setValue("main_window/geometry", self.saveGeometry())
             settings.setValue("main_window/tab", self.current_panel_key())
+        QApplication.instance().removeEventFilter(self.lecture_keys)
         self.statusBar().showMessage("Stopping background work…")
         self.runner.shutdown()
         super().closeEvent(event)
@@ -236,6 +564,23 @@ class MainWindow(QMainWindow):
             app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
             time.sleep(0.02)
 
+    def save_slide_screenshot(self, path: str, number: int, presenter: bool = False) -> None:
+        """Render lecture step ``number`` (from 1) to ``path``."""
+        if not 1 <= number <= len(self.lecture):
+            raise ValueError(
+                f"the lecture has steps 1 to {len(self.lecture)}; there is no {number}"
+            )
+        if presenter:
+            theme().set_presenter(True)
+            self.resize(1920, 1080)
+        else:
+            self.resize(1280, 820)
+        self.set_lecture_mode(True)
+        self.lecture.go(number - 1)
+        self.wait_until_ready(self.panels[self.current_panel_key()])
+        if not self.grab().save(path):
+            raise OSError(f"could not write the screenshot to {path}")
+
     def save_screenshot(self, path: str, panel_key: str) -> None:
         self.resize(1280, 820)  # the same size every time, for the README
         panel = self.show_panel(panel_key)
@@ -243,3 +588,10 @@ class MainWindow(QMainWindow):
         self.wait_until_ready(panel)
         if not self.grab().save(path):
             raise OSError(f"could not write the screenshot to {path}")
+
+
+def _int_setting(key: str, default: int) -> int:
+    try:
+        return int(str(QSettings().value(key, default)))
+    except ValueError:
+        return default

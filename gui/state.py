@@ -211,6 +211,12 @@ class AppState(QObject):
     digit_opened(object, str)
         A digit image ((28, 28) uint8, ink high) was opened from a test set, to be
         shown in the Draw panel as an editable drawing; its name.
+    scene_file_requested(object)
+        A scene or lecture file (a ``Path``) was dropped on a panel: the main window
+        opens it.
+    request_refused(str)
+        A selection asked for ahead (``request_selection``, a scene's layer) could not
+        be made; the sentence to show.
     """
 
     tensorflow_ready = Signal(str)
@@ -230,6 +236,8 @@ class AppState(QObject):
     digit_opened = Signal(object, str)
     edits_changed = Signal(str)
     edit_failed = Signal(str, object)
+    request_refused = Signal(str)
+    scene_file_requested = Signal(object)
 
     def __init__(self, runner: WorkerRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -243,6 +251,8 @@ class AppState(QObject):
         self.selection = Selection()
         self.drawn_digit: Any = None  # engine.digits.PreparedDigit
         self.target_class: int | None = None  # None: the top class of the current input
+        # A scene's (model key, layer, map), selected once that model's activations are in.
+        self._wanted: tuple[str, str | None, int | None] | None = None
         self._loading = 0  # model jobs (loads and edits) running
         self._loading_keys: set[str] = set()
         self._load_token = 0  # the newest request for the current model
@@ -610,6 +620,25 @@ class AppState(QObject):
         if self.model is None or not self.model.loaded.spec.digit:
             self.open_model(MNIST_KEY)
 
+    def open_scene_file(self, path: Path) -> None:
+        """Open the scene (or lecture) in ``path``: the main window applies it."""
+        self.scene_file_requested.emit(Path(path))
+
+    def open_test_digit(self, index: int) -> None:
+        """Open test digit ``index`` of the 500 the app ships (``open_digit``); nothing
+        happens when it is the current input already."""
+        from engine.mnist_data import bundled_test_digits
+
+        x, y = bundled_test_digits()
+        if not 0 <= index < len(x):
+            self.request_refused.emit(
+                f"There is no test digit {index}: the app ships {len(x)} (0 to {len(x) - 1})."
+            )
+            return
+        name = f"test digit #{index} (a {int(y[index])})"
+        if self.input is None or self.input.name != name:
+            self.open_digit(np.array(x[index]), name)
+
     def explore_drawn_digit(self) -> None:
         """The drawn digit through the MNIST CNN, in the Activations panel."""
         if not self.use_drawn_digit():
@@ -655,6 +684,7 @@ class AppState(QObject):
             self.select_layer(default_layer(acts.model))
         else:
             self._validate_selection()
+        self._select_wanted()
 
     def _on_compute_failed(self, exc: BaseException, model: OpenModel, image: InputImage) -> None:
         if not self._is_current(model, image):
@@ -695,6 +725,39 @@ class AppState(QObject):
             return False
         self._set_selection(replace(self.selection, unit=(row, col)))
         return True
+
+    def request_selection(self, key: str, layer: str | None, index: int | None = None) -> None:
+        """Select ``layer`` and its map ``index`` of the model ``key`` as soon as that
+        model's activations for the current input are in (at once when they are): a
+        scene asks this while its model and input are still loading."""
+        self._wanted = (key, layer, index)
+        self._select_wanted()
+
+    def _select_wanted(self) -> None:
+        acts = self.activations
+        if self._wanted is None or acts is None or acts.model is not self.model:
+            return
+        key, layer, index = self._wanted
+        if acts.model.key != key:
+            return
+        self._wanted = None
+        if layer is not None:
+            if layer not in acts.maps:
+                self.request_refused.emit(
+                    f"{acts.model.loaded.title} has no layer {layer!r} to show; "
+                    f"showing {self.selection.layer} instead."
+                )
+                return
+            self.select_layer(layer)
+        if index is not None and not self.select_map(index):
+            a = self.selected_maps()
+            count = a.shape[2] if a is not None and a.ndim == 3 else 0
+            self.request_refused.emit(
+                f"{layer or self.selection.layer} has {count} maps (0 to {count - 1}); "
+                f"there is no map {index}."
+                if count
+                else f"{layer or self.selection.layer} has no maps to choose {index} from."
+            )
 
     def _validate_selection(self) -> None:
         a = self.activations.layer(self.selection.layer) if self.activations else None

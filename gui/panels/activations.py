@@ -45,6 +45,7 @@ from engine.paths import sample_images
 from engine.zoo import APPLICATIONS, MODEL_TITLES, SCALING_LABELS, PretrainedUnavailable
 from gui.panels.base import Panel
 from gui.state import Activations, AppState, InputImage, InputKind, OpenModel, Selection
+from gui.theme import theme
 from gui.widgets.architecture_view import ArchitectureView
 from gui.widgets.block_view import BlockView
 from gui.widgets.colour import COLOUR_MAPS, colour_lut, colour_map, colourise
@@ -70,6 +71,19 @@ LIVE_INPUT = "Live: a camera or video file (below)"
 NORMALISATIONS = {"per_map": "Each map on its own", "per_layer": "The whole layer together"}
 #: The keras.applications models: ImageNet weights, a weights file or untrained.
 IMAGENET_KEYS = tuple(APPLICATIONS)
+
+
+#: The tabs by the names scenes give them (``engine.scene.ACTIVATIONS_TABS``).
+TAB_LABELS = {
+    "maps": "All maps",
+    "map": "One map",
+    "filters": "Filters",
+    "explain": "Explain",
+    "wants": "What it wants",
+    "edit": "Edit model",
+    "blocks": "Blocks",
+    "architecture": "Architecture",
+}
 
 
 def shrinkable(combo: QComboBox, chars: int = 12) -> None:
@@ -117,6 +131,8 @@ class ActivationsPanel(Panel):
         # What the grid shows: (activations, layer, normalisation, channel order).
         self._drawn: tuple[Activations, str | None, str, ChannelOrder | None] | None = None
         self._layers: list[LayerInfo] = []
+        self._scene_model: str | None = None  # a scene's ImageNet model, still loading
+        self._no_pretrained: set[str] = set()  # models whose ImageNet weights failed
         self._build_ui()
         state.model_loading.connect(self._on_model_loading)
         state.model_changed.connect(self._on_model_changed)
@@ -124,6 +140,7 @@ class ActivationsPanel(Panel):
         state.input_changed.connect(self._on_input_changed)
         state.activations_changed.connect(self._on_activations_changed)
         state.activations_failed.connect(self.message.show_exception)
+        state.request_refused.connect(self.message.show_error)
         state.selection_changed.connect(self._on_selection_changed)
         state.busy_changed.connect(self._on_busy_changed)
         state.tensorflow_ready.connect(lambda _v: self._set_enabled(True))
@@ -196,6 +213,7 @@ class ActivationsPanel(Panel):
         bl.addWidget(self.scaling_row)
         self.model_label = QLabel("TensorFlow is loading…")
         self.model_label.setWordWrap(True)
+        theme().style_text(self.model_label)  # its style sheet would fix its size
         self.model_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bl.addWidget(self.model_label)
         self.progress = QProgressBar()
@@ -220,7 +238,7 @@ class ActivationsPanel(Panel):
         self.live.started.connect(lambda _name: self.message.clear_message())
         bl.addWidget(self.live)
         self.top_list = QListWidget()
-        self.top_list.setMaximumHeight(110)
+        theme().style_size(self.top_list, maximum_height=110)
         self.top_list.setToolTip("The model's five most likely classes for this image")
         bl.addWidget(QLabel("Top-5 predictions"))
         bl.addWidget(self.top_list)
@@ -228,6 +246,7 @@ class ActivationsPanel(Panel):
         self.fit_label.setWordWrap(True)
         self.fit_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.fit_label.setStyleSheet("color: #8a4b00;")
+        theme().style_text(self.fit_label)  # a style sheet alone would fix its size
         self.fit_label.setVisible(False)
         bl.addWidget(self.fit_label)
         left.addWidget(box)
@@ -242,10 +261,10 @@ class ActivationsPanel(Panel):
         right = QVBoxLayout()
         row = QHBoxLayout()
         self.layer_label = QLabel("Pick a layer")
-        self.layer_label.setStyleSheet("font-weight: bold; font-size: 14px;")
+        theme().style_text(self.layer_label, 14, bold=True)
         # Long texts never widen the window: labels take the width they are given.
         self.layer_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.layer_label.setMinimumWidth(170)
+        theme().style_size(self.layer_label, minimum_width=170)
         row.addWidget(self.layer_label, 1)
         self.norm_combo = QComboBox()
         for key, label in NORMALISATIONS.items():
@@ -362,6 +381,7 @@ class ActivationsPanel(Panel):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         lw = QWidget()
         lw.setLayout(left)
+        self.controls = lw
         rw = QWidget()
         rw.setLayout(right)
         splitter.addWidget(lw)
@@ -426,13 +446,22 @@ class ActivationsPanel(Panel):
         return True
 
     def show_part(self, part: str) -> None:
-        """``"edit"``: the Edit model tab; ``"wants"``: What it wants."""
-        widget = {"edit": self.edit_view, "wants": self.featurevis_view}.get(part)
-        if widget is not None:
-            self.tabs.setCurrentWidget(widget)
+        """A tab by its scene name (``engine.scene.ACTIVATIONS_TABS``): ``"edit"`` the
+        Edit model tab, ``"wants"`` What it wants, ``"maps"`` All maps, …"""
+        label = TAB_LABELS.get(part)
+        index = next((i for i in range(self.tabs.count()) if self.tabs.tabText(i) == label), -1)
+        if index >= 0:
+            self.tabs.setCurrentIndex(index)
+
+    def current_part(self) -> str:
+        """The scene name of the tab shown."""
+        text = self.tabs.tabText(self.tabs.currentIndex())
+        return next((k for k, label in TAB_LABELS.items() if label == text), "maps")
 
     def _on_model_changed(self, model: OpenModel) -> None:
         loaded = model.loaded
+        if loaded.key == self._scene_model:
+            self._scene_model = None
         with QSignalBlocker(self.model_combo):
             self.model_combo.setCurrentIndex(self.model_combo.findData(loaded.key))
         self._set_enabled(True)
@@ -465,7 +494,19 @@ class ActivationsPanel(Panel):
             "" if loaded.trained else "color: #b00020; font-weight: bold;"
         )
 
-    def _on_model_failed(self, _key: str, exc: BaseException) -> None:
+    def _on_model_failed(self, key: str, exc: BaseException) -> None:
+        if isinstance(exc, PretrainedUnavailable) and key == self._scene_model:
+            # A scene (a lecture step) asked for ImageNet weights that cannot be had
+            # here: its network untrained still has every layer to show.
+            self._scene_model = None
+            self._no_pretrained.add(key)
+            self._state.open_model(key, None)
+            self.message.show_info(
+                f"{MODEL_TITLES.get(key, key)}'s ImageNet weights could not be downloaded, "
+                "so the untrained network is shown: its layers and shapes are real, its "
+                "maps and answers are not."
+            )
+            return
         # The combo box keeps the person's choice, so "Load weights file…" and "Open
         # untrained" apply to it; the previous model is still current: say so.
         current = self._state.model
@@ -581,7 +622,9 @@ class ActivationsPanel(Panel):
 
     def dropEvent(self, event) -> None:
         path = dropped_path(event)
-        if path is not None and path.suffix.lower() in (".keras", ".h5"):
+        if path is not None and path.suffix.lower() == ".json":
+            self._state.open_scene_file(path)
+        elif path is not None and path.suffix.lower() in (".keras", ".h5"):
             self.open_model_file(path)
         elif path is not None:
             self.source.load_file(path)
@@ -611,6 +654,61 @@ class ActivationsPanel(Panel):
 
     def is_ready(self) -> bool:
         return self._state.activations is not None and not self._state.busy()
+
+    # -- scenes ------------------------------------------------------------------------
+    def scene(self) -> dict:
+        state = self._state
+        scene: dict = {"panel": "activations"}
+        model = state.model
+        if model is not None and model.key == FILE_KEY:
+            scene["model_file"] = str(model.loaded.weights)
+        elif model is not None:
+            scene["model"] = model.key
+            if model.key in IMAGENET_KEYS:
+                scene["weights"] = "imagenet" if model.loaded.trained else "none"
+        image = state.input
+        if image is not None and image.name.startswith("test digit #"):
+            scene["test_digit"] = int(image.name.split("#")[1].split()[0])
+        elif image is not None and image.kind in (InputKind.SAMPLE, InputKind.FILE):
+            scene["image"] = image.name
+        if state.selection.layer is not None:
+            scene["layer"] = state.selection.layer
+        if state.selection.map is not None:
+            scene["map"] = state.selection.map
+        scene["tab"] = self.current_part()
+        return scene
+
+    def apply_scene(self, scene: dict) -> None:
+        state = self._state
+        self.message.clear_message()
+        if "tab" in scene:
+            self.show_part(scene["tab"])
+        # The input first: opening a test digit may ask for the MNIST CNN, and the
+        # scene's model, asked for after it, is the one that stays.
+        if "test_digit" in scene:
+            state.open_test_digit(scene["test_digit"])
+        elif "image" in scene:
+            samples = {k.lower(): k for k in sample_images()}
+            label = samples.get(scene["image"].lower())
+            if label is None:
+                self.source.load_file(Path(scene["image"]))
+            elif state.input is None or state.input.name != label:
+                with QSignalBlocker(self.source.combo):
+                    self.source.combo.setCurrentText(label)
+                self.source.choose_current()
+        key = scene.get("model")
+        if "model_file" in scene:
+            self.open_model_file(Path(scene["model_file"]))
+            key = FILE_KEY
+        elif key is not None:
+            untrained = scene.get("weights") == "none" or key in self._no_pretrained
+            self._scene_model = None if untrained else key
+            self._select_data(self.model_combo, key)
+            state.open_model(key, None if untrained and key in IMAGENET_KEYS else "imagenet")
+        elif state.model is not None:
+            key = state.model.key
+        if key is not None and ("layer" in scene or "map" in scene):
+            state.request_selection(key, scene.get("layer"), scene.get("map"))
 
     def _norm(self) -> str:
         return str(self.norm_combo.currentData())

@@ -10,6 +10,14 @@ class Panel(QWidget):
 
     #: Whether File > Open image… (Ctrl+O) applies to this panel.
     opens_images = False
+    #: The column of controls that presenter mode can hide (None: the panel has none
+    #: apart from what it shows).
+    controls: QWidget | None = None
+
+    def set_controls_visible(self, visible: bool) -> None:
+        """Show or hide the control column (View > Hide the controls)."""
+        if self.controls is not None:
+            self.controls.setVisible(visible)
 
     def open_image_dialog(self) -> None:
         """Ask for an image file and make it this panel's input."""
@@ -24,6 +32,18 @@ class Panel(QWidget):
 
     def show_part(self, part: str) -> None:
         """Show a named part of the panel (a tab); unknown parts are ignored."""
+
+    def scene(self) -> dict:
+        """What the panel shows, as a scene (``engine.scene``): File > Save scene…"""
+        return {}
+
+    def apply_scene(self, scene: dict) -> None:
+        """Show ``scene`` (checked by ``engine.scene.check_scene``), through the same
+        controls and state intents a person's clicks use."""
+
+    def figure_widget(self) -> QWidget:
+        """What File > Export figure… and Copy figure render: what the panel shows."""
+        return self
 
     def confirm_close(self) -> bool:
         """The window is closing: stop or ask; False keeps the window open."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QFont, QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,10 +27,12 @@ from engine.activations import layer_summary
 from engine.digits import DigitClassifier, DigitPrediction
 from engine.mnist_model import LENET5, list_weights, use_weights, weights_info
 from engine.mosaic import tile_maps
+from engine.scene import plain
 from engine.training import TrainResult
 from gui.panels.base import Panel
 from gui.panels.train_dialog import TrainDialog
 from gui.state import MNIST_KEY, AppState, OpenModel, same_layers
+from gui.theme import theme
 from gui.widgets.digit_canvas import DigitCanvas
 from gui.widgets.layer_table import LayerTable
 from gui.widgets.map_view import MapView
@@ -170,17 +172,15 @@ class DrawPanel(Panel):
         self.choice_combo.currentIndexChanged.connect(self._on_choice_changed)
         middle.addWidget(self.choice_combo)
         self.guess_label = QLabel("Loading the model…")
-        font = QFont(self.font())
-        font.setPointSize(24)
-        font.setBold(True)
-        self.guess_label.setFont(font)
+        theme().style_text(self.guess_label, 32, bold=True)
         self.guess_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.guess_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         middle.addWidget(self.guess_label)
         self.edited_label = QLabel()
         self.edited_label.setWordWrap(True)
         self.edited_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.edited_label.setStyleSheet("color: #b00020; font-weight: bold;")
+        self.edited_label.setStyleSheet("color: #b00020;")
+        theme().style_text(self.edited_label, bold=True)
         self.edited_label.setToolTip(
             "The model was changed by hand (Kernel lab 'Into a model…' or Activations › "
             "Edit model); its answers are the edited model's"
@@ -192,7 +192,7 @@ class DrawPanel(Panel):
         middle.addWidget(self.bars, 2)
         self.second_label = QLabel()
         self.second_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.second_label.setStyleSheet("font-size: 16px; font-weight: bold;")
+        theme().style_text(self.second_label, 16, bold=True)
         self.second_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.second_bars = ProbabilityBars()
         self.second_bars.setMinimumHeight(100)
@@ -388,6 +388,31 @@ class DrawPanel(Panel):
             "your trained weights" if info.source == "yours" else "the weights shipped with the app"
         )
         self.weights_label.setText(f"Using {who} ({info.path}{acc}).")
+
+    # -- scenes --------------------------------------------------------------------------
+    def scene(self) -> dict:
+        scene: dict = {
+            "panel": "draw",
+            "model": self._choice(),
+            "tab": "model" if self.tabs.currentIndex() == 1 else "maps",
+            "explain": self.explain_check.isChecked(),
+        }
+        digit = self._state.drawn_digit
+        if digit is not None:
+            scene["digit"] = plain(np.rint(np.asarray(digit.pixels) * 255))
+        return scene
+
+    def apply_scene(self, scene: dict) -> None:
+        if "model" in scene:
+            self.choice_combo.setCurrentIndex(self.choice_combo.findData(scene["model"]))
+        if "tab" in scene:
+            self.tabs.setCurrentIndex(1 if scene["tab"] == "model" else 0)
+        if "explain" in scene:
+            self.explain_check.setChecked(scene["explain"])
+        if "test_digit" in scene:
+            self._state.open_test_digit(scene["test_digit"])
+        elif "digit" in scene:
+            self._state.open_digit(np.asarray(scene["digit"], dtype=np.uint8), "digit of the scene")
 
     def is_ready(self) -> bool:
         return self._primary() is not None and (

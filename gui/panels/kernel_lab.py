@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
+from PIL import Image
+from PySide6.QtCore import QSettings, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -33,8 +34,11 @@ from engine.convolution import conv2d, format_number, resolve_padding, window_ar
 from engine.images import to_grey
 from engine.kernels import KERNEL_SIZES, PRESET_NAMES, normalise, preset, sums_to_zero
 from engine.mosaic import tile_maps
+from engine.paths import sample_images
+from engine.scene import plain
 from gui.panels.base import Panel
 from gui.state import AppState
+from gui.theme import theme
 from gui.widgets.cell_grid import CellGrid
 from gui.widgets.flatten_view import FlattenView
 from gui.widgets.image_source import ImageSource, dropped_path
@@ -46,8 +50,11 @@ from gui.workers import LatestOnly, WorkerRunner
 log = logging.getLogger(__name__)
 
 LECTURE_INPUT = "Lecture 5x5 (binary)"
-#: Inputs up to this size are shown as numbers, with the arithmetic of a chosen cell.
-NUMBERS_MAX_SIDE = 16
+#: The input a scene (a lecture step) gave as numbers.
+SCENE_INPUT = "Numbers from the scene"
+#: Inputs up to this size are shown as numbers, with the arithmetic of a chosen cell
+#: (the lecture's "what computers see" grid is 20x20).
+NUMBERS_MAX_SIDE = 20
 #: Maps side by side in the numbers view before the next row starts.
 NUMBERS_COLUMNS = 4
 # How photos' maps are coloured: keys (stored in QSettings) and their labels.
@@ -114,6 +121,11 @@ class KernelLabPanel(Panel):
         self._current = 0
         self._result: LabResult | None = None
         self._selected_cell: tuple[int, int] = (0, 0)
+        # What the input is, as a scene writes it ({"input": rows} or {"image": name}).
+        self._input_scene: dict = {"input": plain(lecture.BINARY_5X5)}
+        self._scene_numbers: np.ndarray | None = None  # SCENE_INPUT's numbers
+        self._scene_size: int | None = None  # the side the next loaded image is scaled to
+        self._awaiting_scene = False
         self.output_grids: list[CellGrid] = []
         self._build_ui()
         self._restore_settings()
@@ -140,7 +152,7 @@ class KernelLabPanel(Panel):
         lay = QVBoxLayout(box)
         row = QHBoxLayout()
         self.kernel_list = QListWidget()
-        self.kernel_list.setMaximumHeight(90)
+        theme().style_size(self.kernel_list, maximum_height=90)
         self.kernel_list.setToolTip("Each kernel gives one feature map; together they stack")
         self.kernel_list.currentRowChanged.connect(self._on_kernel_selected)
         buttons = QVBoxLayout()
@@ -182,7 +194,7 @@ class KernelLabPanel(Panel):
         sub.addRow("", self.normalise_button)
         lay.addLayout(sub)
         self.kernel_grid = KernelGrid(3)
-        self.kernel_grid.setMinimumHeight(150)
+        theme().style_size(self.kernel_grid, minimum_height=150)
         self.kernel_grid.kernel_changed.connect(self._on_kernel_edited)
         self.kernel_grid.validity_changed.connect(self._on_validity_changed)
         lay.addWidget(self.kernel_grid)
@@ -243,7 +255,7 @@ class KernelLabPanel(Panel):
         self.arithmetic_label = QLabel()
         self.arithmetic_label.setWordWrap(True)
         self.arithmetic_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.arithmetic_label.setStyleSheet("font-family: monospace; font-size: 13px;")
+        theme().style_text(self.arithmetic_label, 13, mono=True)
         nl.addWidget(self.arithmetic_label)
 
         self.output_stack = QStackedWidget()
@@ -267,7 +279,7 @@ class KernelLabPanel(Panel):
         self.tabs.addTab(self.output_stack, "Feature maps")
         self.tabs.addTab(mlp_page, "Why not an MLP?")
         self.depth_label = QLabel()
-        self.depth_label.setStyleSheet("font-size: 14px; font-weight: bold;")
+        theme().style_text(self.depth_label, 14, bold=True)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -280,7 +292,10 @@ class KernelLabPanel(Panel):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setMinimumWidth(controls.minimumSizeHint().width() + 16)
+        self._controls_page, self._controls_scroll = controls, scroll
+        self._fit_controls()
+        theme().changed.connect(self._on_theme_changed)
+        self.controls = scroll
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(scroll)
         splitter.addWidget(right)
@@ -291,6 +306,15 @@ class KernelLabPanel(Panel):
 
         QShortcut(QKeySequence("Ctrl+Shift+N"), self, activated=self.add_kernel)
         self._refresh_kernel_list()
+
+    def _on_theme_changed(self) -> None:
+        # Once the widgets have taken their new fonts (their layouts update first).
+        QTimer.singleShot(0, self, self._fit_controls)
+
+    def _fit_controls(self) -> None:
+        """The control column as wide as its widgets need (they grow with the zoom)."""
+        width = self._controls_page.minimumSizeHint().width() + 16
+        self._controls_scroll.setMinimumWidth(width)
 
     # -- settings ----------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -314,9 +338,20 @@ class KernelLabPanel(Panel):
         s.setValue("kernel_lab/map_scale", self.map_scale())
 
     # -- input -------------------------------------------------------------------------
-    def _on_special_chosen(self, _name: str) -> None:
-        self._image_rgb = None
-        self._grey = lecture.BINARY_5X5.astype(np.float64)
+    def _on_special_chosen(self, name: str) -> None:
+        numbers = self._scene_numbers if name == SCENE_INPUT else None
+        self._set_numbers(lecture.BINARY_5X5 if numbers is None else numbers)
+
+    def _set_numbers(self, values: np.ndarray) -> None:
+        """Numbers as the input (rows of values, or rows of [r, g, b] 0..255)."""
+        a = np.asarray(values, dtype=np.float64)
+        if a.ndim == 3:
+            self._image_rgb = a.astype(np.uint8)
+            self._grey = to_grey(self._image_rgb) / 255.0
+        else:
+            self._image_rgb = None
+            self._grey = a
+        self._input_scene = {"input": plain(a)}
         self._recompute()
 
     def open_image_dialog(self) -> None:
@@ -328,6 +363,13 @@ class KernelLabPanel(Panel):
 
     def _on_image_loaded(self, image: np.ndarray) -> None:
         self.message.clear_message()
+        self._input_scene = {"image": self.source.current_text()}
+        if self._scene_size is not None:  # a scene's small photo: 32x32, say
+            size, self._scene_size = self._scene_size, None
+            image = np.asarray(
+                Image.fromarray(image).resize((size, size), Image.Resampling.LANCZOS)
+            )
+            self._input_scene["size"] = size
         self._image_rgb = image
         self._grey = to_grey(image) / 255.0
         self._recompute()
@@ -338,7 +380,9 @@ class KernelLabPanel(Panel):
 
     def dropEvent(self, event) -> None:
         path = dropped_path(event)
-        if path is not None:
+        if path is not None and path.suffix.lower() == ".json" and self._state is not None:
+            self._state.open_scene_file(path)
+        elif path is not None:
             self.load_file(path)
 
     # -- kernels -----------------------------------------------------------------------
@@ -473,6 +517,7 @@ class KernelLabPanel(Panel):
         self.message.show_error(str(exc))
 
     def _on_result(self, result: LabResult) -> None:
+        self._awaiting_scene = False
         if self.kernel_grid.is_valid():  # else keep saying which cells are wrong
             self.message.clear_message()
         self._result = result
@@ -596,6 +641,56 @@ class KernelLabPanel(Panel):
 
     def arithmetic_text(self) -> str:
         return self.arithmetic_label.text()
+
+    # -- scenes ------------------------------------------------------------------------
+    def scene(self) -> dict:
+        padding = self.padding_combo.currentText().strip()
+        return {
+            "panel": "kernels",
+            **self._input_scene,
+            "kernels": [plain(k) for k in self._kernels],
+            "stride": self.stride_spin.value(),
+            "padding": int(padding) if padding.isdigit() else padding,
+            "relu": self.relu_check.isChecked(),
+            "tab": "mlp" if self.tabs.currentIndex() == 1 else "maps",
+            "cell": list(self._selected_cell),
+        }
+
+    def apply_scene(self, scene: dict) -> None:
+        if "kernels" in scene:
+            self._kernels = [np.asarray(k, dtype=np.float64) for k in scene["kernels"]]
+            self._current = 0
+            self._refresh_kernel_list()
+        with (
+            QSignalBlocker(self.stride_spin),
+            QSignalBlocker(self.padding_combo),
+            QSignalBlocker(self.relu_check),
+        ):
+            if "stride" in scene:
+                self.stride_spin.setValue(scene["stride"])
+            if "padding" in scene:
+                self.padding_combo.setCurrentText(str(scene["padding"]))
+            if "relu" in scene:
+                self.relu_check.setChecked(scene["relu"])
+        if "cell" in scene:
+            self._selected_cell = (scene["cell"][0], scene["cell"][1])
+        if "tab" in scene:
+            self.tabs.setCurrentIndex(1 if scene["tab"] == "mlp" else 0)
+        self._awaiting_scene = True
+        if "input" in scene:
+            self._scene_numbers = np.asarray(scene["input"], dtype=np.float64)
+            self.source.select_special(SCENE_INPUT)
+            self._set_numbers(self._scene_numbers)
+        elif "image" in scene:
+            self._scene_size = scene.get("size")
+            name = scene["image"]
+            samples = {k.lower(): v for k, v in sample_images().items()}
+            self.source.load_file(samples.get(name.lower()) or Path(name))
+        else:
+            self._recompute()
+
+    def is_ready(self) -> bool:
+        return self._result is not None and not self._awaiting_scene
 
 
 if __name__ == "__main__":

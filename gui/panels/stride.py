@@ -34,7 +34,9 @@ from engine.convolution import (
     window_positions,
 )
 from engine.kernels import preset
+from engine.scene import OPERATIONS, plain
 from gui.panels.base import Panel
+from gui.theme import theme
 from gui.widgets.cell_grid import CellGrid
 from gui.widgets.kernel_grid import KernelGrid
 
@@ -226,7 +228,7 @@ class StridePanel(Panel):
 
         right = QVBoxLayout()
         self.formula_label = QLabel()
-        self.formula_label.setStyleSheet("font-size: 15px; font-weight: bold;")
+        theme().style_text(self.formula_label, 15, bold=True)
         self.formula_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         right.addWidget(self.formula_label)
         self.fit_label = QLabel()
@@ -247,14 +249,15 @@ class StridePanel(Panel):
         right.addWidget(self.step_label)
         self.arithmetic_label = QLabel()
         self.arithmetic_label.setWordWrap(True)
-        self.arithmetic_label.setStyleSheet("font-family: monospace; font-size: 14px;")
+        theme().style_text(self.arithmetic_label, 14, mono=True)
         self.arithmetic_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         right.addWidget(self.arithmetic_label)
 
         outer = QHBoxLayout(self)
         left = QWidget()
         left.setLayout(controls)
-        left.setMaximumWidth(360)
+        theme().style_size(left, maximum_width=360)  # wider with bigger text
+        self.controls = left
         outer.addWidget(left)
         outer.addLayout(right, 1)
 
@@ -613,6 +616,58 @@ class StridePanel(Panel):
             self._settings.setValue("stride/speed", value)
         if self.is_playing():
             self._timer.setInterval(int(1000 / value))
+
+    # -- scenes --------------------------------------------------------------------------
+    def scene(self) -> dict:
+        padding = self.p_combo.currentText().strip().lower()
+        scene = {
+            "panel": "stride",
+            "operation": next(k for k, v in OPERATIONS.items() if v == self.operation()),
+            "size": self.n_spin.value(),
+            "filter": self.f_spin.value(),
+            "stride": self.s_spin.value(),
+            "padding": int(padding) if padding.isdigit() else padding,
+            "input": plain(self._values),
+            "step": self._step,
+        }
+        if self.operation() == CONV:
+            scene["kernel"] = plain(self._kernel)
+        return scene
+
+    def apply_scene(self, scene: dict) -> None:
+        kernel = scene.get("kernel")
+        values = scene.get("input")
+        f = len(kernel) if kernel is not None else scene.get("filter", self.f_spin.value())
+        n = len(values) if values is not None else scene.get("size", self.n_spin.value())
+        padding = str(scene.get("padding", 0)).replace("valid", "0")
+        widgets = (
+            self.preset_combo,
+            self.op_combo,
+            self.n_spin,
+            self.f_spin,
+            self.s_spin,
+            self.p_combo,
+            self.values_combo,
+        )
+        blockers = [QSignalBlocker(w) for w in widgets]
+        _select_key(self.op_combo, OPERATIONS[scene.get("operation", "convolution")])
+        self.n_spin.setValue(n)
+        self.f_spin.setValue(f)
+        if "stride" in scene:
+            self.s_spin.setValue(scene["stride"])
+        self.p_combo.setCurrentText(padding)
+        _select_key(self.values_combo, TYPED if values is not None else LECTURE)
+        _select_key(self.preset_combo, CUSTOM)
+        del blockers
+        self._kernel = (
+            np.asarray(kernel, dtype=float) if kernel is not None else self._default_kernel(f)
+        )
+        if values is not None:
+            self._values = np.asarray(values, dtype=float)
+            self._rebuild()
+        else:
+            self._on_setup_changed()
+        self.go_to(scene.get("step", 0))
 
     def prepare_screenshot(self) -> None:
         self._remember = False  # a screenshot run leaves the person's set-up alone

@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QSettings, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, QSignalBlocker, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QAbstractSlider,
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QTextEdit,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -146,11 +147,41 @@ class LectureModel(QObject):
         self.lecture_changed.emit()
 
 
-class CaptionBar(QWidget):
-    """The step's number, title and caption above the panels (or the first-start offer)."""
+class LectureOffer(QWidget):
+    """At the first start, beside the menus: an offer to begin the lecture (it takes no
+    room from the panels)."""
 
     start_requested = Signal()
     offer_declined = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel("New here?")
+        # Flat buttons as tall as a menu entry: the offer adds no height to the window.
+        self.start_button = QToolButton()
+        self.start_button.setText("Start the lecture")
+        self.start_button.setAutoRaise(True)
+        theme().style_text(self.start_button, bold=True)
+        self.start_button.setToolTip(
+            "Step through the lecture's slides: each step sets the app up as its slide and "
+            "says what to look at (Page Down / Page Up; View > Lecture, Ctrl+L, later)"
+        )
+        self.start_button.clicked.connect(self.start_requested)
+        self.decline_button = QToolButton()
+        self.decline_button.setText("Not now")
+        self.decline_button.setAutoRaise(True)
+        self.decline_button.setToolTip("View > Lecture (Ctrl+L) starts it later")
+        self.decline_button.clicked.connect(self.offer_declined)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(4, 0, 4, 0)
+        lay.setSpacing(2)
+        lay.addWidget(self.label)
+        lay.addWidget(self.start_button)
+        lay.addWidget(self.decline_button)
+
+
+class CaptionBar(QWidget):
+    """The step's number, title and caption above the panels."""
 
     def __init__(self, model: LectureModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -162,19 +193,9 @@ class CaptionBar(QWidget):
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         theme().style_text(self.caption, 14)
-        self.start_button = QPushButton("Start the lecture")
-        self.start_button.setToolTip("Step through the lecture's slides (Page Down / Page Up)")
-        self.start_button.clicked.connect(self.start_requested)
-        self.decline_button = QPushButton("Not now")
-        self.decline_button.setToolTip("View > Lecture (Ctrl+L) starts it later")
-        self.decline_button.clicked.connect(self.offer_declined)
-        row = QHBoxLayout()
-        row.addWidget(self.heading, 1)
-        row.addWidget(self.start_button)
-        row.addWidget(self.decline_button)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 4, 8, 4)
-        lay.addLayout(row)
+        lay.addWidget(self.heading)
         lay.addWidget(self.caption)
         self.setStyleSheet("CaptionBar { background: #fff8e1; border-bottom: 1px solid #d0c090; }")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
@@ -182,21 +203,13 @@ class CaptionBar(QWidget):
         model.lecture_changed.connect(self.show_step)
         self.setVisible(False)
 
-    def offer(self) -> None:
-        """First start: offer to begin the lecture."""
-        self.heading.setText("New here? The app can take you through the lecture, slide by slide.")
-        self.caption.setText(
-            "Each step sets the app up as its slide and says what to look at; "
-            "Page Down goes on, Page Up goes back, and every control stays yours in between."
-        )
-        self.start_button.setVisible(True)
-        self.decline_button.setVisible(True)
-        self.setVisible(True)
+    def minimumSizeHint(self) -> QSize:
+        # The panels keep the room they need in a small window (1024x640): the caption
+        # gives way first and is cut, rather than pushing the window past the screen.
+        return QSize(0, 0)
 
     def show_step(self) -> None:
         step = self._model.step()
-        self.start_button.setVisible(False)
-        self.decline_button.setVisible(False)
         if step is None:
             return
         n = len(self._model)
@@ -360,6 +373,7 @@ ARROW_WIDGETS = (
     QAbstractItemView,
     QAbstractSlider,
     QTextEdit,
+    QToolButton,
     QPlainTextEdit,
 )
 NEXT_KEYS = {Qt.Key.Key_PageDown: True, Qt.Key.Key_Right: False, Qt.Key.Key_Down: False}

@@ -115,7 +115,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.tf_label = QLabel("TensorFlow: not loaded")
         self.tf_progress = QProgressBar()
-        self.tf_progress.setMaximumWidth(140)
+        theme().style_size(self.tf_progress, maximum_width=140)
         self.tf_progress.setRange(0, 0)
         self.tf_progress.setVisible(False)
         self.statusBar().addPermanentWidget(self.tf_label)
@@ -131,7 +131,7 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(tab)
         self._shown_once = False
         if remember and settings.value("lecture/offered", "false") not in (True, "true"):
-            self.caption_bar.offer()
+            self.lecture_offer.show()
         if load_tf:
             QTimer.singleShot(0, self.start_tensorflow)
 
@@ -269,7 +269,7 @@ class MainWindow(QMainWindow):
 
     # -- lecture mode and scenes ---------------------------------------------------------
     def _build_lecture(self) -> None:
-        from gui.lecture import CaptionBar, LectureDock, LectureKeys, LectureModel
+        from gui.lecture import CaptionBar, LectureDock, LectureKeys, LectureModel, LectureOffer
         from gui.widgets.message_bar import MessageBar
 
         try:
@@ -278,8 +278,11 @@ class MainWindow(QMainWindow):
             log.error("the shipped lecture cannot be read: %s", exc)
             self.lecture = LectureModel(Lecture("(the lecture could not be read)"), None, self)
         self.caption_bar = CaptionBar(self.lecture)
-        self.caption_bar.start_requested.connect(lambda: self.set_lecture_mode(True))
-        self.caption_bar.offer_declined.connect(self._decline_lecture)
+        self.lecture_offer = LectureOffer()
+        self.lecture_offer.start_requested.connect(lambda: self.set_lecture_mode(True))
+        self.lecture_offer.offer_declined.connect(self._decline_lecture)
+        self.menuBar().setCornerWidget(self.lecture_offer, Qt.Corner.TopRightCorner)
+        self.lecture_offer.hide()
         self.message = MessageBar()
         self.lecture_keys = LectureKeys(self.lecture, self)
         QApplication.instance().installEventFilter(self.lecture_keys)
@@ -314,8 +317,7 @@ class MainWindow(QMainWindow):
     def _decline_lecture(self) -> None:
         if self._remember:
             QSettings().setValue("lecture/offered", True)
-        if not self.lecture_keys.active:
-            self.caption_bar.setVisible(False)
+        self.lecture_offer.hide()
 
     def _on_step(self, index: int) -> None:
         step = self.lecture.step(index)

@@ -16,7 +16,7 @@ import weakref
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QObject, QSettings, Qt, Signal
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontInfo, QTextDocument
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -146,6 +146,12 @@ class Theme(QObject):
         at zoom 1, scaled with the zoom."""
         return round(base * self.zoom())
 
+    def follow(self, receiver: QObject, slot: Any) -> None:
+        """Call ``slot`` after every change, once the widgets have taken their new fonts
+        (the next turn of the event loop: a size measured from a font, a column fitted
+        to its text); it stops when ``receiver`` is deleted."""
+        _Follower(receiver, slot, self)
+
     # -- widgets that are restyled here --------------------------------------------------
     def style_text(
         self, widget: QWidget, px: float = BASE_PX, bold: bool = False, mono: bool = False
@@ -236,6 +242,19 @@ class Theme(QObject):
             if _alive(widget, self._sizes):
                 self._size(widget)
         self.changed.emit()
+
+
+class _Follower(QObject):
+    """Runs a slot a turn after each change of the theme; a child of its receiver, so it
+    goes (and its connection with it) when the receiver goes."""
+
+    def __init__(self, receiver: QObject, slot: Any, source: Theme) -> None:
+        super().__init__(receiver)
+        self._slot = slot
+        source.changed.connect(self._later)
+
+    def _later(self) -> None:
+        QTimer.singleShot(0, self, self._slot)
 
 
 def _alive(obj: Any, registry: Any) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QSettings, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -294,7 +294,7 @@ class KernelLabPanel(Panel):
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         self._controls_page, self._controls_scroll = controls, scroll
         self._fit_controls()
-        theme().changed.connect(self._on_theme_changed)
+        theme().follow(self, self._fit_controls)  # wider with bigger text
         self.controls = scroll
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(scroll)
@@ -306,10 +306,6 @@ class KernelLabPanel(Panel):
 
         QShortcut(QKeySequence("Ctrl+Shift+N"), self, activated=self.add_kernel)
         self._refresh_kernel_list()
-
-    def _on_theme_changed(self) -> None:
-        # Once the widgets have taken their new fonts (their layouts update first).
-        QTimer.singleShot(0, self, self._fit_controls)
 
     def _fit_controls(self) -> None:
         """The control column as wide as its widgets need (they grow with the zoom)."""

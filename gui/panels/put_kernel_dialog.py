@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from engine.mnist_model import LENET5, MNIST
 from gui.state import AppState
+from gui.theme import theme
 
 #: The digit models' first convolution: the layer a hand-made kernel goes into.
 FIRST_CONV = {MNIST: "conv2d_1", LENET5: "c1"}
@@ -124,6 +125,7 @@ class PutKernelDialog(QDialog):
         self.note_label = QLabel()
         self.note_label.setWordWrap(True)
         self.note_label.setStyleSheet("color: #8a4b00;")
+        theme().style_text(self.note_label)  # a style sheet alone would fix its size
         layout.addWidget(self.note_label)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel

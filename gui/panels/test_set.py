@@ -50,6 +50,7 @@ from engine.surgery import Evaluation, evaluate
 from engine.zoo import LENET5, MODEL_TITLES
 from gui.panels.base import Panel
 from gui.state import MNIST_KEY, AppState, OpenModel
+from gui.theme import theme
 from gui.widgets.icons import icon_of
 from gui.widgets.message_bar import MessageBar
 from gui.widgets.progress_row import ProgressRow
@@ -255,10 +256,7 @@ class TestSetPanel(Panel):
         )
 
         self.accuracy_label = QLabel()
-        font = QFont(self.font())
-        font.setPointSize(font.pointSize() + 4)
-        font.setBold(True)
-        self.accuracy_label.setFont(font)
+        theme().style_text(self.accuracy_label, 17, bold=True)
         self.accuracy_label.setWordWrap(True)
         self.accuracy_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.change_label = QLabel()
@@ -273,12 +271,8 @@ class TestSetPanel(Panel):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
         self.table.setHorizontalHeaderLabels([str(d) for d in range(10)])
         self.table.setVerticalHeaderLabels([str(d) for d in range(10)])
-        for header, size in (
-            (self.table.horizontalHeader(), CELL_W),
-            (self.table.verticalHeader(), CELL_H),
-        ):
+        for header in (self.table.horizontalHeader(), self.table.verticalHeader()):
             header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-            header.setDefaultSectionSize(size)
             header.setMinimumSectionSize(10)
             header.setHighlightSections(True)
         for d in range(10):
@@ -289,12 +283,8 @@ class TestSetPanel(Panel):
         )
         self.table.cellClicked.connect(self._on_cell_chosen)
         self.table.currentCellChanged.connect(lambda r, c, _r, _c: self._on_cell_chosen(r, c))
-        self.table.verticalHeader().setFixedWidth(26)
-        frame = 2 * self.table.frameWidth() + 2
-        self.table.setFixedSize(  # the whole matrix, no scrolling
-            26 + 10 * CELL_W + frame,
-            self.table.horizontalHeader().sizeHint().height() + 10 * CELL_H + frame,
-        )
+        self._size_table()
+        theme().follow(self, self._size_table)  # bigger text, bigger cells
         table_box = QGroupBox("Confusion matrix")
         tl = QVBoxLayout(table_box)
         axes = QLabel("Rows: the true digit · columns: the model's answer")
@@ -891,6 +881,18 @@ class TestSetPanel(Panel):
                         item.setToolTip(f"True {i}, read as {j}: {count:,} digits{share}")
                     self.table.setItem(i, j, item)
             self.table.setCurrentCell(-1, -1)
+
+    def _size_table(self) -> None:
+        """The whole matrix, no scrolling, in cells that hold the zoom's text."""
+        t = theme()
+        self.table.horizontalHeader().setDefaultSectionSize(t.size(CELL_W))
+        self.table.verticalHeader().setDefaultSectionSize(t.size(CELL_H))
+        self.table.verticalHeader().setFixedWidth(t.size(26))
+        frame = 2 * self.table.frameWidth() + 2
+        self.table.setFixedSize(
+            t.size(26) + 10 * t.size(CELL_W) + frame,
+            self.table.horizontalHeader().sizeHint().height() + 10 * t.size(CELL_H) + frame,
+        )
 
     def _on_cell_chosen(self, row: int, col: int) -> None:
         if self._shown is None or row < 0 or col < 0 or (row, col) == self._cell:

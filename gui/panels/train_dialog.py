@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from engine.mnist_data import load_mnist
 from engine.mnist_model import DIGIT_MODELS, use_weights, weights_info
 from engine.training import TrainRecord, TrainResult, train_mnist
+from gui.theme import theme
 from gui.widgets.message_bar import MessageBar
 from gui.workers import Task, Worker, WorkerRunner
 
@@ -168,9 +169,11 @@ class TrainDialog(QDialog):
         lay.addLayout(form)
 
         self.plot = pg.PlotWidget(background="w")
-        self.plot.addLegend(offset=(-10, 10))
+        self.plot.addLegend(offset=(-10, 10), labelTextSize=f"{theme().px(12)}px")
         self.plot.setLabel("bottom", "epoch")
         self.plot.showGrid(x=True, y=True, alpha=0.3)
+        theme().style_plot(self.plot)
+        theme().changed.connect(self._on_theme_changed)
         # Per-batch values are each batch's own (Keras reports a running mean over the
         # epoch; the batch's value is recovered from two consecutive means), and the
         # epoch's mean is drawn as what it is: one point per epoch.
@@ -405,6 +408,14 @@ class TrainDialog(QDialog):
 
     def _on_cancelled(self) -> None:
         self.status_label.setText("Cancelled. Your previous weights are unchanged.")
+
+    def _on_theme_changed(self) -> None:
+        """The legend's labels in the zoom's size (the axes follow ``style_plot``)."""
+        legend = self.plot.getPlotItem().legend
+        if legend is not None:
+            legend.setLabelTextSize(f"{theme().px(12)}px")
+            for _sample, label in legend.items:
+                label.setText(label.text)
 
     def closeEvent(self, event) -> None:
         # Closing the dialog during a run asks first: a run can take minutes.

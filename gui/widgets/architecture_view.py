@@ -14,6 +14,11 @@ its own.
 
 Text is painted only when it is large enough to read (Qt's level of detail), so a
 zoomed-out InceptionV3 (313 layers) repaints as fast as a chain of ten.
+
+The drawing follows the window's zoom (``gui.theme``): its text sizes and the boxes that
+hold them grow with it, and a change of zoom draws the scene again. In presenter mode
+"Fit" does not zoom out below 1, so no text is drawn smaller than the zoom promises
+(scroll for the rest).
 """
 
 from __future__ import annotations
@@ -52,12 +57,13 @@ from PySide6.QtWidgets import (
 )
 
 from gui.state import same_layers
+from gui.theme import theme
 
 log = logging.getLogger(__name__)
 
 GRAPH, VOLUMES = "graph", "volumes"
 
-# Graph geometry, in scene pixels.
+# Graph geometry, in scene pixels at zoom 1 (the boxes grow with the text's zoom).
 NODE_W, NODE_H = 200.0, 64.0
 LANE_DX, RANK_DY = 236.0, 92.0
 
@@ -137,6 +143,13 @@ class LayerItem(QGraphicsItem):
         super().__init__()
         self.name = name
         self.selected = False
+        self.k = theme().zoom()  # the geometry's scale: the text's zoom when drawn
+        self._painted: list[int] = []  # text sizes of the last paint (item pixels)
+
+    def text_pixel_sizes(self) -> list[int]:
+        """The text sizes painted last, in the item's pixels (none when zoomed out too
+        far to paint text)."""
+        return list(self._painted)
 
     def set_selected(self, selected: bool) -> None:
         if selected != self.selected:
@@ -161,10 +174,13 @@ class NodeItem(LayerItem):
         self.setZValue(1)
 
     def boundingRect(self) -> QRectF:
-        return QRectF(-NODE_W / 2 - 3, -NODE_H / 2 - 3, NODE_W + 6, NODE_H + 6)
+        w, h = NODE_W * self.k, NODE_H * self.k
+        return QRectF(-w / 2 - 3, -h / 2 - 3, w + 6, h + 6)
 
     def paint(self, p: QPainter, option: QStyleOptionGraphicsItem, _widget=None) -> None:
-        rect = QRectF(-NODE_W / 2, -NODE_H / 2, NODE_W, NODE_H)
+        w, h = NODE_W * self.k, NODE_H * self.k
+        rect = QRectF(-w / 2, -h / 2, w, h)
+        self._painted = []
         border = SELECTED if self.selected else self.border
         p.setPen(QPen(border, 4.0 if self.selected else 1.2))
         p.setBrush(QBrush(self.fill.darker(112) if self.selected else self.fill))
@@ -176,7 +192,8 @@ class NodeItem(LayerItem):
         inner = rect.adjusted(8, 4, -8, -4)
         line_h = inner.height() / len(self.lines)
         for i, text in enumerate(self.lines):
-            p.setFont(_font(i == 0))
+            p.setFont(_box_font(i == 0))
+            self._painted.append(_box_font(i == 0).pixelSize())
             p.drawText(
                 QRectF(inner.left(), inner.top() + i * line_h, inner.width(), line_h),
                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
@@ -185,16 +202,22 @@ class NodeItem(LayerItem):
 
 
 @functools.cache
-def _font(bold: bool) -> QFont:
-    """The boxes' fonts, made once (after the QApplication exists: at the first paint)."""
+def _font(bold: bool, px: int) -> QFont:
+    """The boxes' fonts, made once per size (after the QApplication exists: at the first
+    paint)."""
     font = QFont()
-    font.setPixelSize(12 if bold else 11)
+    font.setPixelSize(px)
     font.setBold(bold)
     return font
 
 
+def _box_font(bold: bool) -> QFont:
+    """A box's name (bold) or its other lines, in the zoom's size."""
+    return _font(bold, theme().px(12))
+
+
 def _elide(text: str, width: float, bold: bool) -> str:
-    return QFontMetricsF(_font(bold)).elidedText(text, Qt.TextElideMode.ElideMiddle, width)
+    return QFontMetricsF(_box_font(bold)).elidedText(text, Qt.TextElideMode.ElideMiddle, width)
 
 
 class EdgeItem(QGraphicsPathItem):
@@ -263,14 +286,14 @@ class VolumeItem(LayerItem):
         return self.depth * 0.45
 
     def width(self) -> float:
-        return max(self.face_w + self.dx, self.LABEL_W)
+        return max(self.face_w + self.dx, self.LABEL_W * self.k)
 
     def _box_left(self) -> float:
         return (self.width() - self.face_w - self.dx) / 2
 
     def boundingRect(self) -> QRectF:
         top = -self.face_h / 2 - self.dy - 4
-        return QRectF(-2, top, self.width() + 4, self.face_h / 2 + 60 - top)
+        return QRectF(-2, top, self.width() + 4, self.face_h / 2 + 12 + 48 * self.k - top)
 
     def paint(self, p: QPainter, option: QStyleOptionGraphicsItem, _widget=None) -> None:
         x0, h, w = self._box_left(), self.face_h, self.face_w
@@ -313,18 +336,21 @@ class VolumeItem(LayerItem):
                     QPointF(x0 + w + t * dx, -h / 2 - t * dy),
                     QPointF(x0 + w + t * dx, h / 2 - t * dy),
                 )
+        self._painted = []
         if option.levelOfDetailFromTransform(p.worldTransform()) < 0.3:
             return
         p.setPen(SELECTED if self.selected else QColor("#202020"))
         y = h / 2 + 6
+        line_h = 16 * self.k
         for i, text in enumerate(self.lines):
-            p.setFont(_font(i == 0))
+            p.setFont(_box_font(i == 0))
+            self._painted.append(_box_font(i == 0).pixelSize())
             p.drawText(
-                QRectF(0, y, self.width(), 16),
+                QRectF(0, y, self.width(), line_h),
                 Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
                 _elide(text, self.width(), i == 0),
             )
-            y += 16
+            y += line_h
 
 
 def is_plain_chain(graph: Any) -> bool:
@@ -454,7 +480,12 @@ class ArchitectureView(QWidget):
 
         state.model_changed.connect(self._on_model_changed)
         state.selection_changed.connect(self._on_selection_changed)
+        theme().changed.connect(self._on_theme_changed)
         self._on_model_changed(state.model)
+
+    def _on_theme_changed(self) -> None:
+        """Another zoom: every box and text drawn again in its size."""
+        self._draw()
 
     # -- what the view shows ---------------------------------------------------------------
     def mode(self) -> str:
@@ -519,15 +550,21 @@ class ArchitectureView(QWidget):
                 (viewport.width() - 24) / (rect.width() + 40),
                 (viewport.height() - 24) / (rect.height() + 40),
             )
-            s = min(1.5, max(0.8, fits))
+            s = min(1.5, max(self._lowest_fit(0.8), fits))
             self.canvas.scale(s, s)
             half = (viewport.width() / 2) / s
             self.canvas.centerOn(min(rect.center().x(), rect.left() + half), rect.center().y())
         else:
-            s = min(1.0, max(0.5, (viewport.width() - 24) / (rect.width() + 40)))
+            s = min(1.0, max(self._lowest_fit(0.5), (viewport.width() - 24) / (rect.width() + 40)))
             self.canvas.scale(s, s)
             self.canvas.centerOn(rect.center().x(), rect.top())
         self._reveal_selection()
+
+    @staticmethod
+    def _lowest_fit(lowest: float) -> float:
+        """How far "Fit" may zoom out: ``lowest``, but not at all in presenter mode (its
+        texts are to stay at the size it promises)."""
+        return 1.0 if theme().strong() else lowest
 
     # -- drawing ---------------------------------------------------------------------------
     def _on_model_changed(self, model: Any) -> None:
@@ -567,7 +604,9 @@ class ArchitectureView(QWidget):
         self._items, self._edges = {}, []
         graph = self.graph
         if graph is None:
-            self.scene.addItem(QGraphicsSimpleTextItem(self._problem))
+            problem = QGraphicsSimpleTextItem(self._problem)
+            problem.setFont(_box_font(False))
+            self.scene.addItem(problem)
             self.scene.setSceneRect(self.scene.itemsBoundingRect())
             self.summary.setText("")
             return
@@ -596,9 +635,10 @@ class ArchitectureView(QWidget):
         from engine.architecture import layout
 
         lay = layout(graph)
+        k = theme().zoom()
 
         def centre(lane: int, rank: int) -> QPointF:
-            return QPointF(lane * LANE_DX, rank * RANK_DY)
+            return QPointF(lane * LANE_DX * k, rank * RANK_DY * k)
 
         for node in graph.nodes:
             item = NodeItem(node, _detail(layers.get(node.name)))
@@ -609,8 +649,8 @@ class ArchitectureView(QWidget):
         for a, b in graph.edges:
             route = lay.routes[(a, b)]
             points = [centre(*p) for p in route]
-            points[0] = points[0] + QPointF(0, NODE_H / 2)
-            points[-1] = points[-1] - QPointF(0, NODE_H / 2)
+            points[0] = points[0] + QPointF(0, NODE_H * k / 2)
+            points[-1] = points[-1] - QPointF(0, NODE_H * k / 2)
             edge = EdgeItem(a, b, points)
             self.scene.addItem(edge)
             self._edges.append(edge)
@@ -658,6 +698,7 @@ class ArchitectureView(QWidget):
             "follows √C (the number of maps). A bar is a vector: its length follows log(units)."
         )
         legend.setBrush(QColor("#505050"))
+        legend.setFont(_box_font(False))
         lowest = max(item.boundingRect().bottom() for item in self._items.values())
         legend.setPos(0, lowest + 12)
         self.scene.addItem(legend)

@@ -4,6 +4,11 @@ It scales with the widget (so a padded 16x16 input stays crisp when the window i
 resized), draws a zero-padded border distinctly, and highlights a window and a cell
 with colours from the Okabe-Ito palette, which stay distinct under red-green colour
 blindness.
+
+Text follows the window's zoom (``gui.theme``): the title is the application's text
+size, the numbers are fitted to the cells but never smaller than that size where a cell
+can hold it, and at a zoom above 1 the grid asks for cells big enough to hold it.
+Presenter mode darkens the greys (the padding, the cells no window reaches, the lines).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from engine.convolution import format_number  # the one number formatter of the arithmetic
+from gui.theme import theme
 
 WINDOW_COLOUR = QColor(0, 114, 178)  # Okabe-Ito blue
 CELL_COLOUR = QColor(230, 159, 0)  # Okabe-Ito orange
@@ -39,9 +45,14 @@ class CellGrid(QWidget):
         self._window: tuple[int, int, int] | None = None  # top, left, size (padded coords)
         self._cell: tuple[int, int] | None = None  # unpadded coords
         self._title = ""
+        self._painted: list[int] = []  # the text sizes of the last paint, in pixels
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(120, 120)
         self.setMouseTracking(False)
+        theme().changed.connect(self._on_theme_changed)
+
+    def _on_theme_changed(self) -> None:
+        self.updateGeometry()
+        self.update()
 
     # -- content -----------------------------------------------------------------------
     def set_values(self, values: np.ndarray, pad: int = 0, missed: int = 0) -> None:
@@ -55,6 +66,7 @@ class CellGrid(QWidget):
         self._missed = int(missed)
         self._window = None
         self._cell = None
+        self.updateGeometry()
         self.update()
 
     def set_title(self, title: str) -> None:
@@ -81,12 +93,37 @@ class CellGrid(QWidget):
 
     # -- geometry ----------------------------------------------------------------------
     def sizeHint(self) -> QSize:
-        return QSize(320, 320)
+        return QSize(320, 320).expandedTo(self.minimumSizeHint())
+
+    def minimumSizeHint(self) -> QSize:
+        """120 x 120 at zoom 1; zoomed in, cells that hold the zoom's smallest text."""
+        t = theme()
+        if t.zoom() <= 1.0 or self._values.size == 0:
+            return QSize(120, 120)
+        rows = self._values.shape[0] + 2 * self._pad
+        cols = self._values.shape[1] + 2 * self._pad
+        font = QFont(self.font())
+        font.setPixelSize(t.min_px())
+        finite = self._values[np.isfinite(self._values)]
+        texts = ["0", *(format_number(x) for x in finite.ravel()[:4096])]
+        widest = max(QFontMetricsF(font).horizontalAdvance(x) for x in texts)
+        cell = max(t.min_px() / 0.7, widest / 0.9) + 1
+        return QSize(
+            max(t.size(120), int(cols * cell + 8)),
+            max(t.size(120), int(rows * cell + self._top_margin() + 4)),
+        )
+
+    def _top_margin(self) -> float:
+        return theme().size(22) if self._title else 4.0
+
+    def text_pixel_sizes(self) -> list[int]:
+        """The pixel sizes of the texts painted last (title, numbers)."""
+        return list(self._painted)
 
     def _layout(self) -> tuple[float, float, float, int, int]:
         rows = self._values.shape[0] + 2 * self._pad
         cols = self._values.shape[1] + 2 * self._pad
-        top_margin = 22.0 if self._title else 4.0
+        top_margin = self._top_margin()
         avail_w = self.width() - 8.0
         avail_h = self.height() - top_margin - 4.0
         cell = max(4.0, min(avail_w / max(cols, 1), avail_h / max(rows, 1)))
@@ -113,12 +150,19 @@ class CellGrid(QWidget):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.fillRect(self.rect(), self.palette().base())
+        t = theme()
+        strong = t.strong()
+        self._painted = []
         if self._title:
             p.setPen(self.palette().text().color())
             f = QFont(self.font())
             f.setBold(True)
+            f.setPixelSize(t.px(12))
             p.setFont(f)
-            p.drawText(QRectF(0, 0, self.width(), 20), Qt.AlignmentFlag.AlignCenter, self._title)
+            p.drawText(
+                QRectF(0, 0, self.width(), t.size(20)), Qt.AlignmentFlag.AlignCenter, self._title
+            )
+            self._painted.append(f.pixelSize())
         if self._values.size == 0:
             p.end()
             return
@@ -128,15 +172,23 @@ class CellGrid(QWidget):
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         span = hi - lo if hi > lo else 1.0
         font = QFont(self.font())
-        size = max(6, int(cell * 0.36))
+        # A third of the cell, but not under the zoom's smallest text while the number's
+        # height fits the cell.
+        size = max(6, min(max(int(cell * 0.36), t.min_px()), int(cell * 0.7)))
         font.setPixelSize(size)
         # The longest number must fit a cell whole (-1234.56 shrinks instead of losing
         # its sign and digits at both ends).
         texts = [format_number(x) for x in finite.ravel()] if finite.size <= 4096 else []
-        widest = max((QFontMetricsF(font).horizontalAdvance(t) for t in texts), default=0.0)
+        widest = max((QFontMetricsF(font).horizontalAdvance(x) for x in texts), default=0.0)
         if widest > cell * 0.9:
             font.setPixelSize(max(5, int(size * cell * 0.9 / widest)))
         p.setFont(font)
+        self._painted.append(font.pixelSize())
+        hatch = QColor(110, 110, 135) if strong else QColor(170, 170, 190)
+        missed_shade = QColor(0, 0, 0, 120) if strong else QColor(0, 0, 0, 60)
+        grid_pen = QPen(QColor(60, 60, 60) if strong else QColor(150, 150, 150))
+        grid_pen.setWidthF(t.line_width(1.0))
+        pad_text = QColor(30, 30, 50) if strong else QColor(90, 90, 110)
         pad = self._pad
         for r in range(rows):
             for c in range(cols):
@@ -154,17 +206,18 @@ class CellGrid(QWidget):
                         text = ""
                 else:
                     p.fillRect(rect, QBrush(PAD_COLOUR, Qt.BrushStyle.SolidPattern))
-                    p.fillRect(rect, QBrush(QColor(170, 170, 190), Qt.BrushStyle.BDiagPattern))
+                    p.fillRect(rect, QBrush(hatch, Qt.BrushStyle.BDiagPattern))
                     text = "0"
                 if missed:
-                    p.fillRect(rect, QBrush(QColor(0, 0, 0, 60), Qt.BrushStyle.Dense5Pattern))
-                p.setPen(QPen(QColor(150, 150, 150), 1))
+                    p.fillRect(rect, QBrush(missed_shade, Qt.BrushStyle.Dense5Pattern))
+                p.setPen(grid_pen)
                 p.drawRect(rect)
-                p.setPen(QColor(20, 20, 20) if inside else QColor(90, 90, 110))
+                p.setPen(QColor(20, 20, 20) if inside else pad_text)
                 p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
         # the padded border's outline, so it reads as added, not part of the image
         if pad:
-            p.setPen(QPen(QColor(60, 60, 60), 2, Qt.PenStyle.DashLine))
+            outline = QColor(0, 0, 0) if strong else QColor(60, 60, 60)
+            p.setPen(QPen(outline, t.line_width(2), Qt.PenStyle.DashLine))
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(
                 QRectF(x0 + pad * cell, y0 + pad * cell, v.shape[1] * cell, v.shape[0] * cell)

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.state import Activations, AppState, OpenModel
+from gui.theme import theme
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar
 from gui.workers import Cancelled, Worker
@@ -126,7 +127,7 @@ class EditView(QWidget):
         self.edit_list.setToolTip("Every change, oldest first; select one and 'Undo to here'")
         self.edit_list.setWordWrap(True)  # "conv2d_2 filters 4, 8, 10-12, …" whole
         self.edit_list.setMinimumHeight(44)
-        self.edit_list.setMaximumHeight(130)
+        theme().style_size(self.edit_list, maximum_height=130)
         row = QHBoxLayout()
         row.addWidget(self.edit_list, 1)
         col = QVBoxLayout()
@@ -153,14 +154,14 @@ class EditView(QWidget):
         outer.addLayout(top)
 
         self.prediction_label = _wrap(QLabel())
-        self.prediction_label.setStyleSheet("font-weight: bold;")
+        theme().style_text(self.prediction_label, bold=True)
         outer.addWidget(self.prediction_label)
         row = QHBoxLayout()
         self.accuracy_label = _wrap(QLabel())
         row.addWidget(self.accuracy_label, 1)
         self.accuracy_progress = QProgressBar()
         self.accuracy_progress.setRange(0, 100)
-        self.accuracy_progress.setMaximumWidth(140)
+        theme().style_size(self.accuracy_progress, maximum_width=140)
         self.accuracy_progress.setVisible(False)
         row.addWidget(self.accuracy_progress)
         self.browser_button = QPushButton("Test-set browser")

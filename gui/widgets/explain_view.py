@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from engine.display import input_to_pixels
 from engine.zoo import prepare_image
 from gui.state import Activations, AppState
+from gui.theme import theme
 from gui.widgets.message_bar import MessageBar
 from gui.widgets.overlay_view import OverlayView
 from gui.widgets.progress_row import ProgressRow
@@ -193,12 +194,12 @@ class ExplainView(QWidget):
 
         self.probability_label = QLabel()
         self.probability_label.setWordWrap(True)
-        self.probability_label.setStyleSheet("font-size: 14px; font-weight: bold;")
+        theme().style_text(self.probability_label, 14, bold=True)
         self.probability_label.setSizePolicy(
             QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred
         )
         self.covered_list = QListWidget()
-        self.covered_list.setMaximumHeight(110)
+        theme().style_size(self.covered_list, maximum_height=110)
         self.covered_list.setToolTip("The top-5 with the covered parts hidden")
         self.message = MessageBar()
 

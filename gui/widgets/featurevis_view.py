@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 from engine import featurevis
 from engine.paths import user_data_dir
 from gui.state import AppState, InputKind, OpenModel
+from gui.theme import theme
 from gui.widgets.icons import icon_of, to_rgb
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar
@@ -514,9 +515,10 @@ class FeatureVisView(QWidget):
     # -- the widgets ---------------------------------------------------------------------
     def _build_ui(self) -> None:
         self.header = QLabel()
-        self.header.setStyleSheet("font-weight: bold;")
+        theme().style_text(self.header, bold=True)
         self.note = QLabel()
         self.note.setStyleSheet("color: #8a5a00;")
+        theme().style_text(self.note)  # a style sheet alone would fix its size
         for label in (self.header, self.note):
             label.setWordWrap(True)
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -578,7 +580,7 @@ class FeatureVisView(QWidget):
         # picture starts or ends (a click meant for the picture lands on it).
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
-        self.progress.setMaximumWidth(160)
+        theme().style_size(self.progress, maximum_width=160)
         self.progress.setToolTip("How far the picture (or the whole layer) is")
         self.progress_label = QLabel()
         self.progress_label.setWordWrap(True)
@@ -651,6 +653,7 @@ class FeatureVisView(QWidget):
         self.top_list = self._icon_list(CROP_ICON, 2, TOP_GRID_EXTRA)
         self.top_list.setToolTip("Click a patch to make its image the current input")
         self.top_list.itemClicked.connect(self._on_top_clicked)
+        theme().follow(self, self._fit_text_rows)
         top_box = QWidget()
         tl = QVBoxLayout(top_box)
         tl.setContentsMargins(4, 4, 4, 4)
@@ -681,6 +684,15 @@ class FeatureVisView(QWidget):
         lay.addWidget(splitter, 1)
         lay.addWidget(self.message)
         self._update_running()
+
+    def _fit_text_rows(self) -> None:
+        """Another zoom: the rows sized by the font (the progress line, the icons'
+        captions) follow it."""
+        self.progress_label.setFixedHeight(2 * self.progress_label.fontMetrics().lineSpacing() + 2)
+        for w, lines in ((self.gallery, 1), (self.top_list, 2)):
+            side = w.iconSize().width()
+            text = lines * w.fontMetrics().lineSpacing() + 8
+            w.setGridSize(QSize(w.gridSize().width(), side + text))
 
     @staticmethod
     def _icon_list(side: int, lines: int, extra: int) -> QListWidget:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontInfo, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from engine.convolution import format_number
+from gui.theme import theme
 from gui.widgets.cell_grid import CELL_COLOUR, WINDOW_COLOUR
 
 
@@ -29,9 +30,19 @@ class FlattenView(QWidget):
         super().__init__(parent)
         self._image = np.zeros((3, 3))
         self._selected: tuple[int, int] | None = (1, 1)
-        self.setMinimumHeight(220)
+        self._painted: list[int] = []  # the text sizes of the last paint, in pixels
+        self.setMinimumHeight(theme().size(220))
+        theme().changed.connect(self._on_theme_changed)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setToolTip("Click a pixel: its neighbours in the image are far apart in the vector.")
+
+    def _on_theme_changed(self) -> None:
+        self.setMinimumHeight(theme().size(220))
+        self.update()
+
+    def text_pixel_sizes(self) -> list[int]:
+        """The pixel sizes of the texts painted last (numbers, vector indices)."""
+        return list(self._painted)
 
     def set_image(self, image: np.ndarray) -> None:
         self._image = np.asarray(image, dtype=np.float64)
@@ -73,10 +84,11 @@ class FlattenView(QWidget):
     def _geometry(self) -> tuple[float, QPointF, QPointF]:
         h, w = self._image.shape
         n = h * w
-        vec_cell = min(48.0, (self.width() - 20) / n)
+        vec_cell = min(theme().size(48), (self.width() - 20) / n)
         grid_cell = min(vec_cell * 1.6, (self.height() * 0.45) / h)
         grid_origin = QPointF((self.width() - grid_cell * w) / 2, 10)
-        vec_origin = QPointF((self.width() - vec_cell * n) / 2, self.height() - vec_cell - 30)
+        below = theme().size(30)  # room for the vector's indices
+        vec_origin = QPointF((self.width() - vec_cell * n) / 2, self.height() - vec_cell - below)
         return grid_cell, grid_origin, vec_origin
 
     def grid_rect(self, r: int, c: int) -> QRectF:
@@ -85,7 +97,7 @@ class FlattenView(QWidget):
 
     def vector_rect(self, k: int) -> QRectF:
         h, w = self._image.shape
-        vec_cell = min(48.0, (self.width() - 20) / (h * w))
+        vec_cell = min(theme().size(48), (self.width() - 20) / (h * w))
         _, _, origin = self._geometry()
         return QRectF(origin.x() + k * vec_cell, origin.y(), vec_cell, vec_cell)
 
@@ -107,6 +119,12 @@ class FlattenView(QWidget):
         lo, hi = float(v.min()), float(v.max())
         span = hi - lo if hi > lo else 1.0
         near = set(self.neighbours())
+        t = theme()
+        strong = t.strong()
+        number_font = QFont(self.font())
+        number_font.setPixelSize(t.px(12))
+        index_font = QFont(number_font)
+        self._painted = [number_font.pixelSize(), QFontInfo(index_font).pixelSize()]
 
         def fill(rr: int, cc: int) -> QColor:
             if self._selected == (rr, cc):
@@ -121,21 +139,25 @@ class FlattenView(QWidget):
                 k = r * w + c
                 a, b = self.grid_rect(r, c), self.vector_rect(k)
                 important = self._selected == (r, c) or (r, c) in near
+                faint = QColor(120, 120, 120) if strong else QColor(200, 200, 200)
                 p.setPen(
                     QPen(
-                        WINDOW_COLOUR if important else QColor(200, 200, 200), 2 if important else 1
+                        WINDOW_COLOUR if important else faint,
+                        t.line_width(2 if important else 1),
                     )
                 )
                 p.drawLine(QPointF(a.center().x(), a.bottom()), QPointF(b.center().x(), b.top()))
+                p.setFont(number_font)
                 for rect in (a, b):
                     p.fillRect(rect, fill(r, c))
-                    p.setPen(QColor(120, 120, 120))
+                    p.setPen(QColor(40, 40, 40) if strong else QColor(120, 120, 120))
                     p.drawRect(rect)
                     p.setPen(Qt.GlobalColor.black)
                     p.drawText(rect, Qt.AlignmentFlag.AlignCenter, format_number(v[r, c]))
-                p.setPen(QColor(110, 110, 110))
+                p.setFont(index_font)
+                p.setPen(t.text_colour() if strong else QColor(110, 110, 110))
                 p.drawText(
-                    QRectF(b.x(), b.bottom() + 2, b.width(), 16),
+                    QRectF(b.x(), b.bottom() + 2, b.width(), t.size(16)),
                     Qt.AlignmentFlag.AlignCenter,
                     str(k),
                 )

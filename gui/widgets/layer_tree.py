@@ -15,6 +15,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
 from engine.activations import LayerInfo, block_of
+from gui.theme import theme
 
 COLUMNS = ("Layer", "Type", "Output shape", "Params", "Receptive field")
 NAME_ROLE = Qt.ItemDataRole.UserRole
@@ -47,6 +48,11 @@ class LayerTree(QTreeWidget):
         self._layers: list[LayerInfo] = []
         self._items: dict[str, QTreeWidgetItem] = {}
         self.currentItemChanged.connect(self._on_current_item_changed)
+        theme().follow(self, self._fit_columns)  # bigger text, wider columns
+
+    def _fit_columns(self) -> None:
+        for c in range(len(COLUMNS)):
+            self.resizeColumnToContents(c)
 
     def set_layers(
         self,
@@ -66,7 +72,7 @@ class LayerTree(QTreeWidget):
         blocks: dict[str, list[LayerInfo]] = {}
         for info in self._layers:
             blocks.setdefault(block_of(info.name), []).append(info)
-        bold = QFont(self.font())
+        bold = QFont()  # bold only: its size stays the tree's, which follows the zoom
         bold.setBold(True)
         shade = QBrush(QColor(238, 242, 250))
         for block, members in blocks.items():
@@ -107,8 +113,7 @@ class LayerTree(QTreeWidget):
                     self.addTopLevelItem(item)
                 self._items[info.name] = item
         self.expandAll()
-        for c in range(len(COLUMNS)):
-            self.resizeColumnToContents(c)
+        self._fit_columns()
         self.blockSignals(False)
 
     def _on_current_item_changed(self, item: QTreeWidgetItem | None, _previous) -> None:

@@ -10,6 +10,8 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter
 from PySide6.QtWidgets import QWidget
 
+from gui.theme import theme
+
 
 class IndexLabels(pg.GraphicsObject):
     """The number of every map of a mosaic, painted by ONE item (hundreds of TextItems
@@ -17,6 +19,11 @@ class IndexLabels(pg.GraphicsObject):
 
     A map is numbered by its place in the mosaic, or by the number given for it (the
     real channel of a mosaic of chosen channels).
+
+    The numbers are part of the picture, not text of the window: they are scaled with
+    the maps (a quarter of a map's height), so they do not follow the window's zoom and
+    the presenter check (``gui.theme.small_texts``) does not count them; the wheel
+    zooms the view to read them.
     """
 
     def __init__(self) -> None:
@@ -55,7 +62,8 @@ class IndexLabels(pg.GraphicsObject):
         if not self._origins:
             return
         h = self._size[0]
-        # Text is drawn at 10 px and scaled so it takes a quarter of a map's height.
+        # Text is drawn at 10 px and scaled so it takes a quarter of a map's height (a
+        # size in the map's pixels, not a text size of the window).
         scale = max(h * 0.25, 0.5) / 10.0
         font = QFont()
         font.setPixelSize(10)
@@ -78,6 +86,7 @@ class MapView(pg.GraphicsLayoutWidget):
         self.setBackground("w")
         self._title = title
         self._label = self.addLabel(title, row=0, col=0, colspan=2, color="k")
+        theme().style_label(self._label)
         self.view = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True)
         self.view.setMenuEnabled(False)
         self.image_item = pg.ImageItem(axisOrder="row-major")
@@ -91,11 +100,13 @@ class MapView(pg.GraphicsLayoutWidget):
             )
             self.colour_bar.setImageItem(self.image_item)
             self.addItem(self.colour_bar, row=1, col=1)
+            theme().style_plot(self.colour_bar)
         self._data: np.ndarray | None = None
         # New content fills the view; until the person zooms or pans it, it is fitted
         # again whenever the view's size changes (a hidden tab has no size yet).
         self._fitted = False
         self.view.sigRangeChangedManually.connect(self._on_manual_range)
+        theme().changed.connect(self._show_title)  # a bigger font is cut shorter
 
     def _on_manual_range(self, *_args) -> None:
         self._fitted = True

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.theme import theme
+
 log = logging.getLogger(__name__)
 
 #: The longest message shown in full; longer ones are cut at a sentence and "Details…".
@@ -57,13 +59,14 @@ class MessageBar(QWidget):
         self._label = QLabel()
         self._label.setWordWrap(True)
         self._label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        theme().style_text(self._label)  # its style sheet (the colour) would fix its size
         self._details_button = QToolButton()
         self._details_button.setText("Details…")
         self._details_button.setCheckable(True)
         self._details_button.setToolTip("Show the full message (it is also in the log)")
         self._details = QPlainTextEdit()
         self._details.setReadOnly(True)
-        self._details.setMaximumHeight(140)
+        theme().style_size(self._details, maximum_height=140)
         self._details_button.toggled.connect(self._details.setVisible)
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)

@@ -15,6 +15,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
+from gui.theme import theme
 from gui.widgets.colour import colour_map
 
 
@@ -75,6 +76,7 @@ class OverlayView(pg.GraphicsLayoutWidget):
         super().__init__(parent=parent)
         self.setBackground("w")
         self._label = self.addLabel(title, row=0, col=0, color="k")
+        theme().style_label(self._label)
         self.view = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True)
         self.view.setMenuEnabled(False)
         self.base = pg.ImageItem(axisOrder="row-major")

@@ -6,6 +6,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
+from gui.theme import theme
+
 
 class ProbabilityBars(pg.PlotWidget):
     """Bars for classes 0..N-1; the most probable one in a contrasting colour."""
@@ -19,6 +21,7 @@ class ProbabilityBars(pg.PlotWidget):
         self.setXRange(-0.6, n - 0.4, padding=0)
         self.getAxis("bottom").setTicks([[(i, str(i)) for i in range(n)]])
         self.setLabel("left", "probability")
+        theme().style_plot(self)
         self._n = n
         self._bars = pg.BarGraphItem(x=np.arange(n), height=np.zeros(n), width=0.7, brush="#56B4E9")
         self.addItem(self._bars)

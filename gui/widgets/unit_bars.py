@@ -6,7 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QWidget
+
+from gui.theme import theme
 
 #: Up to this many units, every bar is labelled on the axis.
 LABEL_ALL = 20
@@ -31,6 +34,17 @@ class UnitBars(pg.PlotWidget):
         self._texts: list[pg.TextItem] = []
         self._values = np.zeros(0)
         self._names: list[str] = []
+        theme().style_plot(self)
+        theme().changed.connect(self._on_theme_changed)
+
+    def _text_font(self) -> QFont:
+        font = QFont()
+        font.setPixelSize(theme().px(12))
+        return font
+
+    def _on_theme_changed(self) -> None:
+        for t in self._texts:
+            t.setFont(self._text_font())
 
     def set_values(
         self, values: np.ndarray, names: Sequence[str] | None = None, title: str = ""
@@ -62,6 +76,7 @@ class UnitBars(pg.PlotWidget):
         for i in labelled:
             text = f"{v[i]:.3g}" if n <= LABEL_ALL else f"{self._names[i]}: {v[i]:.3g}"
             item = pg.TextItem(text, color="k", anchor=(0.5, 1.0 if v[i] >= 0 else 0.0))
+            item.setFont(self._text_font())
             item.setPos(i, v[i])
             self.addItem(item)
             self._texts.append(item)

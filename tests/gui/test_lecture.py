@@ -177,15 +177,16 @@ def test_first_start_offers_the_lecture_once(qtbot):
     w = MainWindow(load_tf=False, remember=True)
     qtbot.addWidget(w)
     w.show()
-    assert w.caption_bar.isVisible() and w.caption_bar.start_button.isVisible()
-    qtbot.mouseClick(w.caption_bar.start_button, Qt.MouseButton.LeftButton)
-    assert w.lecture_dock.isVisible() and w.lecture.index == 0
+    assert w.lecture_offer.isVisible() and not w.caption_bar.isVisible()
+    qtbot.mouseClick(w.lecture_offer.start_button, Qt.MouseButton.LeftButton)
+    assert w.lecture_dock.isVisible() and w.lecture.index == 0 and w.caption_bar.isVisible()
+    assert not w.lecture_offer.isVisible()
     assert QSettings().value("lecture/offered") in (True, "true")
     w.close()
     again = MainWindow(load_tf=False, remember=True)
     qtbot.addWidget(again)
     again.show()
-    assert not again.caption_bar.isVisible()
+    assert not again.lecture_offer.isVisible() and not again.caption_bar.isVisible()
     again.close()
 
 

@@ -165,6 +165,8 @@ def check_scene(data: object) -> dict[str, Any]:
     for name in ("title", "caption", "image", "model", "model_file", "weights", "layer"):
         _text(scene, name)
     _choice(scene, "dialog", DIALOGS)
+    if "controls" in scene and not isinstance(scene["controls"], bool):
+        raise SceneError("controls", f"must be true or false, not {scene['controls']!r}")
     panel = scene["panel"]
     if panel == "kernels":
         if "input" in scene:

@@ -224,9 +224,16 @@ class LectureDock(QDockWidget):
     -------
     add_requested()
         The person asked to add what the window shows now as a step.
+    closed()
+        The person closed the dock (its title bar's button): lecture mode ends.
     """
 
     add_requested = Signal()
+    closed = Signal()
+
+    def closeEvent(self, event) -> None:
+        super().closeEvent(event)
+        self.closed.emit()
 
     def __init__(self, model: LectureModel, parent: QWidget | None = None) -> None:
         super().__init__("Lecture", parent)

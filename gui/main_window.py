@@ -192,6 +192,11 @@ class MainWindow(QMainWindow):
         )
         self.lecture_action.toggled.connect(self.set_lecture_mode)
         view_menu.addAction(self.lecture_action)
+        go_to = QAction("&Go to step…", self)
+        go_to.setShortcut(QKeySequence("Ctrl+G"))
+        go_to.setToolTip("Show a step of the lecture by its number")
+        go_to.triggered.connect(self.go_to_step_dialog)
+        view_menu.addAction(go_to)
         view_menu.addSeparator()
         for i in range(self.tabs.count()):
             action = QAction(self.tabs.tabText(i), self)
@@ -288,7 +293,7 @@ class MainWindow(QMainWindow):
         QApplication.instance().installEventFilter(self.lecture_keys)
         self.lecture_dock = LectureDock(self.lecture, self)
         self.lecture_dock.add_requested.connect(self.add_step)
-        self.lecture_dock.visibilityChanged.connect(self._on_dock_visibility)
+        self.lecture_dock.closed.connect(lambda: self.set_lecture_mode(False))
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.lecture_dock)
         self.lecture_dock.hide()
         self.lecture.step_changed.connect(self._on_step)
@@ -297,7 +302,9 @@ class MainWindow(QMainWindow):
         """Lecture mode: the steps beside the panels, the caption above them, Page Down /
         Page Up stepping; it starts at the step last shown."""
         self.lecture_keys.active = on
-        self.lecture_dock.setVisible(on)
+        # Presenter mode gives the projector the whole width: the steps' list waits
+        # (Page Down / Page Up and Go to step still work).
+        self.lecture_dock.setVisible(on and not theme().presenter())
         self.caption_bar.setVisible(on)
         with QSignalBlocker(self.lecture_action):
             self.lecture_action.setChecked(on)
@@ -307,12 +314,21 @@ class MainWindow(QMainWindow):
                 saved = _int_setting("lecture/step", 0) if self._remember else 0
                 self.lecture.go(saved if 0 <= saved < len(self.lecture) else 0)
 
-    def _on_dock_visibility(self, visible: bool) -> None:
-        if not visible and self.lecture_keys.active and not self.lecture_dock.isFloating():
-            # closed with its own button: lecture mode ends (not when merely hidden by
-            # presenter mode's "Hide the controls")
-            if not self.isMinimized() and self.isVisible():
-                self.set_lecture_mode(False)
+    def go_to_step_dialog(self) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        n = len(self.lecture)
+        number, ok = QInputDialog.getInt(
+            self, "Go to step", f"Step (1 to {n}):", max(self.lecture.index + 1, 1), 1, n
+        )
+        if ok:
+            self.go_to_step(number)
+
+    def go_to_step(self, number: int) -> None:
+        """Show lecture step ``number`` (from 1), lecture mode on."""
+        if not self.lecture_keys.active:
+            self.set_lecture_mode(True)
+        self.lecture.go(number - 1)
 
     def _decline_lecture(self) -> None:
         if self._remember:
@@ -358,6 +374,15 @@ class MainWindow(QMainWindow):
             return False
         self.message.clear_message()
         panel = self.show_panel(scene["panel"])
+        # A scene may give its panel the whole width ("controls": false), for a grid of
+        # numbers big enough to read at the back of a room; the next scene gives the
+        # controls back unless the person hid them.
+        if scene.get("controls") is False:
+            self._scene_hid_controls = not self.controls_action.isChecked()
+            self.hide_controls(True)
+        elif getattr(self, "_scene_hid_controls", False):
+            self._scene_hid_controls = False
+            self.hide_controls(False)
         panel.apply_scene(scene)
         if scene.get("dialog") == "compare":
             self.show_model_comparison()
@@ -484,6 +509,7 @@ class MainWindow(QMainWindow):
         """Presenter mode: full screen and presenter zoom (every text >= 24 px at its
         default), strong pens; off: the window and zoom as they were."""
         theme().set_presenter(on)
+        self.lecture_dock.setVisible(self.lecture_keys.active and not on)
         if on:
             self._geometry_before = self.saveGeometry()
             self.showFullScreen()

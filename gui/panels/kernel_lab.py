@@ -251,6 +251,7 @@ class KernelLabPanel(Panel):
         self.maps_layout.setContentsMargins(0, 0, 0, 0)
         grids.addWidget(self.input_grid, 3)
         grids.addWidget(self.maps_box, 4)
+        self._grids_row = grids
         nl.addLayout(grids, 1)
         self.arithmetic_label = QLabel()
         self.arithmetic_label.setWordWrap(True)
@@ -599,6 +600,10 @@ class KernelLabPanel(Panel):
         r = self._result
         h, w, k = r.maps.shape
         self._ensure_map_grids(k)
+        # The width shared by the cells of both sides: one cell is as wide in the input
+        # as in the maps (a 20x20 input beside its 20x20 map gets half, not 3/7).
+        self._grids_row.setStretch(0, self._grey.shape[1] + 2 * r.padding)
+        self._grids_row.setStretch(1, w * min(k, NUMBERS_COLUMNS))
         self.input_grid.set_values(self._grey, pad=r.padding)
         for i, grid in enumerate(self.output_grids):
             grid.set_values(r.maps[:, :, i])

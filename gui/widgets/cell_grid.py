@@ -107,7 +107,7 @@ class CellGrid(QWidget):
         finite = self._values[np.isfinite(self._values)]
         texts = ["0", *(format_number(x) for x in finite.ravel()[:4096])]
         widest = max(QFontMetricsF(font).horizontalAdvance(x) for x in texts)
-        cell = max(t.min_px() / 0.7, widest / 0.9) + 1
+        cell = max(t.min_px() / 0.96, widest / 0.95) + 1
         return QSize(
             max(t.size(120), int(cols * cell + 8)),
             max(t.size(120), int(rows * cell + self._top_margin() + 4)),
@@ -174,14 +174,14 @@ class CellGrid(QWidget):
         font = QFont(self.font())
         # A third of the cell, but not under the zoom's smallest text while the number's
         # height fits the cell.
-        size = max(6, min(max(int(cell * 0.36), t.min_px()), int(cell * 0.7)))
+        size = max(6, min(max(int(cell * 0.36), t.min_px()), int(cell * 0.96)))
         font.setPixelSize(size)
         # The longest number must fit a cell whole (-1234.56 shrinks instead of losing
         # its sign and digits at both ends).
         texts = [format_number(x) for x in finite.ravel()] if finite.size <= 4096 else []
         widest = max((QFontMetricsF(font).horizontalAdvance(x) for x in texts), default=0.0)
-        if widest > cell * 0.9:
-            font.setPixelSize(max(5, int(size * cell * 0.9 / widest)))
+        if widest > cell * 0.95:
+            font.setPixelSize(max(5, int(size * cell * 0.95 / widest)))
         p.setFont(font)
         self._painted.append(font.pixelSize())
         hatch = QColor(110, 110, 135) if strong else QColor(170, 170, 190)

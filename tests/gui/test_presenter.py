@@ -130,3 +130,25 @@ def test_activations_with_a_model_in_presenter_mode(qtbot, activations_panel, pl
     assert found == {}, "texts under 24 px in presenter mode:\n" + "\n".join(
         f"{where}: {bad}" for where, bad in found.items()
     )
+
+
+def test_lecture_steps_fit_a_projector_in_presenter_mode(qtbot, window):
+    """Every step that needs no model, in presenter mode at 1920x1080: the window stays
+    the projector's size (the steps' list makes way) and no text is under 24 px."""
+    window.lecture_action.trigger()
+    on_projector(qtbot, window)
+    assert not window.lecture_dock.isVisible() and window.caption_bar.isVisible()
+    checked = 0
+    for i, step in enumerate(window.lecture.lecture.steps):
+        if step["panel"] not in ("kernels", "stride"):
+            continue
+        qtbot.keyClick(window, Qt.Key.Key_G, Qt.KeyboardModifier.NoModifier)  # nothing
+        window.go_to_step(i + 1)
+        panel = window.panels[step["panel"]]
+        qtbot.waitUntil(panel.is_ready, timeout=10_000)
+        assert window.size().toTuple() == PROJECTOR, (step["title"], window.size())
+        assert offenders(qtbot, window) == [], step["title"]
+        checked += 1
+    assert checked >= 15
+    window.presenter_action.trigger()  # leaving presenter mode brings the list back
+    assert window.lecture_dock.isVisible()

@@ -510,6 +510,9 @@ class MainWindow(QMainWindow):
         default), strong pens; off: the window and zoom as they were."""
         theme().set_presenter(on)
         self.lecture_dock.setVisible(self.lecture_keys.active and not on)
+        # The projector's height goes to the panel (a 20x20 grid of numbers at 24 px);
+        # TensorFlow's status is for the person at the desk.
+        self.statusBar().setVisible(not on)
         if on:
             self._geometry_before = self.saveGeometry()
             self.showFullScreen()
@@ -600,6 +603,7 @@ class MainWindow(QMainWindow):
             )
         if presenter:
             theme().set_presenter(True)
+            self.statusBar().setVisible(False)
             self.resize(1920, 1080)
         else:
             self.resize(1280, 820)

@@ -233,6 +233,7 @@ class StridePanel(Panel):
         right.addWidget(self.formula_label)
         self.fit_label = QLabel()
         self.fit_label.setWordWrap(True)
+        theme().style_text(self.fit_label)  # its colour style sheet would fix its size
         right.addWidget(self.fit_label)
         self.suggestion_row = QHBoxLayout()
         right.addLayout(self.suggestion_row)

@@ -152,3 +152,15 @@ def test_lecture_steps_fit_a_projector_in_presenter_mode(qtbot, window):
     assert checked >= 15
     window.presenter_action.trigger()  # leaving presenter mode brings the list back
     assert window.lecture_dock.isVisible()
+
+
+def test_a_step_opened_straight_in_presenter_mode_has_no_small_text(qtbot, window):
+    """Strides 3 colours its note red (a style sheet): opened first thing on the projector,
+    the note once kept the 12 px of zoom 1."""
+    window.lecture_action.trigger()
+    on_projector(qtbot, window)
+    titles = [s["title"] for s in window.lecture.lecture.steps]
+    window.go_to_step(titles.index("Strides 3") + 1)
+    stride = window.panels["stride"]
+    assert "2.33" in stride.fit_label.text()
+    assert offenders(qtbot, window) == []

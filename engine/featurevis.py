@@ -750,7 +750,9 @@ def example_crop(
 
 # -- the disk cache -------------------------------------------------------------------------
 def weights_digest(model: keras.Model | LoadedModel) -> str:
-    """A hash of the model's weights (hex): changes when any weight changes.
+    """A hash of the model's weights and architecture (hex): changes when any weight
+    changes, and differs between two models of equal weights whose layers compute
+    differently (another activation, a pooling instead of a stride, ...).
 
     Every weight is read where it lies (no copy to numpy): its bit patterns, as 32-bit
     integers, summed along every row and every column of the weight seen as a matrix
@@ -759,13 +761,14 @@ def weights_digest(model: keras.Model | LoadedModel) -> str:
     their rows' or columns' sums. One compiled call per model (about 0.2 s for VGG16's
     138M weights on 2 cores): the model's weights can be edited in place (surgery), and
     nothing tells when a variable was assigned, so it is read each time, never cached.
+    The architecture (``architecture_text``) is read once per model.
     """
     model, _ = _unwrap(model)
     vis = _visualiser(model)
     if vis._checksum is None:
         vis._checksum = _make_checksum(model)
-    names, fn = vis._checksum
-    h = hashlib.sha1()
+    names, fn, architecture = vis._checksum
+    h = hashlib.sha1(architecture.encode())
     for (name, shape, dtype), (cols, rows) in zip(names, fn(), strict=True):
         h.update(f"{name}|{shape}|{dtype};".encode())
         h.update(cols.numpy().tobytes())
@@ -773,7 +776,41 @@ def weights_digest(model: keras.Model | LoadedModel) -> str:
     return h.hexdigest()
 
 
-def _make_checksum(model: Any) -> tuple[list[tuple[str, tuple[int, ...], str]], Any]:
+def architecture_text(model: keras.Model) -> str:
+    """What the model computes, less its weights, as text: each layer's type and
+    configuration (less its name) and the positions of the layers it takes input from.
+
+    Two models built alike give the same text whatever names Keras gave their layers;
+    a model with another activation, stride or order of layers gives another.
+    """
+    layers = list(model.layers)
+    position = {layer.name: i for i, layer in enumerate(layers)}
+    parts = []
+    for layer in layers:
+        try:
+            config = dict(layer.get_config())
+        except Exception:  # a layer that cannot say its configuration: its type only
+            config = {}
+        config.pop("name", None)
+        nodes = list(getattr(layer, "_inbound_nodes", []))[:1]
+        inbound = [
+            position.get(parent.operation.name, -1)
+            for node in nodes
+            for parent in node.parent_nodes
+        ]
+        parts.append([type(layer).__name__, config, inbound])
+    return json.dumps(parts, sort_keys=True, default=_config_value)
+
+
+def _config_value(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return type(o).__name__  # never a repr with an address: the text must be stable
+
+
+def _make_checksum(model: Any) -> tuple[list[tuple[str, tuple[int, ...], str]], Any, str]:
     import tensorflow as tf
 
     weights = list(model.weights)
@@ -794,7 +831,7 @@ def _make_checksum(model: Any) -> tuple[list[tuple[str, tuple[int, ...], str]], 
             out.append((tf.reduce_sum(bits, 0), tf.reduce_sum(bits, 1)))
         return out
 
-    return names, tf.function(sums, autograph=False)
+    return names, tf.function(sums, autograph=False), architecture_text(model)
 
 
 def cache_key(

@@ -311,6 +311,18 @@ def test_the_cache_key_follows_the_weights_and_nothing_else():
     assert cache_key(_tiny(rescaling=False), "conv", 1, settings) == key
 
 
+def test_the_cache_key_follows_the_architecture_too():
+    # Equal weights, another activation after "conv": another channel, another picture.
+    relu = _tiny(rescaling=False)
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((16, 16, 3))
+    h = layers.Conv2D(4, 3, activation="tanh", name="conv")(inputs)
+    tanh = keras.Model(inputs, layers.Conv2D(2, 3, name="top")(h))
+    tanh.set_weights(relu.get_weights())
+    settings = {"steps": 64, "seed": 0}
+    assert cache_key(tanh, "top", 1, settings) != cache_key(relu, "top", 1, settings)
+
+
 def test_save_and_load_round_trip(tmp_path, visualisations):
     vis = visualisations[0]
     path = save_visualisation(tmp_path / "cache" / "a.npz", vis)

@@ -7,6 +7,7 @@ decompression bomb) raises ``ImageLoadError`` with a message a person can act on
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -67,14 +68,13 @@ def load_image(path: str | os.PathLike[str], max_side: int | None = DISPLAY_MAX_
         raise ImageLoadError(f"'{p.name}' is empty (0 bytes)")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow warns from its own limit (about 89M pixels) and refuses from twice it,
+            # in words about "DOS attacks"; the app's own limit below says it plainly.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(p) as img:
                 w, h = img.size
                 if w * h > MAX_PIXELS:
-                    raise ImageLoadError(
-                        f"'{p.name}' is {w}x{h} = {w * h:,} pixels, more than the "
-                        f"{MAX_PIXELS:,} this app opens (a decompression bomb?)"
-                    )
+                    raise ImageLoadError(_too_large(p.name, w * h, (w, h)))
                 img.seek(0)
                 img.load()
                 img = ImageOps.exif_transpose(img) or img
@@ -86,7 +86,9 @@ def load_image(path: str | os.PathLike[str], max_side: int | None = DISPLAY_MAX_
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(f"'{p.name}' is too large to open safely: {exc}") from exc
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = int(found.group(1)) if found else None
+        raise ImageLoadError(_too_large(p.name, pixels, None)) from exc
     except UnidentifiedImageError as exc:
         raise ImageLoadError(f"'{p.name}' is not an image Pillow can read") from exc
     except PermissionError as exc:
@@ -94,6 +96,21 @@ def load_image(path: str | os.PathLike[str], max_side: int | None = DISPLAY_MAX_
     except (OSError, SyntaxError, ValueError) as exc:
         # Pillow reports truncated or corrupt data as OSError ("image file is truncated").
         raise ImageLoadError(f"'{p.name}' is damaged or truncated: {exc}") from exc
+
+
+def _too_large(name: str, pixels: int | None, size: tuple[int, int] | None) -> str:
+    """The refusal of an image that is too large, in the app's words."""
+    if size is not None:
+        what = f"{size[0]}x{size[1]} = {size[0] * size[1]:,} pixels"
+    elif pixels is not None:
+        what = f"{pixels:,} pixels"
+    else:
+        what = "too many pixels"
+    return (
+        f"'{name}' is too large to open: {what}, more than the {MAX_PIXELS:,} this app "
+        "opens (decoding it would take gigabytes of memory). Open a smaller copy of it (an "
+        "image editor can scale it down)."
+    )
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:

@@ -86,8 +86,24 @@ def test_truncated_png_and_bomb(tmp_path, monkeypatch):
         load_image(p)
     big = _save(tmp_path, Image.new("L", (200, 200)), "big.png")
     monkeypatch.setattr(images, "MAX_PIXELS", 10_000)
-    with pytest.raises(ImageLoadError, match="decompression bomb"):
+    with pytest.raises(ImageLoadError, match=r"'big.png' is too large to open: 200x200 = 40,000"):
         load_image(big)
+
+
+def test_a_huge_image_is_refused_in_the_apps_words(tmp_path):
+    from tests.corpus.make_corpus import _bomb_png
+
+    for side in (12000, 30000):  # over Pillow's warning limit; over twice it
+        p = tmp_path / f"huge{side}.png"
+        p.write_bytes(_bomb_png(side, side))
+        with pytest.raises(ImageLoadError) as err:
+            load_image(p)
+        text = str(err.value)
+        assert "DOS attack" not in text and "decompression bomb" not in text
+        assert f"too large to open: {side * side:,} pixels" in text or (
+            f"{side}x{side} = {side * side:,} pixels" in text
+        )
+        assert "more than the 100,000,000 this app opens" in text
 
 
 def test_presets():

@@ -69,7 +69,21 @@ class _LiveDelegate(QStyledItemDelegate):
     def createEditor(self, parent, option, index):
         editor = QLineEdit(parent)
         editor.textEdited.connect(lambda _text, e=editor: self.commitData.emit(e))
+        # The editor covers its cell: it shows the red mark itself while it is open.
+        editor.textChanged.connect(lambda text, e=editor: mark_editor(e, text))
         return editor
+
+
+def mark_editor(editor: QLineEdit, text: str) -> None:
+    """Paint a cell's editor red, with the reason as its tooltip, while ``text`` is not a
+    finite number (the cell under it is painted the same way)."""
+    invalid = parse_cell(text) is None
+    shown = text.strip() or "empty"
+    editor.setToolTip(f"'{shown}' is not a finite number" if invalid else "")
+    if editor.property("invalid") != invalid:  # restyled only when it changes
+        editor.setProperty("invalid", invalid)
+        colour = INVALID_BRUSH.color().name()
+        editor.setStyleSheet(f"QLineEdit {{ background-color: {colour}; }}" if invalid else "")
 
 
 class KernelGrid(QTableWidget):

@@ -88,6 +88,33 @@ def test_invalid_cells_are_marked_and_do_not_crash(qtbot, lab):
     assert shown_map(lab)[0, 0, 0] == 5
 
 
+def test_a_cell_is_red_while_it_is_being_edited(qtbot, lab):
+    from PySide6.QtWidgets import QApplication
+
+    grid = lab.kernel_grid
+    rect = grid.visualRect(grid.model().index(1, 1))
+    qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.keyClick(grid, Qt.Key.Key_F2)
+    editor = QApplication.focusWidget()
+    assert editor is not grid, "no cell editor opened"
+    editor.selectAll()
+    qtbot.keyClicks(editor, "abc")  # no Enter: still being edited
+
+    def colour_at_right_edge():
+        image = editor.grab().toImage()
+        return image.pixelColor(image.width() - 4, image.height() // 2)
+
+    c = colour_at_right_edge()
+    assert (c.red(), c.green() < 200, c.blue() < 200) == (255, True, True), c.name()
+    assert "'abc' is not a finite number" in editor.toolTip()
+    qtbot.keyClick(editor, Qt.Key.Key_Backspace)
+    for _ in range(2):
+        qtbot.keyClick(editor, Qt.Key.Key_Backspace)
+    qtbot.keyClicks(editor, "2")
+    c = colour_at_right_edge()
+    assert c.green() > 200 and editor.toolTip() == ""
+
+
 def test_presets_stride_padding_and_relu(qtbot, lab):
     with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
         choose(qtbot, lab.preset_combo, "Vertical edge")

@@ -48,6 +48,7 @@ from engine import featurevis
 from engine.paths import user_data_dir
 from gui.state import AppState, InputKind, OpenModel
 from gui.theme import theme
+from gui.widgets.channel_spin import ChannelSpinBox
 from gui.widgets.icons import icon_of, to_rgb
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar
@@ -523,7 +524,7 @@ class FeatureVisView(QWidget):
             label.setWordWrap(True)
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
-        self.channel_spin = QSpinBox()
+        self.channel_spin = ChannelSpinBox()
         self.channel_spin.setRange(-1, 0)
         self.channel_spin.setSpecialValueText("none")
         self.channel_spin.setKeyboardTracking(False)  # a typed number counts when complete
@@ -531,6 +532,7 @@ class FeatureVisView(QWidget):
             "The channel (map) of the selected layer; the same as clicking a map in All maps"
         )
         self.channel_spin.valueChanged.connect(self._on_channel_typed)
+        self.channel_spin.out_of_range.connect(self._on_no_such_channel)
         self.steps_spin = QSpinBox()
         self.steps_spin.setRange(1, 4096)
         self.steps_spin.setValue(int(self._settings.value("featurevis/steps", DEFAULT_STEPS)))
@@ -901,6 +903,8 @@ class FeatureVisView(QWidget):
 
     def _on_enter(self) -> None:
         focus = QApplication.focusWidget()
+        if isinstance(focus, ChannelSpinBox) and focus.check_typed():
+            return  # a channel that does not exist: said so, nothing shown
         if isinstance(focus, QAbstractSpinBox):
             focus.interpretText()  # a number typed there counts before Enter shows
         if self.show_button.isEnabled():
@@ -1293,7 +1297,18 @@ class FeatureVisView(QWidget):
                 "The layer's maps are still being computed: try again in a moment."
             )
 
+    def _on_no_such_channel(self, typed: int) -> None:
+        layer, last = self._state.selection.layer, self.channel_spin.maximum()
+        if last < 0:
+            self.message.show_error(f"There is no channel {typed}: pick a layer with maps first.")
+            return
+        self.message.show_error(
+            f"There is no channel {typed}: {layer} has {last + 1} channels, 0 to {last}."
+        )
+
     def _on_channel_typed(self, value: int) -> None:
+        if self.message.text().startswith("There is no channel"):
+            self.message.clear_message()
         if value < 0:
             self._state.select_map(None)
         elif not self._state.select_map(value):

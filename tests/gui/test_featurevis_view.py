@@ -104,6 +104,23 @@ def view(qtbot, app_state):
     return v
 
 
+def test_a_channel_that_does_not_exist_is_said_not_to(qtbot, view):
+    state = view._state
+    state.select_layer("conv2d_2")
+    state.select_map(3)
+    assert view.channel_spin.value() == 3
+    view.channel_spin.setFocus()
+    view.channel_spin.lineEdit().selectAll()
+    qtbot.keyClicks(view.channel_spin, "99")
+    assert view.channel_spin.lineEdit().text() == "99"  # not cut to "9"
+    qtbot.keyClick(view.channel_spin, Qt.Key.Key_Return)
+    assert view.message.is_error()
+    assert view.message.text() == "There is no channel 99: conv2d_2 has 64 channels, 0 to 63."
+    assert view.channel_spin.value() == 3 and state.selection.map == 3  # no jump to 9
+    type_number(qtbot, view.channel_spin, 9)
+    assert state.selection.map == 9 and not view.message.is_error()
+
+
 def test_a_channel_forms_is_cached_and_comes_back_from_disk(qtbot, view, counted, caplog):
     state = view._state
     model = state.model.model

@@ -174,6 +174,9 @@ class DrawPanel(Panel):
         self.guess_label = QLabel("Loading the model…")
         theme().style_text(self.guess_label, 32, bold=True)
         self.guess_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # Side by side, "The lecture's CNN: 9 (94%)" is wider than the column: it wraps
+        # rather than losing its first and last characters.
+        self.guess_label.setWordWrap(True)
         self.guess_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         middle.addWidget(self.guess_label)
         self.edited_label = QLabel()
@@ -193,6 +196,7 @@ class DrawPanel(Panel):
         self.second_label = QLabel()
         self.second_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         theme().style_text(self.second_label, 16, bold=True)
+        self.second_label.setWordWrap(True)
         self.second_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.second_bars = ProbabilityBars()
         self.second_bars.setMinimumHeight(100)

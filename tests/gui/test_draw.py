@@ -284,6 +284,31 @@ def test_lenet5_and_the_lecture_cnn_side_by_side(qtbot, panel):
     assert panel.second_bars.isHidden()
 
 
+def test_the_side_by_side_heading_is_not_cut(qtbot, panel):
+    from PySide6.QtCore import QRect
+
+    from engine.mnist_model import LENET5
+
+    pick(qtbot, panel.choice_combo, "Both, side by side")
+    qtbot.waitUntil(lambda: LENET5 in panel._state.models, timeout=TIMEOUT)
+    panel.resize(1000, 800)  # the Prediction column about as wide as at 1600x1000
+    draw_stroke(panel.canvas, scaled(panel, SEVEN))
+    qtbot.waitUntil(
+        lambda: panel.guess_label.text().startswith("The lecture's CNN: 7"), timeout=TIMEOUT
+    )
+    qtbot.wait(50)
+    for label in (panel.guess_label, panel.second_label):
+        room = label.contentsRect()
+        needed = label.fontMetrics().boundingRect(
+            QRect(0, 0, room.width(), 10_000), int(Qt.TextFlag.TextWordWrap), label.text()
+        )
+        assert needed.width() <= room.width() and needed.height() <= room.height(), (
+            label.text(),
+            needed,
+            room,
+        )
+
+
 def test_every_run_is_kept_and_a_worse_one_asks_before_it_is_used(
     qtbot, panel, mnist_npz, monkeypatch
 ):

@@ -19,7 +19,7 @@ Keras' layers are recognised and a layer class of the same name from elsewhere i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import ItemsView as _ItemsView
 from collections.abc import KeysView as _KeysView
 from collections.abc import ValuesView as _ValuesView
@@ -94,6 +94,27 @@ def inbound_layers(model: keras.Model) -> dict[str, list[str]]:
         node = layer._inbound_nodes[0]
         out[layer.name] = [parent.operation.name for parent in node.parent_nodes]
     return out
+
+
+#: Merging layers whose result is written as an operator between their inputs.
+_MERGE_OPERATORS = {"Add": " + ", "Subtract": " - ", "Multiply": " × "}
+
+
+def merge_text(layer_type: str, inputs: Sequence[str]) -> str:
+    """How a merging layer makes its output from its inputs, as a person writes it.
+
+    An addition is a sum; a concatenation is not, so it is written as one (as are
+    ``Average``, ``Maximum``, ...):
+
+    >>> merge_text("Add", ["x", "fx"])
+    'x + fx'
+    >>> merge_text("Concatenate", ["a", "b", "c"])
+    'concatenate(a, b, c)'
+    """
+    operator = _MERGE_OPERATORS.get(layer_type)
+    if operator is not None:
+        return operator.join(inputs)
+    return f"{layer_type.lower()}({', '.join(inputs)})"
 
 
 # -- layers computed in numpy -------------------------------------------------------------

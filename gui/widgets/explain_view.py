@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.attribution import HeatMap
 from engine.display import input_to_pixels
 from engine.zoo import prepare_image
 from gui.state import Activations, AppState
@@ -60,18 +61,38 @@ def occlusion_patch(hw: tuple[int, int]) -> tuple[int, int]:
     return patch, max(1, patch // 2)
 
 
-def compute_heat(acts: Activations, method: str, class_index: int, task: Task) -> np.ndarray:
-    """One explanation of ``acts``' prediction as an (H, W) heat map in [0, 1]."""
+def compute_heat(acts: Activations, method: str, class_index: int, task: Task) -> HeatMap:
+    """One explanation of ``acts``' prediction as a heat map with its real values.
+
+    Grad-CAM is relative to its peak; saliency and SmoothGrad are gradient sizes (the
+    sign dropped), on a robust scale (a few extreme pixels would leave the rest dark);
+    occlusion is the drop in probability, in percentage points, from 0 to its largest.
+    """
     from engine import attribution
 
     model, x = acts.model.model, acts.x
+    p = f"p({acts.model.loaded.class_name(class_index)})"
     if method == "gradcam":
-        heat = attribution.grad_cam(model, x, class_index)
-    elif method in ("saliency", "smoothgrad"):
+        return attribution.scaled_heat(
+            attribution.grad_cam(model, x, class_index),
+            "how much each region raised the class's score (Grad-CAM, its positive part)",
+            "(1 = the strongest region)",
+            axis="share of the peak",
+        )
+    if method in ("saliency", "smoothgrad"):
         samples = 24 if method == "smoothgrad" else 0
         task.progress(0.1, "SmoothGrad: 24 noisy copies…" if samples else "")
         heat = attribution.saliency(model, x, class_index, samples=samples)
-    elif method == "occlusion":
+        return attribution.scaled_heat(
+            heat,
+            f"how fast {p} changes with each pixel, |∂p/∂x| (the gradient's size, its sign "
+            "dropped; the largest over the colour channels"
+            + (", averaged over 24 noisy copies)" if samples else ")"),
+            "per unit of the model's input",
+            axis="|∂p/∂x|",
+            robust=True,
+        )
+    if method == "occlusion":
         patch, stride = occlusion_patch(x.shape[:2])
         fill = float(fill_values(acts, FILLS["grey"]).mean())
         drops = attribution.occlusion(
@@ -85,10 +106,15 @@ def compute_heat(acts: Activations, method: str, class_index: int, task: Task) -
             cancelled=task.cancelled,
         )
         heat = attribution.occlusion_heat(np.maximum(drops, 0), patch, stride, x.shape[:2])
-    else:
-        raise ValueError(f"unknown method {method!r}")
-    peak = float(np.max(heat)) if np.size(heat) else 0.0
-    return (heat / peak if peak > 0 else np.zeros_like(heat)).astype(np.float32)
+        return attribution.scaled_heat(
+            heat,
+            f"how much {p} drops when a {patch}x{patch} patch around the pixel is hidden "
+            "(a rise counts as 0)",
+            "percentage points",
+            axis="drop in p (% points)",
+            scale=100.0,
+        )
+    raise ValueError(f"unknown method {method!r}")
 
 
 def fill_values(acts: Activations, level: int) -> np.ndarray:
@@ -111,7 +137,7 @@ class ExplainView(QWidget):
         super().__init__(parent)
         self._state = state
         self._settings = QSettings()
-        self._cache: dict[tuple[int, int, int, str], np.ndarray] = {}
+        self._cache: dict[tuple[int, int, int, str], HeatMap] = {}
         self._worker: Worker | None = None
         self._pending_key: tuple[int, int, int, str] | None = None
         self._stale = False  # something changed while hidden
@@ -192,6 +218,11 @@ class ExplainView(QWidget):
         # Like the Draw panel's Ctrl+Z: a hidden tab's shortcut is not active.
         QShortcut(QKeySequence.StandardKey.Undo, self, activated=self.view.undo)
 
+        self.scale_label = QLabel()
+        self.scale_label.setWordWrap(True)
+        self.scale_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.scale_label.setToolTip("What the heat map's colours measure (the bar beside it)")
+
         self.probability_label = QLabel()
         self.probability_label.setWordWrap(True)
         theme().style_text(self.probability_label, 14, bold=True)
@@ -208,6 +239,7 @@ class ExplainView(QWidget):
         lay.addLayout(second)
         lay.addWidget(self.progress_box)
         lay.addWidget(self.view, 1)
+        lay.addWidget(self.scale_label)
         lay.addLayout(brush)
         lay.addWidget(self.probability_label)
         lay.addWidget(self.covered_list)
@@ -276,7 +308,7 @@ class ExplainView(QWidget):
         c = self._state.explained_class()
         if acts is None or c is None or method == "none":
             self.cancel()
-            self.view.set_heat(None)
+            self._show(None)
             self.view.set_title("Input" if acts is None else "Input (no overlay)")
             return
         key = (acts.model.serial, acts.input.serial, c, method)
@@ -289,7 +321,7 @@ class ExplainView(QWidget):
             self._title += f" (maps of {layer}, the last convolution)"
         if key in self._cache:
             self.cancel()
-            self.view.set_heat(self._cache[key])
+            self._show(self._cache[key])
             self.view.set_title(self._title)
             return
         if key == self._pending_key:
@@ -312,10 +344,14 @@ class ExplainView(QWidget):
     def _classes(acts: Activations) -> int:
         return int(acts.maps[acts.model.probe.layer_names[-1]].shape[-1])
 
-    def _on_heat(self, key: tuple[int, int, int, str], heat: np.ndarray) -> None:
+    def _show(self, heat: HeatMap | None) -> None:
+        self.view.set_heat(heat)
+        self.scale_label.setText("" if heat is None else heat.describe())
+
+    def _on_heat(self, key: tuple[int, int, int, str], heat: HeatMap) -> None:
         self._cache[key] = heat
         if key == self._pending_key:
-            self.view.set_heat(heat)
+            self._show(heat)
             self.view.set_title(self._title)
 
     def _on_heat_failed(self, exc: BaseException) -> None:

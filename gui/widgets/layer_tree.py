@@ -2,7 +2,8 @@
 
 Names are never cut short: the name column is as wide as the longest name (the panel's
 splitter and a horizontal scroll bar give it room), and an addition that joins two
-branches says which: ``conv2_block1_add = conv2_block1_0_bn + conv2_block1_3_bn``.
+branches says which: ``conv2_block1_add = conv2_block1_0_bn + conv2_block1_3_bn``, and a
+concatenation says it is one: ``mixed0 = concatenate(activation_5, activation_7, ...)``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
-from engine.activations import LayerInfo, block_of
+from engine.activations import LayerInfo, block_of, merge_text
 from gui.theme import theme
 
 COLUMNS = ("Layer", "Type", "Output shape", "Params", "Receptive field")
@@ -92,7 +93,7 @@ class LayerTree(QTreeWidget):
             for info in members:
                 name = info.name
                 if info.name in joins and len(joins[info.name]) > 1:
-                    name += " = " + " + ".join(joins[info.name])
+                    name += " = " + merge_text(info.type, joins[info.name])
                 field = fields.get(info.name)
                 seen = "" if field is None else f"{field.size} px, step {field.jump:g}"
                 item = QTreeWidgetItem(
@@ -105,7 +106,7 @@ class LayerTree(QTreeWidget):
                     item.setToolTip(
                         4,
                         f"One map pixel sees {field.size}x{field.size} input pixels; "
-                        f"neighbouring map pixels are {field.jump:g} input pixels apart",
+                        f"neighbouring map pixels are {field.apart_text()}",
                     )
                 if isinstance(parent, QTreeWidgetItem):
                     parent.addChild(item)

@@ -1,7 +1,8 @@
 """An input image with what explains it on top: a heat map, a square, covered patches.
 
-- ``set_heat`` lays a heat map (0..1) over the image through a colour map, with an
-  opacity the person sets;
+- ``set_heat`` lays a heat map (0..1, or an ``engine.attribution.HeatMap`` with its real
+  values) over the image through a colour map, with an opacity the person sets, and a
+  colour bar beside it that says the real values and their unit;
 - ``set_box`` outlines a rectangle (the receptive field of a map pixel);
 - in brush mode, dragging paints patches that hide the input (occlusion); every stroke
   can be undone. The covered patches live in ``mask()`` (image pixels, 0 or 1).
@@ -15,6 +16,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
+from engine.attribution import HeatMap
 from gui.theme import theme
 from gui.widgets.colour import colour_map
 
@@ -91,6 +93,13 @@ class OverlayView(pg.GraphicsLayoutWidget):
         self.box.setPen(pen)
         self.box.setVisible(False)
         self.view.addItem(self.box)
+        self.colour_bar = pg.ColorBarItem(
+            values=(0, 1), colorMap=colour_map("inferno"), interactive=False, width=14
+        )
+        self.addItem(self.colour_bar, row=1, col=1)
+        theme().style_plot(self.colour_bar)
+        self.colour_bar.setVisible(False)
+        self._heat_map: HeatMap | None = None
         self.brush_on = False
         self.brush_size = 3
         self._shape: tuple[int, int] | None = None
@@ -119,15 +128,42 @@ class OverlayView(pg.GraphicsLayoutWidget):
             self._mask = np.zeros(shape, np.float32)
             self._strokes.clear()
             self._show_mask()
-            self.view.autoRange(padding=0.02)
+            if self._heat is not None and self._heat.shape != shape:
+                self.set_heat(None)  # another input's heat map would widen the range
+            self.fit()
 
-    def set_heat(self, heat: np.ndarray | None) -> None:
-        """A heat map in [0, 1] of the image's size, or None to remove it."""
-        self._heat = None if heat is None else np.asarray(heat, dtype=np.float32)
+    def fit(self) -> None:
+        """Show the whole image, filling the view (the image's own rectangle: another
+        item's, a heat map still of the previous size, must not count)."""
+        if self._shape is not None:
+            h, w = self._shape
+            self.view.setRange(QRectF(0, 0, w, h), padding=0.02)
+
+    def set_heat(self, heat: np.ndarray | HeatMap | None) -> None:
+        """A heat map of the image's size, or None to remove it: an array in [0, 1]
+        (shown as relative, 1 = its peak) or a ``HeatMap`` with its real values, which
+        the colour bar shows."""
+        if heat is not None and not isinstance(heat, HeatMap):
+            shown = np.clip(np.nan_to_num(np.asarray(heat, dtype=np.float32)), 0.0, 1.0)
+            heat = HeatMap(shown, 0.0, 1.0, "relative to the peak", axis="relative (1 = peak)")
+        self._heat_map = heat
+        self._heat = None if heat is None else np.asarray(heat.shown, dtype=np.float32)
+        if heat is None:
+            self.colour_bar.setVisible(False)
+        else:
+            high = heat.high if heat.high > heat.low else heat.low + 1.0
+            self.colour_bar.setLevels((heat.low, high))
+            self.colour_bar.getAxis("left").setLabel(heat.axis or None)
+            self.colour_bar.setVisible(True)
         self._show_heat()
 
     def heat_data(self) -> np.ndarray | None:
+        """The heat map as drawn, in [0, 1]."""
         return self._heat
+
+    def heat_map(self) -> HeatMap | None:
+        """The heat map with its real values (low, high, unit), or None."""
+        return self._heat_map
 
     def set_opacity(self, opacity: float) -> None:
         self._opacity = float(np.clip(opacity, 0.0, 1.0))
@@ -135,6 +171,7 @@ class OverlayView(pg.GraphicsLayoutWidget):
 
     def set_colour_map(self, key: str) -> None:
         self._cmap = key
+        self.colour_bar.setColorMap(colour_map(key))
         self._show_heat()
 
     def _show_heat(self) -> None:

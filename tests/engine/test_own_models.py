@@ -172,6 +172,20 @@ def test_choosing_again_keeps_the_model_and_none_goes_back_to_detection(files):
         loaded.with_scaling("0..1")
 
 
+def test_a_chosen_convention_that_contradicts_the_model_is_said(files):
+    loaded = zoo.load_user_model(files["rescaling"])  # starts with Rescaling(1/255)
+    unit = loaded.with_scaling(Scaling.UNIT)
+    assert "Rescaling" in unit.scaling_reason and "raw 0..255" in unit.scaling_reason
+    assert unit.scaling_note.startswith("input: [0, 1] (chosen, but the model starts with")
+    assert "its answers mean little" in unit.scaling_note
+    again = zoo.load_user_model(files["rescaling"], scaling="unit")  # remembered choice
+    assert again.scaling_note == unit.scaling_note
+    # A choice that agrees with the model, or a model that does not say: no warning.
+    assert loaded.with_scaling(Scaling.RAW).scaling_note == "input: raw 0..255 (chosen)"
+    plain = zoo.load_user_model(files["plain"], scaling="caffe")
+    assert plain.scaling_reason == "" and plain.scaling_note.endswith("(chosen)")
+
+
 def test_rescaling_and_normalization_that_expect_unit_pixels(files):
     for key, scaling in [("unit_rescale", "unit"), ("norm_raw", "raw"), ("norm_unit", "unit")]:
         loaded = zoo.load_user_model(files[key])

@@ -216,3 +216,33 @@ def test_grey_and_digits_reach_models_in_their_channels():
 def test_mosaic_of_512_maps():
     m = tile_maps(np.random.default_rng(0).random((14, 14, 512)).astype(np.float32))
     assert len(m.origins) == 512 and m.columns == 23
+
+
+def test_imagenet_names_are_wordnets_and_unique():
+    names = zoo.imagenet_class_names()
+    assert len(names) == 1000 and len(set(names)) == 1000
+    # The names Keras' decode_predictions gives, not a rewording ("a cat having a striped coat").
+    assert names[0] == "tench" and names[282] == "tiger cat" and names[285] == "Egyptian cat"
+    # Two classes that share a WordNet name carry their index; no top-5 lists "missile" twice.
+    assert names[657] == "missile (657)" and names[744] == "projectile, missile (744)"
+    assert names[134] == "crane (134)" and names[517] == "crane (517)"
+    assert names[639] == "maillot, tank suit (639)"
+
+
+def test_unique_class_names_from_synonyms():
+    assert zoo.unique_class_names([["a"], ["b", "c"]]) == ["a", "b"]
+    assert zoo.unique_class_names([["x", "y"], ["x"], ["z"]]) == ["x, y (0)", "x (1)", "z"]
+    with pytest.raises(ValueError, match="at least one name"):
+        zoo.unique_class_names([["a"], []])
+
+
+def test_a_text_file_renamed_keras_is_said_not_to_be_a_model(tmp_path):
+    text = tmp_path / "notes.keras"
+    text.write_text("these are my lecture notes, not a model\n")
+    with pytest.raises(ModelLoadError, match="'notes.keras' is not a Keras model file") as err:
+        zoo.load_user_model(text)
+    assert "zip archive" in str(err.value) and "File not found" not in str(err.value)
+    h5 = tmp_path / "notes.h5"
+    h5.write_bytes(b"\x00\x01binary junk" * 20)
+    with pytest.raises(ModelLoadError, match="'notes.h5' is not a Keras model file: an .h5"):
+        zoo.load_user_model(h5)

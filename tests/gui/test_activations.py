@@ -336,6 +336,14 @@ def test_your_own_model_is_fed_as_it_expects(qtbot, panel, tmp_path):
     assert panel.scaling_row.isVisible() and panel.scaling_combo.currentIndex() == 0
     assert {label for label, _ in acts.top} <= {"cat", "dog", "bird"}  # the labels file
     assert "logits → softmax" in panel.fit_label.text()
+    # "[0, 1]" for a model that rescales by itself: the panel warns, in red.
+    pick(qtbot, panel.scaling_combo, "[0, 1]")
+    qtbot.waitUntil(lambda: "chosen, but" in panel.model_label.text(), timeout=TIMEOUT)
+    assert "answers mean little" in panel.model_label.text()
+    assert "b00020" in panel.model_label.styleSheet()
+    pick(qtbot, panel.scaling_combo, "as the model says (or a guess)")
+    qtbot.waitUntil(lambda: "detected" in panel.model_label.text(), timeout=TIMEOUT)
+    assert "b00020" not in panel.model_label.styleSheet()
 
     guess = tmp_path / "guess.keras"
     small(None).save(guess)
@@ -446,3 +454,67 @@ def test_right_click_on_a_map_switches_its_channel_off(qtbot, panel):
     click_map(qtbot, panel, 0, Qt.MouseButton.RightButton)
     assert not any(a.isEnabled() for a in panel.menu.actions()[:3])
     panel.menu.close()
+
+
+def test_the_model_box_names_the_open_file_and_the_model_in_use(
+    qtbot, panel, tmp_path, monkeypatch
+):
+    import keras
+    from PySide6.QtWidgets import QFileDialog
+
+    from gui.panels.activations import MODEL_FILE
+
+    state = panel._state
+    wait_for_activations(qtbot, state, zoo.MNIST)
+    text = tmp_path / "notes.keras"
+    text.write_text("my notes, renamed\n")
+    chosen = [str(text)]
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (chosen[0], ""))
+    # A file that fails: the box goes back to the model still in use, and says why.
+    pick(qtbot, panel.model_combo, MODEL_FILE, stays=False)
+    qtbot.waitUntil(panel.message.is_error, timeout=TIMEOUT)
+    assert "'notes.keras' is not a Keras model file" in panel.message.text()
+    assert state.model.key == zoo.MNIST
+    assert panel.model_combo.currentText() == zoo.MODEL_TITLES[zoo.MNIST]
+    # A file that opens: the box names it.
+    model = keras.Sequential(
+        [keras.Input((32, 32, 3)), keras.layers.Conv2D(4, 3, name="c"), keras.layers.Flatten()]
+    )
+    chosen[0] = str(tmp_path / "tiny.keras")
+    model.save(chosen[0])
+    pick(qtbot, panel.model_combo, MODEL_FILE, stays=False)
+    wait_for_activations(qtbot, state, "file")
+    assert panel.model_combo.currentText() == "tiny.keras"
+    # The MNIST CNN, then the file again from the box, without a dialog.
+    pick(qtbot, panel.model_combo, zoo.MODEL_TITLES[zoo.MNIST])
+    wait_for_activations(qtbot, state, zoo.MNIST)
+    chosen[0] = ""  # a dialog now would be cancelled
+    pick(qtbot, panel.model_combo, "tiny.keras")
+    acts = wait_for_activations(qtbot, state, "file")
+    assert acts.maps["c"].shape == (30, 30, 4) and panel.model_combo.currentText() == "tiny.keras"
+
+
+def test_vgg16_chosen_again_after_open_untrained_does_not_download_again(qtbot, panel, monkeypatch):
+    from keras.src.utils import file_utils
+
+    tries = []
+
+    def offline(*_a, **_k):
+        tries.append(1)
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    state = panel._state
+    wait_for_activations(qtbot, state, zoo.MNIST)
+    pick(qtbot, panel.model_combo, zoo.MODEL_TITLES[zoo.VGG16])
+    qtbot.waitUntil(panel.message.is_error, timeout=TIMEOUT)
+    assert len(tries) == 1
+    qtbot.waitUntil(panel.untrained_button.isEnabled, timeout=TIMEOUT)
+    qtbot.mouseClick(panel.untrained_button, Qt.MouseButton.LeftButton)
+    wait_for_activations(qtbot, state, zoo.VGG16)
+    pick(qtbot, panel.model_combo, zoo.MODEL_TITLES[zoo.MNIST])
+    wait_for_activations(qtbot, state, zoo.MNIST)
+    pick(qtbot, panel.model_combo, zoo.MODEL_TITLES[zoo.VGG16])
+    acts = wait_for_activations(qtbot, state, zoo.VGG16)
+    assert not acts.model.loaded.trained and len(tries) == 1
+    assert not panel.message.is_error() and "untrained, as chosen" in panel.message.text()

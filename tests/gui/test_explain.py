@@ -151,3 +151,72 @@ def test_a_map_pixel_of_vgg16_block4_shows_its_100_pixel_square(qtbot, panel):
     outside = heat.copy()
     outside[top:bottom, left:right] = 0
     assert heat[top:bottom, left:right].max() > 0 and not outside.any()
+
+
+def image_share(view):
+    """How much of its view box's width and height the input image takes on screen."""
+    image = view.base.sceneBoundingRect()
+    box = view.view.sceneBoundingRect()
+    return image.width() / box.width(), image.height() / box.height()
+
+
+@pytest.mark.parametrize("hidden", [False, True], ids=["shown", "behind-another-tab"])
+def test_the_input_fills_the_view_after_a_224_px_model(qtbot, hidden):
+    from PySide6.QtWidgets import QLabel, QTabWidget
+
+    from gui.widgets.overlay_view import OverlayView
+
+    tabs, view = QTabWidget(), OverlayView("Input")
+    qtbot.addWidget(tabs)
+    tabs.addTab(view, "Explain")
+    tabs.addTab(QLabel("One map"), "One map")
+    tabs.resize(600, 600)
+    tabs.show()
+    qtbot.waitExposed(tabs)
+    # A photo model's input and heat map, as the Explain tab shows them...
+    view.set_image(np.zeros((224, 224, 3), np.uint8))
+    view.set_heat(np.random.default_rng(0).random((224, 224)))
+    if hidden:
+        tabs.setCurrentIndex(1)
+    # ...then the MNIST CNN's: the new input arrives before its heat map.
+    view.set_image(np.zeros((28, 28), np.uint8))
+    view.set_heat(np.random.default_rng(1).random((28, 28)))
+    tabs.setCurrentIndex(0)
+    qtbot.wait(20)
+    assert min(image_share(view)) > 0.9, image_share(view)
+    tabs.resize(500, 600)
+    qtbot.wait(20)
+    assert max(image_share(view)) > 0.9, image_share(view)
+
+
+def test_heat_maps_have_a_colour_bar_with_real_values(qtbot, panel):
+    ev, state = panel.explain_view, panel._state
+    pick(qtbot, ev.method_combo, ev.method_combo.itemText(3))  # occlusion
+    qtbot.waitUntil(
+        lambda: ev.view.heat_map() is not None and "drops" in ev.scale_label.text(),
+        timeout=TIMEOUT,
+    )
+    heat = ev.view.heat_map()
+    acts = state.activations
+    drops = attribution.occlusion(acts.model.model, acts.x, 7, 4, 2, fill=0.5019608)
+    largest = float(attribution.occlusion_heat(np.maximum(drops, 0), 4, 2, (28, 28)).max())
+    # The bar's top is the largest drop, in percentage points, and it is on screen.
+    assert heat.high == pytest.approx(100 * largest, rel=1e-3)
+    assert ev.view.colour_bar.isVisible()
+    assert ev.view.colour_bar.levels() == pytest.approx((0.0, heat.high))
+    assert "percentage points" in ev.scale_label.text()
+    assert f"to {heat.high:.3g} percentage points" in ev.scale_label.text()
+    # Saliency: the gradient's size, said so, on a robust scale (clipped at the 99th
+    # percentile), so that more than a few specks show.
+    pick(qtbot, ev.method_combo, ev.method_combo.itemText(1))
+    qtbot.waitUntil(
+        lambda: ev.view.heat_map() is not None and "∂p/∂x" in ev.scale_label.text(),
+        timeout=TIMEOUT,
+    )
+    heat = ev.view.heat_map()
+    grad = attribution.saliency(acts.model.model, acts.x, 7)
+    assert heat.high == pytest.approx(float(np.percentile(grad[grad > 0], 99)), rel=1e-3)
+    assert heat.clipped and heat.peak == pytest.approx(float(grad.max()), rel=1e-3)
+    assert "sign dropped" in ev.scale_label.text() and "top 1% of pixels" in ev.scale_label.text()
+    shown = ev.view.heat_data()
+    assert (shown >= 1.0).mean() >= 0.009 and (shown > 0.25).mean() > (grad > grad.max() / 4).mean()

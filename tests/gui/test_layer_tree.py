@@ -1,0 +1,40 @@
+"""The layer tree's words: a concatenation is written as one, and "1 input pixel apart"."""
+
+from engine.activations import inbound_layers, layer_summary, merge_text
+from engine.attribution import ReceptiveField
+from gui.state import receptive_fields
+from gui.widgets.layer_tree import LayerTree
+
+
+def _inception_like():
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    a = keras.layers.Conv2D(2, 1, name="branch_a")(inputs)
+    b = keras.layers.Conv2D(2, 3, padding="same", name="branch_b")(inputs)
+    c = keras.layers.Conv2D(2, 5, padding="same", name="branch_c")(inputs)
+    joined = keras.layers.Concatenate(name="mixed0")([a, b, c])
+    added = keras.layers.Add(name="block_add")([a, b])
+    return keras.Model(inputs, [joined, added])
+
+
+def test_a_concatenation_is_not_written_as_a_sum(qtbot):
+    model = _inception_like()
+    tree = LayerTree()
+    qtbot.addWidget(tree)
+    tree.set_layers(layer_summary(model), inbound_layers(model), receptive_fields(model))
+    names = [row[0] for row in tree.rows_text()]
+    assert "mixed0 = concatenate(branch_a, branch_b, branch_c)" in names
+    assert "block_add = branch_a + branch_b" in names
+    assert not any("+" in n for n in names if n.startswith("mixed0"))
+
+
+def test_one_input_pixel_apart_is_singular(qtbot):
+    model = _inception_like()
+    tree = LayerTree()
+    qtbot.addWidget(tree)
+    tree.set_layers(layer_summary(model), inbound_layers(model), receptive_fields(model))
+    tip = tree.item_for("branch_b").toolTip(4)
+    assert tip.endswith("neighbouring map pixels are 1 input pixel apart"), tip
+    assert ReceptiveField(size=7, jump=2, start=3.0).apart_text() == "2 input pixels apart"
+    assert merge_text("Multiply", ["x", "y"]) == "x × y"

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.mnist_data import MnistDataError, load_mnist
-from engine.mnist_model import MNIST
-from engine.training import TrainRecord, train_mnist
+from engine.models.mnist_data import MnistDataError, load_mnist
+from engine.models.mnist_model import MNIST
+from engine.models.training import TrainRecord, train_mnist
 
 if TYPE_CHECKING:
-    from engine.zoo import LoadedModel
+    from engine.models.zoo import LoadedModel
 
 #: Exit status for an error the person can fix (bad data file, bad option, disk full).
 EXIT_ERROR = 2
@@ -118,7 +118,7 @@ def train_cli(args: argparse.Namespace) -> int:
 def _load_model(args: argparse.Namespace, notes: bool = True) -> LoadedModel:
     """The model the options name, or a ``CliError`` that says why not; with ``notes``,
     what must be said about it (untrained, a guessed convention, ...) goes to stderr."""
-    from engine.zoo import (
+    from engine.models.zoo import (
         APPLICATIONS,
         MODEL_TITLES,
         ModelLoadError,
@@ -157,7 +157,7 @@ def _load_model(args: argparse.Namespace, notes: bool = True) -> LoadedModel:
 
 
 def _read_image(path: str) -> np.ndarray:
-    from engine.images import ImageLoadError, load_image
+    from engine.imaging.images import ImageLoadError, load_image
 
     try:
         return load_image(path)
@@ -261,7 +261,7 @@ def activations_cli(args: argparse.Namespace) -> int:
         return _error(f"'{args.image}' does not exist or is not a file")
     try:
         loaded = _load_model(args)
-        from engine.activations import ActivationProbe, layer_summary
+        from engine.inspection.activations import ActivationProbe, layer_summary
 
         names = [row.name for row in layer_summary(loaded.model)]
         wanted = None
@@ -279,7 +279,7 @@ def activations_cli(args: argparse.Namespace) -> int:
         acts = dict(ActivationProbe(loaded.model, wanted).run(x))
     except CliError as exc:
         return _error(str(exc))
-    from engine.files import atomic_write
+    from engine.util.files import atomic_write
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:  # a file object: numpy adds no ".npz" to the name
@@ -296,8 +296,8 @@ def activations_cli(args: argparse.Namespace) -> int:
 def summary_table(loaded: LoadedModel) -> dict[str, Any]:
     """The ``summary --json`` document: every layer's name, type, output shape, params,
     MACs and block, and the totals."""
-    from engine.activations import block_of, layer_summary
-    from engine.architecture import model_graph
+    from engine.inspection.activations import block_of, layer_summary
+    from engine.inspection.architecture import model_graph
 
     graph = model_graph(loaded.model)
     macs = {node.name: node.macs for node in graph.nodes}
@@ -352,7 +352,7 @@ def summary_cli(args: argparse.Namespace) -> int:
 def lecture_cli(args: argparse.Namespace) -> int:
     """``lecture --list``: each step's number and title; ``lecture --scene N``: step N's
     scene as the JSON that File > Save scene writes. No TensorFlow, no Qt."""
-    from engine.scene import LECTURE_FILE, SceneError, dumps, read_lecture
+    from engine.teaching.scene import LECTURE_FILE, SceneError, dumps, read_lecture
 
     try:
         lecture = read_lecture(args.file or LECTURE_FILE)

@@ -259,7 +259,7 @@ def setup_logging() -> str:
     """Log to a rotating file in the user's data folder; return its path."""
     from logging.handlers import RotatingFileHandler
 
-    from engine.paths import user_data_dir
+    from engine.util.paths import user_data_dir
 
     path = user_data_dir() / "logs" / "app.log"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -62,9 +62,9 @@ def bench_model(key: str, runs: int) -> None:
     import keras
     import tensorflow as tf
 
-    from engine.activations import ActivationProbe
-    from engine.mosaic import tile_maps
-    from engine.zoo import load_zoo_model
+    from engine.imaging.mosaic import tile_maps
+    from engine.inspection.activations import ActivationProbe
+    from engine.models.zoo import load_zoo_model
 
     loaded = load_zoo_model(key, weights=None)
     model = loaded.model
@@ -119,7 +119,7 @@ def bench_layer_switch(runs: int) -> None:
     from PySide6.QtWidgets import QApplication
 
     import gui  # noqa: F401  (binds pyqtgraph to PySide6)
-    from engine.zoo import RESNET50, VGG16
+    from engine.models.zoo import RESNET50, VGG16
     from gui.panels.activations import ActivationsPanel
     from gui.state import AppState, InputKind
     from gui.workers import WorkerRunner

@@ -1,4 +1,4 @@
-"""Cost of the explanations of ``engine.attribution``, side by side for three models.
+"""Cost of the explanations of ``engine.explanation.attribution``, side by side for three models.
 
 The lecture's MNIST CNN (trained, 28x28) and VGG16 / ResNet50 at 224x224 (random
 weights: no download needed; the cost does not depend on the weights). Medians, with
@@ -34,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.attribution import Explainer  # noqa: E402
+from engine.explanation.attribution import Explainer  # noqa: E402
 
 SMOOTHGRAD_SAMPLES = 16
 
@@ -80,7 +80,7 @@ def mnist_input() -> np.ndarray:
     if fixture.exists():
         with np.load(fixture) as data:
             return (data["x_test"][0] / 255.0).astype(np.float32)[..., None]
-    from engine.digits import preprocess_drawing
+    from engine.models.digits import preprocess_drawing
 
     return preprocess_drawing(drawings(1)[0])[..., None]
 
@@ -102,7 +102,7 @@ def drawings(n: int) -> list[np.ndarray]:
 
 
 def measure(key: str, runs: int) -> dict[str, float | str]:
-    from engine.zoo import load_zoo_model
+    from engine.models.zoo import load_zoo_model
 
     loaded = load_zoo_model(key, weights=None)
     if key == "mnist":
@@ -137,7 +137,7 @@ def measure(key: str, runs: int) -> dict[str, float | str]:
 
 
 def live_path(runs: int) -> tuple[float, float]:
-    from engine.digits import DigitClassifier, preprocess_drawing
+    from engine.models.digits import DigitClassifier, preprocess_drawing
 
     clf = DigitClassifier()
     canvases = drawings(runs)
@@ -175,7 +175,8 @@ def main() -> None:
 
     col = 16
     print(
-        f"engine.attribution, medians in ms ({args.runs} rounds; MNIST x3; big occlusion /3, >= 2)"
+        f"engine.explanation.attribution, medians in ms ({args.runs} rounds; MNIST x3; "
+        "big occlusion /3, >= 2)"
     )
     print(f"{'':34}" + "".join(f"{k:>{col}}" for k in keys))
     print(f"{'input':34}" + "".join(f"{results[k]['input']:>{col}}" for k in keys))

@@ -59,7 +59,7 @@ def main() -> None:
     QCoreApplication.setOrganizationName("feature-map-explorer-bench")
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     import gui  # noqa: F401  (pyqtgraph bound to PySide6)
-    from engine.digits import prepare_digit
+    from engine.models.digits import prepare_digit
     from gui.panels.draw import DrawPanel
     from gui.state import AppState
     from gui.workers import WorkerRunner

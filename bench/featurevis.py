@@ -1,4 +1,5 @@
-"""Cost of ``engine.featurevis.maximize``: time to an image, and one step against one pass.
+"""Cost of ``engine.explanation.featurevis.maximize``: time to an image, and a step
+against one pass.
 
 For the lecture's MNIST CNN (trained, 28x28, layer conv2d_2) and VGG16 (random weights:
 no download needed, the cost does not depend on them; ``include_top=False`` so it takes
@@ -35,8 +36,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.featurevis import maximize  # noqa: E402
-from engine.zoo import Scaling  # noqa: E402
+from engine.explanation.featurevis import maximize  # noqa: E402
+from engine.models.zoo import Scaling  # noqa: E402
 
 EVERY = 8
 
@@ -140,7 +141,7 @@ def main() -> None:
         f"{'step ms':>9} {'fwd+bwd':>9} {'ratio':>7} {'to layer':>10} {'ratio':>7}"
     )
     if "mnist" in models:
-        from engine.mnist_model import load_trained_mnist_cnn
+        from engine.models.mnist_model import load_trained_mnist_cnn
 
         bench("mnist", load_trained_mnist_cnn(), "conv2d_2", None, None, args.steps, args.runs)
     if "vgg16" in models:

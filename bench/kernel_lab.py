@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from engine.convolution import conv2d  # noqa: E402
+from engine.arithmetic.convolution import conv2d  # noqa: E402
 
 
 def scipy_conv(x: np.ndarray, k4: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Live input: frames per second through the real path, on a generated video.
 
 The Activations panel's live input, without the window: a thread drains a video file
-(``engine.live.read_frames``) into a ``LatestFrame`` slot at the file's own pace (25
+(``engine.imaging.live.read_frames``) into a ``LatestFrame`` slot at the file's own pace (25
 frames/s, 640x480, MJPG); the main thread takes the newest frame whenever the previous
 one is done and runs what ``gui.state.compute_activations`` runs for it (the model's
 preparation, then ``ActivationProbe.run`` of every layer, then the top-5). Frames the
@@ -53,8 +53,8 @@ def write_video(path: Path, n: int = 100, size: tuple[int, int] = (480, 640), fp
 
 
 def open_model(key: str):
-    from engine.activations import ActivationProbe
-    from engine.zoo import load_zoo_model
+    from engine.inspection.activations import ActivationProbe
+    from engine.models.zoo import load_zoo_model
     from gui.state import OpenModel
 
     loaded = load_zoo_model(key, weights=None)  # the digit models load their own weights
@@ -63,7 +63,7 @@ def open_model(key: str):
 
 def run_live(model, video: Path, seconds: float) -> dict:
     """Stream ``video`` into ``model`` for ``seconds``; the figures."""
-    from engine.live import FpsMeter, LatestFrame, RollingMedian, read_frames
+    from engine.imaging.live import FpsMeter, LatestFrame, RollingMedian, read_frames
     from gui.state import InputImage, InputKind, compute_activations
 
     slot, stop = LatestFrame(), threading.Event()

@@ -21,8 +21,8 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.digits import DigitClassifier, prepare_digit, preprocess_drawing  # noqa: E402
-from engine.mnist_model import DIGIT_MODELS  # noqa: E402
+from engine.models.digits import DigitClassifier, prepare_digit, preprocess_drawing  # noqa: E402
+from engine.models.mnist_model import DIGIT_MODELS  # noqa: E402
 
 
 def drawings(n: int) -> list[np.ndarray]:

@@ -28,11 +28,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.digits import DigitClassifier, prepare_digit  # noqa: E402
-from engine.kernels import preset  # noqa: E402
-from engine.mnist_data import bundled_test_digits  # noqa: E402
-from engine.mnist_model import load_trained_mnist_cnn  # noqa: E402
-from engine.surgery import ModelEditor, ablation_effect, evaluate  # noqa: E402
+from engine.arithmetic.kernels import preset  # noqa: E402
+from engine.editing.surgery import ModelEditor, ablation_effect, evaluate  # noqa: E402
+from engine.models.digits import DigitClassifier, prepare_digit  # noqa: E402
+from engine.models.mnist_data import bundled_test_digits  # noqa: E402
+from engine.models.mnist_model import load_trained_mnist_cnn  # noqa: E402
 
 
 def drawing(seed: int = 0) -> np.ndarray:

@@ -1,7 +1,8 @@
-"""Compute again the figures of ``engine.architecture.ZOO_FACTS`` that come from the models.
+"""Compute again the figures of ``engine.inspection.architecture.ZOO_FACTS`` that come
+from the models.
 
 Builds every zoo model with random weights (no download), counts its parameters and its
-multiply-accumulates (``engine.architecture.total_macs``) at the model's input size, and
+multiply-accumulates (``engine.inspection.architecture.total_macs``) at the model's input size, and
 prints them beside the recorded ones; exits 1 if any differs.
 
     .venv/bin/python bench/zoo_facts.py
@@ -19,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def build(key: str):
-    from engine import mnist_model, zoo
+    from engine.models import mnist_model, zoo
 
     if key in mnist_model.DIGIT_MODELS:
         return mnist_model.build_digit_model(key, compile=False)
@@ -27,7 +28,7 @@ def build(key: str):
 
 
 def main() -> int:
-    from engine.architecture import ZOO_FACTS, model_graph
+    from engine.inspection.architecture import ZOO_FACTS, model_graph
 
     bad = 0
     print(f"{'model':16} {'params':>12} {'MACs':>15}  {'build s':>7}  recorded")

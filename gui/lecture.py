@@ -1,6 +1,6 @@
 """Lecture mode: the lecture's steps in a dock, a caption above the panels, and the keys.
 
-A lecture (``engine.scene.Lecture``) is a list of scenes with titles and captions; the
+A lecture (``engine.teaching.scene.Lecture``) is a list of scenes with titles and captions; the
 course's ships in ``resources/lecture/``. ``LectureModel`` holds the lecture and the step
 shown; the main window applies each step's scene to the panels, the way a saved scene is
 opened. ``LectureDock`` lists the steps (and lets a teacher reorder, add, remove, retitle
@@ -37,7 +37,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.scene import LECTURE_FILE, Lecture, SceneError, check_scene, read_lecture, write_lecture
+from engine.teaching.scene import (
+    LECTURE_FILE,
+    Lecture,
+    SceneError,
+    check_scene,
+    read_lecture,
+    write_lecture,
+)
 from gui.theme import theme
 
 log = logging.getLogger(__name__)

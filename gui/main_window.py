@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.files import atomic_path
-from engine.scene import Lecture, SceneError, check_scene, read_scene, write_scene
+from engine.teaching.scene import Lecture, SceneError, check_scene, read_scene, write_scene
+from engine.util.files import atomic_path
 from gui.panels.base import Panel
 from gui.state import AppState
 from gui.theme import theme

@@ -65,8 +65,8 @@ class OpenModel:
     its edited copies and its re-readings (``same_layers``).
     """
 
-    loaded: Any  # engine.zoo.LoadedModel
-    probe: Any  # engine.activations.ActivationProbe
+    loaded: Any  # engine.models.zoo.LoadedModel
+    probe: Any  # engine.inspection.activations.ActivationProbe
     fields: dict[str, Any] = field(default_factory=dict)  # name -> ReceptiveField
     serial: int = field(default_factory=lambda: next(_serials))
     #: The serial of the model as loaded: kept by its edits and by reading it another
@@ -125,14 +125,14 @@ def same_layers(a: OpenModel | None, b: OpenModel | None) -> bool:
 
 
 def _open(loaded: Any) -> OpenModel:
-    from engine.activations import ActivationProbe
+    from engine.inspection.activations import ActivationProbe
 
     return OpenModel(loaded, ActivationProbe(loaded.model), receptive_fields(loaded.model))
 
 
 def receptive_fields(model: Any) -> dict[str, Any]:
     """The receptive field of each layer with spatial maps (square ones only)."""
-    from engine.attribution import receptive_field
+    from engine.explanation.attribution import receptive_field
 
     fields = {}
     for layer in model.layers:
@@ -249,7 +249,7 @@ class AppState(QObject):
         self.input: InputImage | None = None
         self.activations: Activations | None = None
         self.selection = Selection()
-        self.drawn_digit: Any = None  # engine.digits.PreparedDigit
+        self.drawn_digit: Any = None  # engine.models.digits.PreparedDigit
         self.target_class: int | None = None  # None: the top class of the current input
         # A scene's (model key, layer, map), selected once that model's activations are in.
         self._wanted: tuple[str, str | None, int | None] | None = None
@@ -259,7 +259,7 @@ class AppState(QObject):
         self._computing = False
         # Model surgery: per model key, the editor (its edited copy of the model) and the
         # model as it was before the first edit (current again once every edit is undone).
-        self._editors: dict[str, Any] = {}  # key -> engine.surgery.ModelEditor
+        self._editors: dict[str, Any] = {}  # key -> engine.editing.surgery.ModelEditor
         self._originals: dict[str, OpenModel] = {}
         self._edit_lists: dict[str, tuple[Any, ...]] = {}  # key -> its edits, UI thread
         self._workshop: dict[str, tuple[Any, Any]] = {}  # key -> (editor, probe); model thread
@@ -267,7 +267,7 @@ class AppState(QObject):
     # -- TensorFlow ------------------------------------------------------------------------
     def start_tensorflow(self) -> None:
         """Import TensorFlow on the model thread, then load the MNIST model once."""
-        from engine.runtime import load_tensorflow
+        from engine.models.runtime import load_tensorflow
 
         self.runner.start(
             lambda task: load_tensorflow(progress=task.progress),
@@ -294,10 +294,10 @@ class AppState(QObject):
     def open_model(self, key: str, weights: str | Path | None = "imagenet") -> None:
         """Make the zoo model ``key`` current; build it first unless it is open already.
 
-        ``weights`` as ``engine.zoo.load_zoo_model`` takes them; asking for other weights
+        ``weights`` as ``engine.models.zoo.load_zoo_model`` takes them; asking for other weights
         than the open model's builds it again.
         """
-        from engine.zoo import MODEL_TITLES, load_zoo_model
+        from engine.models.zoo import MODEL_TITLES, load_zoo_model
 
         open_ = self.models.get(key)
         # A digit model has one set of weights (the ones in use, maybe edited): reuse it.
@@ -317,7 +317,7 @@ class AppState(QObject):
     def open_model_file(self, path: Path, scaling: str | None = None) -> None:
         """Open a Keras model file of the person's own and make it current; ``scaling``
         is the input convention the person chose for it before (None: detect)."""
-        from engine.zoo import load_user_model
+        from engine.models.zoo import load_user_model
 
         self._load(
             lambda _task: _open(load_user_model(path, scaling=scaling)),
@@ -353,7 +353,7 @@ class AppState(QObject):
     def load_model(self, key: str) -> None:
         """Have zoo model ``key`` open (for a view that shows it beside the current one)
         without making it current; ``model_opened`` says when it is."""
-        from engine.zoo import MODEL_TITLES, load_zoo_model
+        from engine.models.zoo import MODEL_TITLES, load_zoo_model
 
         if key in self.models or key in self._loading_keys:
             return
@@ -367,7 +367,7 @@ class AppState(QObject):
     def reload_model(self, key: str) -> None:
         """Build ``key`` again (new weights on disk, e.g. after training); every view that
         shows it follows. The current model stays current."""
-        from engine.zoo import MODEL_TITLES, load_zoo_model
+        from engine.models.zoo import MODEL_TITLES, load_zoo_model
 
         self._load(
             lambda task: _open(load_zoo_model(key, progress=task.progress)),
@@ -430,7 +430,7 @@ class AppState(QObject):
 
     # -- model surgery -----------------------------------------------------------------------
     def edits(self, key: str | None = None) -> tuple[Any, ...]:
-        """The edits (``engine.surgery.Edit``) made to the model under ``key`` (default:
+        """The edits (``engine.editing.surgery.Edit``) made to the model under ``key`` (default:
         the current model's), oldest first."""
         key = key if key is not None else (self.model.key if self.model else None)
         # The list as the last finished edit left it: the editor's own changes on the
@@ -503,8 +503,8 @@ class AppState(QObject):
         workshop = self._workshop
 
         def job(_task: Task) -> tuple[Any, Any, tuple[Any, ...]]:
-            from engine.activations import ActivationProbe
-            from engine.surgery import ModelEditor
+            from engine.editing.surgery import ModelEditor
+            from engine.inspection.activations import ActivationProbe
 
             editor, probe = workshop.get(key, (None, None))
             if editor is None or editor.source is not original.model:
@@ -609,7 +609,7 @@ class AppState(QObject):
         """Open a digit image ((28, 28), ink high: an MNIST test digit) as the drawn digit
         and the current input; the Draw panel shows it as a drawing to edit
         (``digit_opened``), and a digit model is made current if another one is."""
-        from engine.digits import PreparedDigit
+        from engine.models.digits import PreparedDigit
 
         a = np.asarray(pixels, dtype=np.float32)
         peak = float(a.max()) if a.size else 0.0
@@ -627,7 +627,7 @@ class AppState(QObject):
     def open_test_digit(self, index: int) -> None:
         """Open test digit ``index`` of the 500 the app ships (``open_digit``); nothing
         happens when it is the current input already."""
-        from engine.mnist_data import bundled_test_digits
+        from engine.models.mnist_data import bundled_test_digits
 
         x, y = bundled_test_digits()
         if not 0 <= index < len(x):

@@ -14,7 +14,7 @@ code stays Qt-free. A failure reaches the UI thread as the exception object itse
   predict), since a Keras model must be used by one thread at a time (tensorflow#61298);
 - ``compute``: one thread, for numpy work such as convolving a large photo;
 - ``train``: one thread; training builds its own model, so drawing keeps predicting;
-- ``live``: one thread, draining a camera or video file (``engine.live.read_frames``).
+- ``live``: one thread, draining a camera or video file (``engine.imaging.live.read_frames``).
 
 ``LatestOnly`` coalesces a stream of requests (a person typing into a kernel cell) so
 that only the newest one runs once the current one ends.

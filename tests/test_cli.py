@@ -17,11 +17,11 @@ from PIL import Image
 
 import cli
 import main
-from engine import zoo
-from engine.activations import ActivationProbe, block_of, layer_summary
-from engine.architecture import model_graph
-from engine.images import load_image
-from engine.paths import SAMPLES
+from engine.imaging.images import load_image
+from engine.inspection.activations import ActivationProbe, block_of, layer_summary
+from engine.inspection.architecture import model_graph
+from engine.models import zoo
+from engine.util.paths import SAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = SAMPLES / "chelsea.jpg"

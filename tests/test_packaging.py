@@ -96,8 +96,8 @@ def test_the_installed_engine_finds_its_resources_and_weights(wheel, tmp_path):
     site = tmp_path / "site-packages"
     zipfile.ZipFile(wheel).extractall(site)
     code = (
-        "import json, engine, engine.paths as p\n"
-        "from engine import mnist_model, zoo\n"
+        "import json, engine, engine.util.paths as p\n"
+        "from engine.models import mnist_model, zoo\n"
         "m = zoo.load_zoo_model('mnist')\n"
         "print(json.dumps({'engine': engine.__file__, 'resources': str(p.RESOURCES),\n"
         "    'samples': sorted(str(v) for v in p.sample_images().values()),\n"

@@ -35,14 +35,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.activations import LayerInfo, MapStats, conv_kernel, inbound_layers, layer_summary
-from engine.display import input_to_pixels
-from engine.figure import compose, enlarge
-from engine.files import atomic_path
-from engine.filters import filter_images
-from engine.mosaic import Mosaic, tile_maps, tile_rgb
-from engine.paths import sample_images
-from engine.zoo import APPLICATIONS, MODEL_TITLES, SCALING_LABELS, PretrainedUnavailable
+from engine.imaging.display import input_to_pixels
+from engine.imaging.figure import compose, enlarge
+from engine.imaging.filters import filter_images
+from engine.imaging.mosaic import Mosaic, tile_maps, tile_rgb
+from engine.inspection.activations import (
+    LayerInfo,
+    MapStats,
+    conv_kernel,
+    inbound_layers,
+    layer_summary,
+)
+from engine.models.zoo import APPLICATIONS, MODEL_TITLES, SCALING_LABELS, PretrainedUnavailable
+from engine.util.files import atomic_path
+from engine.util.paths import sample_images
 from gui.panels.base import Panel
 from gui.state import Activations, AppState, InputImage, InputKind, OpenModel, Selection
 from gui.theme import theme
@@ -76,7 +82,7 @@ NORMALISATIONS = {"per_map": "Each map on its own", "per_layer": "The whole laye
 IMAGENET_KEYS = tuple(APPLICATIONS)
 
 
-#: The tabs by the names scenes give them (``engine.scene.ACTIVATIONS_TABS``).
+#: The tabs by the names scenes give them (``engine.teaching.scene.ACTIVATIONS_TABS``).
 TAB_LABELS = {
     "maps": "All maps",
     "map": "One map",
@@ -469,7 +475,7 @@ class ActivationsPanel(Panel):
         return True
 
     def show_part(self, part: str) -> None:
-        """A tab by its scene name (``engine.scene.ACTIVATIONS_TABS``): ``"edit"`` the
+        """A tab by its scene name (``engine.teaching.scene.ACTIVATIONS_TABS``): ``"edit"`` the
         Edit model tab, ``"wants"`` What it wants, ``"maps"`` All maps, …"""
         label = TAB_LABELS.get(part)
         index = next((i for i in range(self.tabs.count()) if self.tabs.tabText(i) == label), -1)
@@ -589,7 +595,7 @@ class ActivationsPanel(Panel):
 
     def use_labels_file(self, path: Path) -> None:
         """Name the current model's classes from ``path`` (one name a line)."""
-        from engine.zoo import ModelLoadError, read_labels
+        from engine.models.zoo import ModelLoadError, read_labels
 
         model = self._state.model
         if model is None:
@@ -955,7 +961,7 @@ class ActivationsPanel(Panel):
 
     def _field_box(self) -> tuple[int, int, int, int] | None:
         """The selected unit's receptive field in the model input's pixels."""
-        from engine.attribution import receptive_box
+        from engine.explanation.attribution import receptive_box
 
         state = self._state
         unit, acts = state.selection.unit, state.activations
@@ -1000,7 +1006,7 @@ class ActivationsPanel(Panel):
             return
 
         def job(_task):
-            from engine.attribution import effective_receptive_field, scaled_heat
+            from engine.explanation.attribution import effective_receptive_field, scaled_heat
 
             heat = effective_receptive_field(acts.model.model, acts.x, layer, channel, *unit)
             return (
@@ -1122,7 +1128,7 @@ class ActivationsPanel(Panel):
         """Explore a drawn 7 (drawn here with Pillow) through the MNIST CNN's conv2d_2."""
         from PIL import ImageDraw
 
-        from engine.digits import prepare_digit
+        from engine.models.digits import prepare_digit
 
         canvas = Image.new("L", (280, 280), 0)
         ImageDraw.Draw(canvas).line(

@@ -34,11 +34,11 @@ class Panel(QWidget):
         """Show a named part of the panel (a tab); unknown parts are ignored."""
 
     def scene(self) -> dict:
-        """What the panel shows, as a scene (``engine.scene``): File > Save scene…"""
+        """What the panel shows, as a scene (``engine.teaching.scene``): File > Save scene…"""
         return {}
 
     def apply_scene(self, scene: dict) -> None:
-        """Show ``scene`` (checked by ``engine.scene.check_scene``), through the same
+        """Show ``scene`` (checked by ``engine.teaching.scene.check_scene``), through the same
         controls and state intents a person's clicks use."""
 
     def figure_widget(self) -> QWidget:

@@ -23,12 +23,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.activations import layer_summary
-from engine.digits import DigitClassifier, DigitPrediction
-from engine.mnist_model import LENET5, list_weights, use_weights, weights_info
-from engine.mosaic import tile_maps
-from engine.scene import plain
-from engine.training import TrainResult
+from engine.imaging.mosaic import tile_maps
+from engine.inspection.activations import layer_summary
+from engine.models.digits import DigitClassifier, DigitPrediction
+from engine.models.mnist_model import LENET5, list_weights, use_weights, weights_info
+from engine.models.training import TrainResult
+from engine.teaching.scene import plain
 from gui.panels.base import Panel
 from gui.panels.train_dialog import TrainDialog
 from gui.state import MNIST_KEY, AppState, OpenModel, same_layers
@@ -67,7 +67,7 @@ def classify(
     prediction = classifier.classify(ink)
     if not explain or prediction.probabilities is None:
         return prediction, None
-    from engine.attribution import grad_cam
+    from engine.explanation.attribution import grad_cam
 
     x = prediction.input.pixels[:, :, None]
     return prediction, grad_cam(classifier.model, x, prediction.digit)

@@ -29,13 +29,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import lecture
-from engine.convolution import conv2d, format_number, resolve_padding, window_arithmetic
-from engine.images import to_grey
-from engine.kernels import KERNEL_SIZES, PRESET_NAMES, normalise, preset, sums_to_zero
-from engine.mosaic import tile_maps
-from engine.paths import sample_images
-from engine.scene import plain
+from engine.arithmetic.convolution import conv2d, format_number, resolve_padding, window_arithmetic
+from engine.arithmetic.kernels import KERNEL_SIZES, PRESET_NAMES, normalise, preset, sums_to_zero
+from engine.imaging.images import to_grey
+from engine.imaging.mosaic import tile_maps
+from engine.teaching import lecture
+from engine.teaching.scene import plain
+from engine.util.paths import sample_images
 from gui.panels.base import Panel
 from gui.state import AppState
 from gui.theme import theme

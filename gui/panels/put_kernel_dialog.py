@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.mnist_model import LENET5, MNIST
+from engine.models.mnist_model import LENET5, MNIST
 from gui.state import AppState
 from gui.theme import theme
 
@@ -55,7 +55,7 @@ class Target:
 def targets(state: AppState) -> list[Target]:
     """The conv layers of the open models a 2-D kernel can go into (input depth 1 or 3):
     the digit models' first convolution, then every such layer of the current model."""
-    from engine.activations import conv_layer_kind
+    from engine.inspection.activations import conv_layer_kind
 
     found: list[Target] = []
     models = [state.models[k] for k in (MNIST, LENET5) if k in state.models]

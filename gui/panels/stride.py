@@ -22,8 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import lecture
-from engine.convolution import (
+from engine.arithmetic.convolution import (
     StrideFit,
     Window,
     conv2d,
@@ -33,8 +32,9 @@ from engine.convolution import (
     window_arithmetic,
     window_positions,
 )
-from engine.kernels import preset
-from engine.scene import OPERATIONS, plain
+from engine.arithmetic.kernels import preset
+from engine.teaching import lecture
+from engine.teaching.scene import OPERATIONS, plain
 from gui.panels.base import Panel
 from gui.theme import theme
 from gui.widgets.cell_grid import CellGrid
@@ -42,7 +42,7 @@ from gui.widgets.kernel_grid import KernelGrid
 
 # Keys identify operations and value sources (in code and in QSettings); the labels are
 # only for display, so renaming one never breaks a saved set-up.
-CONV, MAX, AVG = "conv", "max", "avg"  # engine.convolution's Operation keys
+CONV, MAX, AVG = "conv", "max", "avg"  # engine.arithmetic.convolution's Operation keys
 OPERATION_LABELS = {CONV: "Convolution", MAX: "Max pooling", AVG: "Average pooling"}
 LECTURE, RANDOM, BINARY, TYPED = "lecture", "random", "binary", "typed"
 VALUE_LABELS = {

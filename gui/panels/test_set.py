@@ -45,9 +45,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.mnist_data import bundled_test_digits, keras_mnist_cache, load_test_split
-from engine.surgery import Evaluation, evaluate
-from engine.zoo import LENET5, MODEL_TITLES
+from engine.editing.surgery import Evaluation, evaluate
+from engine.models.mnist_data import bundled_test_digits, keras_mnist_cache, load_test_split
+from engine.models.zoo import LENET5, MODEL_TITLES
 from gui.panels.base import Panel
 from gui.state import MNIST_KEY, AppState, OpenModel
 from gui.theme import theme

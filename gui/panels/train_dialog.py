@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.mnist_data import load_mnist
-from engine.mnist_model import DIGIT_MODELS, use_weights, weights_info
-from engine.training import TrainRecord, TrainResult, train_mnist
+from engine.models.mnist_data import load_mnist
+from engine.models.mnist_model import DIGIT_MODELS, use_weights, weights_info
+from engine.models.training import TrainRecord, TrainResult, train_mnist
 from gui.theme import theme
 from gui.widgets.message_bar import MessageBar
 from gui.workers import Task, Worker, WorkerRunner
@@ -84,7 +84,7 @@ def batch_values(previous: TrainRecord | None, r: TrainRecord) -> tuple[float, f
     """One batch's own loss and accuracy from Keras' running means over the epoch:
     mean_b = ((b - 1) * mean_(b-1) + value_b) / b (batches of equal size).
 
-    >>> from engine.training import TrainRecord
+    >>> from engine.models.training import TrainRecord
     >>> a = TrainRecord("batch", 1, 1, 1, 2, 2.0, 0.5, 0.5, 1.0)
     >>> b = TrainRecord("batch", 1, 1, 2, 2, 1.5, 0.75, 1.0, 2.0)
     >>> batch_values(a, b)

@@ -1,7 +1,7 @@
 """The current model's architecture, drawn: a graph of its layers, or the lecture's volumes.
 
 **Graph**: every layer a box (name, type with its filter size, output shape, parameters
-and multiply-accumulates), laid out by ``engine.architecture.layout``: a chain for a
+and multiply-accumulates), laid out by ``engine.inspection.architecture.layout``: a chain for a
 Sequential model, parallel branches side by side for ResNet's blocks and InceptionV3's
 modules. **Volumes** (plain CNNs only: a chain with no branches, such as the lecture's
 MNIST CNN, LeNet-5 or VGG16): each layer's output as a box whose height, width and depth
@@ -425,7 +425,7 @@ class ArchitectureView(QWidget):
     outlined in vermillion and scrolled into view. ``mode`` is ``"graph"`` or
     ``"volumes"`` (the toggle; volumes only for a chain of layers with maps).
 
-    Public: ``graph`` (the ``engine.architecture.ModelGraph`` drawn, or None),
+    Public: ``graph`` (the ``engine.inspection.architecture.ModelGraph`` drawn, or None),
     ``node_names()``, ``edge_pairs()`` (what the scene holds), ``highlighted()``,
     ``node_position(name)`` (its centre in the canvas' viewport), ``set_mode(mode)``,
     ``volumes_available()``, ``fit()``, ``build_seconds`` (the last drawing's cost).
@@ -577,7 +577,7 @@ class ArchitectureView(QWidget):
         self._layer_names = set()
         self._problem = "No model yet." if model is None else ""
         if model is not None:
-            from engine.architecture import model_graph
+            from engine.inspection.architecture import model_graph
 
             try:
                 self.graph = model_graph(model.model)
@@ -632,7 +632,7 @@ class ArchitectureView(QWidget):
         return {layer.name: layer for layer in self._model.model.layers}
 
     def _draw_graph(self, graph: Any, layers: dict[str, Any]) -> None:
-        from engine.architecture import layout
+        from engine.inspection.architecture import layout
 
         lay = layout(graph)
         k = theme().zoom()

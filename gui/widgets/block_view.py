@@ -11,7 +11,7 @@
 - Any other layer: a line saying so, and the combo box to pick a module or block (which
   selects its output layer in the application state).
 
-The blocks are read from the model's graph by ``engine.architecture``; the maps are the
+The blocks are read from the model's graph by ``engine.inspection.architecture``; the maps are the
 state's activations; the view keeps neither.
 """
 
@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.mosaic import Mosaic, tile_maps
+from engine.imaging.mosaic import Mosaic, tile_maps
 from gui.state import same_layers
 from gui.widgets.map_view import MapView
 
@@ -47,14 +47,14 @@ class Blocks:
     """The inception modules and residual blocks of one model, and which block each
     layer belongs to (a block's input belongs to the block before it)."""
 
-    modules: tuple[Any, ...]  # engine.architecture.InceptionModule
-    residual: tuple[Any, ...]  # engine.architecture.ResidualBlock
+    modules: tuple[Any, ...]  # engine.inspection.architecture.InceptionModule
+    residual: tuple[Any, ...]  # engine.inspection.architecture.ResidualBlock
     member: dict[str, str]  # layer -> block name
     by_name: dict[str, Any]
 
     @classmethod
     def of(cls, model: Any) -> Blocks:
-        from engine.architecture import inception_modules, model_graph, residual_blocks
+        from engine.inspection.architecture import inception_modules, model_graph, residual_blocks
 
         graph = model_graph(model)
         modules = tuple(inception_modules(model, graph))

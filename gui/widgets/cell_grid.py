@@ -18,7 +18,9 @@ from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from engine.convolution import format_number  # the one number formatter of the arithmetic
+from engine.arithmetic.convolution import (
+    format_number,  # the one number formatter of the arithmetic
+)
 from gui.theme import theme
 
 WINDOW_COLOUR = QColor(0, 114, 178)  # Okabe-Ito blue

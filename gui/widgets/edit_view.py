@@ -197,7 +197,7 @@ class EditView(QWidget):
 
     def editable(self) -> tuple[str, int] | None:
         """(layer, channel) when the selection is a channel of a Conv2D or Dense layer."""
-        from engine.surgery import edit_kind  # imports keras: the model is loaded already
+        from engine.editing.surgery import edit_kind  # imports keras: the model is loaded already
 
         state = self._state
         layer, channel = state.selection.layer, state.selection.map
@@ -265,8 +265,8 @@ class EditView(QWidget):
         names = self._state.model.loaded.class_names
 
         def job(_task):
-            from engine.files import atomic_path
-            from engine.zoo import labels_file_for
+            from engine.models.zoo import labels_file_for
+            from engine.util.files import atomic_path
 
             saved = editor.save(path)
             if names:  # read by itself when the file is opened: NAME.labels.txt
@@ -455,8 +455,8 @@ class EditView(QWidget):
             self._eval_worker.cancel()
 
         def job(task):
-            from engine.mnist_data import bundled_test_digits
-            from engine.surgery import evaluate
+            from engine.editing.surgery import evaluate
+            from engine.models.mnist_data import bundled_test_digits
 
             if task.cancelled():  # superseded while it waited for the model thread
                 raise Cancelled()

@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.attribution import HeatMap
-from engine.display import input_to_pixels
-from engine.zoo import prepare_image
+from engine.explanation.attribution import HeatMap
+from engine.imaging.display import input_to_pixels
+from engine.models.zoo import prepare_image
 from gui.state import Activations, AppState
 from gui.theme import theme
 from gui.widgets.message_bar import MessageBar
@@ -68,7 +68,7 @@ def compute_heat(acts: Activations, method: str, class_index: int, task: Task) -
     sign dropped), on a robust scale (a few extreme pixels would leave the rest dark);
     occlusion is the drop in probability, in percentage points, from 0 to its largest.
     """
-    from engine import attribution
+    from engine.explanation import attribution
 
     model, x = acts.model.model, acts.x
     p = f"p({acts.model.loaded.class_name(class_index)})"
@@ -315,7 +315,7 @@ class ExplainView(QWidget):
         name = acts.model.loaded.decode(np.eye(self._classes(acts))[c], 1)[0][0]
         self._title = f"{METHODS[method].split(':')[0]} for class {name}"
         if method == "gradcam":
-            from engine.attribution import explainer
+            from engine.explanation.attribution import explainer
 
             layer = explainer(acts.model.model).default_layer
             self._title += f" (maps of {layer}, the last convolution)"
@@ -395,7 +395,7 @@ class ExplainView(QWidget):
         c = self._state.explained_class()
 
         def job() -> tuple[Activations, np.ndarray, float]:
-            from engine.attribution import explainer
+            from engine.explanation.attribution import explainer
 
             x = covered(acts, mask, level) if mask.any() else acts.x
             probs = explainer(acts.model.model).probabilities(x)

@@ -2,7 +2,7 @@
 
 A view of the application state: it reads the current model and the selected layer and
 map (channel), never a copy of them. For the selected channel it shows a synthetic image
-that excites it (``engine.featurevis.maximize``), forming live on the model thread, and
+that excites it (``engine.explanation.featurevis.maximize``), forming live on the model thread, and
 keeps it in a disk cache keyed by the model's weights, the layer, the channel and the
 settings (``cache_key``), so a whole layer's gallery is made once and browsed instantly
 later. "Whole layer" fills the gallery in the background; "Top 9" finds the inputs that
@@ -44,8 +44,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import featurevis
-from engine.paths import user_data_dir
+from engine.explanation import featurevis
+from engine.util.paths import user_data_dir
 from gui.state import AppState, InputKind, OpenModel
 from gui.theme import theme
 from gui.widgets.channel_spin import ChannelSpinBox
@@ -339,7 +339,7 @@ class FolderScan:
 
 def scan_folder(folder: Path, progress: Callable[[float, str], None]) -> FolderScan:
     """Read every image file of ``folder`` once to know which ones can be read."""
-    from engine.images import load_image
+    from engine.imaging.images import load_image
 
     if not folder.is_dir():
         raise ValueError(f"'{folder}' is not a folder (moved or deleted?)")
@@ -384,8 +384,8 @@ def find_top(
 ) -> TopResult:
     """The nine inputs of ``source`` that excite ``channel`` of ``layer`` most, with the
     patch each one's strongest unit sees (on the model thread)."""
-    from engine.display import input_to_pixels
-    from engine.images import load_image
+    from engine.imaging.display import input_to_pixels
+    from engine.imaging.images import load_image
 
     loaded = model.loaded
     spec = loaded.spec
@@ -416,7 +416,7 @@ def find_top(
     items: list[TopItem] = []
     notes: list[str] = []
     if source == MNIST_SOURCE:
-        from engine.mnist_data import bundled_test_digits
+        from engine.models.mnist_data import bundled_test_digits
 
         digits, labels = bundled_test_digits()
         xs = loaded.prepare_digits(digits)
@@ -1578,8 +1578,8 @@ if __name__ == "__main__":
     from gui.preview import preview
 
     def factory(state: AppState) -> FeatureVisView:
-        from engine.images import load_image
-        from engine.paths import sample_images
+        from engine.imaging.images import load_image
+        from engine.util.paths import sample_images
 
         view = FeatureVisView(state)
         path = next(iter(sample_images().values()))

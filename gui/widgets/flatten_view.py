@@ -7,7 +7,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontInfo, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from engine.convolution import format_number
+from engine.arithmetic.convolution import format_number
 from gui.theme import theme
 from gui.widgets.cell_grid import CELL_COLOUR, WINDOW_COLOUR
 

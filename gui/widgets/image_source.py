@@ -13,8 +13,8 @@ import numpy as np
 from PySide6.QtCore import QSettings, QSignalBlocker, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
 
-from engine.images import load_image
-from engine.paths import sample_images
+from engine.imaging.images import load_image
+from engine.util.paths import sample_images
 from gui.workers import WorkerRunner
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"

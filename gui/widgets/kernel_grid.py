@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.convolution import format_number
+from engine.arithmetic.convolution import format_number
 
 INVALID_BRUSH = QBrush(QColor(255, 170, 170))
 #: Where a cell keeps the exact value it was given; the text shows it rounded.

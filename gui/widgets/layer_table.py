@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from engine.activations import LayerInfo
+from engine.inspection.activations import LayerInfo
 
 COLUMNS = ("Layer", "Type", "Output shape", "Params")
 

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
-from engine.activations import LayerInfo, block_of, merge_text
+from engine.inspection.activations import LayerInfo, block_of, merge_text
 from gui.theme import theme
 
 COLUMNS = ("Layer", "Type", "Output shape", "Params", "Receptive field")
@@ -62,7 +62,7 @@ class LayerTree(QTreeWidget):
         fields: dict[str, Any] | None = None,
     ) -> None:
         """Fill the tree; ``joins`` names the inputs of merging layers (``Add``),
-        ``fields`` the receptive field (``engine.attribution.ReceptiveField``) of layers
+        ``fields`` the receptive field (``engine.explanation.attribution.ReceptiveField``) of layers
         with spatial maps."""
         joins = joins or {}
         fields = fields or {}

@@ -1,7 +1,7 @@
 """Live input, as the Deep Visualization Toolbox has it: a camera, or a video file where
 there is none, streams frames into the current model; the maps and the top-5 follow.
 
-A thread of the runner's ``live`` pool drains the source (``engine.live.read_frames``)
+A thread of the runner's ``live`` pool drains the source (``engine.imaging.live.read_frames``)
 into a ``LatestFrame`` slot, which keeps only the newest frame. A timer on the UI thread
 looks at the slot and makes its frame the state's input, but only once the state has
 finished the previous live frame (its activations arrived, or failed): frames the model
@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.live import (
+from engine.imaging.live import (
     CAMERA_INDICES,
     VIDEO_PATTERNS,
     FpsMeter,

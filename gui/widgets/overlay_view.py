@@ -1,6 +1,6 @@
 """An input image with what explains it on top: a heat map, a square, covered patches.
 
-- ``set_heat`` lays a heat map (0..1, or an ``engine.attribution.HeatMap`` with its real
+- ``set_heat`` lays a heat map (0..1, or an ``engine.explanation.attribution.HeatMap`` with its real
   values) over the image through a colour map, with an opacity the person sets, and a
   colour bar beside it that says the real values and their unit;
 - ``set_box`` outlines a rectangle (the receptive field of a map pixel);
@@ -16,7 +16,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
-from engine.attribution import HeatMap
+from engine.explanation.attribution import HeatMap
 from gui.theme import theme
 from gui.widgets.colour import colour_map
 

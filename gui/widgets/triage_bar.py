@@ -4,13 +4,13 @@ A layer of 512 maps is too many to read one by one. This row orders the grid by 
 measure of each channel, keeps the top N and jumps to a channel by its number:
 
 - channel number (the layer's own order);
-- mean or maximum activation for the current input (``engine.surgery.channel_stats``,
+- mean or maximum activation for the current input (``engine.editing.surgery.channel_stats``,
   numpy on the UI thread: a (H, W, C) array's means are instant);
 - dead over a batch: the fraction of inputs for which the channel's map is all zero
-  (``engine.surgery.dead_fraction``): 200 real MNIST test digits for a digit model, the
+  (``engine.editing.surgery.dead_fraction``): 200 real MNIST test digits for a digit model, the
   shipped sample photos and the current input for any other;
 - ablation effect: how much the explained class's probability drops when that channel
-  alone is switched off (``engine.surgery.ablation_effect``), for every channel.
+  alone is switched off (``engine.editing.surgery.ablation_effect``), for every channel.
 
 The last two run on the model thread with progress and Cancel. Results are cached per
 ``OpenModel`` object (the state replaces it whenever its weights change, so an edited
@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.surgery import ablation_refusal
+from engine.editing.surgery import ablation_refusal
 from gui.state import Activations, AppState, InputKind, OpenModel, Selection
 from gui.widgets.progress_row import ProgressRow
 from gui.workers import Task, Worker
@@ -93,7 +93,7 @@ class ChannelOrder:
 
 def digit_batch(loaded: Any) -> np.ndarray:
     """The first ``DIGIT_BATCH`` bundled MNIST test digits as ``loaded`` receives them."""
-    from engine.mnist_data import bundled_test_digits
+    from engine.models.mnist_data import bundled_test_digits
 
     x, _y = bundled_test_digits()
     return loaded.prepare_digits(x[:DIGIT_BATCH])
@@ -102,8 +102,8 @@ def digit_batch(loaded: Any) -> np.ndarray:
 def photo_batch(acts: Activations) -> list[np.ndarray]:
     """The sample photos and the current input as the model receives them (a sample that
     is the current input is not counted twice)."""
-    from engine.images import load_image
-    from engine.paths import sample_images
+    from engine.imaging.images import load_image
+    from engine.util.paths import sample_images
 
     shown = acts.input.name if acts.input.kind is InputKind.SAMPLE else None
     xs = [
@@ -119,7 +119,7 @@ def dead_over_batch(
 
     Inputs of different shapes (a model of any size) are run in groups of one shape.
     """
-    from engine.surgery import dead_fraction
+    from engine.editing.surgery import dead_fraction
 
     groups: dict[tuple[int, ...], list[np.ndarray]] = {}
     for x in inputs:
@@ -348,7 +348,7 @@ class TriageBar(QWidget):
         note = ""
         values = None
         if by in (MEAN, MAX):
-            from engine.surgery import channel_stats
+            from engine.editing.surgery import channel_stats
 
             if self._stats is None or self._stats[0] is not acts or self._stats[1] != layer:
                 self._stats = (acts, layer, channel_stats(raw))
@@ -463,7 +463,7 @@ class TriageBar(QWidget):
         else:
 
             def job(task: Task) -> np.ndarray:
-                from engine.surgery import ablation_effect
+                from engine.editing.surgery import ablation_effect
 
                 return ablation_effect(
                     model.model,

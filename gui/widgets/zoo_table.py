@@ -1,7 +1,7 @@
 """The zoo's models side by side: year, depth, parameters, MACs and ImageNet top-1.
 
 The lecture's "latest trends" as data: from LeNet-5 (1998) and the lecture's MNIST CNN
-to ConvNeXt-Tiny (2022), read from ``engine.architecture.ZOO_FACTS``. Click a column's
+to ConvNeXt-Tiny (2022), read from ``engine.inspection.architecture.ZOO_FACTS``. Click a column's
 header to sort by it (numbers sort as numbers, a missing value sorts first); double-click
 a row to ask for that model.
 """
@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.architecture import ZOO_FACTS, ModelFacts
+from engine.inspection.architecture import ZOO_FACTS, ModelFacts
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # the value a column sorts by
 KEY_ROLE = Qt.ItemDataRole.UserRole + 2  # the zoo key of the row
@@ -82,7 +82,7 @@ def _cell(facts: ModelFacts, column: str) -> tuple[str, Any, str]:
 
 
 class ZooTable(QWidget):
-    """A sortable table of every zoo model (``engine.architecture.ZOO_FACTS``).
+    """A sortable table of every zoo model (``engine.inspection.architecture.ZOO_FACTS``).
 
     Public: ``table`` (the ``QTableView``), ``keys()`` (the rows' zoo keys in the order
     shown), ``value(row, column)`` (the number or text a cell stands for; None for a

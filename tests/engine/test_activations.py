@@ -1,18 +1,19 @@
-"""engine.activations: the probe returns every layer exactly, layer kinds by isinstance."""
+"""engine.inspection.activations: the probe returns every layer exactly, layer kinds by
+isinstance."""
 
 import keras
 import numpy as np
 import pytest
 from keras import layers
 
-from engine.activations import (
+from engine.inspection.activations import (
     ActivationProbe,
     Activations,
     conv_kernel,
     conv_layer_kind,
     layer_summary,
 )
-from engine.mnist_model import build_mnist_cnn
+from engine.models.mnist_model import build_mnist_cnn
 
 
 def _reference(model, x):

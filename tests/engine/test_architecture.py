@@ -1,4 +1,5 @@
-"""The architecture view's engine (engine.architecture): graph, MACs, modules, layout, facts.
+"""The architecture view's engine (engine.inspection.architecture): graph, MACs, modules,
+layout, facts.
 
 InceptionV3 and ResNet50 are built once for the session, untrained (no download).
 """
@@ -6,9 +7,9 @@ InceptionV3 and ResNet50 are built once for the session, untrained (no download)
 import keras
 import pytest
 
-from engine import architecture as arch
-from engine import zoo
-from engine.mnist_model import build_lenet5, build_mnist_cnn
+from engine.inspection import architecture as arch
+from engine.models import zoo
+from engine.models.mnist_model import build_lenet5, build_mnist_cnn
 
 
 @pytest.fixture(scope="session")

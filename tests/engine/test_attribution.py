@@ -1,4 +1,4 @@
-"""engine.attribution against independent computations.
+"""engine.explanation.attribution against independent computations.
 
 Receptive fields: the known figures of VGG16 and ResNet50, a hand count for the lecture's
 CNN, and the support of d unit / d input (a tape written here) in a positive linear
@@ -15,8 +15,8 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
-from engine import attribution
-from engine.attribution import (
+from engine.explanation import attribution
+from engine.explanation.attribution import (
     Explainer,
     ReceptiveField,
     effective_receptive_field,
@@ -28,7 +28,7 @@ from engine.attribution import (
     receptive_field_2d,
     saliency,
 )
-from engine.mnist_model import build_mnist_cnn, load_trained_mnist_cnn
+from engine.models.mnist_model import build_mnist_cnn, load_trained_mnist_cnn
 
 
 # -- fixtures -----------------------------------------------------------------------------

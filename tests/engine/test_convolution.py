@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.signal import correlate2d
 
-from engine import convolution, lecture
-from engine.convolution import (
+from engine.arithmetic import convolution
+from engine.arithmetic.convolution import (
     conv2d,
     fit_report,
     format_number,
@@ -17,6 +17,7 @@ from engine.convolution import (
     window_arithmetic,
     window_positions,
 )
+from engine.teaching import lecture
 
 rng = np.random.default_rng(0)
 

@@ -1,8 +1,8 @@
-"""engine.featurevis against independent computations.
+"""engine.explanation.featurevis against independent computations.
 
 Feature visualisation: the optimised input of the lecture CNN beats every real test digit
 of the fixture on its channel, and its ``activation`` is what a separate forward pass
-(a Keras sub-model built here) gives. Input conventions: ``engine.zoo.prepare_image``
+(a Keras sub-model built here) gives. Input conventions: ``engine.models.zoo.prepare_image``
 of the displayed image gives back ``x``. Top examples: a plain loop calling a sub-model
 once per image. The receptive-field crop: the lecture CNN's 5x5 field counted by hand.
 """
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from keras import layers
 
-from engine import featurevis
-from engine.featurevis import (
+from engine.explanation import featurevis
+from engine.explanation.featurevis import (
     Example,
     Visualisation,
     cache_key,
@@ -28,8 +28,8 @@ from engine.featurevis import (
     to_display,
     top_examples,
 )
-from engine.mnist_model import load_trained_mnist_cnn
-from engine.zoo import InputSpec, Scaling, prepare_image
+from engine.models.mnist_model import load_trained_mnist_cnn
+from engine.models.zoo import InputSpec, Scaling, prepare_image
 
 LAYER = "conv2d_2"
 CHANNELS = range(0, 64, 8)  # 8 of the 64 channels of conv2d_2

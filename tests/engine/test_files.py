@@ -1,11 +1,11 @@
-"""Atomic writes (engine.files): the umask is never changed, the folder is synced."""
+"""Atomic writes (engine.util.files): the umask is never changed, the folder is synced."""
 
 import os
 import stat
 
 import pytest
 
-from engine.files import atomic_path, atomic_write
+from engine.util.files import atomic_path, atomic_write
 
 
 def _current_umask() -> int:

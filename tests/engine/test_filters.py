@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from engine.filters import filter_images
+from engine.imaging.filters import filter_images
 
 rng = np.random.default_rng(3)
 

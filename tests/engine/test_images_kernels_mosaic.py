@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import images
-from engine.images import ImageLoadError, load_image
-from engine.kernels import KERNEL_SIZES, PRESET_NAMES, normalise, preset
-from engine.mosaic import tile_maps
-from engine.paths import sample_images
+from engine.arithmetic.kernels import KERNEL_SIZES, PRESET_NAMES, normalise, preset
+from engine.imaging import images
+from engine.imaging.images import ImageLoadError, load_image
+from engine.imaging.mosaic import tile_maps
+from engine.util.paths import sample_images
 
 
 def _save(tmp_path, img, name, **kw):

@@ -1,4 +1,4 @@
-"""LeNet-5 (engine.mnist_model, zoo, digits, training): the lecture's "Overview" network."""
+"""LeNet-5 (engine.models.mnist_model, zoo, digits, training): the lecture's "Overview" network."""
 
 import json
 from pathlib import Path
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import main
-from engine import mnist_model, zoo
-from engine.activations import layer_summary
-from engine.digits import DigitClassifier, PreparedDigit
-from engine.mnist_data import load_mnist
+from engine.inspection.activations import layer_summary
+from engine.models import mnist_model, zoo
+from engine.models.digits import DigitClassifier, PreparedDigit
+from engine.models.mnist_data import load_mnist
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.live import (
+from engine.imaging.live import (
     DEFAULT_FPS,
     FpsMeter,
     LatestFrame,

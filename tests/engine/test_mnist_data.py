@@ -1,11 +1,11 @@
-"""Loading MNIST (engine.mnist_data): the tests' own cut, bad files, no network."""
+"""Loading MNIST (engine.models.mnist_data): the tests' own cut, bad files, no network."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engine.mnist_data import MnistDataError, keras_mnist_cache, load_mnist, load_test_split
+from engine.models.mnist_data import MnistDataError, keras_mnist_cache, load_mnist, load_test_split
 
 
 def test_load_mnist_reads_the_fixture(mnist_npz):

@@ -1,15 +1,15 @@
-"""Drawn digits (engine.digits): MNIST-like preprocessing, PreparedDigit, live classifier."""
+"""Drawn digits (engine.models.digits): MNIST-like preprocessing, PreparedDigit, live classifier."""
 
 import numpy as np
 import pytest
 
-from engine.digits import (
+from engine.models.digits import (
     DigitClassifier,
     PreparedDigit,
     prepare_digit,
     preprocess_drawing,
 )
-from engine.mnist_data import load_mnist
+from engine.models.mnist_data import load_mnist
 
 
 @pytest.fixture(scope="module")

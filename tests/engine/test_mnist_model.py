@@ -1,11 +1,11 @@
-"""The digit models' architecture, shipped and saved weights (engine.mnist_model)."""
+"""The digit models' architecture, shipped and saved weights (engine.models.mnist_model)."""
 
 import numpy as np
 import pytest
 
-from engine import mnist_model
-from engine.activations import layer_summary
-from engine.mnist_data import load_mnist
+from engine.inspection.activations import layer_summary
+from engine.models import mnist_model
+from engine.models.mnist_data import load_mnist
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_weights_info_says_whose_weights_are_used(model):
 
 
 def test_trained_weights_are_kept_and_chosen(tmp_path):
-    from engine import mnist_model as mm
+    from engine.models import mnist_model as mm
 
     shipped = mm.weights_info()
     assert [w.source for w in mm.list_weights()] == ["shipped"]

@@ -1,4 +1,4 @@
-"""Training the MNIST CNN (engine.training): records, atomic saves, cancellation.
+"""Training the MNIST CNN (engine.models.training): records, atomic saves, cancellation.
 
 A few hundred digits and one epoch at a time, so that the tests stay fast.
 """
@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from engine.mnist_data import MnistDataError, load_mnist
-from engine.training import train_mnist
+from engine.models.mnist_data import MnistDataError, load_mnist
+from engine.models.training import train_mnist
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_cancel_before_the_first_epoch_ends_saves_nothing(tmp_path, small, caplo
         calls.append(1)
         return len(calls) > 2
 
-    with caplog.at_level(logging.INFO, logger="engine.training"):
+    with caplog.at_level(logging.INFO, logger="engine.models.training"):
         result = train_mnist(
             small, epochs=3, batch_size=64, out_path=out, augment=False, cancelled=cancel_after_two
         )

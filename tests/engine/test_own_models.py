@@ -10,9 +10,9 @@ import keras
 import numpy as np
 import pytest
 
-from engine import zoo
-from engine.images import to_grey
-from engine.zoo import ModelLoadError, OutputKind, Scaling, ScalingSource
+from engine.imaging.images import to_grey
+from engine.models import zoo
+from engine.models.zoo import ModelLoadError, OutputKind, Scaling, ScalingSource
 
 PHOTO = np.random.default_rng(3).integers(0, 256, (30, 45, 3), dtype=np.uint8)
 GREY_PHOTO = PHOTO[:, :, 1].copy()

@@ -8,8 +8,8 @@ import pytest
 from scipy.signal import correlate2d
 
 import main
-from engine import lecture as slides
-from engine.scene import (
+from engine.teaching import lecture as slides
+from engine.teaching.scene import (
     LECTURE_FILE,
     Lecture,
     SceneError,

@@ -1,4 +1,4 @@
-"""engine.surgery: edits are exact and undoable, evaluation and triage match references."""
+"""engine.editing.surgery: edits are exact and undoable, evaluation and triage match references."""
 
 import gc
 import weakref
@@ -9,10 +9,8 @@ import pytest
 from keras import layers
 from scipy.signal import correlate2d
 
-from engine.activations import ActivationProbe
-from engine.kernels import preset
-from engine.mnist_model import load_trained_mnist_cnn
-from engine.surgery import (
+from engine.arithmetic.kernels import preset
+from engine.editing.surgery import (
     ModelEditor,
     ablation_effect,
     channel_stats,
@@ -20,6 +18,8 @@ from engine.surgery import (
     evaluate,
     layer_outputs,
 )
+from engine.inspection.activations import ActivationProbe
+from engine.models.mnist_model import load_trained_mnist_cnn
 
 #: Measured: the shipped weights classify 494 of the fixture's 500 test digits right.
 SHIPPED_CORRECT = 494

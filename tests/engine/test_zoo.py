@@ -5,11 +5,11 @@ import keras
 import numpy as np
 import pytest
 
-from engine import mnist_model, zoo
-from engine.activations import ActivationProbe, block_of, conv_kernel, layer_summary
-from engine.digits import PreparedDigit
-from engine.mosaic import tile_maps, tile_rgb
-from engine.zoo import ModelLoadError, PretrainedUnavailable
+from engine.imaging.mosaic import tile_maps, tile_rgb
+from engine.inspection.activations import ActivationProbe, block_of, conv_kernel, layer_summary
+from engine.models import mnist_model, zoo
+from engine.models.digits import PreparedDigit
+from engine.models.zoo import ModelLoadError, PretrainedUnavailable
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ def app_state(qtbot):
 def activations_panel(qtbot, app_state):
     """An Activations panel on screen, TensorFlow loaded, with the MNIST CNN's activations
     of the first sample photo."""
-    from engine.runtime import load_tensorflow
+    from engine.models.runtime import load_tensorflow
     from gui.panels.activations import ActivationsPanel
 
     load_tensorflow()
@@ -65,13 +65,13 @@ def _build_untrained_models_once(monkeypatch):
     Building ResNet50 and tracing its probe costs seconds each time; the tests only read
     these models, so sharing them keeps ``make test`` short. The real builder runs once.
     """
-    import engine.zoo
+    import engine.models.zoo
     import gui.state
 
-    build, open_ = engine.zoo.load_zoo_model, gui.state._open
+    build, open_ = engine.models.zoo.load_zoo_model, gui.state._open
 
     def load_zoo_model(key, weights="imagenet", progress=lambda f, m: None):
-        if weights is not None or key == engine.zoo.MNIST:
+        if weights is not None or key == engine.models.zoo.MNIST:
             return build(key, weights, progress)
         if key not in _UNTRAINED:
             _UNTRAINED[key] = build(key, None, progress)
@@ -84,7 +84,7 @@ def _build_untrained_models_once(monkeypatch):
             _OPENED[loaded.key] = open_(loaded)
         return _OPENED[loaded.key]
 
-    monkeypatch.setattr(engine.zoo, "load_zoo_model", load_zoo_model)
+    monkeypatch.setattr(engine.models.zoo, "load_zoo_model", load_zoo_model)
     monkeypatch.setattr(gui.state, "_open", opened)
 
 

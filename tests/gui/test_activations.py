@@ -12,8 +12,8 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 import gui.state
-from engine import zoo
-from engine.digits import PreparedDigit
+from engine.models import zoo
+from engine.models.digits import PreparedDigit
 from gui.panels.activations import DRAWN_DIGIT, ActivationsPanel
 
 from .helpers import choose, pick
@@ -306,7 +306,7 @@ def test_your_own_model_is_fed_as_it_expects(qtbot, panel, tmp_path):
     import keras
 
     state = panel._state
-    from engine.zoo import CAFFE_MEAN_BGR
+    from engine.models.zoo import CAFFE_MEAN_BGR
 
     def small(first):
         inputs = keras.Input((32, 32, 3))
@@ -328,7 +328,7 @@ def test_your_own_model_is_fed_as_it_expects(qtbot, panel, tmp_path):
     (tmp_path / "raw.labels.txt").write_text("cat\ndog\nbird\n")
     acts = opened(raw)
     # A model that starts with Rescaling takes raw pixels: exactly the resized image.
-    from engine.zoo import resize_image
+    from engine.models.zoo import resize_image
 
     expected = resize_image(acts.input.pixels, (32, 32))
     np.testing.assert_allclose(acts.x, expected, atol=1e-4)

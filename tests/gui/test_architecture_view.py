@@ -3,9 +3,9 @@
 import pytest
 from PySide6.QtCore import Qt
 
-from engine import zoo
-from engine.architecture import model_graph
-from engine.runtime import load_tensorflow
+from engine.inspection.architecture import model_graph
+from engine.models import zoo
+from engine.models.runtime import load_tensorflow
 from gui.widgets.architecture_view import GRAPH, VOLUMES, ArchitectureView
 
 TIMEOUT = 180_000

@@ -4,9 +4,9 @@ each showing exactly the state's activations of the layers it names."""
 import numpy as np
 import pytest
 
-from engine import zoo
-from engine.mosaic import tile_maps
-from engine.runtime import load_tensorflow
+from engine.imaging.mosaic import tile_maps
+from engine.models import zoo
+from engine.models.runtime import load_tensorflow
 from gui.state import InputKind
 from gui.widgets.block_view import BlockTile, BlockView
 

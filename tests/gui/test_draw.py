@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
-from engine import digits, mnist_model
-from engine.runtime import load_tensorflow
+from engine.models import digits, mnist_model
+from engine.models.runtime import load_tensorflow
 from gui.panels.draw import DrawPanel
 from gui.panels.train_dialog import FILE_SOURCE
 
@@ -185,7 +185,7 @@ def test_closing_the_dialog_during_a_run_asks_first(qtbot, panel, mnist_npz, mon
 
 
 def test_a_message_about_one_source_goes_when_switching(qtbot, panel, monkeypatch):
-    import engine.mnist_data
+    import engine.models.mnist_data
 
     def offline():
         raise OSError("network is unreachable")
@@ -197,7 +197,7 @@ def test_a_message_about_one_source_goes_when_switching(qtbot, panel, monkeypatc
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(dialog.message.is_error, timeout=TIMEOUT)
     assert "could not be downloaded" in dialog.message.text()
-    assert str(engine.mnist_data.keras_mnist_cache()) in dialog.message.text()
+    assert str(engine.models.mnist_data.keras_mnist_cache()) in dialog.message.text()
     pick(qtbot, dialog.source_combo, FILE_SOURCE)
     assert not dialog.message.is_error() and dialog.message.text() == ""
     dialog.close()
@@ -229,7 +229,7 @@ def test_per_batch_curves_are_each_batch_own_value(qtbot, panel, small_mnist_npz
 
 
 def test_the_drawing_shows_what_made_it(qtbot, panel):
-    from engine.attribution import grad_cam
+    from engine.explanation.attribution import grad_cam
 
     box = panel.explain_check  # a person clicks the box itself, at its left end
     qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
@@ -254,7 +254,7 @@ def test_the_drawing_shows_what_made_it(qtbot, panel):
 
 
 def test_lenet5_and_the_lecture_cnn_side_by_side(qtbot, panel):
-    from engine.mnist_model import LENET5
+    from engine.models.mnist_model import LENET5
 
     pick(qtbot, panel.choice_combo, "Both, side by side")
     qtbot.waitUntil(lambda: LENET5 in panel._state.models, timeout=TIMEOUT)
@@ -287,7 +287,7 @@ def test_lenet5_and_the_lecture_cnn_side_by_side(qtbot, panel):
 def test_the_side_by_side_heading_is_not_cut(qtbot, panel):
     from PySide6.QtCore import QRect
 
-    from engine.mnist_model import LENET5
+    from engine.models.mnist_model import LENET5
 
     pick(qtbot, panel.choice_combo, "Both, side by side")
     qtbot.waitUntil(lambda: LENET5 in panel._state.models, timeout=TIMEOUT)
@@ -382,7 +382,7 @@ def test_a_dot_is_not_read_as_a_confident_digit(qtbot, panel):
 def test_an_opened_test_digit_is_a_drawing_to_edit(qtbot, panel, app_state):
     from PIL import Image
 
-    from engine.mnist_data import bundled_test_digits
+    from engine.models.mnist_data import bundled_test_digits
 
     x, y = bundled_test_digits()
     seven = int(np.flatnonzero(y == 7)[0])

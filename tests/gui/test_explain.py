@@ -6,8 +6,9 @@ import pytest
 from PIL import Image, ImageDraw
 from PySide6.QtCore import QPoint, QPointF, Qt
 
-from engine import attribution, zoo
-from engine.digits import prepare_digit
+from engine.explanation import attribution
+from engine.models import zoo
+from engine.models.digits import prepare_digit
 
 from .helpers import pick
 from .test_activations import click_layer, click_map, wait_for_activations

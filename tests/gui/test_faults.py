@@ -10,8 +10,8 @@ import time
 import pytest
 from PySide6.QtCore import QObject, Qt, Signal
 
-from engine import mnist_model, zoo
-from engine.runtime import load_tensorflow
+from engine.models import mnist_model, zoo
+from engine.models.runtime import load_tensorflow
 from gui.errors import ErrorReporter
 from gui.main_window import MainWindow
 from gui.panels.activations import ActivationsPanel
@@ -76,7 +76,7 @@ def test_every_image_case_in_the_kernel_lab(qtbot, runner, corpus):
 
 def test_a_permission_error_is_explained(qtbot, runner, corpus, monkeypatch):
     """As root (CI) chmod 000 cannot stop a read; simulate what a normal user meets."""
-    import engine.images as images
+    import engine.imaging.images as images
 
     def denied(*_a, **_k):
         raise PermissionError(13, "Permission denied")

@@ -10,11 +10,12 @@ from PIL import Image
 from PySide6.QtCore import QPoint, QSize, Qt
 from PySide6.QtWidgets import QApplication, QFileDialog
 
-from engine import featurevis, zoo
-from engine.images import load_image
-from engine.mnist_data import bundled_test_digits
-from engine.paths import sample_images, user_data_dir
-from engine.runtime import load_tensorflow
+from engine.explanation import featurevis
+from engine.imaging.images import load_image
+from engine.models import zoo
+from engine.models.mnist_data import bundled_test_digits
+from engine.models.runtime import load_tensorflow
+from engine.util.paths import sample_images, user_data_dir
 from gui.state import InputKind
 from gui.widgets.featurevis_view import (
     CHOOSE_LABEL,
@@ -72,7 +73,7 @@ def sub_model(model, layer):
 
 @pytest.fixture
 def counted(monkeypatch):
-    """Every picture ``engine.featurevis.maximize`` finished (the real one runs; one
+    """Every picture ``engine.explanation.featurevis.maximize`` finished (the real one runs; one
     stopped part-way is not counted)."""
     calls = []
     real = featurevis.maximize

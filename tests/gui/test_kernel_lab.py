@@ -6,11 +6,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
 from scipy.signal import correlate2d
 
-from engine import lecture
-from engine.convolution import format_number
-from engine.images import load_image, to_grey
-from engine.mosaic import tile_maps
-from engine.paths import sample_images
+from engine.arithmetic.convolution import format_number
+from engine.imaging.images import load_image, to_grey
+from engine.imaging.mosaic import tile_maps
+from engine.teaching import lecture
+from engine.util.paths import sample_images
 from gui.panels.kernel_lab import PER_MAP, SCALE_LABELS, SHARED, ZERO_SUM_MESSAGE, KernelLabPanel
 from gui.workers import WorkerRunner
 

@@ -1,7 +1,7 @@
 """The layer tree's words: a concatenation is written as one, and "1 input pixel apart"."""
 
-from engine.activations import inbound_layers, layer_summary, merge_text
-from engine.attribution import ReceptiveField
+from engine.explanation.attribution import ReceptiveField
+from engine.inspection.activations import inbound_layers, layer_summary, merge_text
 from gui.state import receptive_fields
 from gui.widgets.layer_tree import LayerTree
 

@@ -10,7 +10,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage
 from scipy.signal import correlate2d
 
-from engine.scene import read_lecture
+from engine.teaching.scene import read_lecture
 from gui.main_window import MainWindow
 
 

@@ -14,8 +14,8 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QFileDialog
 
-from engine.runtime import load_tensorflow
-from engine.zoo import prepare_image
+from engine.models.runtime import load_tensorflow
+from engine.models.zoo import prepare_image
 from gui.state import InputKind
 from gui.widgets.live_input import LiveInput
 

@@ -98,12 +98,12 @@ def test_a_kernel_put_into_the_model_shows_its_edit(qtbot):
 
 
 def test_tensorflow_that_cannot_load_is_explained_in_every_panel(qtbot, monkeypatch):
-    import engine.runtime
+    import engine.models.runtime
 
     def broken(**_kwargs):
         raise ImportError("libtensorflow_framework.so.2: cannot open shared object file")
 
-    monkeypatch.setattr(engine.runtime, "load_tensorflow", broken)
+    monkeypatch.setattr(engine.models.runtime, "load_tensorflow", broken)
     window = MainWindow()
     qtbot.addWidget(window)
     window.show()
@@ -125,17 +125,17 @@ def test_retraining_updates_every_view_of_the_one_mnist_model(
     from PySide6.QtWidgets import QMessageBox
 
     _questions.answer(QMessageBox.StandardButton.Yes)  # a short run: worse, used anyway
-    import engine.mnist_model
+    import engine.models.mnist_model
     from gui.panels.train_dialog import FILE_SOURCE
 
     builds = []
-    real = engine.mnist_model.load_trained_mnist_cnn
+    real = engine.models.mnist_model.load_trained_mnist_cnn
 
     def counted():
         builds.append(1)
         return real()
 
-    monkeypatch.setattr(engine.mnist_model, "load_trained_mnist_cnn", counted)
+    monkeypatch.setattr(engine.models.mnist_model, "load_trained_mnist_cnn", counted)
     window = MainWindow()
     qtbot.addWidget(window)
     window.show()

@@ -8,10 +8,10 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QDialogButtonBox, QFileDialog
 from scipy.signal import correlate2d
 
-from engine import zoo
-from engine.kernels import preset
-from engine.mnist_data import bundled_test_digits
-from engine.runtime import load_tensorflow
+from engine.arithmetic.kernels import preset
+from engine.models import zoo
+from engine.models.mnist_data import bundled_test_digits
+from engine.models.runtime import load_tensorflow
 from gui.panels.draw import DrawPanel
 from gui.panels.kernel_lab import KernelLabPanel
 from gui.widgets.edit_view import EditView
@@ -255,7 +255,7 @@ def test_the_labs_vertical_edge_goes_into_conv2d_1_and_the_draw_panel_follows(qt
 def test_quick_edits_show_no_error_and_a_failed_measurement_is_not_retried(
     qtbot, state, monkeypatch
 ):
-    import engine.mnist_data
+    import engine.models.mnist_data
 
     calls = []
 
@@ -263,7 +263,7 @@ def test_quick_edits_show_no_error_and_a_failed_measurement_is_not_retried(
         calls.append(1)
         raise OSError("the test digits are gone")
 
-    monkeypatch.setattr(engine.mnist_data, "bundled_test_digits", gone)
+    monkeypatch.setattr(engine.models.mnist_data, "bundled_test_digits", gone)
     view = EditView(state)
     qtbot.addWidget(view)
     view.show()

@@ -5,7 +5,7 @@ import pytest
 from PySide6.QtCore import Qt
 from scipy.signal import correlate2d
 
-from engine import lecture
+from engine.teaching import lecture
 from gui.panels.stride import (
     AVG,
     BINARY,

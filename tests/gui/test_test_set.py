@@ -12,11 +12,11 @@ from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QFileDialog
 
-from engine.digits import preprocess_drawing
-from engine.mnist_data import bundled_test_digits
-from engine.runtime import load_tensorflow
-from engine.surgery import ModelEditor
-from engine.zoo import MODEL_TITLES
+from engine.editing.surgery import ModelEditor
+from engine.models.digits import preprocess_drawing
+from engine.models.mnist_data import bundled_test_digits
+from engine.models.runtime import load_tensorflow
+from engine.models.zoo import MODEL_TITLES
 from gui.panels import test_set
 from gui.panels.draw import DrawPanel
 from gui.panels.test_set import BUNDLED, CHOOSE, DATA_LABELS, ICON, KERAS, TestSetPanel

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from engine import zoo
-from engine.mnist_data import bundled_test_digits
+from engine.models import zoo
+from engine.models.mnist_data import bundled_test_digits
 from gui.widgets import triage_bar
 from gui.widgets.triage_bar import TriageBar
 
@@ -238,8 +238,8 @@ def test_a_photo_model_with_a_branch(qtbot, panel, tmp_path):
     """Ablation is refused inside a branch; dead maps are counted over the photos."""
     import keras
 
-    from engine.images import load_image
-    from engine.paths import sample_images
+    from engine.imaging.images import load_image
+    from engine.util.paths import sample_images
 
     inputs = keras.Input((16, 16, 3))
     conv = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="a")

@@ -2,7 +2,7 @@
 
 from PySide6.QtCore import QPoint, Qt
 
-from engine.architecture import ZOO_FACTS
+from engine.inspection.architecture import ZOO_FACTS
 from gui.widgets.zoo_table import COLUMNS, ZooTable
 
 

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from engine.images import to_grey
+from engine.imaging.images import to_grey
 
 if TYPE_CHECKING:
-    from engine.digits import PreparedDigit
+    from engine.models.digits import PreparedDigit
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ def _apply_scaling(x: np.ndarray, scaling: Scaling) -> np.ndarray:
 def prepare_image(image: np.ndarray | PreparedDigit, spec: InputSpec) -> np.ndarray:
     """THE one way an input becomes what a model receives: (H, W, C) float32.
 
-    ``image`` is an (H, W, 3) or (H, W) uint8 image (0..255, as ``engine.images`` loads
+    ``image`` is an (H, W, 3) or (H, W) uint8 image (0..255, as ``engine.imaging.images`` loads
     it) or a ``PreparedDigit`` (the Draw panel's digit, [0, 1]). Nothing is guessed from
     value ranges: the type says which it is. A photo for a digit model is prepared as a
     drawing is (``preprocess_drawing``); any other image is resized to
@@ -213,7 +213,7 @@ def prepare_image(image: np.ndarray | PreparedDigit, spec: InputSpec) -> np.ndar
     >>> prepare_image(np.zeros((40, 40), np.uint8), LENET5_SPEC).shape
     (32, 32, 1)
     """
-    from engine.digits import PreparedDigit, preprocess_drawing
+    from engine.models.digits import PreparedDigit, preprocess_drawing
 
     if isinstance(image, PreparedDigit):
         if spec.digit:  # already prepared as MNIST was: only padding, channels and scaling
@@ -381,7 +381,7 @@ class LoadedModel:
         """MNIST digits ((N, 28, 28) uint8, ink high) as one batch of model inputs, each
         as a ``PreparedDigit`` of it is prepared (LeNet-5's padding, an RGB model's
         colour and size)."""
-        from engine.digits import PreparedDigit
+        from engine.models.digits import PreparedDigit
 
         return np.stack([self.prepare(PreparedDigit(d / np.float32(255.0))) for d in digits])
 
@@ -603,7 +603,7 @@ def input_spec(key: str) -> InputSpec:
 
 
 def _load_digit_model(key: str, progress: Callable[[float, str], None]) -> LoadedModel:
-    from engine import mnist_model
+    from engine.models import mnist_model
 
     progress(0.2, f"Building {MODEL_TITLES[key]}…")
     model = mnist_model.load_trained(key)
@@ -1002,7 +1002,7 @@ def _why(exc: BaseException, limit: int = 160) -> str:
 
 def _load_digit_weights(key: str, weights: str | Path | None) -> LoadedModel:
     """A digit model untrained (``None``) or with the weights in a file."""
-    from engine import mnist_model
+    from engine.models import mnist_model
 
     model = mnist_model.build_digit_model(key, compile=False)
     title = MODEL_TITLES[key]

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.files import atomic_write
-from engine.mnist_data import MnistDataError, Split
-from engine.mnist_model import (
+from engine.models.mnist_data import MnistDataError, Split
+from engine.models.mnist_model import (
     MNIST,
     digit_model,
     new_weights_path,
@@ -27,6 +26,7 @@ from engine.mnist_model import (
     use_weights,
     weights_info,
 )
+from engine.util.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +102,11 @@ def train_mnist(
 ) -> TrainResult:
     """Train a digit model with Keras' ``fit``; save the weights atomically.
 
-    ``model_key`` picks the model (``engine.mnist_model.DIGIT_MODELS``: ``"mnist"``, the
+    ``model_key`` picks the model (``engine.models.mnist_model.DIGIT_MODELS``: ``"mnist"``, the
     lecture's CNN, or ``"lenet5"``); both train the same way, on the same digits, with the
     same augmentation. LeNet-5's digits are padded by 2 to 32x32 before augmenting, as
     they are when it classifies. Without ``out_path`` the weights are kept as a new file
-    of ``engine.mnist_model.weights_folder()`` beside the earlier runs, and ``use`` says
+    of ``engine.models.mnist_model.weights_folder()`` beside the earlier runs, and ``use`` says
     whether the app uses them from now on: ``"always"``, ``"never"`` (the caller asks the
     person) or ``"if_better"`` (a test accuracy at least that of the weights in use).
     ``lr_decay`` lowers the learning rate along

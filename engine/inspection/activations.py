@@ -67,7 +67,7 @@ def _is_input_layer(layer: Any) -> bool:
 def layer_summary(model: keras.Model) -> list[LayerInfo]:
     """The model's layers (input layers excluded) as in ``model.summary()``.
 
-    >>> from engine.mnist_model import build_mnist_cnn
+    >>> from engine.models.mnist_model import build_mnist_cnn
     >>> rows = layer_summary(build_mnist_cnn(compile=False))
     >>> [(r.name, r.type, r.output_shape, r.params) for r in rows[:2]]
     [('conv2d_1', 'Conv2D', (26, 26, 32), 320), ('conv2d_2', 'Conv2D', (24, 24, 64), 18496)]
@@ -83,7 +83,7 @@ def inbound_layers(model: keras.Model) -> dict[str, list[str]]:
     """For each layer (input layers excluded), the names of the layers it takes input
     from, in order (two or more at a merge such as ``Add``).
 
-    >>> from engine.mnist_model import build_mnist_cnn
+    >>> from engine.models.mnist_model import build_mnist_cnn
     >>> inbound_layers(build_mnist_cnn(compile=False))["conv2d_2"]
     ['conv2d_1']
     """
@@ -304,7 +304,7 @@ class ActivationProbe:
 
     Examples
     --------
-    >>> from engine.mnist_model import build_mnist_cnn
+    >>> from engine.models.mnist_model import build_mnist_cnn
     >>> probe = ActivationProbe(build_mnist_cnn(compile=False))
     >>> acts = probe.run(np.zeros((28, 28, 1)))
     >>> acts["conv2d_1"].shape, acts["dense_2"].shape

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from engine.activations import ActivationProbe
-from engine.mnist_model import MNIST, load_trained, pad_digits
+from engine.inspection.activations import ActivationProbe
+from engine.models.mnist_model import MNIST, load_trained, pad_digits
 
 if TYPE_CHECKING:
     import keras

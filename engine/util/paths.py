@@ -24,7 +24,7 @@ def _find_resources() -> Path:
     if installed.is_dir():
         # A wheel unpacked on the file system: a real folder, usable by Keras and Pillow.
         return Path(str(installed))
-    return Path(__file__).resolve().parent.parent / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
 
 
 RESOURCES = _find_resources()

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.files import atomic_path, atomic_write
-from engine.paths import RESOURCES, user_data_dir
+from engine.util.files import atomic_path, atomic_write
+from engine.util.paths import RESOURCES, user_data_dir
 
 if TYPE_CHECKING:
     import keras

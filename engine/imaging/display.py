@@ -1,6 +1,6 @@
 """What a model input looks like to a person: the scaling conventions undone.
 
-``engine.zoo.prepare_image`` turns pixels into what a model receives (resized, [0, 1],
+``engine.models.zoo.prepare_image`` turns pixels into what a model receives (resized, [0, 1],
 [-1, 1], BGR with the ImageNet mean removed…); this turns such an input back into
 pixels, so a view can draw exactly what the model saw and overlay explanations on it.
 """
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.zoo import CAFFE_MEAN_BGR, TORCH_MEAN, TORCH_STD, Scaling
+from engine.models.zoo import CAFFE_MEAN_BGR, TORCH_MEAN, TORCH_STD, Scaling
 
 
 def input_to_pixels(x: np.ndarray, scaling: Scaling) -> np.ndarray:
     """One model input (H, W, C) back to displayable uint8: (H, W) for one channel,
     (H, W, 3) RGB for three.
 
-    >>> from engine.zoo import InputSpec, prepare_image
+    >>> from engine.models.zoo import InputSpec, prepare_image
     >>> rgb = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
     >>> x = prepare_image(rgb, InputSpec((8, 8), 3, Scaling.CAFFE))
     >>> bool((input_to_pixels(x, Scaling.CAFFE) == rgb).all())

@@ -129,7 +129,7 @@ def bundled_test_digits() -> Split:
     >>> x.shape, x.dtype, sorted(set(y.tolist())) == list(range(10))
     ((500, 28, 28), dtype('uint8'), True)
     """
-    from engine.paths import RESOURCES
+    from engine.util.paths import RESOURCES
 
     with np.load(RESOURCES / BUNDLED_TEST_DIGITS, allow_pickle=False) as data:
         return _check_split("test set", data["x_test"], data["y_test"])

@@ -9,7 +9,7 @@ that excite it most.
   into the pixels' range by a sigmoid; each step looks at the image through a random
   small translation, scaling and rotation (transformation robustness), so only patterns
   that survive them grow. The pixels (in [0, 1]) are then mapped through the model's
-  own input convention (``engine.zoo.Scaling``), so the range constraint is the pixels'
+  own input convention (``engine.models.zoo.Scaling``), so the range constraint is the pixels'
   range whatever the model takes: [0, 1], 0..255, [-1, 1], Caffe's BGR minus the mean.
 - ``top_examples``: the inputs (of any number of them, batched) whose channel reaches the
   highest maximum over its map, with where; ``example_crop`` the input box that map
@@ -42,14 +42,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.checks import check_int
-from engine.files import atomic_path
-from engine.zoo import CAFFE_MEAN_BGR, TORCH_MEAN, TORCH_STD, InputSpec, Scaling
+from engine.models.zoo import CAFFE_MEAN_BGR, TORCH_MEAN, TORCH_STD, InputSpec, Scaling
+from engine.util.checks import check_int
+from engine.util.files import atomic_path
 
 if TYPE_CHECKING:
     import keras
 
-    from engine.zoo import LoadedModel
+    from engine.models.zoo import LoadedModel
 
 #: ``progress(fraction, image)`` of ``maximize``: the image as it forms (displayable uint8).
 ImageProgress = Callable[[float, np.ndarray], None]
@@ -125,7 +125,7 @@ class Example:
 def scaling_affine(scaling: Scaling | str, channels: int) -> tuple[np.ndarray, np.ndarray]:
     """The model input of [0, 1] pixels, as ``pixels @ matrix + offset`` over channels.
 
-    The same convention as ``engine.zoo.prepare_image`` (which scales 0..255 pixels):
+    The same convention as ``engine.models.zoo.prepare_image`` (which scales 0..255 pixels):
     for Caffe, the matrix also turns RGB into BGR.
 
     >>> m, b = scaling_affine(Scaling.CAFFE, 3)
@@ -183,7 +183,7 @@ def _resolve_scaling(model: Any, scaling: Scaling | InputSpec | str | None) -> S
             return Scaling(scaling)
         except ValueError:
             raise ValueError(
-                f"scaling must be an engine.zoo.Scaling, an InputSpec or None. Received: "
+                f"scaling must be an engine.models.zoo.Scaling, an InputSpec or None. Received: "
                 f"scaling={scaling!r}"
             ) from None
     from keras import layers
@@ -540,7 +540,7 @@ def maximize(
     seed : int
         The starting image and the random transformations: same seed, same picture.
     scaling : Scaling or InputSpec, optional
-        The model's input convention (``engine.zoo.Scaling``). None: the ``LoadedModel``'s
+        The model's input convention (``engine.models.zoo.Scaling``). None: the ``LoadedModel``'s
         spec; else raw 0..255 pixels for a model whose first layer is ``Rescaling``,
         else [0, 1].
     progress : callable(fraction, image)
@@ -560,7 +560,7 @@ def maximize(
 
     Examples
     --------
-    >>> from engine.mnist_model import build_mnist_cnn
+    >>> from engine.models.mnist_model import build_mnist_cnn
     >>> vis = maximize(build_mnist_cnn(compile=False), "conv2d_1", 3, steps=2)
     >>> vis.x.shape, vis.image.shape, vis.image.dtype.name
     ((28, 28, 1), (28, 28), 'uint8')
@@ -716,12 +716,12 @@ def example_crop(
     """The box (top, left, bottom, right) of an image that map pixel (row, col) sees.
 
     Half-open like slices: ``image[top:bottom, left:right]`` is the crop. The box is the
-    unit's receptive field (``engine.attribution.receptive_field_2d`` and
+    unit's receptive field (``engine.explanation.attribution.receptive_field_2d`` and
     ``receptive_box``) in the model's input; when the image given (or its (height,
     width)) differs from a model of fixed input size, the box is scaled to the image, as
     ``prepare_image`` resizes the whole image to the model's size.
     """
-    from engine.attribution import receptive_box, receptive_field_2d
+    from engine.explanation.attribution import receptive_box, receptive_field_2d
 
     model, _ = _unwrap(model)
     if isinstance(image_hw_or_image, (tuple, list)) and len(image_hw_or_image) == 2:

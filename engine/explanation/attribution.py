@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.checks import check_int
+from engine.util.checks import check_int
 
 if TYPE_CHECKING:
     import keras
@@ -390,7 +390,7 @@ def receptive_field(model: keras.Model, layer_name: str) -> ReceptiveField:
 
     Examples
     --------
-    >>> from engine.mnist_model import build_mnist_cnn
+    >>> from engine.models.mnist_model import build_mnist_cnn
     >>> receptive_field(build_mnist_cnn(compile=False), "max_pooling2d")
     ReceptiveField(size=6, jump=2, start=2.5)
     """
@@ -473,7 +473,7 @@ class Explainer:
 
     Examples
     --------
-    >>> from engine.mnist_model import build_mnist_cnn
+    >>> from engine.models.mnist_model import build_mnist_cnn
     >>> ex = Explainer(build_mnist_cnn(compile=False))
     >>> ex.default_layer, ex.num_classes, ex.head
     ('conv2d_2', 10, 'dense kernel')
@@ -564,7 +564,7 @@ class Explainer:
         """The last layer with a 4-D output that is a convolution or an activation."""
         from keras import layers
 
-        from engine.activations import conv_layer_kind
+        from engine.inspection.activations import conv_layer_kind
 
         acts = (layers.Activation, layers.ReLU, layers.LeakyReLU, layers.ELU, layers.PReLU)
         for layer in reversed(model.layers):

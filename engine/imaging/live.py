@@ -2,7 +2,7 @@
 
 OpenCV (``opencv-python-headless``) reads both with one API, ``cv2.VideoCapture``: a
 camera by its index, a video file by its path. It is imported inside the functions that
-need it, so ``import engine.live`` stays instant.
+need it, so ``import engine.imaging.live`` stays instant.
 
 The pieces, none of them Qt:
 
@@ -232,7 +232,7 @@ def open_source(source: int | str | Path, max_side: int | None = MAX_SIDE) -> Li
     >>> open_source("missing.avi")
     Traceback (most recent call last):
     ...
-    engine.live.LiveSourceError: there is no file 'missing.avi'
+    engine.imaging.live.LiveSourceError: there is no file 'missing.avi'
     """
     if isinstance(source, bool) or not isinstance(source, (int, str, Path)):
         raise TypeError(

@@ -143,7 +143,7 @@ def model_graph(model: keras.Model) -> ModelGraph:
     A layer inside a nested model is not a node: the nested model is one node (its MACs
     and parameters are its layers' together).
 
-    >>> from engine.mnist_model import build_mnist_cnn
+    >>> from engine.models.mnist_model import build_mnist_cnn
     >>> g = model_graph(build_mnist_cnn(compile=False))
     >>> [n.name for n in g.nodes][:3], g.edges[:2]
     (['digit', 'conv2d_1', 'conv2d_2'], (('digit', 'conv2d_1'), ('conv2d_1', 'conv2d_2')))

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.files import atomic_write
-from engine.kernels import KERNEL_SIZES
-from engine.paths import RESOURCES
+from engine.arithmetic.kernels import KERNEL_SIZES
+from engine.util.files import atomic_write
+from engine.util.paths import RESOURCES
 
 PANELS = ("kernels", "stride", "draw", "activations", "testset")
 #: The Stride panel's operations, as a scene writes them, and the panel's keys for them.

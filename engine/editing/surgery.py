@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.files import atomic_path
+from engine.util.files import atomic_path
 
 if TYPE_CHECKING:
     import keras
@@ -171,7 +171,7 @@ def edit_kind(layer: Any) -> str | None:
     (every edit), ``"dense"`` for ``Dense`` (scale, ablate, restore), else None."""
     import keras
 
-    from engine.activations import conv_layer_kind
+    from engine.inspection.activations import conv_layer_kind
 
     if conv_layer_kind(layer) == "conv":
         return "conv"
@@ -222,7 +222,7 @@ class ModelEditor:
 
     Examples
     --------
-    >>> from engine.mnist_model import build_mnist_cnn
+    >>> from engine.models.mnist_model import build_mnist_cnn
     >>> editor = ModelEditor(build_mnist_cnn(compile=False))
     >>> edit = editor.set_filter("conv2d_1", 5, [[-1, 0, 1]] * 3, name="vertical edge")
     >>> editor.ablate("conv2d_2", [3, 4]).describe()
@@ -517,11 +517,11 @@ def model_inputs(model: keras.Model, x: Any) -> np.ndarray:
     (N, H, W) gets a channel axis; 28x28 digits are zero-padded to a larger square
     one-channel input (LeNet-5: 32x32). Anything else must already match.
 
-    >>> from engine.mnist_model import build_lenet5
+    >>> from engine.models.mnist_model import build_lenet5
     >>> model_inputs(build_lenet5(compile=False), np.full((2, 28, 28), 255, np.uint8)).shape
     (2, 32, 32, 1)
     """
-    from engine.mnist_model import pad_digits
+    from engine.models.mnist_model import pad_digits
 
     shape = _input_shape(model)
     a = np.asarray(x)
@@ -814,7 +814,7 @@ def _chain_after(model: Any, layer_name: str) -> list[Any]:
     says where the chain branches. Reads the graph only."""
     import keras
 
-    from engine.activations import inbound_layers
+    from engine.inspection.activations import inbound_layers
 
     _model_layer(model, layer_name)
     if len(model.outputs) != 1:
@@ -848,7 +848,7 @@ def ablation_refusal(model: keras.Model, layer_name: str) -> str:
     Reads the model's graph only (nothing is built or computed): a layer inside a
     residual block or an inception module is refused, a layer of a plain chain is not.
 
-    >>> from engine.mnist_model import build_mnist_cnn
+    >>> from engine.models.mnist_model import build_mnist_cnn
     >>> ablation_refusal(build_mnist_cnn(compile=False), "conv2d_2")
     ''
     """

@@ -543,7 +543,7 @@ def window_arithmetic(
     the window ``size`` F, or a kernel whose shape gives it). Padding is zeros, for
     pooling too, as ``pool2d`` does. The value equals ``conv2d`` / ``pool2d``'s cell.
 
-    >>> from engine import lecture
+    >>> from engine.teaching import lecture
     >>> a = window_arithmetic(lecture.BINARY_5X5, lecture.X_KERNEL, "conv", 1, 0, 0, 0)
     >>> a.value, a.text()
     (4.0, '1x1 + 1x0 + 1x1 + 0x0 + 1x1 + 1x0 + 0x1 + 0x0 + 1x1 = 4')

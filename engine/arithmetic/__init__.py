@@ -1,0 +1,1 @@
+"""Convolution arithmetic and kernels: numpy only, no TensorFlow (instant to import)."""

@@ -1,0 +1,1 @@
+"""Changing a trained model and watching: model surgery, evaluation, channel triage."""

@@ -1,0 +1,2 @@
+"""Explaining a prediction and a channel: Grad-CAM, saliency, occlusion, receptive
+fields, feature visualisation."""

@@ -1,0 +1,2 @@
+"""Pictures: safe image loading, mosaics of maps, filters as pictures, figures, camera
+and video frames."""

@@ -1,0 +1,1 @@
+"""Looking inside a model: the one-pass activation probe, the layer table, the graph."""

@@ -1,0 +1,1 @@
+"""Small shared utilities: atomic writes, where the app keeps its files, argument checks."""

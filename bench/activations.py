@@ -120,7 +120,7 @@ def bench_layer_switch(runs: int) -> None:
 
     import gui  # noqa: F401  (binds pyqtgraph to PySide6)
     from engine.models.zoo import RESNET50, VGG16
-    from gui.panels.activations import ActivationsPanel
+    from gui.panels.activations.panel import ActivationsPanel
     from gui.state import AppState, InputKind
     from gui.workers import WorkerRunner
 

@@ -60,7 +60,7 @@ def main() -> None:
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     import gui  # noqa: F401  (pyqtgraph bound to PySide6)
     from engine.models.digits import prepare_digit
-    from gui.panels.draw import DrawPanel
+    from gui.panels.draw.panel import DrawPanel
     from gui.state import AppState
     from gui.workers import WorkerRunner
 

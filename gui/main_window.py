@@ -58,11 +58,11 @@ class PanelSpec:
 
 def panel_specs() -> list[PanelSpec]:
     """The panels, in tab order; imported here so main.py stays light."""
-    from gui.panels.activations import ActivationsPanel
-    from gui.panels.draw import DrawPanel
-    from gui.panels.kernel_lab import KernelLabPanel
+    from gui.panels.activations.panel import ActivationsPanel
+    from gui.panels.draw.panel import DrawPanel
+    from gui.panels.kernel_lab.panel import KernelLabPanel
     from gui.panels.stride import StridePanel
-    from gui.panels.test_set import TestSetPanel
+    from gui.panels.testset.panel import TestSetPanel
 
     return [
         PanelSpec("kernels", "Kernel lab", lambda st: KernelLabPanel(st.runner, st)),
@@ -253,7 +253,7 @@ class MainWindow(QMainWindow):
 
     def show_model_comparison(self) -> QDialog:
         """The zoo's models side by side; a double-click opens one in Activations."""
-        from gui.widgets.zoo_table import ZooTable
+        from gui.zoo_table import ZooTable
 
         dialog = QDialog(self)
         dialog.setWindowTitle("The models, compared")

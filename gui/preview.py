@@ -1,4 +1,4 @@
-"""Run one panel alone (``python -m gui.panels.draw``), as pyqtgraph's examples do."""
+"""Run one panel alone (``python -m gui.panels.draw.panel``), as pyqtgraph's examples do."""
 
 from __future__ import annotations
 

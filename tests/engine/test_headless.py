@@ -18,7 +18,9 @@ import engine
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE_MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(engine.__path__, "engine.") if m.name != "engine.resources"
+    m.name
+    for m in pkgutil.walk_packages(engine.__path__, "engine.")
+    if m.name != "engine.resources"
 )
 FORBIDDEN = ("PySide6", "pyqtgraph", "gui", "tensorflow", "keras")
 

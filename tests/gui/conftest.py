@@ -41,7 +41,7 @@ def activations_panel(qtbot, app_state):
     """An Activations panel on screen, TensorFlow loaded, with the MNIST CNN's activations
     of the first sample photo."""
     from engine.models.runtime import load_tensorflow
-    from gui.panels.activations import ActivationsPanel
+    from gui.panels.activations.panel import ActivationsPanel
 
     load_tensorflow()
     p = ActivationsPanel(app_state)

@@ -14,7 +14,7 @@ from PySide6.QtGui import QDropEvent
 import gui.state
 from engine.models import zoo
 from engine.models.digits import PreparedDigit
-from gui.panels.activations import DRAWN_DIGIT, ActivationsPanel
+from gui.panels.activations.panel import DRAWN_DIGIT, ActivationsPanel
 
 from .helpers import choose, pick
 
@@ -462,7 +462,7 @@ def test_the_model_box_names_the_open_file_and_the_model_in_use(
     import keras
     from PySide6.QtWidgets import QFileDialog
 
-    from gui.panels.activations import MODEL_FILE
+    from gui.panels.activations.panel import MODEL_FILE
 
     state = panel._state
     wait_for_activations(qtbot, state, zoo.MNIST)

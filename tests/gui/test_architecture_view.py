@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from engine.inspection.architecture import model_graph
 from engine.models import zoo
 from engine.models.runtime import load_tensorflow
-from gui.widgets.architecture_view import GRAPH, VOLUMES, ArchitectureView
+from gui.panels.activations.architecture import GRAPH, VOLUMES, ArchitectureView
 
 TIMEOUT = 180_000
 

@@ -7,8 +7,8 @@ import pytest
 from engine.imaging.mosaic import tile_maps
 from engine.models import zoo
 from engine.models.runtime import load_tensorflow
+from gui.panels.activations.blocks import BlockTile, BlockView
 from gui.state import InputKind
-from gui.widgets.block_view import BlockTile, BlockView
 
 from .helpers import pick
 

@@ -8,8 +8,8 @@ from PySide6.QtCore import QPoint, Qt
 
 from engine.models import digits, mnist_model
 from engine.models.runtime import load_tensorflow
-from gui.panels.draw import DrawPanel
-from gui.panels.train_dialog import FILE_SOURCE
+from gui.panels.draw.panel import DrawPanel
+from gui.panels.draw.train_dialog import FILE_SOURCE
 
 from .helpers import draw_stroke, pick
 

@@ -14,10 +14,10 @@ from engine.models import mnist_model, zoo
 from engine.models.runtime import load_tensorflow
 from gui.errors import ErrorReporter
 from gui.main_window import MainWindow
-from gui.panels.activations import ActivationsPanel
-from gui.panels.kernel_lab import KernelLabPanel
+from gui.panels.activations.panel import ActivationsPanel
+from gui.panels.draw.train_dialog import FILE_SOURCE, TrainDialog
+from gui.panels.kernel_lab.panel import KernelLabPanel
 from gui.panels.stride import StridePanel
-from gui.panels.train_dialog import FILE_SOURCE, TrainDialog
 from gui.workers import WorkerRunner
 from tests.corpus.make_corpus import image_cases, mnist_cases, model_cases
 

@@ -16,8 +16,7 @@ from engine.models import zoo
 from engine.models.mnist_data import bundled_test_digits
 from engine.models.runtime import load_tensorflow
 from engine.util.paths import sample_images, user_data_dir
-from gui.state import InputKind
-from gui.widgets.featurevis_view import (
+from gui.panels.activations.wants import (
     CHOOSE_LABEL,
     CROP_ICON,
     MNIST_LABEL,
@@ -26,6 +25,7 @@ from gui.widgets.featurevis_view import (
     Target,
     duration_text,
 )
+from gui.state import InputKind
 
 from .helpers import pick
 from .test_activations import wait_for_activations

@@ -11,7 +11,13 @@ from engine.imaging.images import load_image, to_grey
 from engine.imaging.mosaic import tile_maps
 from engine.teaching import lecture
 from engine.util.paths import sample_images
-from gui.panels.kernel_lab import PER_MAP, SCALE_LABELS, SHARED, ZERO_SUM_MESSAGE, KernelLabPanel
+from gui.panels.kernel_lab.panel import (
+    PER_MAP,
+    SCALE_LABELS,
+    SHARED,
+    ZERO_SUM_MESSAGE,
+    KernelLabPanel,
+)
 from gui.workers import WorkerRunner
 
 from .helpers import choose, click_cell_grid, pick, type_into_cell

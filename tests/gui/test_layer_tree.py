@@ -2,8 +2,8 @@
 
 from engine.explanation.attribution import ReceptiveField
 from engine.inspection.activations import inbound_layers, layer_summary, merge_text
+from gui.panels.activations.layer_tree import LayerTree
 from gui.state import receptive_fields
-from gui.widgets.layer_tree import LayerTree
 
 
 def _inception_like():

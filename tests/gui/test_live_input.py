@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QFileDialog
 
 from engine.models.runtime import load_tensorflow
 from engine.models.zoo import prepare_image
+from gui.panels.activations.live import LiveInput
 from gui.state import InputKind
-from gui.widgets.live_input import LiveInput
 
 TIMEOUT = 120_000
 FIGURES = re.compile(

@@ -126,7 +126,7 @@ def test_retraining_updates_every_view_of_the_one_mnist_model(
 
     _questions.answer(QMessageBox.StandardButton.Yes)  # a short run: worse, used anyway
     import engine.models.mnist_model
-    from gui.panels.train_dialog import FILE_SOURCE
+    from gui.panels.draw.train_dialog import FILE_SOURCE
 
     builds = []
     real = engine.models.mnist_model.load_trained_mnist_cnn
@@ -311,7 +311,7 @@ def test_the_model_comparison_opens_a_model(qtbot, monkeypatch):
     opened = []
     monkeypatch.setattr(window.state, "open_model", opened.append)
     dialog = window.show_model_comparison()
-    from gui.widgets.zoo_table import ZooTable
+    from gui.zoo_table import ZooTable
 
     table = dialog.findChild(ZooTable)
     assert "resnet50" in table.keys()

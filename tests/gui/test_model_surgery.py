@@ -12,9 +12,9 @@ from engine.arithmetic.kernels import preset
 from engine.models import zoo
 from engine.models.mnist_data import bundled_test_digits
 from engine.models.runtime import load_tensorflow
-from gui.panels.draw import DrawPanel
-from gui.panels.kernel_lab import KernelLabPanel
-from gui.widgets.edit_view import EditView
+from gui.panels.activations.edit import EditView
+from gui.panels.draw.panel import DrawPanel
+from gui.panels.kernel_lab.panel import KernelLabPanel
 
 from .helpers import draw_stroke, pick
 from .test_activations import wait_for_activations

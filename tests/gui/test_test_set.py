@@ -17,9 +17,9 @@ from engine.models.digits import preprocess_drawing
 from engine.models.mnist_data import bundled_test_digits
 from engine.models.runtime import load_tensorflow
 from engine.models.zoo import MODEL_TITLES
-from gui.panels import test_set
-from gui.panels.draw import DrawPanel
-from gui.panels.test_set import BUNDLED, CHOOSE, DATA_LABELS, ICON, KERAS, TestSetPanel
+from gui.panels.draw.panel import DrawPanel
+from gui.panels.testset import panel as test_set
+from gui.panels.testset.panel import BUNDLED, CHOOSE, DATA_LABELS, ICON, KERAS, TestSetPanel
 from gui.state import InputKind, OpenModel
 
 from .helpers import pick

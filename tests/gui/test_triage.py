@@ -10,8 +10,8 @@ from PySide6.QtCore import Qt
 
 from engine.models import zoo
 from engine.models.mnist_data import bundled_test_digits
-from gui.widgets import triage_bar
-from gui.widgets.triage_bar import TriageBar
+from gui.panels.activations import triage as triage_bar
+from gui.panels.activations.triage import TriageBar
 
 from .helpers import pick
 from .test_activations import click_layer, click_map, wait_for_activations

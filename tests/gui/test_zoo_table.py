@@ -3,7 +3,7 @@
 from PySide6.QtCore import QPoint, Qt
 
 from engine.inspection.architecture import ZOO_FACTS
-from gui.widgets.zoo_table import COLUMNS, ZooTable
+from gui.zoo_table import COLUMNS, ZooTable
 
 
 def click_header(qtbot, table, column):

@@ -46,9 +46,9 @@ from PySide6.QtWidgets import (
 
 from engine.explanation import featurevis
 from engine.util.paths import user_data_dir
+from gui.panels.activations.channel_spin import ChannelSpinBox
 from gui.state import AppState, InputKind, OpenModel
 from gui.theme import theme
-from gui.widgets.channel_spin import ChannelSpinBox
 from gui.widgets.icons import icon_of, to_rgb
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar

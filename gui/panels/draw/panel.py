@@ -30,15 +30,15 @@ from engine.models.mnist_model import LENET5, list_weights, use_weights, weights
 from engine.models.training import TrainResult
 from engine.teaching.scene import plain
 from gui.panels.base import Panel
-from gui.panels.train_dialog import TrainDialog
+from gui.panels.draw.digit_canvas import DigitCanvas
+from gui.panels.draw.layer_table import LayerTable
+from gui.panels.draw.prob_bars import ProbabilityBars
+from gui.panels.draw.train_dialog import TrainDialog
 from gui.state import MNIST_KEY, AppState, OpenModel, same_layers
 from gui.theme import theme
-from gui.widgets.digit_canvas import DigitCanvas
-from gui.widgets.layer_table import LayerTable
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar
 from gui.widgets.overlay_view import OverlayView
-from gui.widgets.prob_bars import ProbabilityBars
 from gui.workers import LatestOnly
 
 log = logging.getLogger(__name__)

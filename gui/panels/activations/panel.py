@@ -49,23 +49,23 @@ from engine.inspection.activations import (
 from engine.models.zoo import APPLICATIONS, MODEL_TITLES, SCALING_LABELS, PretrainedUnavailable
 from engine.util.files import atomic_path
 from engine.util.paths import sample_images
+from gui.panels.activations.architecture import ArchitectureView
+from gui.panels.activations.blocks import BlockView
+from gui.panels.activations.edit import EditView
+from gui.panels.activations.explain import ExplainView
+from gui.panels.activations.layer_tree import LayerTree
+from gui.panels.activations.live import LiveInput
+from gui.panels.activations.triage import ChannelOrder, TriageBar
+from gui.panels.activations.unit_bars import UnitBars
+from gui.panels.activations.wants import FeatureVisView
 from gui.panels.base import Panel
 from gui.state import Activations, AppState, InputImage, InputKind, OpenModel, Selection
 from gui.theme import theme
-from gui.widgets.architecture_view import ArchitectureView
-from gui.widgets.block_view import BlockView
 from gui.widgets.colour import COLOUR_MAPS, colour_lut, colour_map, colourise
-from gui.widgets.edit_view import EditView
-from gui.widgets.explain_view import ExplainView
-from gui.widgets.featurevis_view import FeatureVisView
 from gui.widgets.image_source import ImageSource, dropped_path
-from gui.widgets.layer_tree import LayerTree
-from gui.widgets.live_input import LiveInput
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar, summarise
 from gui.widgets.overlay_view import OverlayView
-from gui.widgets.triage_bar import ChannelOrder, TriageBar
-from gui.widgets.unit_bars import UnitBars
 
 log = logging.getLogger(__name__)
 

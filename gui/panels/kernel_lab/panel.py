@@ -37,10 +37,10 @@ from engine.teaching import lecture
 from engine.teaching.scene import plain
 from engine.util.paths import sample_images
 from gui.panels.base import Panel
+from gui.panels.kernel_lab.flatten_view import FlattenView
 from gui.state import AppState
 from gui.theme import theme
 from gui.widgets.cell_grid import CellGrid
-from gui.widgets.flatten_view import FlattenView
 from gui.widgets.image_source import ImageSource, dropped_path
 from gui.widgets.kernel_grid import KernelGrid
 from gui.widgets.map_view import MapView
@@ -432,7 +432,7 @@ class KernelLabPanel(Panel):
 
     def put_kernel_dialog(self) -> None:
         """Ask where the selected kernel goes in a trained model, then put it there."""
-        from gui.panels.put_kernel_dialog import PutKernelDialog
+        from gui.panels.kernel_lab.put_kernel_dialog import PutKernelDialog
 
         if self._state is None:
             return

@@ -1,0 +1,1 @@
+"""The Kernel lab: edit kernels by hand and watch the feature maps follow; why not an MLP."""

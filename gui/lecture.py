@@ -177,6 +177,7 @@ class LectureOffer(QWidget):
         self.decline_button = QToolButton()
         self.decline_button.setText("Not now")
         self.decline_button.setAutoRaise(True)
+        theme().style_text(self.decline_button)
         self.decline_button.setToolTip("View > Lecture (Ctrl+L) starts it later")
         self.decline_button.clicked.connect(self.offer_declined)
         lay = QHBoxLayout(self)
@@ -200,15 +201,32 @@ class CaptionBar(QWidget):
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         theme().style_text(self.caption, 14)
+        # For a student without a clicker, and where the list of steps has no room.
+        self.back_button = self._button("◀ Back", "The step before (Page Up)", model.previous)
+        self.next_button = self._button("Next ▶", "The next step (Page Down)", model.next)
+        row = QHBoxLayout()
+        row.addWidget(self.heading, 1)
+        row.addWidget(self.back_button)
+        row.addWidget(self.next_button)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 4, 8, 4)
-        lay.addWidget(self.heading)
+        lay.addLayout(row)
         lay.addWidget(self.caption)
         self.setStyleSheet("CaptionBar { background: #fff8e1; border-bottom: 1px solid #d0c090; }")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         model.step_changed.connect(lambda _i: self.show_step())
         model.lecture_changed.connect(self.show_step)
         self.setVisible(False)
+
+    def _button(self, text: str, tip: str, slot) -> QToolButton:
+        b = QToolButton()
+        b.setText(text)
+        b.setToolTip(tip)
+        b.setAutoRaise(True)
+        b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        b.clicked.connect(lambda _checked=False: slot())
+        theme().style_text(b, bold=True)  # a tool button keeps its own font otherwise
+        return b
 
     def minimumSizeHint(self) -> QSize:
         # The panels keep the room they need in a small window (1024x640): the caption
@@ -221,6 +239,8 @@ class CaptionBar(QWidget):
             return
         n = len(self._model)
         self.heading.setText(f"{self._model.index + 1} / {n}   {step.get('title', '')}")
+        self.back_button.setEnabled(self._model.index > 0)
+        self.next_button.setEnabled(self._model.index < n - 1)
         self.caption.setText(step.get("caption", ""))
 
 
@@ -231,16 +251,9 @@ class LectureDock(QDockWidget):
     -------
     add_requested()
         The person asked to add what the window shows now as a step.
-    closed()
-        The person closed the dock (its title bar's button): lecture mode ends.
     """
 
     add_requested = Signal()
-    closed = Signal()
-
-    def closeEvent(self, event) -> None:
-        super().closeEvent(event)
-        self.closed.emit()
 
     def __init__(self, model: LectureModel, parent: QWidget | None = None) -> None:
         super().__init__("Lecture", parent)
@@ -408,7 +421,7 @@ class LectureKeys(QObject):
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         if not self.active or event.type() != QEvent.Type.KeyPress:
             return False
-        if not isinstance(obj, QWidget) or obj.window() is not self._window:
+        if not isinstance(obj, QWidget) or not self._ours(obj.window()):
             return False  # a dialog's keys are its own
         if event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
             return False
@@ -424,3 +437,10 @@ class LectureKeys(QObject):
                 self._model.previous()
             return True
         return False
+
+    def _ours(self, window: QWidget) -> bool:
+        """The main window, or a window it shows beside itself (a step's model
+        comparison), not a modal dialog: its keys are its own."""
+        if window is self._window:
+            return True
+        return window.parentWidget() is self._window and not window.isModal()

@@ -192,6 +192,11 @@ class MainWindow(QMainWindow):
         )
         self.lecture_action.toggled.connect(self.set_lecture_mode)
         view_menu.addAction(self.lecture_action)
+        self.steps_action = steps = self.lecture_dock.toggleViewAction()
+        steps.setText("Lecture &steps")
+        steps.setShortcut(QKeySequence("Ctrl+Shift+L"))
+        steps.setToolTip("Show or hide the list of the lecture's steps")
+        view_menu.addAction(steps)
         go_to = QAction("&Go to step…", self)
         go_to.setShortcut(QKeySequence("Ctrl+G"))
         go_to.setToolTip("Show a step of the lecture by its number")
@@ -255,12 +260,26 @@ class MainWindow(QMainWindow):
         """The zoo's models side by side; a double-click opens one in Activations."""
         from gui.zoo_table import ZooTable
 
+        old = getattr(self, "_comparison", None)
+        if old is not None:  # one comparison at a time: a step opens it again
+            old.close()
         dialog = QDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.setWindowTitle("The models, compared")
-        dialog.resize(860, 420)
         table = ZooTable(dialog)
         if self.state.model is not None:
             table.highlight(self.state.model.key)
+        # The model in use, also when a step's model is still loading as it opens (a
+        # bound method: the connection goes with the table).
+        self.state.model_changed.connect(table.show_current)
+        dialog.destroyed.connect(lambda: setattr(self, "_comparison", None))
+        # Every column (the ImageNet accuracy too) at the zoom in force, within the screen.
+        screen = self.screen().availableGeometry() if self.screen() else None
+        width = table.table.horizontalHeader().length() + theme().size(60)
+        height = theme().size(420)
+        if screen is not None:
+            width, height = min(width, screen.width() - 40), min(height, screen.height() - 80)
+        dialog.resize(max(width, theme().size(600)), height)
 
         def open_model(key: str) -> None:
             self.state.open_model(key)
@@ -293,7 +312,6 @@ class MainWindow(QMainWindow):
         QApplication.instance().installEventFilter(self.lecture_keys)
         self.lecture_dock = LectureDock(self.lecture, self)
         self.lecture_dock.add_requested.connect(self.add_step)
-        self.lecture_dock.closed.connect(lambda: self.set_lecture_mode(False))
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.lecture_dock)
         self.lecture_dock.hide()
         self.lecture.step_changed.connect(self._on_step)
@@ -304,7 +322,7 @@ class MainWindow(QMainWindow):
         self.lecture_keys.active = on
         # Presenter mode gives the projector the whole width: the steps' list waits
         # (Page Down / Page Up and Go to step still work).
-        self.lecture_dock.setVisible(on and not theme().presenter())
+        self.lecture_dock.setVisible(on and not theme().presenter() and self._room_for_steps())
         self.caption_bar.setVisible(on)
         with QSignalBlocker(self.lecture_action):
             self.lecture_action.setChecked(on)
@@ -313,6 +331,12 @@ class MainWindow(QMainWindow):
             if self.lecture.index < 0:
                 saved = _int_setting("lecture/step", 0) if self._remember else 0
                 self.lecture.go(saved if 0 <= saved < len(self.lecture) else 0)
+
+    def _room_for_steps(self) -> bool:
+        """Whether the list of steps fits beside the panels on this screen (not on a
+        1024 px laptop: there the caption's arrows, Page Down and Ctrl+G step)."""
+        screen = self.screen()
+        return screen is None or screen.availableGeometry().width() >= 1400
 
     def go_to_step_dialog(self) -> None:
         from PySide6.QtWidgets import QInputDialog
@@ -388,6 +412,7 @@ class MainWindow(QMainWindow):
             self.show_model_comparison()
         elif getattr(self, "_comparison", None) is not None:
             self._comparison.close()
+            self._comparison = None
         return True
 
     def open_scene_file(self, path: Path) -> bool:
@@ -508,18 +533,25 @@ class MainWindow(QMainWindow):
     def set_presenter(self, on: bool) -> None:
         """Presenter mode: full screen and presenter zoom (every text >= 24 px at its
         default), strong pens; off: the window and zoom as they were."""
-        theme().set_presenter(on)
-        self.lecture_dock.setVisible(self.lecture_keys.active and not on)
-        # The projector's height goes to the panel (a 20x20 grid of numbers at 24 px);
-        # TensorFlow's status is for the person at the desk.
-        self.statusBar().setVisible(not on)
+        if on == theme().presenter():
+            return
         if on:
             self._geometry_before = self.saveGeometry()
+            self._steps_before = self.lecture_dock.isVisible()
+        theme().set_presenter(on)
+        # The projector's whole width and height go to the panel (a 20x20 grid of numbers
+        # at 24 px): the list of steps and TensorFlow's status are for the desk.
+        self.lecture_dock.setVisible(not on and getattr(self, "_steps_before", False))
+        self.statusBar().setVisible(not on)
+        if on:
             self.showFullScreen()
-        elif self.isFullScreen():
+        else:
+            self.setWindowState(self.windowState() & ~Qt.WindowState.WindowFullScreen)
             self.showNormal()
-            if getattr(self, "_geometry_before", None) is not None:
-                self.restoreGeometry(self._geometry_before)
+            # Once the small fonts are laid out again, the window as it was.
+            geometry = getattr(self, "_geometry_before", None)
+            if geometry is not None:
+                QTimer.singleShot(0, lambda: self.restoreGeometry(geometry))
         with QSignalBlocker(self.presenter_action):
             self.presenter_action.setChecked(on)
 

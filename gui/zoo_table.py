@@ -164,6 +164,10 @@ class ZooTable(QWidget):
             raise ValueError(f"column must be one of {names}. Received: column={column!r}")
         return self.model.item(row, names.index(column))
 
+    def show_current(self, model: object) -> None:
+        """Bold the row of the current model (an ``OpenModel``, or None)."""
+        self.highlight(getattr(model, "key", None))
+
     def highlight(self, key: str | None) -> None:
         """Bold the row of zoo model ``key`` (the current model), no row for None."""
         for r in range(self.model.rowCount()):

@@ -189,6 +189,7 @@ def check_scene(data: object) -> dict[str, Any]:
         if "relu" in scene and not isinstance(scene["relu"], bool):
             raise SceneError("relu", f"must be true or false, not {scene['relu']!r}")
         _choice(scene, "tab", KERNEL_LAB_TABS)
+        _int(scene, "selected", 0, 1000)
         _cell(scene)
     elif panel == "stride":
         _int(scene, "size", 3, MAX_STRIDE_SIZE)

@@ -665,9 +665,21 @@ class StridePanel(Panel):
         )
         if values is not None:
             self._values = np.asarray(values, dtype=float)
-            self._rebuild()
         else:
             self._on_setup_changed()
+        # The lecture's own set-up is named as such in the Lecture slide box.
+        for p in PRESETS:
+            if (
+                (p.op, p.n, p.f, p.stride, p.padding)
+                == (self.operation(), n, f, self.s_spin.value(), padding)
+                and (p.values is None or np.array_equal(p.values, self._values))
+                and (p.op != CONV or p.kernel is None or np.array_equal(p.kernel, self._kernel))
+            ):
+                with QSignalBlocker(self.preset_combo):
+                    _select_key(self.preset_combo, p.key)
+                break
+        self.edit_tabs.setCurrentIndex(0 if self.operation() == CONV else 1)
+        self._rebuild()
         self.go_to(scene.get("step", 0))
 
     def prepare_screenshot(self) -> None:

@@ -45,13 +45,22 @@ GRID_KEYS = frozenset(
 )
 
 
+#: The largest magnitude a cell takes: "1e40" (on the way to typing "1e400") would
+#: give maps of 40-digit numbers no cell can show.
+CELL_LIMIT = 1e6
+
+
 def parse_cell(text: str) -> float | None:
-    """A finite float from a cell's text, or None when it is not one."""
+    """A number within +-1,000,000 from a cell's text, or None when it is not one.
+
+    >>> parse_cell(" 2,5"), parse_cell("1e40"), parse_cell("abc")
+    (2.5, None, None)
+    """
     try:
         value = float(text.strip().replace(",", "."))
     except ValueError:
         return None
-    return value if math.isfinite(value) else None
+    return value if math.isfinite(value) and abs(value) <= CELL_LIMIT else None
 
 
 class _LiveDelegate(QStyledItemDelegate):
@@ -79,7 +88,9 @@ def mark_editor(editor: QLineEdit, text: str) -> None:
     finite number (the cell under it is painted the same way)."""
     invalid = parse_cell(text) is None
     shown = text.strip() or "empty"
-    editor.setToolTip(f"'{shown}' is not a finite number" if invalid else "")
+    editor.setToolTip(
+        f"'{shown}' is not a number from -1,000,000 to 1,000,000" if invalid else ""
+    )
     if editor.property("invalid") != invalid:  # restyled only when it changes
         editor.setProperty("invalid", invalid)
         colour = INVALID_BRUSH.color().name()

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter
-from PySide6.QtWidgets import QWidget
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
+from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
 from gui.theme import theme
 
@@ -93,6 +93,13 @@ class MapView(pg.GraphicsLayoutWidget):
         self.view.addItem(self.image_item)
         self.labels = IndexLabels()
         self.view.addItem(self.labels)
+        # A frame around one map of a mosaic (the selected filter), drawn at any zoom.
+        self.mark = QGraphicsRectItem()
+        pen = QPen(QColor(230, 120, 0), 3)
+        pen.setCosmetic(True)
+        self.mark.setPen(pen)
+        self.mark.setVisible(False)
+        self.view.addItem(self.mark)
         self.colour_bar: pg.ColorBarItem | None = None
         if colour_bar:
             self.colour_bar = pg.ColorBarItem(
@@ -184,6 +191,22 @@ class MapView(pg.GraphicsLayoutWidget):
         by their place in it, or by ``numbers`` (one per map: their real channels)."""
         extent = (0, 0) if self._data is None or not origins else self._data.shape[:2]
         self.labels.set_labels(origins, map_shape, extent, numbers)
+
+    def set_mark(self, rect: tuple[float, float, float, float] | None) -> None:
+        """Frame (top, left, height, width) of the image, or nothing (None)."""
+        if rect is None:
+            self.mark.setVisible(False)
+            return
+        top, left, h, w = rect
+        self.mark.setRect(QRectF(left - 0.5, top - 0.5, w + 1, h + 1))
+        self.mark.setVisible(True)
+
+    def marked(self) -> tuple[float, float, float, float] | None:
+        """The framed (top, left, height, width), or None."""
+        if not self.mark.isVisible():
+            return None
+        r = self.mark.rect()
+        return (r.top() + 0.5, r.left() + 0.5, r.height() - 1, r.width() - 1)
 
     def label_texts(self) -> tuple[str, ...]:
         """The label of each map shown, in mosaic order (empty: no labels)."""

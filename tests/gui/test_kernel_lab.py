@@ -112,7 +112,7 @@ def test_a_cell_is_red_while_it_is_being_edited(qtbot, lab):
 
     c = colour_at_right_edge()
     assert (c.red(), c.green() < 200, c.blue() < 200) == (255, True, True), c.name()
-    assert "'abc' is not a finite number" in editor.toolTip()
+    assert "'abc' is not a number from -1,000,000 to 1,000,000" in editor.toolTip()
     qtbot.keyClick(editor, Qt.Key.Key_Backspace)
     for _ in range(2):
         qtbot.keyClick(editor, Qt.Key.Key_Backspace)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QTableView
 from scipy.signal import correlate2d
 
 from engine.teaching.scene import read_lecture
@@ -26,6 +27,8 @@ def window(qtbot):
 
 
 def _go(qtbot, window, title):
+    if not window.lecture_dock.isVisible():
+        window.steps_action.trigger()  # View > Lecture steps
     steps = window.lecture.lecture.steps
     index = next(i for i, s in enumerate(steps) if s["title"] == title)
     window.lecture_dock.list.setCurrentRow(index)
@@ -42,6 +45,10 @@ def test_view_lecture_opens_the_steps_and_page_down_steps_from_any_panel(qtbot, 
     lecture = read_lecture()
     assert not window.lecture_dock.isVisible()
     window.lecture_action.trigger()  # View > Lecture
+    # The offscreen screen is 800 px wide: no room for the list beside the panels, so it
+    # waits for View > Lecture steps.
+    assert not window.lecture_dock.isVisible() and window.caption_bar.isVisible()
+    window.steps_action.trigger()
     assert window.lecture_dock.isVisible() and window.lecture.index == 0
     assert window.lecture_dock.list.count() == len(lecture.steps)
     assert window.caption_bar.heading.text().startswith(f"1 / {len(lecture.steps)}")
@@ -60,9 +67,13 @@ def test_view_lecture_opens_the_steps_and_page_down_steps_from_any_panel(qtbot, 
     spin.setFocus()
     qtbot.keyClick(spin, Qt.Key.Key_Up)
     assert window.lecture.index == 2 and spin.value() == 2
+    # The caption's arrows step too (a student without a clicker).
+    qtbot.mouseClick(window.caption_bar.next_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.caption_bar.back_button, Qt.MouseButton.LeftButton)
+    assert window.lecture.index == 2
     # Ctrl+L ends lecture mode: Page Down is the panels' own again.
     qtbot.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
-    assert not window.lecture_dock.isVisible()
+    assert not window.lecture_dock.isVisible() and not window.caption_bar.isVisible()
     qtbot.keyClick(window, Qt.Key.Key_PageDown)
     assert window.lecture.index == 2
 
@@ -144,6 +155,7 @@ def test_a_damaged_scene_is_named_and_changes_nothing(qtbot, window, tmp_path):
 
 def test_a_teacher_adds_moves_and_saves_a_lecture_of_their_own(qtbot, window, tmp_path):
     window.lecture_action.trigger()
+    window.steps_action.trigger()
     count = len(window.lecture)
     window.show_panel("stride").apply_scene(
         {"panel": "stride", "size": 9, "kernel": [[1, 1, 1]] * 3, "stride": 3, "padding": 0}
@@ -179,7 +191,7 @@ def test_first_start_offers_the_lecture_once(qtbot):
     w.show()
     assert w.lecture_offer.isVisible() and not w.caption_bar.isVisible()
     qtbot.mouseClick(w.lecture_offer.start_button, Qt.MouseButton.LeftButton)
-    assert w.lecture_dock.isVisible() and w.lecture.index == 0 and w.caption_bar.isVisible()
+    assert w.lecture.index == 0 and w.caption_bar.isVisible()
     assert not w.lecture_offer.isVisible()
     assert QSettings().value("lecture/offered") in (True, "true")
     w.close()
@@ -201,6 +213,57 @@ def test_an_activations_step_selects_its_layer_and_map(qtbot, window):
     assert state.input.name.startswith("test digit #0")
     panel = window.panels["activations"]
     assert panel.current_part() == "filters"
+    # Filter 6 can be found: every filter numbered, the chosen one framed.
+    labels = panel.filters_view.label_texts()
+    assert len(labels) == 32 and labels[6] == "6"
+    assert panel.filters_view.marked() is not None
     assert panel.scene()["map"] == 6 and panel.scene()["test_digit"] == 0
     _go(qtbot, window, "Deeper layers")
     qtbot.waitUntil(lambda: state.selection.layer == "conv2d_2", timeout=60_000)
+
+
+def test_page_down_steps_on_from_the_model_comparison_a_step_opens(qtbot, window):
+    window.lecture_action.trigger()
+    _go(qtbot, window, "Latest trends")
+    dialog = window._comparison
+    assert dialog is not None and dialog.isVisible()
+    table = dialog.findChild(QTableView)
+    table.setFocus()
+    before = window.lecture.index
+    qtbot.keyClick(table, Qt.Key.Key_PageDown)  # the clicker, with the table in front
+    assert window.lecture.index == before + 1
+    qtbot.waitUntil(lambda: window._comparison is None, timeout=5_000)  # closed by the step
+
+
+def test_leaving_presenter_mode_gives_the_window_back_as_it_was(qtbot, window):
+    window.resize(1200, 800)
+    qtbot.waitUntil(lambda: window.size().toTuple() == (1200, 800))
+    window.presenter_action.trigger()
+    assert window.isFullScreen() and not window.statusBar().isVisible()
+    window.presenter_action.trigger()
+    assert not window.isFullScreen() and window.statusBar().isVisible()
+    qtbot.waitUntil(lambda: window.size().toTuple() == (1200, 800), timeout=5_000)
+
+
+def test_a_stride_step_names_the_lectures_slide_and_shows_its_kernel(qtbot, window):
+    window.lecture_action.trigger()
+    stride = _go(qtbot, window, "Strides 2")
+    assert stride.preset_key() == "stride2"
+    assert stride.edit_tabs.currentIndex() == 0  # the Kernel tab, every time
+    pool = _go(qtbot, window, "Max-pooling")
+    assert pool.preset_key() == "maxpool" and pool.edit_tabs.currentIndex() == 1
+
+
+def test_a_kernel_lab_scene_keeps_the_selected_kernel_and_names_the_lectures_image(
+    qtbot, window, tmp_path
+):
+    lab = window.show_panel("kernels")
+    qtbot.waitUntil(lab.is_ready, timeout=10_000)
+    lab.add_kernel()
+    lab.add_kernel()
+    assert lab.kernel_list.currentRow() == 2
+    window.save_scene(tmp_path / "three.json")
+    lab.kernel_list.setCurrentRow(0)
+    assert window.open_scene_file(tmp_path / "three.json")
+    assert lab.kernel_list.currentRow() == 2 and lab.scene()["selected"] == 2
+    assert lab.input_combo.currentText() == "Lecture 5x5 (binary)"

@@ -150,8 +150,8 @@ def test_lecture_steps_fit_a_projector_in_presenter_mode(qtbot, window):
         assert offenders(qtbot, window) == [], step["title"]
         checked += 1
     assert checked >= 15
-    window.presenter_action.trigger()  # leaving presenter mode brings the list back
-    assert window.lecture_dock.isVisible()
+    window.presenter_action.trigger()  # leaving presenter mode: the caption stays
+    assert window.caption_bar.isVisible() and not theme().presenter()
 
 
 def test_a_step_opened_straight_in_presenter_mode_has_no_small_text(qtbot, window):

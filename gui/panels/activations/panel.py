@@ -8,6 +8,7 @@ person's choices back as intents.
 from __future__ import annotations
 
 import logging
+import math
 import traceback
 from dataclasses import replace
 from pathlib import Path
@@ -1044,18 +1045,37 @@ class ActivationsPanel(Panel):
         kernel = None if model is None or layer is None else conv_kernel(model.model, layer)
         if kernel is None:
             self.filters_view.clear_image()
+            self.filters_view.set_labels()
+            self.filters_view.set_mark(None)
             self.filters_view.set_title("This layer has no filters (not a convolution)")
             return
         f = filter_images(kernel)
+        origins: tuple[tuple[int, int], ...] = ()
         if f.kind == "rgb":
             image = tile_rgb(f.images, gap=1, normalise=False)
             self.filters_view.set_image((image * 255).astype(np.uint8))
+            k, fh, fw = f.images.shape[:3]
+            cols = min(max(1, math.ceil(math.sqrt(k))), k)
+            origins = tuple(((i // cols) * (fh + 1), (i % cols) * (fw + 1)) for i in range(k))
+            shape = (fh, fw)
         elif f.kind == "matrix":
             self.filters_view.set_image(f.images, levels=(0, 1))
         else:
             m = tile_maps(np.moveaxis(f.images, 0, 2), normalisation="none")
             self.filters_view.set_image(m.image, levels=(0, 1))
-        self.filters_view.set_title(f"{f.title} (grey = 0)")
+            origins, shape = m.origins, m.map_shape
+        # Each filter numbered, the selected one framed: "filter 6" can be found.
+        if origins:
+            self.filters_view.set_labels(origins, shape)
+        else:
+            self.filters_view.set_labels()
+        chosen = self._state.selection.map
+        if origins and chosen is not None and chosen < len(origins):
+            self.filters_view.set_mark((*origins[chosen], *shape))
+        else:
+            self.filters_view.set_mark(None)
+        selected = f", filter {chosen} framed" if origins and chosen is not None else ""
+        self.filters_view.set_title(f"{f.title} (grey = 0{selected})")
 
     # -- export ------------------------------------------------------------------------
     def export_png(self, path: Path, what: str = "grid") -> Path:

@@ -490,7 +490,8 @@ class KernelLabPanel(Panel):
     def _on_validity_changed(self, valid: bool) -> None:
         if not valid:
             self.message.show_error(
-                "The kernel has cells that are not numbers (marked red); "
+                "The kernel has cells that are not numbers from -1,000,000 to 1,000,000 "
+                "(marked red); "
                 "the map shows the last valid kernel."
             )
         else:
@@ -655,12 +656,13 @@ class KernelLabPanel(Panel):
             "relu": self.relu_check.isChecked(),
             "tab": "mlp" if self.tabs.currentIndex() == 1 else "maps",
             "cell": list(self._selected_cell),
+            "selected": self._current,
         }
 
     def apply_scene(self, scene: dict) -> None:
         if "kernels" in scene:
             self._kernels = [np.asarray(k, dtype=np.float64) for k in scene["kernels"]]
-            self._current = 0
+            self._current = min(scene.get("selected", 0), len(self._kernels) - 1)
             self._refresh_kernel_list()
         with (
             QSignalBlocker(self.stride_spin),
@@ -678,7 +680,10 @@ class KernelLabPanel(Panel):
         if "tab" in scene:
             self.tabs.setCurrentIndex(1 if scene["tab"] == "mlp" else 0)
         self._awaiting_scene = True
-        if "input" in scene:
+        if "input" in scene and np.array_equal(scene["input"], lecture.BINARY_5X5):
+            self.source.select_special(LECTURE_INPUT)  # named as the lecture's own
+            self._set_numbers(lecture.BINARY_5X5)
+        elif "input" in scene:
             self._scene_numbers = np.asarray(scene["input"], dtype=np.float64)
             self.source.select_special(SCENE_INPUT)
             self._set_numbers(self._scene_numbers)

@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.util.files import atomic_path
+from engine.util.progress import CancelCheck, ProgressCallback, never_cancelled, no_progress
 
 if TYPE_CHECKING:
     import keras
 
-ProgressCallback = Callable[[float, str], None]
 
 SET_FILTER, SCALE, ABLATE, RESTORE = "set_filter", "scale", "ablate", "restore"
 EDIT_KINDS = (SET_FILTER, SCALE, ABLATE, RESTORE)
@@ -45,14 +45,6 @@ EDIT_KINDS = (SET_FILTER, SCALE, ABLATE, RESTORE)
 #: Rows of layer output processed at once by ``ablation_effect`` are capped so that one
 #: chunk stays near this many bytes (a VGG16 block1 map is 12.8 MB per row).
 _CHUNK_BYTES = 64 * 2**20
-
-
-def noop(fraction: float, message: str) -> None:
-    """The default progress callback: does nothing."""
-
-
-def _never() -> bool:
-    return False
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -661,8 +653,8 @@ def evaluate(
     x: Any,
     y: Any,
     batch_size: int = 250,
-    progress: ProgressCallback = noop,
-    cancelled: Callable[[], bool] = _never,
+    progress: ProgressCallback = no_progress,
+    cancelled: CancelCheck = never_cancelled,
 ) -> Evaluation:
     """Classify a labelled set in batches: accuracy, confusion matrix, mistakes.
 
@@ -781,8 +773,8 @@ def layer_outputs(
     layer_name: str,
     x: Any,
     batch_size: int = 250,
-    progress: ProgressCallback = noop,
-    cancelled: Callable[[], bool] = _never,
+    progress: ProgressCallback = no_progress,
+    cancelled: CancelCheck = never_cancelled,
 ) -> np.ndarray:
     """The layer's outputs for a batch (inputs as in ``model_inputs``), batched."""
     head = _head(model, layer_name)
@@ -795,8 +787,8 @@ def dead_fraction(
     layer_name: str,
     x_batch: Any,
     batch_size: int = 250,
-    progress: ProgressCallback = noop,
-    cancelled: Callable[[], bool] = _never,
+    progress: ProgressCallback = no_progress,
+    cancelled: CancelCheck = never_cancelled,
 ) -> np.ndarray:
     """(C,) for each channel of the layer, the fraction of inputs whose map is all zero.
 
@@ -892,8 +884,8 @@ def ablation_effect(
     class_index: int,
     channels: Iterable[int] | None = None,
     batch_size: int = 256,
-    progress: ProgressCallback = noop,
-    cancelled: Callable[[], bool] = _never,
+    progress: ProgressCallback = no_progress,
+    cancelled: CancelCheck = never_cancelled,
 ) -> np.ndarray:
     """How much p(class_index) drops when one channel of a layer is switched off.
 

@@ -46,21 +46,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.util.checks import check_int
+from engine.util.progress import CancelCheck, ProgressCallback, never_cancelled, no_progress
 
 if TYPE_CHECKING:
     import keras
 
-ProgressCallback = Callable[[float, str], None]
 
 SCORES = ("logit", "probability")
-
-
-def _noop(fraction: float, message: str) -> None:
-    """The default progress callback: does nothing."""
-
-
-def _never() -> bool:
-    return False
 
 
 # -- receptive fields ---------------------------------------------------------------------
@@ -737,8 +729,8 @@ class Explainer:
         stride: int | tuple[int, int],
         fill: float = 0.0,
         batch_size: int = 64,
-        progress: ProgressCallback = _noop,
-        cancelled: Callable[[], bool] = _never,
+        progress: ProgressCallback = no_progress,
+        cancelled: CancelCheck = never_cancelled,
     ) -> np.ndarray:
         """The drop in p(class) when a patch is hidden, one value per patch position.
 
@@ -878,8 +870,8 @@ def occlusion(
     stride: int | tuple[int, int],
     fill: float = 0.0,
     batch_size: int = 64,
-    progress: ProgressCallback = _noop,
-    cancelled: Callable[[], bool] = _never,
+    progress: ProgressCallback = no_progress,
+    cancelled: CancelCheck = never_cancelled,
 ) -> np.ndarray:
     """Occlusion sensitivity: the drop in p(class) per patch position (see ``Explainer``).
 

@@ -45,6 +45,7 @@ import numpy as np
 from engine.models.zoo import CAFFE_MEAN_BGR, TORCH_MEAN, TORCH_STD, InputSpec, Scaling
 from engine.util.checks import check_int
 from engine.util.files import atomic_path
+from engine.util.progress import CancelCheck, ProgressCallback, never_cancelled, no_progress
 
 if TYPE_CHECKING:
     import keras
@@ -53,8 +54,6 @@ if TYPE_CHECKING:
 
 #: ``progress(fraction, image)`` of ``maximize``: the image as it forms (displayable uint8).
 ImageProgress = Callable[[float, np.ndarray], None]
-#: ``progress(fraction, message)`` of ``top_examples``, as everywhere else in the engine.
-ProgressCallback = Callable[[float, str], None]
 
 #: Names the algorithm and its constants; part of every ``cache_key``, so a change of
 #: method never serves an old picture. Bump it when anything below changes.
@@ -80,14 +79,6 @@ _COLOUR_SQRT = _COLOUR_SQRT / np.max(np.linalg.norm(_COLOUR_SQRT, axis=0))
 
 def _noop_image(fraction: float, image: np.ndarray) -> None:
     """The default progress callback of ``maximize``: does nothing."""
-
-
-def _noop(fraction: float, message: str) -> None:
-    """The default progress callback of ``top_examples``: does nothing."""
-
-
-def _never() -> bool:
-    return False
 
 
 # -- results --------------------------------------------------------------------------------
@@ -510,7 +501,7 @@ def maximize(
     seed: int = 0,
     scaling: Scaling | InputSpec | str | None = None,
     progress: ImageProgress = _noop_image,
-    cancelled: Callable[[], bool] = _never,
+    cancelled: CancelCheck = never_cancelled,
     every: int = 8,
 ) -> Visualisation:
     """An input that excites channel ``channel`` of ``layer_name``: regularised ascent.
@@ -631,8 +622,8 @@ def top_examples(
     k: int = 9,
     batch_size: int = 64,
     prepare: Callable[[Any], np.ndarray] | None = None,
-    progress: ProgressCallback = _noop,
-    cancelled: Callable[[], bool] = _never,
+    progress: ProgressCallback = no_progress,
+    cancelled: CancelCheck = never_cancelled,
 ) -> list[Example]:
     """The ``k`` inputs whose channel reaches the highest maximum over its map, best first.
 

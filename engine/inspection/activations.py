@@ -228,7 +228,7 @@ class _Items(_ItemsView):
         return ((k, self._mapping[k]) for k in reversed(self._mapping))  # type: ignore[call-overload]
 
 
-class Activations(Mapping[str, np.ndarray]):
+class LayerOutputs(Mapping[str, np.ndarray]):
     """Every probed layer's output for one input: a read-only mapping in layer order.
 
     Values are numpy arrays without the batch axis. The layers the probe derives (see
@@ -280,7 +280,7 @@ class Activations(Mapping[str, np.ndarray]):
         return _Items(self)
 
     def __repr__(self) -> str:
-        return f"Activations({', '.join(self._names)})"
+        return f"LayerOutputs({', '.join(self._names)})"
 
 
 class ActivationProbe:
@@ -352,7 +352,7 @@ class ActivationProbe:
         )
         self._call = tf.function(lambda x: self._multi(x, training=False), reduce_retracing=True)
 
-    def run(self, x: np.ndarray) -> Activations:
+    def run(self, x: np.ndarray) -> LayerOutputs:
         """Activations by layer name (in layer order), batch axis removed.
 
         ``x`` is one input, with or without its batch axis.
@@ -374,7 +374,7 @@ class ActivationProbe:
         values = {
             name: np.asarray(out)[0] for name, out in zip(self._probed_names, outputs, strict=True)
         }
-        return Activations(tuple(self.layer_names), values, self._derived)
+        return LayerOutputs(tuple(self.layer_names), values, self._derived)
 
 
 @dataclass(frozen=True)

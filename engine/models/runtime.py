@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+
+from engine.util.progress import ProgressCallback, no_progress
 
 
 def _quiet_tensorflow() -> None:
@@ -11,7 +12,7 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def load_tensorflow(progress: Callable[[float, str], None] = lambda f, m: None, **_: object) -> str:
+def load_tensorflow(progress: ProgressCallback = no_progress, **_: object) -> str:
     """Import TensorFlow and Keras; return a line naming their versions."""
     _quiet_tensorflow()
     progress(0.1, "Importing TensorFlow…")

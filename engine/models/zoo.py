@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
 from importlib import resources
@@ -30,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from engine.imaging.images import to_grey
+from engine.util.progress import ProgressCallback, no_progress
 
 if TYPE_CHECKING:
     from engine.models.digits import PreparedDigit
@@ -602,7 +602,7 @@ def input_spec(key: str) -> InputSpec:
     raise ValueError(f"unknown model {key!r}; choose one of {', '.join(MODEL_TITLES)}")
 
 
-def _load_digit_model(key: str, progress: Callable[[float, str], None]) -> LoadedModel:
+def _load_digit_model(key: str, progress: ProgressCallback) -> LoadedModel:
     from engine.models import mnist_model
 
     progress(0.2, f"Building {MODEL_TITLES[key]}…")
@@ -621,7 +621,7 @@ def _load_digit_model(key: str, progress: Callable[[float, str], None]) -> Loade
 def load_zoo_model(
     key: str,
     weights: str | Path | None = "imagenet",
-    progress: Callable[[float, str], None] = lambda f, m: None,
+    progress: ProgressCallback = no_progress,
 ) -> LoadedModel:
     """Build one of the app's models.
 
@@ -1027,7 +1027,7 @@ def load_model(
     scaling: Scaling | str | None = None,
     size: int | None = None,
     labels: list[str] | str | Path | None = None,
-    progress: Callable[[float, str], None] = lambda f, m: None,
+    progress: ProgressCallback = no_progress,
 ) -> LoadedModel:
     """A zoo model by key or a model file, as the command line names them.
 

@@ -8,7 +8,7 @@ from keras import layers
 
 from engine.inspection.activations import (
     ActivationProbe,
-    Activations,
+    LayerOutputs,
     conv_kernel,
     conv_layer_kind,
     layer_summary,
@@ -135,7 +135,7 @@ def test_a_layer_whose_input_is_not_probed_is_probed_itself():
 def test_activations_read_like_an_ordered_dict(resnet):
     probe = ActivationProbe(resnet)
     acts = probe.run(np.zeros((64, 64, 3), np.float32))
-    assert isinstance(acts, Activations) and len(acts) == 176
+    assert isinstance(acts, LayerOutputs) and len(acts) == 176
     assert next(reversed(acts)) == "predictions" == next(reversed(acts.keys()))
     assert next(reversed(acts.values())).shape == (1000,)
     assert next(reversed(acts.items()))[0] == "predictions"

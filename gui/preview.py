@@ -19,8 +19,11 @@ def preview(
     tensorflow: bool = True,
 ) -> None:
     """Show ``factory(state)`` in a window of its own; TensorFlow loads in the background
-    when the panel needs it. ``FME_PREVIEW_QUIT_MS`` closes it after that many ms (tests)."""
+    when the panel needs it. With ``FME_PREVIEW_QUIT=ready`` (tests) it prints
+    ``ready NAME`` and quits once the panel shows what it will show (TensorFlow loaded
+    where it needs it), or exits 3 after two minutes."""
     import os
+    import time
 
     app = QApplication.instance() or QApplication(sys.argv)
     configure_settings()
@@ -31,9 +34,23 @@ def preview(
     panel.show()
     if tensorflow:
         QTimer.singleShot(0, state.start_tensorflow)
-    quit_ms = os.environ.get("FME_PREVIEW_QUIT_MS")
-    if quit_ms:
-        QTimer.singleShot(int(quit_ms), app.quit)
+    if os.environ.get("FME_PREVIEW_QUIT") == "ready":
+        deadline = time.monotonic() + 120
+        timer = QTimer(panel)
+
+        def check() -> None:
+            ready = getattr(panel, "is_ready", lambda: True)()
+            if ready and (not tensorflow or state.tensorflow_version is not None):
+                timer.stop()
+                print(f"ready {type(panel).__name__}", flush=True)
+                app.exit(0)
+            elif time.monotonic() > deadline or state.tensorflow_error is not None:
+                timer.stop()
+                app.exit(3)
+
+        timer.timeout.connect(check)
+        timer.start(50)
     code = app.exec()
+    panel.close()
     runner.shutdown()
     sys.exit(code)

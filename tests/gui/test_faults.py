@@ -5,6 +5,7 @@ and no file of the person's damaged.
 """
 
 import re
+import threading
 import time
 
 import pytest
@@ -255,8 +256,11 @@ def test_closing_the_window_during_training(qtbot, mnist_npz, good_weights):
 def test_closing_the_window_during_a_weights_download(qtbot, monkeypatch):
     from keras.src.utils import file_utils
 
+    entered, release = threading.Event(), threading.Event()
+
     def slow_offline(*_a, **_k):
-        time.sleep(2)
+        entered.set()
+        release.wait(10)  # the download hangs until the window is closing
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(file_utils, "get_file", slow_offline)
@@ -268,9 +272,11 @@ def test_closing_the_window_during_a_weights_download(qtbot, monkeypatch):
     qtbot.waitUntil(lambda: not window.state.busy(), timeout=TIMEOUT)
     pick(qtbot, panel.model_combo, zoo.MODEL_TITLES[zoo.VGG16])
     # The download is under way: the state is busy and the panel says what it loads.
+    assert entered.wait(60)
     assert window.state.busy() and panel.progress.isVisible()
     assert "VGG16" in panel.model_label.text()
     started = time.monotonic()
+    threading.Timer(0.2, release.set).start()  # the network answers while it closes
     window.close()
     assert time.monotonic() - started < 30 and not window.runner.busy()
 

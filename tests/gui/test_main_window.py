@@ -219,7 +219,7 @@ def test_each_panel_runs_alone(tmp_path):
     env = {
         **os.environ,
         "QT_QPA_PLATFORM": "offscreen",
-        "FME_PREVIEW_QUIT_MS": "1500",
+        "FME_PREVIEW_QUIT": "ready",
         "FME_DATA_DIR": str(tmp_path),
     }
     result = subprocess.run(
@@ -234,6 +234,14 @@ def test_each_panel_runs_alone(tmp_path):
     last = result.stdout.strip().splitlines()[-1]
     expected = [("kernel_lab", 0), ("stride", 0), ("draw", 0), ("activations", 0)]
     assert last == str(expected), result.stderr[-2000:]
+    # Each quit once it showed what it shows (the digit models loaded), not after a while.
+    ready = [line for line in result.stdout.splitlines() if line.startswith("ready ")]
+    assert ready == [
+        "ready KernelLabPanel",
+        "ready StridePanel",
+        "ready DrawPanel",
+        "ready ActivationsPanel",
+    ]
 
 
 def _fully_visible(widget) -> bool:

@@ -289,7 +289,7 @@ def test_top_9_of_the_mnist_digits_is_the_brute_force_ranking(qtbot, view, monke
     # again at once (the list never shows channel 3's inputs for channel 5).
     type_number(qtbot, view.channel_spin, 5)
     qtbot.waitUntil(
-        lambda: view.top_result() is not None and view.top_result().tag[2] == 5,
+        lambda: view.top_result() is not None and view.top_result().channel == 5,
         timeout=TIMEOUT,
     )
     assert [it.index for it in view.top_result().items] == ranking(5)[0]
@@ -303,13 +303,13 @@ def test_top_9_of_the_mnist_digits_is_the_brute_force_ranking(qtbot, view, monke
     )
     click_tab(qtbot, view.side_tabs, 1)  # in sight again: found for channel 7
     qtbot.waitUntil(
-        lambda: view.top_result() is not None and view.top_result().tag[2] == 7,
+        lambda: view.top_result() is not None and view.top_result().channel == 7,
         timeout=TIMEOUT,
     )
     assert [it.index for it in view.top_result().items] == ranking(7)[0]
     type_number(qtbot, view.channel_spin, 3)
     qtbot.waitUntil(
-        lambda: view.top_result() is not None and view.top_result().tag[2] == 3,
+        lambda: view.top_result() is not None and view.top_result().channel == 3,
         timeout=TIMEOUT,
     )
     # A patch opens its digit as the current input.

@@ -2,20 +2,20 @@
 
 A view of the application state: it reads the current model and the selected layer and
 map (channel), never a copy of them. For the selected channel it shows a synthetic image
-that excites it (``engine.explanation.featurevis.maximize``), forming live on the model thread, and
-keeps it in a disk cache keyed by the model's weights, the layer, the channel and the
-settings (``cache_key``), so a whole layer's gallery is made once and browsed instantly
-later. "Whole layer" fills the gallery in the background; "Top 9" finds the inputs that
-excite the channel most (the MNIST test digits the app ships, or a folder of the
-person's images) and shows the patch its strongest unit sees, as the Deep Visualization
-Toolbox does.
+that excites it (``engine.explanation.featurevis.maximize``), forming live on the model
+thread, and keeps it in a disk cache keyed by the model's weights, the layer, the channel
+and the settings (``engine.explanation.featurevis_cache``), so a whole layer's gallery is
+made once and browsed instantly later. "Whole layer" fills the gallery in the background;
+"Top 9" finds the inputs that excite the channel most (the MNIST test digits the app
+ships, or a folder of the person's images) and shows the patch its strongest unit sees,
+as the Deep Visualization Toolbox does (``engine.explanation.top_examples``). The jobs
+are the engine's; this module starts them on the model thread and shows what they give.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,8 +44,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.explanation import featurevis
-from engine.util.paths import user_data_dir
+from engine.explanation import featurevis, featurevis_cache, top_examples
+from engine.explanation.featurevis_cache import PictureSettings, cache_dir, read_cached
+from engine.explanation.top_examples import MNIST_SOURCE, FolderScan, TopResult
 from gui.panels.activations.channel_spin import ChannelSpinBox
 from gui.state import AppState, InputKind, OpenModel
 from gui.theme import theme
@@ -56,15 +57,10 @@ from gui.workers import Cancelled, Task, Worker
 
 log = logging.getLogger(__name__)
 
-#: The seed of every picture (part of the cache key): the same picture every time.
-SEED = 0
 DEFAULT_STEPS = 128
 DEFAULT_SIZE = 128
-#: Files a folder source reads, and how many of them at most (the first, by name).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-MAX_IMAGES = 500
 #: Top 9 sources (keys stored in settings) and their labels.
-MNIST_SOURCE, FOLDER_SOURCE, CHOOSE_FOLDER = "mnist", "folder", "choose"
+FOLDER_SOURCE, CHOOSE_FOLDER = "folder", "choose"
 MNIST_LABEL = "MNIST test digits (500)"
 CHOOSE_LABEL = "A folder of images…"
 GALLERY_ICON = 56
@@ -72,13 +68,6 @@ CROP_ICON = 64
 #: How much wider than a patch a Top 9 cell is (room for its two-line caption).
 TOP_GRID_EXTRA = 48
 TOP_HINT = "Find the inputs that excite the selected channel most."
-
-
-def cache_dir() -> Path:
-    """Where the pictures are kept: ``user_data_dir()/featurevis`` (made on demand)."""
-    folder = user_data_dir() / "featurevis"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def spatial_channels(model: OpenModel | None, layer: str | None) -> int | None:
@@ -118,17 +107,13 @@ class Target:
     def tag(self) -> tuple[Any, ...]:
         return (self.model.serial, self.layer, self.size, self.steps)
 
-    def settings(self) -> dict[str, Any]:
-        return {
-            "size": list(self.size),
-            "steps": self.steps,
-            "seed": SEED,
-            "scaling": self.model.loaded.spec.scaling,
-        }
+    @property
+    def picture_settings(self) -> PictureSettings:
+        scaling = self.model.loaded.spec.scaling
+        return PictureSettings(self.layer, self.size, self.ask_size, self.steps, scaling)
 
     def path(self, channel: int, digest: str) -> Path:
-        key = featurevis.cache_key(None, self.layer, channel, self.settings(), digest=digest)
-        return cache_dir() / f"{key}.npz"
+        return self.picture_settings.path(channel, digest)
 
 
 @dataclass(frozen=True)
@@ -214,76 +199,42 @@ def duration_text(seconds: float) -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
-def read_cached(path: Path) -> featurevis.Visualisation | None:
-    """The picture in ``path``, or None when there is none or it cannot be read."""
-    if not path.is_file():
-        return None
-    try:
-        return featurevis.load_visualisation(path)
-    except ValueError as exc:
-        log.warning("ignoring a cached picture that cannot be read: %s", exc)
-        return None
-
-
 def plan_layer(target: Target, task: Task) -> tuple[str, list[int]]:
     """The weights digest and the channels of ``target`` with no picture in the cache
     yet (on the model thread)."""
-    digest = featurevis.weights_digest(target.model.loaded)
-    todo = [c for c in range(target.channels) if not target.path(c, digest).is_file()]
+    loaded, settings = target.model.loaded, target.picture_settings
+    plan = featurevis_cache.missing_channels(loaded, settings, target.channels)
     if task.cancelled():
         raise Cancelled()
-    return digest, todo
+    return plan
 
 
 def make_picture(target: Target, channel: int, expect: str | None, task: Task) -> Made | None:
-    """Make (or read from the cache) the picture of ``channel``, on the model thread; it
-    goes out as ``Frame`` records as it forms, then as a ``Made`` record (delivered even
-    when the job is cancelled right after: the picture is in the cache by then).
+    """``featurevis_cache.make_picture`` on the model thread: the picture goes out as
+    ``Frame`` records as it forms, then as a ``Made`` record (delivered even when the job
+    is cancelled right after: the picture is in the cache by then). None: the weights are
+    no longer ``expect`` (an edit in place since the view asked); the view follows the
+    new model."""
 
-    The weights digest is computed here, in the same job as the picture, so the picture
-    is kept under the weights it was made from: an edit of the model in place can run
-    between two jobs. When the digest is not ``expect`` (the weights changed since the
-    view asked), nothing is made and None comes back: the view follows the new model.
-    """
-    if task.cancelled():
-        raise Cancelled()
-    loaded = target.model.loaded
-    digest = featurevis.weights_digest(loaded)
-    if expect is not None and digest != expect:
-        return None
-    path = target.path(channel, digest)
-    vis = read_cached(path)
-    if vis is not None:
-        made = Made(target.tag, channel, vis, None, digest)
-        task.record(made)
-        return made
-
-    def progress(fraction: float, image: np.ndarray) -> None:
+    def frame(fraction: float, image: np.ndarray) -> None:
         task.record(Frame(target.tag, channel, fraction, image))
 
-    start = time.perf_counter()
     try:
-        vis = featurevis.maximize(
-            loaded,
-            target.layer,
+        picture = featurevis_cache.make_picture(
+            target.model.loaded,
+            target.picture_settings,
             channel,
-            size=target.ask_size,
-            steps=target.steps,
-            seed=SEED,
-            progress=progress,
+            expect,
+            frame=frame,
             cancelled=task.cancelled,
-            every=max(1, min(8, target.steps // 16)),
         )
     except InterruptedError:
         raise Cancelled() from None
-    seconds = time.perf_counter() - start
-    error = ""
-    try:
-        featurevis.save_visualisation(path, vis)
-    except OSError as exc:
-        log.warning("could not keep the picture in the cache %s: %s", path, exc)
-        error = f"{type(exc).__name__}: {exc}"
-    made = Made(target.tag, channel, vis, seconds, digest, error)
+    if picture is None:
+        return None
+    made = Made(
+        target.tag, channel, picture.vis, picture.seconds, picture.digest, picture.save_error
+    )
     task.record(made)
     return made
 
@@ -300,169 +251,6 @@ class Job:
     @property
     def key(self) -> tuple[Any, ...]:
         return (self.target.tag, self.channel)
-
-
-# -- Top 9 ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TopItem:
-    """One of the inputs that excite a channel most: its value, name and patch."""
-
-    index: int
-    value: float
-    name: str
-    crop: np.ndarray  # (h, w, 3) uint8: what the strongest unit sees
-    box: tuple[int, int, int, int]  # of that crop, in ``pixels``
-    pixels: np.ndarray  # the image to make the current input
-    digit: bool  # an MNIST digit (opened with ``open_digit``) or a file
-    label: str = ""  # a short name under the patch
-
-
-@dataclass(frozen=True)
-class TopResult:
-    tag: tuple[Any, ...]  # (model serial, layer, channel, source)
-    items: list[TopItem]
-    searched: int
-    description: str  # "the 500 MNIST test digits", "12 images in photos"
-    notes: list[str] = field(default_factory=list)  # skipped files, a cap
-
-
-@dataclass(frozen=True)
-class FolderScan:
-    """The images of a folder that can be read (the first ``MAX_IMAGES`` by name)."""
-
-    folder: Path
-    stamp: float
-    paths: list[Path]
-    unreadable: list[tuple[str, str]]  # (file name, why)
-    found: int  # image files in the folder (more than read when capped)
-
-
-def scan_folder(folder: Path, progress: Callable[[float, str], None]) -> FolderScan:
-    """Read every image file of ``folder`` once to know which ones can be read."""
-    from engine.imaging.images import load_image
-
-    if not folder.is_dir():
-        raise ValueError(f"'{folder}' is not a folder (moved or deleted?)")
-    try:
-        files = sorted(
-            (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
-            key=lambda p: p.name.lower(),
-        )
-    except OSError as exc:
-        raise ValueError(f"the folder '{folder}' cannot be read: {exc}") from exc
-    found = len(files)
-    files = files[:MAX_IMAGES]
-    readable, unreadable = [], []
-    for i, p in enumerate(files):
-        progress(0.3 * i / max(len(files), 1), f"checking image {i + 1} of {len(files)}")
-        try:
-            load_image(p)
-        except ValueError as exc:  # ImageLoadError: its message says why
-            unreadable.append((p.name, str(exc)))
-            continue
-        readable.append(p)
-    return FolderScan(folder, folder.stat().st_mtime, readable, unreadable, found)
-
-
-def crop_box_to(
-    box: tuple[int, int, int, int], pixels: np.ndarray, min_side: int = 3
-) -> np.ndarray:
-    top, left, bottom, right = box
-    crop = pixels[top : max(bottom, top + 1), left : max(right, left + 1)]
-    if crop.size == 0 or min(crop.shape[:2]) < 1:
-        crop = pixels
-    return to_rgb(crop)
-
-
-def find_top(
-    model: OpenModel,
-    layer: str,
-    channel: int,
-    source: str,
-    scan: FolderScan | None,
-    task: Task,
-) -> TopResult:
-    """The nine inputs of ``source`` that excite ``channel`` of ``layer`` most, with the
-    patch each one's strongest unit sees (on the model thread)."""
-    from engine.imaging.display import input_to_pixels
-    from engine.imaging.images import load_image
-
-    loaded = model.loaded
-    spec = loaded.spec
-    tag = (model.serial, layer, channel, source if scan is None else str(scan.folder))
-    fixed = None not in tuple(loaded.model.inputs[0].shape[1:3])
-
-    def run(images: Any, prepare: Any, start: float, batch: int) -> list[featurevis.Example]:
-        def progress(fraction: float, message: str) -> None:
-            task.progress(start + (1 - start) * fraction, message)
-
-        return featurevis.top_examples(
-            loaded,
-            layer,
-            channel,
-            images,
-            k=9,
-            batch_size=batch,
-            prepare=prepare,
-            progress=progress,
-            cancelled=task.cancelled,
-        )
-
-    def patch_of_input(x: np.ndarray, e: featurevis.Example) -> tuple[np.ndarray, Any]:
-        pixels = input_to_pixels(x, spec.scaling)
-        box = featurevis.example_crop(x.shape[:2], loaded, layer, e.row, e.col)
-        return pixels, box
-
-    items: list[TopItem] = []
-    notes: list[str] = []
-    if source == MNIST_SOURCE:
-        from engine.models.mnist_data import bundled_test_digits
-
-        digits, labels = bundled_test_digits()
-        xs = loaded.prepare_digits(digits)
-        for e in run(xs, None, 0.0, 64):
-            pixels, box = patch_of_input(xs[e.index], e)
-            name = f"test digit #{e.index} (a {labels[e.index]})"
-            crop = crop_box_to(box, pixels)
-            short = f"#{e.index} ({labels[e.index]})"
-            items.append(TopItem(e.index, e.value, name, crop, box, digits[e.index], True, short))
-        return TopResult(tag, items, len(digits), "the 500 MNIST test digits the app ships")
-    if scan is None:
-        raise ValueError("choose a folder of images first")
-    if not scan.paths:
-        raise ValueError(
-            f"no readable images ({', '.join(s.lstrip('.') for s in IMAGE_SUFFIXES)}) in "
-            f"'{scan.folder}'"
-        )
-    # Images of different sizes cannot share a batch for a model that takes any size.
-    examples = run(scan.paths, lambda p: loaded.prepare(load_image(p)), 0.3, 32 if fixed else 1)
-    for e in examples:
-        path = scan.paths[e.index]
-        photo = load_image(path)
-        if fixed and not spec.digit:
-            box = featurevis.example_crop(photo, loaded, layer, e.row, e.col)
-            pixels = photo
-        else:  # the model sees a prepared digit, or a resized photo: crop what it sees
-            pixels, box = patch_of_input(loaded.prepare(photo), e)
-        items.append(
-            TopItem(
-                e.index, e.value, path.name, crop_box_to(box, pixels), box, photo, False, path.name
-            )
-        )
-    if scan.unreadable:
-        names = ", ".join(f"{n} ({why})" for n, why in scan.unreadable[:3])
-        more = "" if len(scan.unreadable) <= 3 else f" and {len(scan.unreadable) - 3} more"
-        notes.append(
-            f"{len(scan.unreadable)} of {len(scan.unreadable) + len(scan.paths)} files could "
-            f"not be read and were skipped: {names}{more}."
-        )
-    if scan.found > MAX_IMAGES:
-        notes.append(
-            f"Only the first {MAX_IMAGES} of the folder's {scan.found} images (by name) were "
-            "searched."
-        )
-    what = f"{len(scan.paths)} images in '{scan.folder.name}'"
-    return TopResult(tag, items, len(scan.paths), what, notes)
 
 
 def model_kind(model: OpenModel | None) -> str:
@@ -1469,10 +1257,17 @@ class FeatureVisView(QWidget):
         def job(task: Task) -> TopResult:
             found = scan
             if source == FOLDER_SOURCE and found is None:
-                found = scan_folder(folder, task.progress)
+                found = top_examples.scan_folder(folder, task.progress)
                 scans[str(folder)] = found
             try:
-                return find_top(model, layer, channel, source, found, task)
+                return top_examples.find_top(
+                    model.loaded,
+                    layer,
+                    channel,
+                    found if source == FOLDER_SOURCE else None,
+                    progress=task.progress,
+                    cancelled=task.cancelled,
+                )
             except InterruptedError:  # stopped: no failure
                 raise Cancelled() from None
 
@@ -1496,7 +1291,7 @@ class FeatureVisView(QWidget):
     def _on_top(self, result: TopResult, worker: Worker) -> None:
         if worker is not self._top_worker:
             return
-        _serial, layer, channel = result.tag[:3]
+        layer, channel = result.layer, result.channel
         self._top = result
         self.top_list.clear()
         values = [item.value for item in result.items]
@@ -1563,7 +1358,7 @@ class FeatureVisView(QWidget):
         if item.digit:
             self._state.open_digit(item.pixels, item.name)
         else:
-            folder = self._top.tag[3]
+            folder = self._top.source
             self._state.set_input(item.pixels, InputKind.FILE, str(Path(folder) / item.name))
 
 

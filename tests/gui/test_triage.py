@@ -114,9 +114,9 @@ def test_dead_over_a_batch_is_a_keras_sub_models(qtbot, panel, monkeypatch):
     calls = []
     real = triage_bar.dead_over_batch
 
-    def counted(*args):
+    def counted(*args, **kwargs):
         calls.append(args[1])
-        return real(*args)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(triage_bar, "dead_over_batch", counted)
     click_layer(qtbot, panel, "conv2d_2")
@@ -193,10 +193,10 @@ def test_cancel_stops_an_order_until_it_is_chosen_again(qtbot, panel, monkeypatc
     gate = threading.Event()
     real = triage_bar.dead_over_batch
 
-    def held(model, layer, inputs, task):
+    def held(model, layer, inputs, progress, cancelled):
         while not gate.wait(0.02):
-            task.progress(0.0, "waiting")  # raises Cancelled once cancelled
-        return real(model, layer, inputs, task)
+            progress(0.0, "waiting")  # the task's: raises Cancelled once cancelled
+        return real(model, layer, inputs, progress=progress, cancelled=cancelled)
 
     monkeypatch.setattr(triage_bar, "dead_over_batch", held)
     click_layer(qtbot, panel, "conv2d_2")

@@ -12,7 +12,8 @@ measure of each channel, keeps the top N and jumps to a channel by its number:
 - ablation effect: how much the explained class's probability drops when that channel
   alone is switched off (``engine.editing.surgery.ablation_effect``), for every channel.
 
-The last two run on the model thread with progress and Cancel. Results are cached per
+The orders and their arithmetic are the engine's (``engine.editing.triage``); this row
+runs the last two on the model thread with progress and Cancel. Results are cached per
 ``OpenModel`` object (the state replaces it whenever its weights change, so an edited
 model is ordered again), layer, and, where they depend on them, input and class.
 """
@@ -20,7 +21,7 @@ model is ordered again), layer, and, where they depend on them, input and class.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -35,13 +36,26 @@ from PySide6.QtWidgets import (
 )
 
 from engine.editing.surgery import ablation_refusal
+from engine.editing.triage import (
+    ABLATION,
+    CHANNEL,
+    DEAD,
+    DIGIT_BATCH,
+    MAX,
+    MEAN,
+    SLOW,
+    ChannelOrder,
+    channel_order,
+    dead_over_batch,
+    digit_batch,
+    photo_batch,
+)
 from gui.state import Activations, AppState, InputKind, OpenModel, Selection
 from gui.widgets.progress_row import ProgressRow
 from gui.workers import Task, Worker
 
 log = logging.getLogger(__name__)
 
-CHANNEL, MEAN, MAX, DEAD, ABLATION = "channel", "mean", "max", "dead", "ablation"
 #: Order keys (stored in settings) and their labels; the ablation label names the class.
 ORDERS = {
     CHANNEL: "Channel number",
@@ -50,7 +64,6 @@ ORDERS = {
     DEAD: "Dead over a batch",
     ABLATION: "Ablation effect on the class",
 }
-SLOW = (DEAD, ABLATION)
 TIPS = {
     CHANNEL: "The layer's own order: channel 0, 1, 2, …",
     MEAN: "Strongest first: each map's mean activation for this input",
@@ -65,84 +78,12 @@ TIPS = {
         "channel alone is switched off (its output set to 0), tried for every channel"
     ),
 }
-#: How many of the bundled MNIST test digits make the batch for a digit model.
-DIGIT_BATCH = 200
 
 ResultKey = tuple[Any, ...]
 
 
 #: Said of an order kept while live frames come (see ``TriageBar.order_for``).
 LIVE_NOTE = "(ranked on the first live frame; kept while live)"
-
-
-@dataclass(frozen=True)
-class ChannelOrder:
-    """Which channels the grid shows, in which order, and how to say so.
-
-    ``channels`` are the layer's real channel numbers, in display order; ``title`` says
-    what was chosen ("top 32 of 512 by max activation"; "" for every channel in its own
-    order); ``values`` is the measure of every channel (C,) (None by channel number).
-    """
-
-    channels: tuple[int, ...]
-    total: int
-    by: str
-    title: str
-    values: np.ndarray | None = field(default=None, compare=False)
-
-
-def digit_batch(loaded: Any) -> np.ndarray:
-    """The first ``DIGIT_BATCH`` bundled MNIST test digits as ``loaded`` receives them."""
-    from engine.models.mnist_data import bundled_test_digits
-
-    x, _y = bundled_test_digits()
-    return loaded.prepare_digits(x[:DIGIT_BATCH])
-
-
-def photo_batch(acts: Activations) -> list[np.ndarray]:
-    """The sample photos and the current input as the model receives them (a sample that
-    is the current input is not counted twice)."""
-    from engine.imaging.images import load_image
-    from engine.util.paths import sample_images
-
-    shown = acts.input.name if acts.input.kind is InputKind.SAMPLE else None
-    xs = [
-        acts.model.loaded.prepare(load_image(p)) for n, p in sample_images().items() if n != shown
-    ]
-    return [*xs, acts.x]
-
-
-def dead_over_batch(
-    model: Any, layer: str, inputs: list[np.ndarray] | np.ndarray, task: Task
-) -> np.ndarray:
-    """(C,) the fraction of ``inputs`` for which each channel's map is all zero.
-
-    Inputs of different shapes (a model of any size) are run in groups of one shape.
-    """
-    from engine.editing.surgery import dead_fraction
-
-    groups: dict[tuple[int, ...], list[np.ndarray]] = {}
-    for x in inputs:
-        groups.setdefault(tuple(np.shape(x)), []).append(np.asarray(x, np.float32))
-    total = sum(len(g) for g in groups.values())
-    done, weighted = 0, None
-    for group in groups.values():
-        start = done
-
-        def progress(fraction: float, _message: str, start: int = start, n: int = len(group)):
-            task.progress((start + fraction * n) / total, f"{layer}: dead maps over {total} inputs")
-
-        part = dead_fraction(
-            model,
-            layer,
-            np.stack(group),
-            batch_size=25,
-            progress=progress,
-            cancelled=task.cancelled,
-        )
-        weighted = part * len(group) if weighted is None else weighted + part * len(group)
-        done += len(group)
-    return np.asarray(weighted, np.float64) / total
 
 
 class ChannelSpin(QSpinBox):
@@ -385,17 +326,9 @@ class TriageBar(QWidget):
                     self._start(acts, layer, by, c, key)
         else:
             self._cancel_unless(None)
-        n = self.top()
-        shown = total if n == 0 else min(n, total)
         if values is None:
-            channels = tuple(range(shown))
-            title = "" if shown == total else f"first {shown} of {total} by channel number"
-            title = " ".join(t for t in (title, note) if t)
-            return ChannelOrder(channels, total, CHANNEL, title)
-        ranking = np.argsort(-np.asarray(values, np.float64), kind="stable")
-        channels = tuple(int(i) for i in ranking[:shown])
-        head = f"top {shown} of {total}" if shown < total else f"all {total}"
-        return ChannelOrder(channels, total, by, f"{head} by {self._measure(acts, by, c)}", values)
+            return channel_order(total, self.top(), note=note)
+        return channel_order(total, self.top(), values, by, self._measure(acts, by, c))
 
     def _measure(self, acts: Activations, by: str, c: int | None) -> str:
         if by == DEAD:
@@ -456,9 +389,14 @@ class TriageBar(QWidget):
         if by == DEAD:
             digit = model.loaded.spec.digit
 
+            shown = acts.input.name if acts.input.kind is InputKind.SAMPLE else None
+
             def job(task: Task) -> np.ndarray:
-                inputs = digit_batch(model.loaded) if digit else photo_batch(acts)
-                return dead_over_batch(model.model, layer, inputs, task)
+                loaded = model.loaded
+                inputs = digit_batch(loaded) if digit else photo_batch(loaded, acts.x, shown)
+                return dead_over_batch(
+                    model.model, layer, inputs, progress=task.progress, cancelled=task.cancelled
+                )
 
         else:
 

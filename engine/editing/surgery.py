@@ -606,8 +606,53 @@ class Evaluation:
 
     def mistakes(self) -> np.ndarray:
         """Indices of the misclassified inputs, most confident mistake first."""
-        wrong = np.flatnonzero(self.predictions != self.labels)
-        return wrong[np.argsort(-self.confidence[wrong], kind="stable")]
+        return self.by_confidence(self.predictions != self.labels)
+
+    def by_confidence(self, mask: np.ndarray) -> np.ndarray:
+        """Indices of the inputs where ``mask`` (N,) is True, most confident first (ties
+        in input order).
+
+        >>> p = np.array([[0.6, 0.4], [0.1, 0.9], [0.8, 0.2]], np.float32)
+        >>> Evaluation.of(p, np.array([0, 1, 1])).by_confidence(np.array([True, True, True]))
+        array([1, 2, 0])
+        """
+        m = np.asarray(mask, bool)
+        if m.shape != self.labels.shape:
+            raise ValueError(f"mask must be {self.labels.shape}. Received shape {m.shape}")
+        chosen = np.flatnonzero(m)
+        return chosen[np.argsort(-self.confidence[chosen], kind="stable")]
+
+    def cell(self, true: int, predicted: int) -> np.ndarray:
+        """(N,) mask of the inputs of class ``true`` predicted as ``predicted``: the
+        confusion matrix's cell ``[true, predicted]`` counts them."""
+        return (self.labels == true) & (self.predictions == predicted)
+
+    def broken_since(self, before: Evaluation) -> np.ndarray:
+        """(N,) mask of the inputs ``before`` classified right and this one wrong (the
+        digits an edit broke); ``before`` is on the same inputs."""
+        y = self._same_inputs(before)
+        return (before.predictions == y) & (self.predictions != y)
+
+    def mended_since(self, before: Evaluation) -> np.ndarray:
+        """(N,) mask of the inputs ``before`` classified wrong and this one right (the
+        digits an edit mended); ``before`` is on the same inputs.
+
+        >>> y = np.array([0, 1, 1])
+        >>> trained = Evaluation.of(np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]]), y)
+        >>> edited = Evaluation.of(np.array([[0.2, 0.8], [0.4, 0.6], [0.1, 0.9]]), y)
+        >>> edited.broken_since(trained).tolist(), edited.mended_since(trained).tolist()
+        ([True, False, False], [False, True, False])
+        """
+        y = self._same_inputs(before)
+        return (before.predictions != y) & (self.predictions == y)
+
+    def _same_inputs(self, before: Evaluation) -> np.ndarray:
+        if not np.array_equal(before.labels, self.labels):
+            raise ValueError(
+                f"both evaluations must be of the same labelled inputs. Received "
+                f"{len(before.labels)} and {len(self.labels)} labels that differ"
+            )
+        return self.labels
 
     def class_accuracy(self) -> np.ndarray:
         """(K,) per true class, the fraction classified right (NaN for an absent class)."""

@@ -291,6 +291,44 @@ def test_the_lecture_vertical_edge_in_conv2d_1_filter_0_costs_accuracy(editor, t
     assert evaluate(editor.model, *test_set).accuracy == SHIPPED_CORRECT / 500
 
 
+def test_the_test_set_counts_of_an_edit_match_a_plain_loop(editor, test_set):
+    """What the Test set panel shows of an edited model: its cells, its digits most
+    confident first, and the digits the edit broke and mended, against plain loops."""
+    x, y = test_set
+    trained = evaluate(editor.model, x, y)
+    editor.set_filter("conv2d_1", 0, preset("Vertical edge"), name="vertical edge")
+    try:
+        edited = evaluate(editor.model, x, y)
+    finally:
+        editor.revert()
+    broken = [i for i in range(len(y)) if trained.predictions[i] == y[i] != edited.predictions[i]]
+    mended = [i for i in range(len(y)) if trained.predictions[i] != y[i] == edited.predictions[i]]
+    assert len(broken) > 100  # the lecture's edit costs about half the digits
+    assert np.flatnonzero(edited.broken_since(trained)).tolist() == broken
+    assert np.flatnonzero(edited.mended_since(trained)).tolist() == mended
+    assert not trained.broken_since(trained).any() and not trained.mended_since(trained).any()
+    # Each cell's mask counts what the confusion matrix says; together, every digit once.
+    total = np.zeros(len(y), int)
+    for t in range(10):
+        for q in range(10):
+            mask = edited.cell(t, q)
+            in_cell = [i for i in range(len(y)) if y[i] == t and edited.predictions[i] == q]
+            assert np.flatnonzero(mask).tolist() == in_cell
+            assert mask.sum() == edited.confusion[t, q]
+            total += mask
+    assert (total == 1).all()
+    # Most confident first, ties in input order; the mistakes are exactly that.
+    chosen = edited.by_confidence(edited.broken_since(trained))
+    assert chosen.tolist() == sorted(broken, key=lambda i: (-edited.confidence[i], i))
+    wrong = edited.predictions != edited.labels
+    assert edited.mistakes().tolist() == edited.by_confidence(wrong).tolist()
+    with pytest.raises(ValueError, match="mask must be"):
+        edited.by_confidence(np.ones(3, bool))
+    other = evaluate(editor.model, x[:10], y[:10])
+    with pytest.raises(ValueError, match="same labelled inputs"):
+        edited.broken_since(other)
+
+
 # -- triage -------------------------------------------------------------------------------
 def test_channel_stats_and_dead_fraction_match_numpy(editor, probe, test_set):
     x = test_set[0][:40]

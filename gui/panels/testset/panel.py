@@ -108,15 +108,13 @@ class TestResult:
         """A mask of the digits the edits broke: right when trained, wrong now."""
         if self.trained is None:
             return np.zeros(len(self.evaluation.labels), bool)
-        y = self.evaluation.labels
-        return (self.trained.predictions == y) & (self.evaluation.predictions != y)
+        return self.evaluation.broken_since(self.trained)
 
     def mended(self) -> np.ndarray:
         """A mask of the digits the edits mended: wrong when trained, right now."""
         if self.trained is None:
             return np.zeros(len(self.evaluation.labels), bool)
-        y = self.evaluation.labels
-        return (self.trained.predictions != y) & (self.evaluation.predictions == y)
+        return self.evaluation.mended_since(self.trained)
 
 
 @dataclass(eq=False)
@@ -929,7 +927,7 @@ class TestSetPanel(Panel):
             return
         ev = self._shown.evaluation
         self._cell = (true, predicted)
-        in_cell = (ev.labels == true) & (ev.predictions == predicted)
+        in_cell = ev.cell(true, predicted)
         n = int(in_cell.sum())
         what = "right" if true == predicted else "wrong"
         caption = f"True {true}, read as {predicted}: "
@@ -942,7 +940,7 @@ class TestSetPanel(Panel):
             chosen = in_cell & only[1]
             kept = int(chosen.sum())
             caption += f"{kept:,} of its {n:,} {only[0]}" if kept else f"none {only[0]}"
-        self._fill_gallery(self._by_confidence(chosen), caption)
+        self._fill_gallery(ev.by_confidence(chosen), caption)
         self.all_mistakes_button.setEnabled(True)
 
     def show_all_mistakes(self, note: str = "") -> None:
@@ -963,14 +961,9 @@ class TestSetPanel(Panel):
             wrong = ev.mistakes()
             self._fill_gallery(wrong, f"{note}Mistakes: {len(wrong):,} of {n:,}")
             return
-        chosen = self._by_confidence(only[1])
+        chosen = ev.by_confidence(only[1])
         what = only[0][0].upper() + only[0][1:]
         self._fill_gallery(chosen, f"{note}{what}: {len(chosen):,} of {n:,}")
-
-    def _by_confidence(self, mask: np.ndarray) -> np.ndarray:
-        ev = self._shown.evaluation
-        chosen = np.flatnonzero(mask)
-        return chosen[np.argsort(-ev.confidence[chosen], kind="stable")]
 
     def _fill_gallery(self, indices: np.ndarray, caption: str) -> None:
         self._hide_opened()  # what it said was of the digits shown before

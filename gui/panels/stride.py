@@ -34,6 +34,7 @@ from engine.arithmetic.convolution import (
 )
 from engine.arithmetic.kernels import preset
 from engine.teaching import lecture
+from engine.teaching.scene import MAX_STRIDE_SIZE as MAX_SIZE
 from engine.teaching.scene import OPERATIONS, plain
 from gui.panels.base import Panel
 from gui.theme import theme
@@ -168,7 +169,7 @@ class StridePanel(Panel):
             self.op_combo.addItem(label, key)
         self.op_combo.setToolTip("Slide a kernel (weighted sum) or pool (max / average)")
         form.addRow("Operation", self.op_combo)
-        self.n_spin = self._spin(3, 16, "Input size N (an N x N grid)")
+        self.n_spin = self._spin(3, MAX_SIZE, "Input size N (an N x N grid)")
         form.addRow("Input N", self.n_spin)
         self.f_spin = self._spin(1, 7, "Window (filter) size F")
         form.addRow("Filter F", self.f_spin)
@@ -384,7 +385,7 @@ class StridePanel(Panel):
         widgets = (self.op_combo, self.n_spin, self.f_spin, self.s_spin, self.p_combo)
         blockers = [QSignalBlocker(w) for w in (*widgets, self.values_combo)]
         _select_key(self.op_combo, str(s.value("stride/op", CONV)))
-        self.n_spin.setValue(_int(s.value("stride/n"), 7, 3, 16))
+        self.n_spin.setValue(_int(s.value("stride/n"), 7, 3, MAX_SIZE))
         self.f_spin.setValue(_int(s.value("stride/f"), 3, 1, 7))
         self.s_spin.setValue(_int(s.value("stride/stride"), 1, 1, 8))
         self.p_combo.setCurrentText(str(s.value("stride/padding", "0")))

@@ -263,3 +263,17 @@ def test_play_runs_to_the_end(qtbot, panel):
     assert panel.is_playing()
     qtbot.waitUntil(lambda: not panel.is_playing(), timeout=10_000)
     assert panel.step() == panel.window_count() - 1
+
+
+def test_an_input_of_20_typed_like_the_slides_picture(qtbot, panel):
+    """The slide's 20x20 picture needs N = 20 (the field refused it above 16)."""
+    panel.s_spin.setValue(1)
+    panel.n_spin.setFocus()
+    panel.n_spin.selectAll()
+    qtbot.keyClicks(panel.n_spin, "20")
+    assert panel.n_spin.value() == 20
+    assert panel.input_grid.values().shape == (20, 20)
+    assert panel.output_grid.values().shape == (18, 18)  # F = 3, stride 1, no padding
+    panel.n_spin.selectAll()
+    qtbot.keyClicks(panel.n_spin, "40")
+    assert panel.n_spin.value() <= 32

@@ -50,7 +50,7 @@ DIALOGS = ("compare",)
 #: The largest input a scene holds as numbers (32x32, or 32x32x3).
 MAX_INPUT_SIDE = 32
 #: The Stride panel's largest N.
-MAX_STRIDE_SIZE = 16
+MAX_STRIDE_SIZE = 32
 #: How many scenes a lecture may hold (a typo'd file should not allocate forever).
 MAX_STEPS = 500
 
@@ -117,8 +117,11 @@ def _choice(scene: dict[str, Any], name: str, choices: tuple[str, ...]) -> None:
         raise SceneError(name, f"must be one of {', '.join(choices)}, not {scene[name]!r}")
 
 
-def _grid(value: object, name: str, max_side: int, colour: bool = False) -> list[list[Any]]:
-    """A rectangular list of rows of numbers (or of [r, g, b] with ``colour``)."""
+def _grid(
+    value: object, name: str, max_side: int, colour: bool = False, pixels: bool = True
+) -> list[list[Any]]:
+    """A rectangular list of rows of numbers (or of [r, g, b] with ``colour``: pixel
+    values 0..255, or any numbers for a kernel's slices with ``pixels=False``)."""
     if not isinstance(value, list) or not value or not all(isinstance(r, list) for r in value):
         raise SceneError(name, "must be a list of rows, each a list of numbers")
     width = len(value[0])
@@ -130,10 +133,12 @@ def _grid(value: object, name: str, max_side: int, colour: bool = False) -> list
         for c, cell in enumerate(row):
             if _number(cell):
                 continue
-            rgb = colour and isinstance(cell, list) and len(cell) == 3
-            if rgb and all(_number(v) and 0 <= v <= 255 for v in cell):
+            # A pixel is [r, g, b]; a kernel's cell has a weight per input channel.
+            deep = isinstance(cell, list) and (len(cell) == 3 or (not pixels and cell))
+            if colour and deep and all(_number(v) and (not pixels or 0 <= v <= 255) for v in cell):
                 continue
-            what = "a number or [r, g, b] (0..255)" if colour else "a number"
+            what = "a number or [r, g, b]" + (" (0..255)" if pixels else "")
+            what = what if colour else "a number"
             raise SceneError(name, f"has {cell!r} in row {r}, column {c}, which is not {what}")
     kinds = {isinstance(cell, list) for row in value for cell in row}
     if len(kinds) > 1:
@@ -177,17 +182,25 @@ def check_scene(data: object) -> dict[str, Any]:
                 raise SceneError("kernels", "must be a list of kernels, each a list of rows")
             sizes = set()
             for i, k in enumerate(kernels):
-                _grid(k, f"kernels[{i}]", max(KERNEL_SIZES))
+                _grid(k, f"kernels[{i}]", max(KERNEL_SIZES), colour=True, pixels=False)
                 if len(k) != len(k[0]) or len(k) not in KERNEL_SIZES:
                     raise SceneError(f"kernels[{i}]", "must be square: 3x3, 5x5 or 7x7")
                 sizes.add(len(k))
             if len(sizes) > 1:
                 raise SceneError("kernels", "must all have one size (they stack into one layer)")
+        _layers(scene)
         _int(scene, "stride", 1, 8)
         _int(scene, "size", 2, 512)
         _padding(scene)
-        if "relu" in scene and not isinstance(scene["relu"], bool):
-            raise SceneError("relu", f"must be true or false, not {scene['relu']!r}")
+        for flag in ("relu", "colour"):
+            if flag in scene and not isinstance(scene[flag], bool):
+                raise SceneError(flag, f"must be true or false, not {scene[flag]!r}")
+        kernels = scene.get("kernels", [])
+        depths = {isinstance(k[0][0], list) for k in kernels}
+        if len(depths) > 1:
+            raise SceneError("kernels", "mixes F x F and F x F x 3 kernels")
+        if "colour" in scene and depths and scene["colour"] != depths.pop():
+            raise SceneError("colour", "does not match the kernels (F x F x 3 is colour)")
         _choice(scene, "tab", KERNEL_LAB_TABS)
         _int(scene, "selected", 0, 1000)
         _cell(scene)
@@ -230,6 +243,38 @@ def check_scene(data: object) -> dict[str, Any]:
         if "model" in scene and "model_file" in scene:
             raise SceneError("model_file", 'cannot go with "model": name one of them')
     return scene
+
+
+def _layers(scene: dict[str, Any]) -> None:
+    """Later layers (``"layers"``): lists of kernels, each with a slice per map of the
+    layer before (10 kernels 5x5x6 after 6 kernels)."""
+    if "layers" not in scene:
+        _int(scene, "layer_shown", 0, 0)
+        return
+    layers = scene["layers"]
+    if not isinstance(layers, list) or "kernels" not in scene:
+        raise SceneError("layers", 'must be a list of layers after "kernels", each a list')
+    before = len(scene["kernels"])
+    for n, layer in enumerate(layers, start=2):
+        name = f"layers[{n - 2}]"
+        if not isinstance(layer, list) or not layer:
+            raise SceneError(name, "must be a list of kernels")
+        sizes = set()
+        for i, k in enumerate(layer):
+            _grid(k, f"{name}[{i}]", max(KERNEL_SIZES), colour=True, pixels=False)
+            depth = len(k[0][0]) if isinstance(k[0][0], list) else 1
+            if len(k) != len(k[0]) or len(k) not in KERNEL_SIZES:
+                raise SceneError(f"{name}[{i}]", "must be square: 3x3, 5x5 or 7x7")
+            if depth != before:
+                raise SceneError(
+                    f"{name}[{i}]",
+                    f"has {depth} slice(s) per cell; layer {n} takes the {before} maps before it",
+                )
+            sizes.add(len(k))
+        if len(sizes) > 1:
+            raise SceneError(name, "must have kernels of one size")
+        before = len(layer)
+    _int(scene, "layer_shown", 0, len(layers))
 
 
 def _cell(scene: dict[str, Any]) -> None:

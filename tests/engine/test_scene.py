@@ -95,8 +95,8 @@ def test_the_steps_hold_the_slides_numbers(shipped):
     assert key_idea["kernels"] == [[[-1, 0, 1]] * 3, [[-1, -1, -1], [0, 0, 0], [1, 1, 1]]]
     grid = np.array(_step(shipped, "Key terminologies: the input image")["input"])
     assert grid.shape == (20, 20) and grid[0, :4].tolist() == [8, 2, 22, 97]
-    six = _step(shipped, "CNN: Architecture (six filters, a 28x28x6 new image)")
-    assert six["size"] == 32 and len(six["kernels"]) == 6 and len(six["kernels"][0]) == 5
+    six = _step(shipped, "CNN: Architecture (six 5x5x3 filters, a 28x28x6 new image)")
+    assert six["size"] == 32 and six["colour"] and np.shape(six["kernels"]) == (6, 5, 5, 3)
 
 
 def test_a_bad_scene_is_named_in_one_sentence():

@@ -307,3 +307,91 @@ def test_dropping_a_file_opens_it(qtbot, lab):
         lab.dropEvent(event)
     assert lab.input_combo.currentText() == name
     assert f"Input {load_image(path).shape[0]}x" in lab.depth_label.text()
+
+
+def test_colour_kernels_are_5x5x3_and_give_one_map_each(qtbot, app_state):
+    """The slide's volumes: a 32x32x3 picture, 5x5x3 kernels, one 28x28 map each, the same
+    numbers as TensorFlow's conv2d; a slice of the kernel is edited channel by channel."""
+    import tensorflow as tf
+
+    lab = KernelLabPanel(app_state.runner, app_state)
+    qtbot.addWidget(lab)
+    lab.show()
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (32, 32, 3))
+    kernels = rng.integers(-2, 3, (2, 5, 5, 3))
+    lab.apply_scene(
+        {"panel": "kernels", "input": rgb.tolist(), "kernels": kernels.tolist(), "colour": True}
+    )
+    qtbot.waitUntil(lab.is_ready, timeout=10_000)
+    assert lab.colour() and lab.colour_check.isChecked() and lab.slice_combo.isVisible()
+    maps = lab.result().maps
+    assert maps.shape == (28, 28, 2)
+    x = tf.constant(rgb[None] / 255.0, tf.float64)
+    w = tf.constant(np.moveaxis(kernels, 0, -1), tf.float64)
+    expected = tf.nn.conv2d(x, w, strides=1, padding="VALID")[0].numpy()
+    np.testing.assert_allclose(maps, expected, atol=1e-9)
+    assert "32x32x3" in lab.depth_label.text() and "5x5x3" in lab.depth_label.text()
+    # Typing into the green slice changes that slice only.
+    lab.slice_combo.setCurrentIndex(1)
+    item = lab.kernel_grid.item(0, 0)
+    lab.kernel_grid.setCurrentItem(item)
+    qtbot.keyClicks(lab.kernel_grid, "9")
+    qtbot.keyClick(lab.kernel_grid, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: lab.kernels()[0][0, 0, 1] == 9, timeout=5_000)
+    k = lab.kernels()[0]
+    assert k[0, 0, 0] == kernels[0, 0, 0, 0] and k[0, 0, 2] == kernels[0, 0, 0, 2]
+    # A grid of numbers is grey: colour turns itself off, each kernel the mean of its slices.
+    lab.apply_scene({"panel": "kernels", "input": [[1, 2, 3]] * 3})
+    qtbot.waitUntil(lambda: not lab.colour(), timeout=5_000)
+    assert lab.kernels()[0].shape == (5, 5) and not lab.colour_check.isEnabled()
+
+
+def test_layers_stack_like_the_slides_convnet(qtbot, app_state):
+    """32x32x3 -> six 5x5x3 kernels -> 28x28x6 -> ReLU -> ten 5x5x6 kernels -> 24x24x10, the
+    second layer's maps as tf.nn.conv2d gives them; kernels follow the layer before."""
+    import tensorflow as tf
+
+    lab = KernelLabPanel(app_state.runner, app_state)
+    qtbot.addWidget(lab)
+    lab.show()
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (32, 32, 3))
+    first = rng.integers(-2, 3, (6, 5, 5, 3))
+    second = rng.integers(-2, 3, (10, 5, 5, 6))
+    scene = {
+        "panel": "kernels",
+        "input": rgb.tolist(),
+        "kernels": first.tolist(),
+        "layers": [second.tolist()],
+        "layer_shown": 1,
+        "relu": False,
+    }
+    lab.apply_scene(scene)
+    qtbot.waitUntil(lab.is_ready, timeout=10_000)
+    one, two = lab.results()
+    assert one.maps.shape == (28, 28, 6) and two.maps.shape == (24, 24, 10)
+    assert lab.result() is two and lab.layer_count() == 2
+    x = tf.constant(rgb[None] / 255.0, tf.float64)
+    h = tf.nn.relu(tf.nn.conv2d(x, tf.constant(np.moveaxis(first, 0, -1), tf.float64), 1, "VALID"))
+    y = tf.nn.conv2d(h, tf.constant(np.moveaxis(second, 0, -1), tf.float64), 1, "VALID")
+    np.testing.assert_allclose(two.maps, y[0].numpy(), atol=1e-9)
+    text = lab.depth_label.text()
+    assert "28x28x6 -> ReLU" in text and "10 kernel(s) 5x5x6" in text and "[24x24x10]" in text
+    # A kernel removed from the first layer: every second-layer kernel loses its slice.
+    lab.show_layer(0)
+    lab.kernel_list.setCurrentRow(2)
+    qtbot.mouseClick(lab.remove_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: lab.results()[1].kernels.shape == (5, 5, 5, 10), timeout=5_000)
+    # A third layer from the button, and the whole stack back from its scene.
+    qtbot.mouseClick(lab.add_layer_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(lab.results()) == 3, timeout=5_000)
+    assert lab.results()[2].kernels.shape == (5, 5, 10, 1)
+    saved = lab.scene()
+    assert len(saved["layers"]) == 2 and saved["layer_shown"] == 2
+    identity = [[0, 0, 0], [0, 1, 0], [0, 0, 0]]
+    lab.apply_scene({"panel": "kernels", "input": [[1, 2, 3]] * 3, "kernels": [identity]})
+    qtbot.waitUntil(lambda: lab.layer_count() == 1, timeout=5_000)
+    lab.apply_scene(saved)
+    qtbot.waitUntil(lambda: len(lab.results()) == 3 and lab.is_ready(), timeout=10_000)
+    assert lab.scene()["layers"] == saved["layers"]

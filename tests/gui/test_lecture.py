@@ -130,7 +130,7 @@ def test_a_saved_scene_reopens_exactly(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: lab.result().maps.shape == (15, 15, 6), timeout=10_000)
     assert {k: lab.scene()[k] for k in scene} == scene
     stride = window.show_panel("stride")
-    stride.apply_scene(read_lecture().steps[12])
+    stride.apply_scene(next(s for s in read_lecture().steps if s["title"] == "Strides 2"))
     stride.go_to(4)
     assert window.save_scene(tmp_path / "stride.json")
     stride.apply_scene({"panel": "stride", "size": 5, "filter": 3, "operation": "max pooling"})

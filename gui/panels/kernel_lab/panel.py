@@ -71,21 +71,43 @@ class LabResult:
     """One computed stack of feature maps and what produced it."""
 
     maps: np.ndarray  # (H', W', K) after the optional ReLU
-    kernels: np.ndarray  # (F, F, 1, K)
+    kernels: np.ndarray  # (F, F, D, K): D = 1 (grey) or 3 (colour)
     stride: int
     padding: int
     relu: bool
 
 
 def compute_maps(
-    grey: np.ndarray, kernels: list[np.ndarray], stride: int, padding: int, relu: bool
+    image: np.ndarray, kernels: list[np.ndarray], stride: int, padding: int, relu: bool
 ) -> LabResult:
-    """The lab's whole computation: one conv2d of the stacked kernels, then ReLU."""
-    k4 = np.stack(kernels, axis=-1)[:, :, None, :]
-    maps = conv2d(grey[:, :, None], k4, stride=stride, padding=padding)
+    """The lab's whole computation: one conv2d of the stacked kernels, then ReLU.
+
+    ``image`` is (H, W) or (H, W, D); each kernel (F, F) or (F, F, D), a slice per channel
+    of the input (a 5x5x3 kernel on a colour picture gives one map, as on the slide).
+    """
+    x = image[:, :, None] if image.ndim == 2 else image
+    k4 = np.stack([k if k.ndim == 3 else k[:, :, None] for k in kernels], axis=-1)
+    maps = conv2d(x, k4, stride=stride, padding=padding)
     if relu:
         maps = np.maximum(maps, 0)
     return LabResult(maps=maps, kernels=k4, stride=stride, padding=padding, relu=relu)
+
+
+def compute_stack(
+    image: np.ndarray, layers: list[list[np.ndarray]], stride: int, paddings: list[int], relu: bool
+) -> list[LabResult]:
+    """Layers of kernels one after another: each layer's maps are the next one's input,
+    with ReLU between (the last layer's ReLU as asked): "a ConvNet is a sequence of
+    convolution layers separated by activations".
+    """
+    results = []
+    x = image
+    for i, kernels in enumerate(layers):
+        last = i == len(layers) - 1
+        result = compute_maps(x, kernels, stride, paddings[i], relu or not last)
+        results.append(result)
+        x = result.maps
+    return results
 
 
 class KernelLabPanel(Panel):
@@ -117,9 +139,15 @@ class KernelLabPanel(Panel):
         self._latest.failed.connect(self._on_compute_failed)
         self._image_rgb: np.ndarray | None = None
         self._grey = lecture.BINARY_5X5.astype(np.float64)
-        self._kernels: list[np.ndarray] = [preset("Lecture X")]
+        # Layers of kernels. The first layer's are (F, F) on the grey picture, (F, F, 3)
+        # in colour (a slice per channel); a later layer's are (F, F, K), a slice for each
+        # of the K maps of the layer before. ``_layer`` is the layer edited and shown.
+        self._layers: list[list[np.ndarray]] = [[preset("Lecture X")]]
+        self._layer = 0
+        self._colour = False
         self._current = 0
         self._result: LabResult | None = None
+        self._results: list[LabResult] = []
         self._selected_cell: tuple[int, int] = (0, 0)
         # What the input is, as a scene writes it ({"input": rows} or {"image": name}).
         self._input_scene: dict = {"input": plain(lecture.BINARY_5X5)}
@@ -128,8 +156,18 @@ class KernelLabPanel(Panel):
         self._awaiting_scene = False
         self.output_grids: list[CellGrid] = []
         self._build_ui()
+        self._update_colour_controls()
         self._restore_settings()
         self._on_special_chosen(LECTURE_INPUT)
+
+    @property
+    def _kernels(self) -> list[np.ndarray]:
+        """The kernels of the layer edited."""
+        return self._layers[self._layer]
+
+    @_kernels.setter
+    def _kernels(self, kernels: list[np.ndarray]) -> None:
+        self._layers[self._layer] = kernels
 
     # -- construction ------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -146,6 +184,13 @@ class KernelLabPanel(Panel):
         self.input_combo = self.source.combo
         self.open_button = self.source.open_button
         lay.addWidget(self.source)
+        self.colour_check = QCheckBox("x 3 (colour)")
+        self.colour_check.setToolTip(
+            "Keep the picture's red, green and blue: each kernel gets a slice per channel "
+            "(5x5x3 on a 32x32x3 image) and still gives one map. Off: the grey picture, "
+            "F x F kernels."
+        )
+        self.colour_check.toggled.connect(self.set_colour)
         form.addWidget(box)
 
         box = QGroupBox("Kernels")
@@ -187,7 +232,16 @@ class KernelLabPanel(Panel):
         self.size_combo.addItems([f"{s}x{s}" for s in KERNEL_SIZES])
         self.size_combo.setToolTip("Kernel size F (all kernels of a stack share it)")
         self.size_combo.activated.connect(self._on_size_chosen)
-        sub.addRow("Size", self.size_combo)
+        size_row = QHBoxLayout()
+        size_row.addWidget(self.size_combo, 1)
+        size_row.addWidget(self.colour_check)  # beside the size: F x F, or F x F x 3
+        sub.addRow("Size", size_row)
+        self.slice_combo = QComboBox()
+        self.slice_combo.addItems(["Red (R)", "Green (G)", "Blue (B)"])
+        self.slice_combo.setToolTip("The channel whose F x F slice of the kernel is edited below")
+        self.slice_combo.currentIndexChanged.connect(lambda _i: self._show_current_kernel())
+        self.slice_label = QLabel("Slice")
+        sub.addRow(self.slice_label, self.slice_combo)
         self.normalise_button = QPushButton("Normalise (sum = 1)")
         self.normalise_button.setToolTip("Divide the weights by their sum, keeping brightness")
         self.normalise_button.clicked.connect(self._on_normalise)
@@ -228,6 +282,29 @@ class KernelLabPanel(Panel):
         )
         self.scale_combo.activated.connect(self._on_scale_chosen)
         sub.addRow("Colour scale", self.scale_combo)
+        form.addWidget(box)
+        box = QGroupBox("Layers")
+        lay = QVBoxLayout(box)
+        row = QHBoxLayout()
+        self.layer_combo = QComboBox()
+        self.layer_combo.setToolTip(
+            "The layer whose kernels are edited and whose maps are shown: each layer's maps "
+            "are the next layer's input, with ReLU between"
+        )
+        self.layer_combo.activated.connect(self.show_layer)
+        self.add_layer_button = QPushButton("Add layer")
+        self.add_layer_button.setToolTip(
+            "Stack a convolution layer on the last one: its kernels have one slice for each "
+            "of the maps before (10 kernels 5x5x6 on 28x28x6 give 24x24x10)"
+        )
+        self.add_layer_button.clicked.connect(self.add_layer)
+        self.remove_layer_button = QPushButton("Remove layer")
+        self.remove_layer_button.setToolTip("Remove the last layer")
+        self.remove_layer_button.clicked.connect(self.remove_layer)
+        lay.addWidget(self.layer_combo)
+        row.addWidget(self.add_layer_button)
+        row.addWidget(self.remove_layer_button)
+        lay.addLayout(row)
         form.addWidget(box)
         self.message = MessageBar()
         form.addWidget(self.message)
@@ -281,6 +358,8 @@ class KernelLabPanel(Panel):
         self.tabs.addTab(mlp_page, "Why not an MLP?")
         self.depth_label = QLabel()
         theme().style_text(self.depth_label, 14, bold=True)
+        # A stack of layers writes a long chain: it wraps instead of widening the window.
+        self.depth_label.setWordWrap(True)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -349,7 +428,7 @@ class KernelLabPanel(Panel):
             self._image_rgb = None
             self._grey = a
         self._input_scene = {"input": plain(a)}
-        self._recompute()
+        self._input_changed()
 
     def open_image_dialog(self) -> None:
         self.source.open_dialog()
@@ -369,7 +448,15 @@ class KernelLabPanel(Panel):
             self._input_scene["size"] = size
         self._image_rgb = image
         self._grey = to_grey(image) / 255.0
-        self._recompute()
+        self._input_changed()
+
+    def _input_changed(self) -> None:
+        """A new input: colour needs a colour picture (a grid of numbers turns it off)."""
+        self._update_colour_controls()
+        if self._colour and self._image_rgb is None:
+            self.set_colour(False)  # recomputes
+        else:
+            self._recompute()
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
@@ -386,11 +473,130 @@ class KernelLabPanel(Panel):
     def kernel_size(self) -> int:
         return self._kernels[0].shape[0]
 
+    def _depth(self, layer: int) -> int:
+        """How many slices a kernel of ``layer`` has: the channels of its input."""
+        if layer == 0:
+            return 3 if self._colour else 1
+        return len(self._layers[layer - 1])
+
+    def _deep(self, kernel: np.ndarray) -> np.ndarray:
+        """An F x F kernel as the edited layer holds it: a slice per channel of its input
+        (the grey picture's first layer keeps F x F)."""
+        if self._layer == 0 and not self._colour:
+            return kernel
+        return np.repeat(kernel[:, :, None], self._depth(self._layer), axis=2)
+
+    def _update_slices(self) -> None:
+        """The slice box names the edited layer's input channels (hidden for F x F)."""
+        depth = self._kernels[0].shape[2] if self._kernels[0].ndim == 3 else 1
+        if self._layer == 0:
+            names = ["Red (R)", "Green (G)", "Blue (B)"][:depth]
+        else:
+            names = [f"Map {i + 1} of layer {self._layer}" for i in range(depth)]
+        index = self.slice_combo.currentIndex()
+        with QSignalBlocker(self.slice_combo):
+            self.slice_combo.clear()
+            self.slice_combo.addItems(names)
+            self.slice_combo.setCurrentIndex(min(max(index, 0), depth - 1))
+        shown = self._kernels[0].ndim == 3
+        self.slice_combo.setVisible(shown)
+        self.slice_label.setVisible(shown)
+
+    def _update_layers(self) -> None:
+        with QSignalBlocker(self.layer_combo):
+            self.layer_combo.clear()
+            for i, kernels in enumerate(self._layers):
+                self.layer_combo.addItem(f"Layer {i + 1}: {len(kernels)} kernel(s)")
+            self.layer_combo.setCurrentIndex(self._layer)
+        self.remove_layer_button.setEnabled(len(self._layers) > 1)
+        self._update_slices()
+
+    def layer_count(self) -> int:
+        return len(self._layers)
+
+    def show_layer(self, index: int) -> None:
+        """Edit and show layer ``index`` (from 0)."""
+        if not 0 <= index < len(self._layers):
+            return
+        self._layer = index
+        self._current = min(self._current, len(self._kernels) - 1)
+        self._update_colour_controls()
+        self._update_layers()
+        self._refresh_kernel_list()
+        self._recompute()
+
+    def add_layer(self) -> None:
+        """Stack a layer of one kernel (a vertical edge on every map before) on the last."""
+        size = self._layers[-1][0].shape[0]
+        depth = len(self._layers[-1])
+        k = np.repeat(preset("Vertical edge", size)[:, :, None], depth, axis=2)
+        self._layers.append([k])
+        self.show_layer(len(self._layers) - 1)
+
+    def remove_layer(self) -> None:
+        if len(self._layers) > 1:
+            self._layers.pop()
+            self.show_layer(min(self._layer, len(self._layers) - 1))
+
+    def _follow_in_next_layer(self, added: bool, index: int) -> None:
+        """The next layer's kernels get a slice for a new map (zeros) or lose the slice of
+        a removed one, so every kernel keeps one slice per input channel."""
+        if self._layer + 1 >= len(self._layers):
+            return
+        nxt = self._layers[self._layer + 1]
+        for i, k in enumerate(nxt):
+            f = k.shape[0]
+            nxt[i] = (
+                np.concatenate([k, np.zeros((f, f, 1))], axis=2)
+                if added
+                else np.delete(k, index, axis=2)
+            )
+        self._update_layers()
+
+    def _slice(self, kernel: np.ndarray) -> np.ndarray:
+        """The F x F part of ``kernel`` the grid edits (the chosen channel's in colour)."""
+        return kernel[:, :, self.slice_combo.currentIndex()] if kernel.ndim == 3 else kernel
+
+    def colour(self) -> bool:
+        """True when kernels are F x F x 3 on the colour picture."""
+        return self._colour
+
+    def set_colour(self, on: bool) -> None:
+        """Colour (kernels F x F x 3 on the picture's R, G, B) or grey (F x F)."""
+        on = bool(on) and self._image_rgb is not None
+        with QSignalBlocker(self.colour_check):
+            self.colour_check.setChecked(on)
+        if on == self._colour:
+            return
+        self._colour = on
+        # Each slice starts as the grey kernel; back to grey, the slices' mean.
+        self._layers[0] = [
+            np.repeat(k[:, :, None], 3, axis=2) if on else k.mean(axis=2) for k in self._layers[0]
+        ]
+        self._update_colour_controls()
+        self._show_current_kernel()
+        self._recompute()
+
+    def _update_colour_controls(self) -> None:
+        self.colour_check.setEnabled(self._image_rgb is not None)
+        self._update_layers()
+        grey = not self._colour and self._layer == 0
+        self.put_button.setEnabled(grey)
+        self.put_button.setToolTip(
+            "A model's first layer here takes grey pictures: put an F x F kernel of the "
+            "first layer, Colour off, into it"
+            if not grey
+            else "Put this kernel into a trained model: replace a filter of the MNIST CNN's "
+            "conv2d_1 (or LeNet-5's C1, or a matching layer of the current model) and "
+            "watch the prediction, the maps and the test accuracy follow"
+        )
+
     def add_kernel(self) -> None:
         size = self.kernel_size()
         names = [n for n in PRESET_NAMES if n not in ("Identity",)]
-        self._kernels.append(preset(names[len(self._kernels) % len(names)], size))
+        self._kernels.append(self._deep(preset(names[len(self._kernels) % len(names)], size)))
         self._current = len(self._kernels) - 1
+        self._follow_in_next_layer(added=True, index=self._current)
         self._refresh_kernel_list()
         self._recompute()
 
@@ -399,11 +605,13 @@ class KernelLabPanel(Panel):
             self.message.show_info("A stack needs at least one kernel.")
             return
         del self._kernels[self._current]
+        self._follow_in_next_layer(added=False, index=self._current)
         self._current = min(self._current, len(self._kernels) - 1)
         self._refresh_kernel_list()
         self._recompute()
 
     def kernels(self) -> list[np.ndarray]:
+        """The edited layer's kernels (copies)."""
         return [k.copy() for k in self._kernels]
 
     def _refresh_kernel_list(self) -> None:
@@ -417,7 +625,7 @@ class KernelLabPanel(Panel):
 
     def _show_current_kernel(self) -> None:
         with QSignalBlocker(self.kernel_grid):
-            self.kernel_grid.set_kernel(self._kernels[self._current])
+            self.kernel_grid.set_kernel(self._slice(self._kernels[self._current]))
         with QSignalBlocker(self.size_combo):
             self.size_combo.setCurrentText(f"{self.kernel_size()}x{self.kernel_size()}")
         name = self.kernel_name()
@@ -428,7 +636,10 @@ class KernelLabPanel(Panel):
     def kernel_name(self) -> str:
         """The preset the selected kernel is (``"Vertical edge"``), else "custom"."""
         k = self._kernels[self._current]
-        return next((n for n in PRESET_NAMES if np.array_equal(preset(n, k.shape[0]), k)), "custom")
+        return next(
+            (n for n in PRESET_NAMES if np.array_equal(self._deep(preset(n, k.shape[0])), k)),
+            "custom",
+        )
 
     def put_kernel_dialog(self) -> None:
         """Ask where the selected kernel goes in a trained model, then put it there."""
@@ -455,7 +666,7 @@ class KernelLabPanel(Panel):
         name = self.preset_combo.itemText(index)
         if name == "(custom)":
             return
-        self._kernels[self._current] = preset(name, self.kernel_size())
+        self._kernels[self._current] = self._deep(preset(name, self.kernel_size()))
         self._show_current_kernel()
         self._recompute()
 
@@ -463,7 +674,7 @@ class KernelLabPanel(Panel):
         size = KERNEL_SIZES[index]
         resized = []
         for k in self._kernels:
-            new = np.zeros((size, size))
+            new = np.zeros((size, size, *k.shape[2:]))
             old = k.shape[0]
             n = min(size, old)
             a, b = (size - n) // 2, (old - n) // 2
@@ -482,6 +693,10 @@ class KernelLabPanel(Panel):
         self._recompute()
 
     def _on_kernel_edited(self, kernel: np.ndarray) -> None:
+        if self._kernels[self._current].ndim == 3:  # the chosen channel's slice
+            deep = self._kernels[self._current].copy()
+            deep[:, :, self.slice_combo.currentIndex()] = kernel
+            kernel = deep
         self._kernels[self._current] = kernel
         with QSignalBlocker(self.preset_combo):
             self.preset_combo.setCurrentText("(custom)")
@@ -500,33 +715,48 @@ class KernelLabPanel(Panel):
     # -- computation -------------------------------------------------------------------
     def _recompute(self, *_args: object) -> None:
         try:
-            padding = resolve_padding(self.padding_combo.currentText(), self.kernel_size())
+            paddings = [
+                resolve_padding(self.padding_combo.currentText(), layer[0].shape[0])
+                for layer in self._layers
+            ]
         except ValueError as exc:
             self.message.show_error(f"Padding: {exc}")
             return
         if not self.kernel_grid.is_valid():
             return
+        if self._colour and self._image_rgb is None:
+            return  # a scene's colour picture is still loading
         self._save_settings()
-        grey, kernels = self._grey, self.kernels()
+        image = self._image_rgb / 255.0 if self._colour else self._grey
+        layers = [[k.copy() for k in layer] for layer in self._layers]
         stride, relu = self.stride_spin.value(), self.relu_check.isChecked()
-        self._latest.submit(lambda: compute_maps(grey, kernels, stride, padding, relu))
+        self._latest.submit(lambda: compute_stack(image, layers, stride, paddings, relu))
 
     def _on_compute_failed(self, exc: BaseException) -> None:
         self.message.show_error(str(exc))
 
-    def _on_result(self, result: LabResult) -> None:
+    def _on_result(self, results: list[LabResult]) -> None:
         self._awaiting_scene = False
         if self.kernel_grid.is_valid():  # else keep saying which cells are wrong
             self.message.clear_message()
-        self._result = result
-        h, w, k = result.maps.shape
-        self.depth_label.setText(
-            f"Input {self._grey.shape[0]}x{self._grey.shape[1]}  ->  "
-            f"{k} kernel(s) {self.kernel_size()}x{self.kernel_size()}, stride {result.stride}, "
-            f"padding {result.padding}  ->  feature maps {h}x{w}x{k}"
-        )
+        if len(results) != len(self._layers):
+            return  # a layer was added or removed meanwhile: its result follows
+        self._results = results
+        result = self._result = results[self._layer]
+        self.depth_label.setText(self._chain_text(results))
         small = self._shows_numbers()
         self.output_stack.setCurrentIndex(1 if small else 0)
+        if self._layer > 0:  # a later layer: its input is the maps of the one before
+            before = results[self._layer - 1].maps
+            mosaic = tile_maps(before, columns=min(before.shape[2], 4), gap=2)
+            self.input_view.set_image(mosaic.image, levels=(0.0, 1.0))
+            self.input_view.set_title(
+                f"Input: layer {self._layer}'s maps {'x'.join(map(str, before.shape))} (ReLU)"
+            )
+            self._show_map_images()
+            self.map_updated.emit(result)
+            return
+        self.input_view.set_title("Input")
         self.scale_combo.setEnabled(not small)
         if small:
             self.flatten_view.set_image(
@@ -541,14 +771,39 @@ class KernelLabPanel(Panel):
         self.map_updated.emit(result)
 
     def result(self) -> LabResult | None:
+        """The shown layer's maps and kernels."""
         return self._result
+
+    def results(self) -> list[LabResult]:
+        """Every layer's, first to last."""
+        return list(self._results)
+
+    def _chain_text(self, results: list[LabResult]) -> str:
+        """Input 32x32x3 -> 6 kernel(s) 5x5x3 -> 28x28x6 -> ReLU -> 10 kernel(s) 5x5x6 -> …"""
+        side = f"{self._grey.shape[0]}x{self._grey.shape[1]}"
+        if self._colour:
+            parts = [f"Input {side}x3"]
+        else:
+            parts = ["Input " + side + (" (grey)" if self._image_rgb is not None else "")]
+        for i, r in enumerate(results):
+            f, depth = r.kernels.shape[0], r.kernels.shape[2]
+            kernel = f"{f}x{f}x{depth}" if depth > 1 or i > 0 else f"{f}x{f}"
+            h, w, k = r.maps.shape
+            step = f"{k} kernel(s) {kernel}"
+            if len(results) == 1:
+                step += f", stride {r.stride}, padding {r.padding}"
+            maps = f"{h}x{w}x{k}" if len(results) > 1 else f"feature maps {h}x{w}x{k}"
+            if len(results) > 1 and i == self._layer:
+                maps = f"[{maps}]"
+            parts += [step, maps + (" -> ReLU" if i < len(results) - 1 else "")]
+        return "  ->  ".join(parts)
 
     def map_scale(self) -> str:
         """How photos' maps are coloured: ``PER_MAP`` or ``SHARED``."""
         return str(self.scale_combo.currentData())
 
     def _shows_numbers(self) -> bool:
-        return max(self._grey.shape) <= NUMBERS_MAX_SIDE
+        return self._layer == 0 and not self._colour and max(self._grey.shape) <= NUMBERS_MAX_SIDE
 
     def _on_scale_chosen(self, _index: int) -> None:
         self._save_settings()
@@ -568,7 +823,10 @@ class KernelLabPanel(Panel):
             mosaic = tile_maps(r.maps, columns=min(k, 4), normalisation="none", gap=2)
             self.map_view.set_image(mosaic.image)
             scale = "one scale for all"
-        self.map_view.set_title(f"Feature maps {h}x{w}x{k} ({scale})")
+        # Each map numbered as its kernel in the list (Kernel 1, Kernel 2, …).
+        self.map_view.set_labels(mosaic.origins, mosaic.map_shape, [i + 1 for i in range(k)])
+        layer = f"Layer {self._layer + 1}: " if len(self._layers) > 1 else ""
+        self.map_view.set_title(f"{layer}feature maps {h}x{w}x{k} ({scale})")
 
     # -- numbers view ------------------------------------------------------------------
     @property
@@ -650,19 +908,34 @@ class KernelLabPanel(Panel):
         return {
             "panel": "kernels",
             **self._input_scene,
-            "kernels": [plain(k) for k in self._kernels],
+            "kernels": [plain(k) for k in self._layers[0]],
             "stride": self.stride_spin.value(),
             "padding": int(padding) if padding.isdigit() else padding,
             "relu": self.relu_check.isChecked(),
+            "colour": self._colour,
             "tab": "mlp" if self.tabs.currentIndex() == 1 else "maps",
             "cell": list(self._selected_cell),
             "selected": self._current,
+            **(
+                {"layers": [[plain(k) for k in layer] for layer in self._layers[1:]]}
+                if len(self._layers) > 1
+                else {}
+            ),
+            "layer_shown": self._layer,
         }
 
     def apply_scene(self, scene: dict) -> None:
         if "kernels" in scene:
-            self._kernels = [np.asarray(k, dtype=np.float64) for k in scene["kernels"]]
+            first = [np.asarray(k, dtype=np.float64) for k in scene["kernels"]]
+            later = scene.get("layers", [])
+            self._layers = [first, *([np.asarray(k, dtype=np.float64) for k in ks] for ks in later)]
+            self._layer = min(scene.get("layer_shown", 0), len(self._layers) - 1)
             self._current = min(scene.get("selected", 0), len(self._kernels) - 1)
+            # Kernels F x F x 3 are colour (their picture may still be loading).
+            self._colour = first[0].ndim == 3
+            with QSignalBlocker(self.colour_check):
+                self.colour_check.setChecked(self._colour)
+            self._update_colour_controls()
             self._refresh_kernel_list()
         with (
             QSignalBlocker(self.stride_spin),

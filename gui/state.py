@@ -99,9 +99,27 @@ class Activations:
     maps: Mapping[str, np.ndarray]  # lazily derived layers are computed when first read
     top: list[tuple[str, float]]  # empty for an output that is not class scores
     output_note: str = ""  # what to say beside it ("logits → softmax", ...)
+    #: The output read by the engine's one rule (``LoadedModel.read_output``): its
+    #: probabilities are the output's own or its softmax (None: not class scores).
+    reading: Any = None
 
     def layer(self, name: str | None) -> np.ndarray | None:
         return None if name is None else self.maps.get(name)
+
+    @property
+    def output(self) -> np.ndarray:
+        """The model's output layer's values (``LoadedModel.output_layer``)."""
+        return output_of(self.model, self.maps)
+
+    def probabilities(self) -> np.ndarray | None:
+        """The class probabilities (softmax of logits), None when not class scores."""
+        return None if self.reading is None else self.reading.probabilities
+
+
+def output_of(model: OpenModel, maps: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The output layer's values among ``maps`` (the last layer probed if it is missing)."""
+    output = maps.get(model.loaded.output_layer)
+    return output if output is not None else next(reversed(maps.values()))
 
 
 @dataclass(frozen=True)
@@ -150,12 +168,9 @@ def compute_activations(model: OpenModel, image: InputImage) -> Activations:
     loaded = model.loaded
     x = loaded.prepare(image.pixels)
     maps = model.probe.run(x)
-    output = maps.get(loaded.output_layer)
-    if output is None:
-        output = next(reversed(maps.values()))
-    reading = loaded.read_output(output, 5)
+    reading = loaded.read_output(output_of(model, maps), 5)
     top = [(p.label, p.probability) for p in reading.top]
-    return Activations(model, image, x, maps, top, reading.note)
+    return Activations(model, image, x, maps, top, reading.note, reading)
 
 
 def default_layer(model: OpenModel) -> str | None:
@@ -793,8 +808,8 @@ class AppState(QObject):
             return self.target_class
         if self.activations is None:
             return None
-        last = self.activations.maps[self.activations.model.probe.layer_names[-1]]
-        return int(np.argmax(last)) if last.ndim == 1 else None
+        output = self.activations.output
+        return int(np.argmax(output)) if output.ndim == 1 else None
 
     # -- what a view needs -----------------------------------------------------------------
     def selected_maps(self) -> np.ndarray | None:

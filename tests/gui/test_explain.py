@@ -221,3 +221,44 @@ def test_heat_maps_have_a_colour_bar_with_real_values(qtbot, panel):
     assert "sign dropped" in ev.scale_label.text() and "top 1% of pixels" in ev.scale_label.text()
     shown = ev.view.heat_data()
     assert (shown >= 1.0).mean() >= 0.009 and (shown > 0.25).mean() > (grad > grad.max() / 4).mean()
+
+
+def test_the_brush_reads_a_logits_model_as_its_top_5_does(
+    qtbot, app_state, activations_panel, tmp_path
+):
+    """A model file that outputs logits: the brush line gave "p(class 1): 1504.6%"
+    (a logit printed as a probability) beside a top-5 through softmax."""
+    import keras
+
+    from .test_activations import drop_file
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, name="c")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(
+        3, name="logits", bias_initializer=keras.initializers.Constant(15.0)
+    )(x)
+    path = tmp_path / "logits.keras"
+    keras.Model(inputs, outputs).save(path)
+    panel = activations_panel
+    drop_file(panel, path)
+    qtbot.waitUntil(
+        lambda: app_state.model is not None and app_state.model.loaded.title == path.name,
+        timeout=TIMEOUT,
+    )
+    acts = wait_for_activations(qtbot, app_state, "file")
+    logits = acts.maps[acts.model.loaded.output_layer]
+    assert logits.max() > 5  # logits, far from a distribution
+    ev = panel.explain_view
+    panel.tabs.setCurrentWidget(ev)
+    qtbot.waitUntil(lambda: ev.covered_probabilities() != [], timeout=TIMEOUT)
+    c = app_state.explained_class()
+    p = zoo.softmax(logits)
+    assert f"= {p[c]:.1%}" in ev.probability_label.text()
+    ev.brush_spin.setValue(8)
+    qtbot.mouseClick(ev.brush_button, Qt.MouseButton.LeftButton)
+    drag(qtbot, ev.view, [(16, col) for col in range(0, 32, 2)])
+    qtbot.waitUntil(lambda: "→" in ev.probability_label.text(), timeout=TIMEOUT)
+    shown = [float(v.rstrip("%")) for v in ev.probability_label.text().split() if v.endswith("%")]
+    assert all(0 <= v <= 100 for v in shown), ev.probability_label.text()
+    assert ev.covered_probabilities()[0].startswith(f"{max(shown[1], 0) / 100:6.1%}")

@@ -277,7 +277,7 @@ class ExplainView(QWidget):
         self._on_mask_changed()
 
     def _fill_classes(self, acts: Activations) -> None:
-        last = acts.maps[acts.model.probe.layer_names[-1]]
+        last = acts.output
         with QSignalBlocker(self.class_combo):
             self.class_combo.clear()
             self.class_combo.addItem("the most likely class", None)
@@ -342,7 +342,7 @@ class ExplainView(QWidget):
 
     @staticmethod
     def _classes(acts: Activations) -> int:
-        return int(acts.maps[acts.model.probe.layer_names[-1]].shape[-1])
+        return int(acts.output.shape[-1])
 
     def _show(self, heat: HeatMap | None) -> None:
         self.view.set_heat(heat)
@@ -409,13 +409,21 @@ class ExplainView(QWidget):
         if acts is not self._state.activations:
             return
         c = self._state.explained_class()
-        last = acts.maps[acts.model.probe.layer_names[-1]]
-        name = acts.model.loaded.decode(np.eye(len(probs))[c], 1)[0][0]
-        before, after = float(last[c]), float(probs[c])
-        if share == 0:
-            text = f"p({name}) = {before:.1%}. Paint over the input to hide parts of it."
+        loaded = acts.model.loaded
+        name = loaded.class_name(c)
+        # Both read by the engine's one rule: a logits model's through softmax, as the
+        # top-5 beside it ("1504.6%" was a logit printed as a probability).
+        was, now = acts.probabilities(), loaded.read_output(probs, 1).probabilities
+        if was is None or now is None:
+            before, after, fmt = float(acts.output[c]), float(probs[c]), ".4g"
         else:
-            text = f"p({name}): {before:.1%} → {after:.1%} with {share:.0%} of the input covered"
+            before, after, fmt = float(was[c]), float(now[c]), ".1%"
+        if share == 0:
+            text = f"p({name}) = {before:{fmt}}. Paint over the input to hide parts of it."
+        else:
+            text = (
+                f"p({name}): {before:{fmt}} → {after:{fmt}} with {share:.0%} of the input covered"
+            )
         self.probability_label.setText(text)
         self.covered_list.clear()
         for label, p in acts.model.loaded.decode(probs, 5):

@@ -784,7 +784,7 @@ class ActivationsPanel(Panel):
         untrained = "" if acts.model.loaded.trained else "  [UNTRAINED MODEL]"
         if raw.ndim == 1:
             kind = f"{raw.shape[0]} units"
-            output = layer == acts.model.probe.layer_names[-1]
+            output = layer == acts.model.loaded.output_layer
             names = acts.model.loaded.class_names if output else None
             self.unit_bars.set_values(raw, names, f"{layer} ({kind}){untrained}")
             self.grid_stack.setCurrentWidget(self.unit_bars)

@@ -672,3 +672,20 @@ def test_an_edit_made_while_the_trained_model_is_measured_waits_for_it(
         f"trained {label(a0)}, edited {label(a2)} ({points(a2 - a0)}): "
         f"{len(broken)} digits broken, {len(mended)} mended"
     )
+
+
+def test_the_same_file_chosen_again_is_read_again(qtbot, panel, app_state, tmp_path, monkeypatch):
+    """Choosing the same .npz twice raised KeyError: its digits were dropped to be read
+    again, then its cached result was drawn from them. A changed file is measured anew."""
+    x, y = bundled_test_digits()
+    path = tmp_path / "mine.npz"
+    np.savez(path, x_test=x[:40], y_test=y[:40])
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    pick(qtbot, panel.data_combo, DATA_LABELS[CHOOSE], stays=False)
+    wait_for_result(qtbot, panel)
+    assert panel.gallery.count() >= 0 and sum(map(sum, shown_confusion(panel))) == 40
+    np.savez(path, x_test=x[:25], y_test=y[:25])  # the file changed meanwhile
+    pick(qtbot, panel.data_combo, DATA_LABELS[CHOOSE], stays=False)
+    wait_for_result(qtbot, panel)
+    assert not panel.message.is_error()
+    assert sum(map(sum, shown_confusion(panel))) == 25

@@ -455,7 +455,14 @@ class TestSetPanel(Panel):
         """Test on ``path`` (x_test, y_test as Keras' mnist.npz has them); remembered."""
         path = Path(path).resolve()
         self._settings.setValue("testset/npz", str(path))
-        self._data.pop(f"{FILE}:{path}", None)  # read it again: it may have changed
+        # Read it again, it may have changed: its digits and every result measured on
+        # them go together (a result kept without its digits could not be drawn).
+        dataset = f"{FILE}:{path}"
+        self._data.pop(dataset, None)
+        for cached in [k for k in self._results if k[1] == dataset]:
+            del self._results[cached]
+        if self._shown is not None and self._shown.dataset == dataset:
+            self._show_nothing()
         with QSignalBlocker(self.data_combo):
             self._set_file_item(path)
             self.data_combo.setCurrentIndex(self.data_combo.findData(FILE))

@@ -629,8 +629,10 @@ class AppState(QObject):
         a = np.asarray(pixels, dtype=np.float32)
         peak = float(a.max()) if a.size else 0.0
         digit = PreparedDigit(a / 255.0 if peak > 1.0 else a)
-        self.digit_opened.emit(np.asarray(pixels), name)
+        # The exact digit first: the Draw panel classifies it, not a re-preparation of
+        # the canvas it paints from it.
         self.set_drawn_digit(digit)
+        self.digit_opened.emit(np.asarray(pixels), name)
         self.set_input(digit, InputKind.DRAWN_DIGIT, name)
         if self.model is None or not self.model.loaded.spec.digit:
             self.open_model(MNIST_KEY)

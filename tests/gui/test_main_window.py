@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
@@ -326,4 +327,39 @@ def test_the_model_comparison_opens_a_model(qtbot, monkeypatch):
     table.model_activated.emit("resnet50")  # what a double-click on its row emits
     assert opened == ["resnet50"] and window.tabs.currentWidget() is window.panels["activations"]
     dialog.close()
+    window.close()
+
+
+def test_a_test_digit_has_one_probability_in_draw_and_activations(qtbot):
+    """A digit opened from the test set is the same 28x28 array in Draw and Activations,
+    and both show the model's probabilities for exactly it (Draw prepared its canvas
+    again and showed 88% where Activations showed 98.7%)."""
+    from engine.models.mnist_data import bundled_test_digits
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    draw, state = window.panels["draw"], window.state
+    qtbot.waitUntil(
+        lambda: draw.classifier() is not None and state.activations is not None, timeout=120_000
+    )
+    x, _y = bundled_test_digits()
+    for index in (0, 7, 33):
+        state.open_test_digit(index)
+        name = state.input.name
+        qtbot.waitUntil(
+            lambda n=name: (
+                state.activations is not None
+                and state.activations.input.name == n
+                and draw.prediction() is not None
+                and np.array_equal(draw.prediction().input.pixels, state.drawn_digit.pixels)
+            ),
+            timeout=60_000,
+        )
+        exact = x[index].astype(np.float32) / 255.0
+        np.testing.assert_array_equal(state.activations.x[:, :, 0], exact)
+        np.testing.assert_array_equal(draw.prediction().input.pixels, exact)
+        expected = state.model.model(exact[None, :, :, None], training=False).numpy()[0]
+        np.testing.assert_allclose(draw.prediction().probabilities, expected, atol=1e-5)
+        np.testing.assert_allclose(state.activations.probabilities(), expected, atol=1e-5)
     window.close()

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from engine.imaging.mosaic import tile_maps
 from engine.inspection.activations import layer_summary
-from engine.models.digits import DigitClassifier, DigitPrediction
+from engine.models.digits import DigitClassifier, DigitPrediction, PreparedDigit
 from engine.models.mnist_model import LENET5, list_weights, use_weights, weights_info
 from engine.models.training import TrainResult
 from engine.teaching.scene import plain
@@ -61,10 +61,17 @@ def too_small(ink: np.ndarray, share: float = 0.12) -> bool:
 
 
 def classify(
-    classifier: DigitClassifier, ink: np.ndarray, explain: bool
+    classifier: DigitClassifier,
+    ink: np.ndarray,
+    explain: bool,
+    exact: PreparedDigit | None = None,
 ) -> tuple[DigitPrediction, np.ndarray | None]:
-    """The live path: the prediction for the drawing, and its Grad-CAM when asked for."""
-    prediction = classifier.classify(ink)
+    """The live path: the prediction for the drawing, and its Grad-CAM when asked for.
+
+    ``exact``: a ``PreparedDigit`` to classify as it is (a test digit opened and not
+    drawn on) instead of preparing the canvas again, so every panel shows one answer.
+    """
+    prediction = classifier.classify(ink) if exact is None else classifier.classify_prepared(exact)
     if not explain or prediction.probabilities is None:
         return prediction, None
     from engine.explanation.attribution import grad_cam
@@ -435,8 +442,10 @@ class DrawPanel(Panel):
             return
         classifiers = [self._classifiers[k][0] for k in keys]
         ink, explain = self.canvas.ink(), self.explain_check.isChecked()
+        untouched = self.canvas.has_base() and self.canvas.stroke_count() == 0
+        exact = self._state.drawn_digit if untouched else None
         self._latest.submit(
-            lambda: [classify(c, ink, explain and i == 0) for i, c in enumerate(classifiers)]
+            lambda: [classify(c, ink, explain and i == 0, exact) for i, c in enumerate(classifiers)]
         )
 
     def _on_digit_opened(self, pixels: np.ndarray, name: str) -> None:

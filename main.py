@@ -105,8 +105,9 @@ def _model_options(weights_default: str | None) -> argparse.ArgumentParser:
         "--model",
         required=True,
         metavar="KEY|FILE",
-        help="a zoo model (mnist, lenet5, vgg16, vgg19, resnet50, inceptionv3, mobilenetv2, "
-        "efficientnetb0, convnext_tiny) or a Keras model file (.keras, .h5)",
+        help="a zoo model (mnist, lenet5, alexnet, googlenet, vgg16, vgg19, resnet50, "
+        "inceptionv3, mobilenetv2, efficientnetb0, convnext_tiny; alexnet and googlenet are "
+        "built from their papers, untrained) or a Keras model file (.keras, .h5)",
     )
     options.add_argument(
         "--weights",

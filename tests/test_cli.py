@@ -208,7 +208,7 @@ def test_bad_input_is_one_line_naming_the_file(files, tmp_path, capsys):
     damaged.write_bytes(b"not an image")
     _fails(["predict", "--model", "mnist", str(damaged)], capsys, "'damaged.jpg' is not an image")
     photo = str(PHOTO)
-    _fails(["predict", "--model", "alexnet", photo], capsys, "unknown model 'alexnet'")
+    _fails(["predict", "--model", "lenet6", photo], capsys, "unknown model 'lenet6'")
     _fails(["predict", "--model", str(tmp_path / "m.keras"), photo], capsys, "m.keras' does not")
     wrong = files["dir"] / "wrong.labels.txt"
     wrong.write_text("one\ntwo\n")

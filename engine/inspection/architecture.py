@@ -610,14 +610,21 @@ class ModelFacts:
 
 
 _K = "keras.io/api/applications, the 'Available models' table"
+_A = "Krizhevsky, Sutskever and Hinton 2012, table 2; built here from the paper"
+_G = "Szegedy et al. 2014, table 1; built here from the paper (no auxiliary classifiers)"
 _224 = (224, 224)
 
 # key, title, year, depth, parameters, ImageNet top-1, MACs, input size, source
 _FACTS = (
     ("lenet5", "LeNet-5", 1998, 5, 61_706, None, 416_520, (32, 32), "LeCun et al. 1998"),
     ("mnist", "MNIST CNN", 2015, 4, 1_199_882, None, 11_992_448, (28, 28), "Keras mnist_cnn.py"),
+    # Built from the papers (engine.models.papers); AlexNet's top-1 is its paper's one
+    # CNN on ILSVRC-2012 validation (40.7% error); GoogLeNet's paper gives no single
+    # model's top-1.
+    ("alexnet", "AlexNet", 2012, 8, 60_965_224, 0.593, 724_406_816, (227, 227), _A),
     ("vgg16", "VGG16", 2014, 16, 138_357_544, 0.713, 15_470_264_320, _224, _K),
     ("vgg19", "VGG19", 2014, 19, 143_667_240, 0.713, 19_632_062_464, _224, _K),
+    ("googlenet", "GoogLeNet", 2014, 22, 6_998_552, None, 1_582_671_872, _224, _G),
     ("resnet50", "ResNet50", 2015, 107, 25_636_712, 0.749, 3_857_973_248, _224, _K),
     ("inceptionv3", "InceptionV3", 2015, 189, 23_851_784, 0.779, 5_713_216_096, (299, 299), _K),
     ("mobilenetv2", "MobileNetV2", 2018, 105, 3_538_984, 0.713, 300_774_272, _224, _K),

@@ -40,6 +40,7 @@ MNIST, LENET5 = "mnist", "lenet5"
 VGG16, VGG19, RESNET50 = "vgg16", "vgg19", "resnet50"
 INCEPTIONV3, MOBILENETV2 = "inceptionv3", "mobilenetv2"
 EFFICIENTNETB0, CONVNEXT_TINY = "efficientnetb0", "convnext_tiny"
+ALEXNET, GOOGLENET = "alexnet", "googlenet"  # engine.models.papers: built from the papers
 
 
 class ModelLoadError(RuntimeError):
@@ -579,11 +580,22 @@ APPLICATIONS = {
     ),
 }
 _DIGIT_SPECS = {MNIST: MNIST_SPEC, LENET5: LENET5_SPEC}
+#: The lecture's "latest trends" networks, built from their papers (no weights here).
+_PAPER_SPECS = {
+    ALEXNET: InputSpec((227, 227), 3, Scaling.CAFFE),
+    GOOGLENET: InputSpec((224, 224), 3, Scaling.CAFFE),
+}
+PAPER_NOTE = (
+    "untrained: built from its paper, with no ImageNet weights here, so its maps and "
+    "predictions mean nothing (its layers, shapes and parameters are the paper's)"
+)
 
 #: Every zoo model's display title, by key, in the order the app lists them.
 MODEL_TITLES = {
     MNIST: "MNIST CNN (the lecture's)",
     LENET5: "LeNet-5 (1998)",
+    ALEXNET: "AlexNet (2012, from its paper)",
+    GOOGLENET: "GoogLeNet (2014, from its paper)",
     **{key: f"{app.title} (ImageNet)" for key, app in APPLICATIONS.items()},
 }
 
@@ -597,6 +609,8 @@ def input_spec(key: str) -> InputSpec:
     """
     if key in _DIGIT_SPECS:
         return _DIGIT_SPECS[key]
+    if key in _PAPER_SPECS:
+        return _PAPER_SPECS[key]
     if key in APPLICATIONS:
         return APPLICATIONS[key].spec
     raise ValueError(f"unknown model {key!r}; choose one of {', '.join(MODEL_TITLES)}")
@@ -618,6 +632,34 @@ def _load_digit_model(key: str, progress: ProgressCallback) -> LoadedModel:
     )
 
 
+def _load_paper_model(
+    key: str, weights: str | Path | None, progress: ProgressCallback
+) -> LoadedModel:
+    """AlexNet or GoogLeNet as its paper builds it: untrained, unless ``weights`` is a
+    weights file of the person's ("imagenet" cannot be had for them: untrained, said)."""
+    from engine.models.papers import BUILDERS
+
+    progress(0.2, f"Building {MODEL_TITLES[key]}…")
+    model = BUILDERS[key]()
+    names = imagenet_class_names()
+    spec = _PAPER_SPECS[key]
+    if weights is None or weights == "imagenet":
+        return LoadedModel(key, MODEL_TITLES[key], model, False, spec, names, PAPER_NOTE)
+    path = Path(weights)
+    if not path.is_file():
+        raise ModelLoadError(f"'{path}' does not exist or is not a file")
+    try:
+        model.load_weights(str(path))
+    except Exception as exc:
+        raise ModelLoadError(
+            f"'{path.name}' does not hold {MODEL_TITLES[key]} weights: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    return LoadedModel(
+        key, MODEL_TITLES[key], model, True, spec, names, f"weights from {path}", weights=path
+    )
+
+
 def load_zoo_model(
     key: str,
     weights: str | Path | None = "imagenet",
@@ -631,6 +673,8 @@ def load_zoo_model(
     """
     if key in _DIGIT_SPECS:
         return _load_digit_model(key, progress)
+    if key in _PAPER_SPECS:
+        return _load_paper_model(key, weights, progress)
     if key not in APPLICATIONS:
         raise ValueError(f"unknown model {key!r}; choose one of {', '.join(MODEL_TITLES)}")
     import keras

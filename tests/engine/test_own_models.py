@@ -300,8 +300,8 @@ def test_load_model_takes_zoo_keys_and_files(files):
     assert shipped.trained
     mine = zoo.load_model(files["plain"], scaling="symmetric")
     assert mine.spec.scaling is Scaling.SYMMETRIC
-    with pytest.raises(ValueError, match="unknown model 'alexnet': give one of mnist"):
-        zoo.load_model("alexnet")
+    with pytest.raises(ValueError, match="unknown model 'lenet6': give one of mnist"):
+        zoo.load_model("lenet6")
     with pytest.raises(ModelLoadError, match="does not hold the weights of 'plain.keras'"):
         zoo.load_model(files["plain"], weights=digits.weights)
     with pytest.raises(ModelLoadError, match="untrained weights are for the zoo"):

@@ -189,12 +189,12 @@ def test_every_imagenet_model_gets_what_its_preprocess_input_gives(key):
 
 
 def test_the_zoo_lists_every_model():
-    assert set(zoo.MODEL_TITLES) == {zoo.MNIST, zoo.LENET5, *PREPROCESS}
+    assert set(zoo.MODEL_TITLES) == {zoo.MNIST, zoo.LENET5, zoo.ALEXNET, zoo.GOOGLENET, *PREPROCESS}
     assert zoo.MODEL_TITLES[zoo.LENET5] == "LeNet-5 (1998)"
-    with pytest.raises(ValueError, match="unknown model 'alexnet'; choose one of mnist, lenet5"):
-        zoo.load_zoo_model("alexnet")
+    with pytest.raises(ValueError, match="unknown model 'lenet6'; choose one of mnist, lenet5"):
+        zoo.load_zoo_model("lenet6")
     with pytest.raises(ValueError, match="unknown model"):
-        zoo.input_spec("alexnet")
+        zoo.input_spec("lenet6")
     with pytest.raises(ValueError, match=r"size must be \(32, 32\)"):
         zoo.InputSpec((28, 28), 1, zoo.Scaling.UNIT, digit=True, pad=2)
 

@@ -298,32 +298,17 @@ class StridePanel(Panel):
         match = PRESET_BY_KEY.get(key)
         if match is None:
             return
-        widgets = (
-            self.preset_combo,
-            self.op_combo,
-            self.n_spin,
-            self.f_spin,
-            self.s_spin,
-            self.p_combo,
-            self.values_combo,
-        )
-        blockers = [QSignalBlocker(w) for w in widgets]
-        _select_key(self.preset_combo, match.key)
-        _select_key(self.op_combo, match.op)
-        self.n_spin.setValue(match.n)
-        self.f_spin.setValue(match.f)
-        self.s_spin.setValue(match.stride)
-        self.p_combo.setCurrentText(match.padding)
-        _select_key(self.values_combo, LECTURE)
-        del blockers
         values = match.values if match.values is not None else _demo_7x7()
-        self._values = np.asarray(values, dtype=float)
-        self._kernel = (
-            np.asarray(match.kernel, dtype=float)
-            if match.kernel is not None
-            else self._default_kernel(match.f)
-        )
-        self._rebuild()
+        scene = {
+            "operation": next(k for k, v in OPERATIONS.items() if v == match.op),
+            "filter": match.f,
+            "stride": match.stride,
+            "padding": match.padding,
+            "input": np.asarray(values).tolist(),
+        }
+        if match.kernel is not None:
+            scene["kernel"] = np.asarray(match.kernel).tolist()
+        self._apply(scene, LECTURE)
 
     def _default_kernel(self, f: int) -> np.ndarray:
         return preset("Lecture X") if f == 3 else np.ones((f, f))
@@ -637,6 +622,11 @@ class StridePanel(Panel):
         return scene
 
     def apply_scene(self, scene: dict) -> None:
+        self._apply(scene, TYPED if "input" in scene else LECTURE)
+
+    def _apply(self, scene: dict, source: str) -> None:
+        """Set the panel up as ``scene`` says; ``source`` names where its values come
+        from (the lecture's own, or typed)."""
         kernel = scene.get("kernel")
         values = scene.get("input")
         f = len(kernel) if kernel is not None else scene.get("filter", self.f_spin.value())
@@ -658,7 +648,7 @@ class StridePanel(Panel):
         if "stride" in scene:
             self.s_spin.setValue(scene["stride"])
         self.p_combo.setCurrentText(padding)
-        _select_key(self.values_combo, TYPED if values is not None else LECTURE)
+        _select_key(self.values_combo, source)
         _select_key(self.preset_combo, CUSTOM)
         del blockers
         self._kernel = (

@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1280, 820)
+        self._fit_screen()
         tab = self.panels.get(str(settings.value("main_window/tab", "kernels")))
         if tab is not None:
             self.tabs.setCurrentWidget(tab)
@@ -288,6 +289,13 @@ class MainWindow(QMainWindow):
         table.model_activated.connect(open_model)
         QVBoxLayout(dialog).addWidget(table)
         dialog.show()
+        # Below the lecture's caption, at the window's bottom right: the caption stays
+        # readable on a projector.
+        frame = self.frameGeometry()
+        dialog.move(
+            max(frame.left(), frame.right() - dialog.frameGeometry().width()),
+            max(frame.top(), frame.bottom() - dialog.frameGeometry().height()),
+        )
         self._comparison = dialog
         return dialog
 
@@ -561,6 +569,18 @@ class MainWindow(QMainWindow):
             panel.set_controls_visible(not hidden)
         with QSignalBlocker(self.controls_action):
             self.controls_action.setChecked(hidden)
+
+    def _fit_screen(self) -> None:
+        """No larger than the screen's free area (a 1024x640 laptop: the window, and the
+        lecture's offer beside its menus, fit at the first start)."""
+        screen = self.screen()
+        if screen is None:
+            return
+        free = screen.availableGeometry()
+        width, height = min(self.width(), free.width()), min(self.height(), free.height())
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+            self.move(free.topLeft())
 
     def current_panel_key(self) -> str:
         return next(k for k, p in self.panels.items() if p is self.tabs.currentWidget())

@@ -22,17 +22,37 @@ if TYPE_CHECKING:
 DIGIT_SHAPE = (28, 28)
 
 
-def preprocess_drawing(canvas: np.ndarray) -> np.ndarray:
-    """Prepare a drawing as MNIST was prepared: a (28, 28) float32 array in [0, 1].
+@dataclass(frozen=True)
+class DigitPlacement:
+    """Where a drawing's ink went in the 28x28 digit (``digit_placement``).
 
-    The ink (high values) is cropped to its bounding box, scaled to fit 20x20 keeping the
-    aspect ratio (anti-aliased), and placed in 28x28 so that its centre of mass sits at
-    the centre. An empty canvas gives zeros.
+    The ink's bounding box on the canvas (``top``, ``left``, ``height``, ``width``, in
+    canvas pixels) was scaled to ``small_height`` x ``small_width`` pixels and put at row
+    ``row``, column ``col`` of the 28x28 digit. ``canvas_shape`` is the canvas's (H, W).
 
-    >>> c = np.zeros((280, 280)); c[40:240, 130:150] = 255
-    >>> x = preprocess_drawing(c); x.shape, float(x.max()) <= 1.0
-    ((28, 28), True)
+    A canvas point (y, x), in pixel edges, lies at 28x28 point
+    (row + (y - top) * small_height / height, col + (x - left) * small_width / width).
     """
+
+    canvas_shape: tuple[int, int]
+    top: int
+    left: int
+    height: int
+    width: int
+    row: int
+    col: int
+    small_height: int
+    small_width: int
+
+    @classmethod
+    def whole(cls, canvas_shape: tuple[int, int]) -> DigitPlacement:
+        """A 28x28 digit spread over the whole canvas (an opened digit, ``set_ink``)."""
+        h, w = (int(n) for n in canvas_shape)
+        return cls((h, w), 0, 0, h, w, 0, 0, *DIGIT_SHAPE)
+
+
+def _prepare(canvas: np.ndarray) -> tuple[np.ndarray, DigitPlacement | None]:
+    """``preprocess_drawing`` and where the ink went (None for an empty canvas)."""
     a = np.asarray(canvas, dtype=np.float32)
     if a.ndim != 2:
         raise ValueError(f"canvas must be a 2-D greyscale array. Received shape {a.shape}")
@@ -40,7 +60,7 @@ def preprocess_drawing(canvas: np.ndarray) -> np.ndarray:
     peak = float(a.max()) if a.size else 0.0
     out = np.zeros(DIGIT_SHAPE, np.float32)
     if peak <= 0:
-        return out
+        return out, None
     a = np.clip(a / peak, 0.0, 1.0)
     rows = np.flatnonzero(a.max(axis=1) > 0.05)
     cols = np.flatnonzero(a.max(axis=0) > 0.05)
@@ -56,13 +76,116 @@ def preprocess_drawing(canvas: np.ndarray) -> np.ndarray:
     small = np.clip(small, 0.0, 1.0)
     total = float(small.sum())
     if total <= 0:
-        return out
+        return out, None
     ys, xs = np.indices(small.shape)
     cy, cx = float((ys * small).sum() / total), float((xs * small).sum() / total)
     top = int(np.clip(round(14 - cy), 0, 28 - nh))
     left = int(np.clip(round(14 - cx), 0, 28 - nw))
     out[top : top + nh, left : left + nw] = small
-    return out
+    shape = (int(a.shape[0]), int(a.shape[1]))
+    placement = DigitPlacement(shape, int(rows[0]), int(cols[0]), h, w, top, left, nh, nw)
+    return out, placement
+
+
+def preprocess_drawing(canvas: np.ndarray) -> np.ndarray:
+    """Prepare a drawing as MNIST was prepared: a (28, 28) float32 array in [0, 1].
+
+    The ink (high values) is cropped to its bounding box, scaled to fit 20x20 keeping the
+    aspect ratio (anti-aliased), and placed in 28x28 so that its centre of mass sits at
+    the centre. An empty canvas gives zeros. ``digit_placement`` says where the ink went;
+    ``digit_to_canvas`` takes a 28x28 map back onto the canvas.
+
+    >>> c = np.zeros((280, 280)); c[40:240, 130:150] = 255
+    >>> x = preprocess_drawing(c); x.shape, float(x.max()) <= 1.0
+    ((28, 28), True)
+    """
+    return _prepare(canvas)[0]
+
+
+def digit_placement(canvas: np.ndarray) -> DigitPlacement | None:
+    """Where ``preprocess_drawing`` puts a drawing's ink: crop box, scale and shift.
+
+    Returns None for an empty canvas.
+
+    >>> c = np.zeros((280, 280)); c[40:240, 130:150] = 255
+    >>> p = digit_placement(c); (p.top, p.height, p.small_height, p.small_width)
+    (40, 200, 20, 2)
+    """
+    return _prepare(canvas)[1]
+
+
+def digit_to_canvas(values: np.ndarray, placement: DigitPlacement) -> np.ndarray:
+    """A (28, 28) map of the prepared digit (a Grad-CAM, say) back on the canvas.
+
+    The inverse of ``preprocess_drawing``'s crop, scale and centre-of-mass shift: each
+    canvas pixel takes the value (bilinear) of the 28x28 point it became; canvas pixels
+    that fall outside the 28x28 digit get 0.
+
+    Parameters
+    ----------
+    values : np.ndarray
+        (28, 28) values, one per pixel of the prepared digit.
+    placement : DigitPlacement
+        ``digit_placement(canvas)`` of the drawing the digit was prepared from.
+
+    Returns
+    -------
+    np.ndarray
+        ``placement.canvas_shape`` float32 values.
+
+    >>> c = np.zeros((280, 280)); c[40:240, 130:150] = 255
+    >>> digit_to_canvas(preprocess_drawing(c), digit_placement(c)).shape
+    (280, 280)
+    """
+    v = np.asarray(values, dtype=np.float32)
+    if v.shape != DIGIT_SHAPE:
+        raise ValueError(f"values must be {DIGIT_SHAPE}. Received shape {v.shape}")
+    p = placement
+    if min(p.height, p.width, p.small_height, p.small_width) < 1:
+        raise ValueError(f"placement must have positive sizes. Received {p}")
+    height, width = p.canvas_shape
+    # The centre of each canvas pixel, in 28x28 pixel edges, then in pixel centres.
+    ys = p.row + (np.arange(height) + 0.5 - p.top) * p.small_height / p.height - 0.5
+    xs = p.col + (np.arange(width) + 0.5 - p.left) * p.small_width / p.width - 0.5
+    padded = np.pad(v, 1)  # zeros around: the digit's surroundings are paper
+
+    def weights(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t = np.clip(t + 1.0, 0.0, DIGIT_SHAPE[0] + 1.0)  # in the padded array
+        i0 = np.minimum(np.floor(t).astype(int), DIGIT_SHAPE[0])
+        return i0, i0 + 1, (t - i0).astype(np.float32)
+
+    y0, y1, fy = weights(ys)
+    x0, x1, fx = weights(xs)
+    top = padded[y0][:, x0] * (1 - fx) + padded[y0][:, x1] * fx
+    bottom = padded[y1][:, x0] * (1 - fx) + padded[y1][:, x1] * fx
+    return (top * (1 - fy)[:, None] + bottom * fy[:, None]).astype(np.float32)
+
+
+def looks_like_a_digit(pixels: np.ndarray) -> bool:
+    """True for a prepared picture that looks like an MNIST digit: mostly black paper
+    (ink, above 0.1, on under 28% of it) and bold ink (at least half the ink above 0.5).
+
+    A photo prepared as a digit fills its whole 20x20 box with greys; 98% of the MNIST
+    test digits pass.
+
+    Parameters
+    ----------
+    pixels : np.ndarray
+        (H, W) or (H, W, 1) values in [0, 1], light ink on black (a prepared digit).
+
+    >>> d = np.zeros((28, 28)); d[4:24, 13:15] = 1.0
+    >>> looks_like_a_digit(d), looks_like_a_digit(np.full((28, 28), 0.4))
+    (True, False)
+    """
+    a = np.asarray(pixels, dtype=np.float32)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim != 2 or a.size == 0:
+        raise ValueError(f"pixels must be (H, W) or (H, W, 1). Received shape {a.shape}")
+    ink = a > 0.1
+    if not ink.any():
+        return False
+    return float(ink.mean()) < 0.28 and float((a > 0.5).sum() / ink.sum()) >= 0.5
 
 
 @dataclass(frozen=True, eq=False)

@@ -5,7 +5,11 @@ import pytest
 
 from engine.models.digits import (
     DigitClassifier,
+    DigitPlacement,
     PreparedDigit,
+    digit_placement,
+    digit_to_canvas,
+    looks_like_a_digit,
     prepare_digit,
     preprocess_drawing,
 )
@@ -31,6 +35,59 @@ def test_preprocess_drawing_like_mnist():
     assert not preprocess_drawing(np.zeros((50, 50))).any()
     with pytest.raises(ValueError, match="2-D"):
         preprocess_drawing(np.zeros((3, 3, 3)))
+
+
+def test_a_map_of_the_digit_goes_back_where_the_ink_was():
+    canvas = np.zeros((308, 280), np.float32)
+    canvas[60:250, 140:160] = 255  # a 7: its stem ...
+    canvas[60:80, 80:230] = 255  # ... and its bar, off the canvas's centre
+    x = preprocess_drawing(canvas)
+    placement = digit_placement(canvas)
+    assert (placement.top, placement.left, placement.height, placement.width) == (60, 80, 190, 150)
+    assert placement.canvas_shape == (308, 280)
+    back = digit_to_canvas(x, placement)
+    assert back.shape == canvas.shape and back.dtype == np.float32
+    # The prepared digit taken back lies on the ink, and prepared again gives the digit.
+    assert np.corrcoef(back.ravel(), canvas.ravel())[0, 1] > 0.9
+    assert not back[:40].any() and not back[:, :60].any()  # paper stays paper
+    assert np.abs(preprocess_drawing(back) - x).mean() < 0.03
+    # One pixel of the digit (its centre of mass, where the forward shift put the ink's)
+    # comes back at the ink's centre of mass on the canvas.
+    ys, xs = np.indices(x.shape)
+    cy, cx = int(round((ys * x).sum() / x.sum())), int(round((xs * x).sum() / x.sum()))
+    one = np.zeros((28, 28), np.float32)
+    one[cy, cx] = 1.0
+    spot = digit_to_canvas(one, placement)
+    cys, cxs = np.indices(canvas.shape)
+    ink_centre = ((cys * canvas).sum() / canvas.sum(), (cxs * canvas).sum() / canvas.sum())
+    spot_centre = ((cys * spot).sum() / spot.sum(), (cxs * spot).sum() / spot.sum())
+    step = placement.height / placement.small_height  # a digit pixel, in canvas pixels
+    assert np.allclose(spot_centre, ink_centre, atol=step)
+    assert digit_placement(np.zeros((50, 50))) is None
+    with pytest.raises(ValueError, match="28, 28"):
+        digit_to_canvas(np.zeros((5, 5)), placement)
+
+
+def test_a_whole_canvas_placement_stretches_the_digit(test_digits):
+    d = test_digits[0][0].astype(np.float32) / 255
+    back = digit_to_canvas(d, DigitPlacement.whole((252, 252)))  # 9 canvas pixels a pixel
+    # Canvas pixel 9k+4's centre is digit pixel k's centre: it has that pixel's value.
+    np.testing.assert_allclose(back[4::9, 4::9], d, atol=1e-5)
+
+
+def test_mnist_digits_look_like_digits_and_photos_do_not():
+    from engine.imaging.images import load_image
+    from engine.models.mnist_data import bundled_test_digits
+    from engine.models.zoo import MNIST_SPEC, prepare_image
+    from engine.util.paths import sample_images
+
+    x, _ = bundled_test_digits()
+    assert np.mean([looks_like_a_digit(d / 255.0) for d in x]) > 0.95
+    for path in sample_images().values():
+        assert not looks_like_a_digit(prepare_image(load_image(path), MNIST_SPEC)), path
+    assert not looks_like_a_digit(np.zeros((28, 28)))
+    with pytest.raises(ValueError, match="Received shape"):
+        looks_like_a_digit(np.zeros((28, 28, 3)))
 
 
 def test_preprocessing_enlarged_mnist_digits_gives_them_back(test_digits):

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QImage
 
 from engine.models import digits, mnist_model
 from engine.models.runtime import load_tensorflow
@@ -249,8 +250,17 @@ def test_the_drawing_shows_what_made_it(qtbot, panel):
     x = panel.prediction().input.pixels[:, :, None]
     expected = grad_cam(panel.classifier().model, x, 7)
     np.testing.assert_allclose(panel.input_view.heat_data(), expected, atol=1e-5)
+    # On the canvas itself too: the 28x28 map taken back through the crop, scale and shift.
+    placement = digits.digit_placement(panel.canvas.ink())
+    on_canvas = digits.digit_to_canvas(expected, placement)
+    np.testing.assert_allclose(panel.canvas.heat_data(), on_canvas, atol=1e-4)
+    shown = grabbed(panel.canvas)
+    hot = np.unravel_index(np.argmax(on_canvas), on_canvas.shape)
+    assert colourful(shown[hot]), shown[hot]  # a colour over the white and black drawing
     qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
     qtbot.waitUntil(lambda: panel.input_view.heat_data() is None, timeout=TIMEOUT)
+    assert panel.canvas.heat_data() is None
+    assert not colourful(grabbed(panel.canvas)[hot])
 
 
 def test_lenet5_and_the_lecture_cnn_side_by_side(qtbot, panel):
@@ -345,6 +355,40 @@ def test_every_run_is_kept_and_a_worse_one_asks_before_it_is_used(
     assert panel._state.models["mnist"].model is panel.classifier().model
 
 
+def grabbed(widget):
+    """The widget as drawn on screen, (H, W, 3) uint8."""
+    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    buf = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    return buf[:, : 3 * image.width()].reshape(image.height(), image.width(), 3).copy()
+
+
+def colourful(rgb) -> bool:
+    """Not a grey: its channels differ."""
+    return int(np.ptp(np.asarray(rgb, dtype=int))) > 30
+
+
+def test_covered_parts_are_tinted_over_ink_and_paper_and_the_model_gets_black(qtbot, panel):
+    draw_stroke(panel.canvas, scaled(panel, ONE))  # a stroke down the middle, x = 140
+    qtbot.mouseClick(panel.cover_button, Qt.MouseButton.LeftButton)
+    panel.brush_slider.setValue(40)
+    draw_stroke(panel.canvas, scaled(panel, [(60, 140), (220, 140)]))  # across it
+    s = panel.canvas.width() / 280
+    on_ink, on_paper = (round(140 * s), round(140 * s)), (round(140 * s), round(80 * s))
+    ink, shown = panel.canvas.ink(), grabbed(panel.canvas)
+    assert ink[on_ink] == 0 and ink[on_paper] == 0  # the model is fed black there
+    assert colourful(shown[on_ink]) and colourful(shown[on_paper])  # the cover is seen
+    assert shown[on_ink].sum() > shown[on_paper].sum() + 60  # and the ink under it
+    # No grey outlines of covered ink: every covered pixel is tinted, none a grey.
+    covered = panel.canvas.covered() == 255
+    assert covered.sum() > 1000
+    assert all(colourful(px) for px in shown[covered][::7])
+    # Ink drawn over the cover later is ink again, for the model and on screen.
+    qtbot.mouseClick(panel.cover_button, Qt.MouseButton.LeftButton)
+    draw_stroke(panel.canvas, scaled(panel, [(80, 100), (80, 180)]))
+    assert panel.canvas.ink()[on_paper] == 255 and panel.canvas.covered()[on_paper] == 0
+    assert not colourful(grabbed(panel.canvas)[on_paper])
+
+
 def test_covering_the_crossbar_on_the_canvas_makes_the_seven_a_one(qtbot, panel):
     draw_stroke(panel.canvas, scaled(panel, SEVEN))
     qtbot.waitUntil(
@@ -374,6 +418,11 @@ def test_a_dot_is_not_read_as_a_confident_digit(qtbot, panel):
     )
     assert "So little ink is not a digit" in panel.message.text()
     qtbot.keyClick(panel, Qt.Key.Key_Escape)
+    panel.brush_slider.setValue(panel.brush_slider.maximum())  # a tap of the widest brush
+    draw_stroke(panel.canvas, scaled(panel, [(140, 140), (141, 141)]))
+    qtbot.waitUntil(lambda: "So little ink" in panel.message.text(), timeout=TIMEOUT)
+    qtbot.keyClick(panel, Qt.Key.Key_Escape)
+    panel.brush_slider.setValue(18)
     draw_stroke(panel.canvas, scaled(panel, SEVEN))
     qtbot.waitUntil(lambda: panel.prediction().digit == 7, timeout=TIMEOUT)
     assert panel.message.text() == ""
@@ -396,10 +445,12 @@ def test_an_opened_test_digit_is_a_drawing_to_edit(qtbot, panel, app_state):
     side = canvas.width()
     bilinear = Image.fromarray(x[seven]).resize((side, side), Image.Resampling.BILINEAR)
     assert np.abs(opened.astype(int) - np.asarray(bilinear, int)).max() <= 3
+    # Classified as it is (not the canvas prepared again): the same array as Activations.
+    exact = x[seven].astype(np.float32) / 255.0
     qtbot.waitUntil(
         lambda: (
             panel.prediction() is not None
-            and np.array_equal(panel.prediction().input.pixels, digits.preprocess_drawing(opened))
+            and np.array_equal(panel.prediction().input.pixels, exact)
         ),
         timeout=TIMEOUT,
     )

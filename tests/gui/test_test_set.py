@@ -218,8 +218,9 @@ def test_clicking_a_digit_opens_it_in_draw_and_activations(qtbot, panel, app_sta
     image = app_state.input
     assert image.kind is InputKind.DRAWN_DIGIT and f"#{index}" in image.name
     np.testing.assert_array_equal(np.rint(image.pixels.pixels * 255).astype(np.uint8), x[index])
-    # The Draw canvas holds it as a drawing: prepared again like any drawing, it is
-    # that digit, and the prediction follows it.
+    # The Draw canvas holds it as a drawing (prepared again like any drawing, it is that
+    # digit), and Draw classifies the digit itself until it is drawn on: one array, one
+    # probability in every panel.
     canvas = draw.canvas
     assert canvas.has_base() and canvas.stroke_count() == 0 and canvas.ink().any()
     again = preprocess_drawing(canvas.ink())
@@ -228,7 +229,7 @@ def test_clicking_a_digit_opens_it_in_draw_and_activations(qtbot, panel, app_sta
         lambda: (
             draw.prediction() is not None
             and draw.prediction().probabilities is not None
-            and np.array_equal(draw.prediction().input.pixels, again)
+            and np.array_equal(draw.prediction().input.pixels, image.pixels.pixels)
         ),
         timeout=TIMEOUT,
     )

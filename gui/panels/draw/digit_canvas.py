@@ -3,6 +3,10 @@
 Follows PySide6's painter example: strokes are painted into a QImage in the mouse
 events; every stroke is also kept so that the last one can be undone. A digit opened
 from elsewhere (a test set's) becomes the layer under the strokes (``set_ink``).
+
+Three pictures are kept: what the model is fed (covered parts black), the ink as drawn
+(cover ignored) and the cover as a mask. The widget shows the ink with the cover as a
+tint over it, so covered parts stay visible, and a heat map (Grad-CAM) as a colour layer.
 """
 
 from __future__ import annotations
@@ -12,8 +16,12 @@ from PySide6.QtCore import QPointF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from gui.widgets.colour import colour_map
+
 Stroke = list[tuple[QPointF, float]]  # points and the pen width at each
 INK, COVER = 255, 0  # a stroke adds ink, or covers what is under it with black
+#: The tint covered parts are shown in (the model is fed black there).
+COVER_TINT = QColor(40, 120, 255, 150)
 
 
 class DigitCanvas(QWidget):
@@ -32,8 +40,13 @@ class DigitCanvas(QWidget):
 
     def __init__(self, size: int = 280, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._image = QImage(size, size, QImage.Format.Format_Grayscale8)
+        self._image = QImage(size, size, QImage.Format.Format_Grayscale8)  # the model's
         self._image.fill(0)
+        self._visible = self._image.copy()  # the ink as drawn, cover ignored
+        self._cover = QImage(size, size, QImage.Format.Format_Alpha8)  # where covered
+        self._cover.fill(Qt.GlobalColor.transparent)
+        self._heat: np.ndarray | None = None  # (H, W) in [0, 1], or None
+        self._heat_image: QImage | None = None
         self._base: QImage | None = None  # an opened digit, under the strokes
         self._strokes: list[Stroke] = []
         # Drawings taken away by clear (their base and strokes), for undo.
@@ -145,14 +158,28 @@ class DigitCanvas(QWidget):
     def _draw_segment(
         self, a: tuple[QPointF, float], b: tuple[QPointF, float], level: int = INK
     ) -> None:
-        p = QPainter(self._image)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.setPen(self._pen((a[1] + b[1]) / 2, level))
-        if a[0] == b[0]:
-            p.drawPoint(a[0])
+        width = (a[1] + b[1]) / 2
+        # The model's picture; the ink as drawn (an ink stroke only); the cover mask (a
+        # cover stroke adds to it, an ink stroke over it takes it away: ink drawn later
+        # is seen by the model).
+        clear = QPainter.CompositionMode.CompositionMode_Clear
+        pen = self._pen(width, INK)
+        layers = [(self._image, self._pen(width, level), None)]
+        if level == INK:
+            layers += [(self._visible, pen, None), (self._cover, pen, clear)]
         else:
-            p.drawLine(a[0], b[0])
-        p.end()
+            layers.append((self._cover, pen, None))
+        for image, pen, mode in layers:
+            p = QPainter(image)
+            p.setRenderHint(QPainter.RenderHint.Antialiasing)
+            if mode is not None:
+                p.setCompositionMode(mode)
+            p.setPen(pen)
+            if a[0] == b[0]:
+                p.drawPoint(a[0])
+            else:
+                p.drawLine(a[0], b[0])
+            p.end()
         self.update()
 
     def _repaint_all(self) -> None:
@@ -160,6 +187,8 @@ class DigitCanvas(QWidget):
             self._image.fill(0)
         else:
             self._image = self._base.copy()
+        self._visible = self._image.copy()
+        self._cover.fill(Qt.GlobalColor.transparent)
         for stroke in self._strokes:
             level = self._levels.get(id(stroke), INK)
             for i, point in enumerate(stroke):
@@ -185,6 +214,58 @@ class DigitCanvas(QWidget):
 
     def _level(self) -> int:
         return self._levels.get(id(self._current), INK)
+
+    def drawn_extent(self) -> float | None:
+        """The longer side of the box around the ink strokes' centre lines, in canvas
+        pixels, whatever the brush width (a tap: 0); None with an opened digit under the
+        strokes or no ink stroke."""
+        if self._base is not None:
+            return None
+        points = [
+            (pos.x(), pos.y())
+            for stroke in self._strokes
+            if self._levels.get(id(stroke), INK) == INK
+            for pos, _width in stroke
+        ]
+        if not points:
+            return None
+        xy = np.asarray(points)
+        return float((xy.max(axis=0) - xy.min(axis=0)).max())
+
+    def covered(self) -> np.ndarray:
+        """The cover as an (H, W) uint8 mask, 255 where covered."""
+        img = self._cover
+        buf = np.frombuffer(img.constBits(), dtype=np.uint8).reshape(
+            img.height(), img.bytesPerLine()
+        )
+        return buf[:, : img.width()].copy()
+
+    def set_heat(self, heat: np.ndarray | None, opacity: float = 0.55) -> None:
+        """A heat map of the canvas's size in [0, 1] (Grad-CAM taken back onto the
+        canvas), drawn as a colour layer over the drawing; None removes it."""
+        if heat is None:
+            self._heat, self._heat_image = None, None
+            self.update()
+            return
+        h = np.clip(np.nan_to_num(np.asarray(heat, dtype=np.float32)), 0.0, 1.0)
+        if h.shape != (self._image.height(), self._image.width()):
+            raise ValueError(
+                f"heat must be the canvas's shape {(self._image.height(), self._image.width())}."
+                f" Received shape {h.shape}"
+            )
+        rgba = colour_map("inferno").map(h.ravel(), mode="byte").reshape(*h.shape, 4).copy()
+        rgba[:, :, 3] = np.clip(255 * opacity * h, 0, 255).astype(np.uint8)  # none: clear
+        rgba = np.ascontiguousarray(rgba.astype(np.uint8))
+        height, width = h.shape
+        self._heat = h
+        self._heat_image = QImage(
+            rgba.data, width, height, 4 * width, QImage.Format.Format_RGBA8888
+        ).copy()
+        self.update()
+
+    def heat_data(self) -> np.ndarray | None:
+        """The heat map drawn over the canvas, in [0, 1], or None."""
+        return self._heat
 
     def cover_stroke_count(self) -> int:
         """How many of the strokes cover (hide) rather than draw."""
@@ -221,7 +302,18 @@ class DigitCanvas(QWidget):
 
     def paintEvent(self, _event) -> None:
         p = QPainter(self)
-        p.drawImage(0, 0, self._image)
+        p.drawImage(0, 0, self._visible)
+        if self.cover_stroke_count():
+            # The cover as a tint over ink and paper alike: the covered ink still shows.
+            tint = QImage(self._cover.size(), QImage.Format.Format_ARGB32_Premultiplied)
+            tint.fill(COVER_TINT)
+            tp = QPainter(tint)
+            tp.setCompositionMode(QPainter.CompositionMode.CompositionMode_DestinationIn)
+            tp.drawImage(0, 0, self._cover)
+            tp.end()
+            p.drawImage(0, 0, tint)
+        if self._heat_image is not None:
+            p.drawImage(0, 0, self._heat_image)
         p.setPen(QColor(90, 90, 90))
         p.drawRect(0, 0, self.width() - 1, self.height() - 1)
         p.end()

@@ -25,7 +25,14 @@ from PySide6.QtWidgets import (
 
 from engine.imaging.mosaic import tile_maps
 from engine.inspection.activations import layer_summary
-from engine.models.digits import DigitClassifier, DigitPrediction, PreparedDigit
+from engine.models.digits import (
+    DigitClassifier,
+    DigitPlacement,
+    DigitPrediction,
+    PreparedDigit,
+    digit_placement,
+    digit_to_canvas,
+)
 from engine.models.mnist_model import LENET5, list_weights, use_weights, weights_info
 from engine.models.training import TrainResult
 from engine.teaching.scene import plain
@@ -51,13 +58,10 @@ CHOICES = {
 }
 
 
-def too_small(ink: np.ndarray, share: float = 0.12) -> bool:
-    """True for a dot or a speck: ink whose extent is under ``share`` of the canvas side."""
-    rows, cols = np.flatnonzero(ink.max(axis=1) > 12), np.flatnonzero(ink.max(axis=0) > 12)
-    if not rows.size:
-        return False
-    extent = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
-    return extent < share * max(ink.shape)
+def too_small(extent: float | None, side: int, share: float = 0.12) -> bool:
+    """True for a dot or a speck: strokes whose centre lines span under ``share`` of the
+    canvas side (``DigitCanvas.drawn_extent``), so a tap is a dot with any brush."""
+    return extent is not None and extent < share * side
 
 
 def classify(
@@ -65,19 +69,24 @@ def classify(
     ink: np.ndarray,
     explain: bool,
     exact: PreparedDigit | None = None,
-) -> tuple[DigitPrediction, np.ndarray | None]:
-    """The live path: the prediction for the drawing, and its Grad-CAM when asked for.
+) -> tuple[DigitPrediction, np.ndarray | None, np.ndarray | None]:
+    """The live path: the prediction for the drawing, and its Grad-CAM when asked for,
+    of the 28x28 input and taken back onto the canvas (``digit_to_canvas``).
 
     ``exact``: a ``PreparedDigit`` to classify as it is (a test digit opened and not
-    drawn on) instead of preparing the canvas again, so every panel shows one answer.
+    drawn on, spread over the whole canvas) instead of preparing the canvas again, so
+    every panel shows one answer.
     """
     prediction = classifier.classify(ink) if exact is None else classifier.classify_prepared(exact)
     if not explain or prediction.probabilities is None:
-        return prediction, None
+        return prediction, None, None
     from engine.explanation.attribution import grad_cam
 
     x = prediction.input.pixels[:, :, None]
-    return prediction, grad_cam(classifier.model, x, prediction.digit)
+    heat = grad_cam(classifier.model, x, prediction.digit)
+    placement = DigitPlacement.whole(ink.shape) if exact is not None else digit_placement(ink)
+    on_canvas = None if placement is None else digit_to_canvas(heat, placement)
+    return prediction, heat, on_canvas
 
 
 class DrawPanel(Panel):
@@ -155,8 +164,9 @@ class DrawPanel(Panel):
         self.cover_button = QPushButton("Cover parts (occlusion brush)")
         self.cover_button.setCheckable(True)
         self.cover_button.setToolTip(
-            "Strokes hide what is under them with black, while the probabilities follow: "
-            "cover the crossbar of a 7 and watch what it becomes (Ctrl+Z undoes a stroke)"
+            "Strokes hide what is under them from the model (it is fed black there; you see "
+            "a blue tint), while the probabilities follow: cover the crossbar of a 7 and "
+            "watch what it becomes (Ctrl+Z undoes a stroke)"
         )
         self.cover_button.toggled.connect(lambda on: setattr(self.canvas, "covering", on))
         left.addWidget(self.cover_button)
@@ -463,11 +473,14 @@ class DrawPanel(Panel):
         QSettings().setValue("draw/explain", on)
         self._on_canvas_changed()
 
-    def _on_prediction(self, results: list[tuple[DigitPrediction, np.ndarray | None]]) -> None:
-        prediction, heat = results[0]
+    def _on_prediction(
+        self, results: list[tuple[DigitPrediction, np.ndarray | None, np.ndarray | None]]
+    ) -> None:
+        prediction, heat, on_canvas = results[0]
         self._prediction = prediction
         self._show_second(results[1][0] if len(results) > 1 else None)
         self.input_view.set_heat(heat)
+        self.canvas.set_heat(on_canvas)
         # An opened test digit not drawn on: the state holds it exactly already.
         if not (self.canvas.has_base() and self.canvas.stroke_count() == 0):
             self._state.set_drawn_digit(
@@ -483,7 +496,7 @@ class DrawPanel(Panel):
             p = prediction.probabilities
             who = f"{CHOICES[self._keys()[0]][0]}: " if len(self._keys()) > 1 else ""
             self.guess_label.setText(f"{who}{prediction.digit}  ({p.max():.0%})")
-            if too_small(self.canvas.ink()):
+            if too_small(self.canvas.drawn_extent(), self.canvas.width()):
                 self.message.show_info(
                     "So little ink is not a digit: it is blown up to 20x20 like any drawing, "
                     "so the model's confident answer means little. Draw a whole digit."

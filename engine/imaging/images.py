@@ -22,8 +22,39 @@ DISPLAY_MAX_SIDE = 1024
 MAX_PIXELS = 100_000_000
 
 
+#: The most pixels an image opened reduced may have: Pillow refuses to open more
+#: (twice its own limit, which warns) without its guard being switched off for everyone.
+REDUCE_MAX_PIXELS = 2 * int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+
+
 class ImageLoadError(ValueError):
     """An image file could not be read; the message says why in plain words."""
+
+
+class ImageTooLarge(ImageLoadError):
+    """An image has more than ``MAX_PIXELS`` pixels.
+
+    ``reducible`` is True when ``load_image(path, reduce=True)`` opens it reduced.
+    """
+
+    def __init__(self, message: str, reducible: bool) -> None:
+        super().__init__(message)
+        self.reducible = reducible
+
+
+def reduced_size(size: tuple[int, int], max_side: int | None, max_pixels: int) -> tuple[int, int]:
+    """(width, height) scaled down, keeping the aspect ratio, to at most ``max_side`` on
+    the longer side and ``max_pixels`` in all; a size within both is kept.
+
+    >>> reduced_size((12000, 12000), 1024, 100_000_000)
+    (1024, 1024)
+    >>> reduced_size((400, 100), None, 10_000)
+    (200, 50)
+    """
+    w, h = size
+    scale = 1.0 if max_side is None else min(1.0, max_side / max(w, h))
+    scale = min(scale, (max_pixels / (w * h)) ** 0.5) if w * h else scale
+    return max(1, int(w * scale)), max(1, int(h * scale))
 
 
 def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
@@ -46,13 +77,21 @@ def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
 
 
-def load_image(path: str | os.PathLike[str], max_side: int | None = DISPLAY_MAX_SIDE) -> np.ndarray:
+def load_image(
+    path: str | os.PathLike[str],
+    max_side: int | None = DISPLAY_MAX_SIDE,
+    reduce: bool = False,
+) -> np.ndarray:
     """Read an image file as an (H, W, 3) uint8 array.
 
     Handles palette, greyscale, 16-bit, alpha (over white), CMYK and EXIF-rotated files;
     an animated file gives its first frame. With ``max_side`` set (the default,
     ``DISPLAY_MAX_SIDE``) the image is downscaled, keeping its aspect ratio, so that its
     longer side is at most that many pixels.
+
+    An image of more than ``MAX_PIXELS`` pixels raises ``ImageTooLarge``; with
+    ``reduce=True`` one of up to ``REDUCE_MAX_PIXELS`` is opened downscaled to within
+    both limits instead (a JPEG is decoded reduced, others whole, then scaled).
 
     >>> load_image("resources/samples/chelsea.jpg").shape
     (300, 451, 3)
@@ -73,22 +112,31 @@ def load_image(path: str | os.PathLike[str], max_side: int | None = DISPLAY_MAX_
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(p) as img:
                 w, h = img.size
-                if w * h > MAX_PIXELS:
-                    raise ImageLoadError(_too_large(p.name, w * h, (w, h)))
+                large = w * h > MAX_PIXELS
+                if large and not (reduce and w * h <= REDUCE_MAX_PIXELS):
+                    raise ImageTooLarge(
+                        _too_large(p.name, w * h, (w, h)), w * h <= REDUCE_MAX_PIXELS
+                    )
                 img.seek(0)
+                target = reduced_size(img.size, max_side, MAX_PIXELS)
+                if large and img.format == "JPEG":
+                    img.draft("RGB", target)  # decoded at 1/2, 1/4 or 1/8: less memory
                 img.load()
                 img = ImageOps.exif_transpose(img) or img
-                if max_side is not None and max(img.size) > max_side:
+                box = (max_side, max_side) if max_side is not None else img.size
+                if large:  # within the pixel limit too
+                    box = reduced_size(img.size, max_side, MAX_PIXELS)
+                if img.size[0] > box[0] or img.size[1] > box[1]:
                     if img.mode not in ("RGB", "RGBA", "L", "LA"):
                         img = Image.fromarray(_to_uint8_rgb(img))
-                    img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+                    img.thumbnail(box, Image.Resampling.LANCZOS)
                 return _to_uint8_rgb(img)
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         found = re.search(r"\((\d+) pixels\)", str(exc))
         pixels = int(found.group(1)) if found else None
-        raise ImageLoadError(_too_large(p.name, pixels, None)) from exc
+        raise ImageTooLarge(_too_large(p.name, pixels, None), False) from exc
     except UnidentifiedImageError as exc:
         raise ImageLoadError(f"'{p.name}' is not an image Pillow can read") from exc
     except PermissionError as exc:

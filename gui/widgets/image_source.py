@@ -13,11 +13,28 @@ import numpy as np
 from PySide6.QtCore import QSettings, QSignalBlocker, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
 
-from engine.imaging.images import load_image
-from engine.util.paths import sample_images
+from engine.imaging.images import ImageTooLarge, load_image
+from engine.util.paths import SAMPLES, sample_images
+from gui.widgets.message_bar import MessageBar
 from gui.workers import WorkerRunner
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
+
+
+def start_folder(settings_key: str, default: Path = SAMPLES) -> str:
+    """Where a file dialog opens: the folder remembered under ``settings_key`` (the last
+    one a file was chosen in) while it exists, else ``default`` (the samples folder)."""
+    last = QSettings().value(settings_key, "")
+    folder = Path(str(last)) if last else default
+    if not folder.is_dir():
+        folder = default if default.is_dir() else Path.home()
+    return str(folder)
+
+
+def remember_folder(settings_key: str, path: str | Path) -> None:
+    """Remember the folder of a chosen file (or a chosen folder) under ``settings_key``."""
+    p = Path(path)
+    QSettings().setValue(settings_key, str(p if p.is_dir() else p.parent))
 
 
 def dropped_path(event) -> Path | None:
@@ -61,6 +78,7 @@ class ImageSource(QWidget):
         self._settings_key = settings_key
         self._specials = list(specials)
         self._token = 0
+        self._reducible: Path | None = None  # the too large file that failed last
         self.combo = QComboBox()
         self.combo.addItems([*self._specials, *sample_images()])
         self.combo.setToolTip("The input image: a sample, or open your own (Ctrl+O, or drop it)")
@@ -115,24 +133,46 @@ class ImageSource(QWidget):
 
     def open_dialog(self) -> None:
         key = f"{self._settings_key}/last_dir"
-        start = str(QSettings().value(key, str(Path.home())))
-        path, _ = QFileDialog.getOpenFileName(self, "Open an image", start, IMAGE_FILTER)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open an image", start_folder(key), IMAGE_FILTER
+        )
         if path:
-            QSettings().setValue(key, str(Path(path).parent))
+            remember_folder(key, path)
             self.load_file(Path(path))
 
-    def load_file(self, path: Path) -> None:
-        """Decode ``path`` off the UI thread; the newest request wins."""
+    def load_file(self, path: Path, reduce: bool = False) -> None:
+        """Decode ``path`` off the UI thread; the newest request wins. ``reduce``: open
+        an image over the pixel limit downscaled to it (``load_image(reduce=True)``)."""
         self._token += 1
         token = self._token
         self.loading.emit(path.name)
         self._runner.start(
-            lambda _task: load_image(path),
+            lambda _task: load_image(path, reduce=reduce),
             on_finished=lambda img: token == self._token and self._on_loaded(path, img),
-            on_failed=lambda exc: token == self._token and self.failed.emit(str(exc)),
+            on_failed=lambda exc: token == self._token and self._on_failed(path, exc),
         )
 
+    def _on_failed(self, path: Path, exc: BaseException) -> None:
+        self._reducible = path if isinstance(exc, ImageTooLarge) and exc.reducible else None
+        self.failed.emit(str(exc))
+
+    def reducible_path(self) -> Path | None:
+        """The file that failed last when it is too large but opens reduced, else None."""
+        return self._reducible
+
+    def open_reduced(self) -> None:
+        """Open the too large file that failed last, downscaled to the limit."""
+        if self._reducible is not None:
+            self.load_file(self._reducible, reduce=True)
+
+    def show_failure(self, message: MessageBar, text: str) -> None:
+        """Say why a file failed on ``message``, offering to open a too large one
+        reduced."""
+        offer = ("Open it reduced", self.open_reduced) if self._reducible is not None else None
+        message.show_error(text, action=offer)
+
     def _on_loaded(self, path: Path, image: np.ndarray) -> None:
+        self._reducible = None
         label = {v: k for k, v in sample_images().items()}.get(path, str(path))
         if self.combo.findText(label) < 0:
             self.combo.addItem(label)

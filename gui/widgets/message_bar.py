@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
+    QPushButton,
     QSizePolicy,
     QToolButton,
     QVBoxLayout,
@@ -51,7 +53,8 @@ def summarise(text: str, limit: int = SUMMARY_CHARS) -> tuple[str, str]:
 
 
 class MessageBar(QWidget):
-    """The latest message of its panel, word-wrapped, with optional details."""
+    """The latest message of its panel, word-wrapped, with optional details and an
+    optional offer (a button that does what the message suggests)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -68,9 +71,13 @@ class MessageBar(QWidget):
         self._details.setReadOnly(True)
         theme().style_size(self._details, maximum_height=140)
         self._details_button.toggled.connect(self._details.setVisible)
+        self._action_button = QPushButton()
+        self._action: Callable[[], object] | None = None
+        self._action_button.clicked.connect(self._on_action)
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self._label, 1)
+        row.addWidget(self._action_button)
         row.addWidget(self._details_button)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -78,10 +85,22 @@ class MessageBar(QWidget):
         lay.addWidget(self._details)
         self.clear_message()
 
-    def show_error(self, text: str, details: str = "") -> None:
+    def show_error(
+        self,
+        text: str,
+        details: str = "",
+        action: tuple[str, Callable[[], object]] | None = None,
+    ) -> None:
         """An error. Without ``details``, a long ``text`` is cut to a summary and the
-        whole goes behind "Details…"; with them, ``text`` is the summary as it is."""
+        whole goes behind "Details…"; with them, ``text`` is the summary as it is.
+        ``action``: (a button's text, what it does) offered beside the message; the
+        button goes with the message once clicked."""
         self._show(text, details, error=True)
+        if action is not None:
+            self._action_button.setText(action[0])
+            self._action_button.setToolTip(action[0])
+            self._action = action[1]
+            self._action_button.setVisible(True)
 
     def show_exception(self, exc: BaseException, what: str = "") -> None:
         """An error from an exception: its message, and its traceback as the details."""
@@ -102,7 +121,19 @@ class MessageBar(QWidget):
         self._details_button.setVisible(bool(full))
         self._details_button.setChecked(False)
         self._details.setVisible(False)
+        self._action = None
+        self._action_button.setVisible(False)
         self.setVisible(bool(summary))
+
+    def _on_action(self) -> None:
+        action = self._action
+        self.clear_message()
+        if action is not None:
+            action()
+
+    def action_button(self) -> QPushButton:
+        """The offer beside the message (hidden when there is none)."""
+        return self._action_button
 
     def clear_message(self) -> None:
         self._show("", "", error=False)

@@ -106,6 +106,28 @@ def test_a_huge_image_is_refused_in_the_apps_words(tmp_path):
         assert "more than the 100,000,000 this app opens" in text
 
 
+def test_a_too_large_image_opens_reduced_when_asked(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from engine.imaging import images
+
+    monkeypatch.setattr(images, "MAX_PIXELS", 10_000)
+    rng = np.random.default_rng(0)
+    for name in ("big.png", "big.jpg"):
+        Image.fromarray(rng.integers(0, 255, (300, 400, 3), np.uint8)).save(tmp_path / name)
+        with pytest.raises(images.ImageTooLarge, match="too large to open") as err:
+            load_image(tmp_path / name)
+        assert err.value.reducible
+        reduced = load_image(tmp_path / name, reduce=True)
+        h, w = reduced.shape[:2]
+        assert h * w <= 10_000 and abs(w / h - 4 / 3) < 0.05, reduced.shape
+        assert h * w > 9_000  # reduced to the limit, not below it
+    monkeypatch.setattr(images, "REDUCE_MAX_PIXELS", 100_000)  # too large even reduced
+    with pytest.raises(images.ImageTooLarge) as err:
+        load_image(tmp_path / "big.png", reduce=True)
+    assert not err.value.reducible
+
+
 def test_presets():
     assert set(PRESET_NAMES) >= {
         "Identity",

@@ -13,6 +13,13 @@ COLOUR_MAPS = {
 }
 
 
+def diverging_map() -> pg.ColorMap:
+    """Blue below zero, white at zero, red above (levels set symmetric about 0)."""
+    return pg.ColorMap(
+        pos=[0.0, 0.5, 1.0], color=[(33, 102, 172), (255, 255, 255), (178, 24, 43)]
+    )
+
+
 def colour_map(key: str) -> pg.ColorMap:
     """The pyqtgraph colour map for ``key`` (viridis for an unknown key)."""
     return pg.colormap.get(COLOUR_MAPS.get(key, COLOUR_MAPS["viridis"])[1])

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
 from gui.theme import theme
@@ -38,7 +38,7 @@ class IndexLabels(pg.GraphicsObject):
         origins: tuple[tuple[int, int], ...],
         map_shape: tuple[int, int],
         extent: tuple[int, int],
-        numbers: Sequence[int] | None = None,
+        numbers: Sequence[int | str] | None = None,
     ) -> None:
         if numbers is not None and len(numbers) != len(origins):
             raise ValueError(
@@ -70,11 +70,16 @@ class IndexLabels(pg.GraphicsObject):
         p.setFont(font)
         p.setPen(QColor(255, 255, 255))
         p.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        metrics = QFontMetricsF(font)
+        width = self._size[1]
         for text, (top, left) in zip(self._texts, self._origins, strict=True):
+            # A long label ("12: 0.834") is made smaller to stay on its own map.
+            advance = max(metrics.horizontalAdvance(text), 1.0)
+            s = min(scale, 0.95 * width / advance)
             p.save()
             p.translate(left + 0.3, top + 0.2)
-            p.scale(scale, scale)
-            p.drawText(QRectF(0, 0, 60, 12), Qt.AlignmentFlag.AlignLeft, text)
+            p.scale(s, s)
+            p.drawText(QRectF(0, 0, advance + 2, 12), Qt.AlignmentFlag.AlignLeft, text)
             p.restore()
 
 
@@ -161,6 +166,13 @@ class MapView(pg.GraphicsLayoutWidget):
         """The whole heading, as set."""
         return getattr(self, "_title", "")
 
+    def set_colour_map(self, cmap: pg.ColorMap) -> None:
+        """Colour (H, W) images through ``cmap`` (its colour bar too)."""
+        if self.colour_bar is not None:
+            self.colour_bar.setColorMap(cmap)
+        else:
+            self.image_item.setLookupTable(cmap.getLookupTable(0.0, 1.0, 256))
+
     def set_image(self, data: np.ndarray, levels: tuple[float, float] | None = None) -> None:
         """Show ``data``: (H, W) through the colour map, (H, W, 3) uint8 as colour."""
         a = np.asarray(data)
@@ -185,10 +197,11 @@ class MapView(pg.GraphicsLayoutWidget):
         self,
         origins: tuple[tuple[int, int], ...] = (),
         map_shape: tuple[int, int] = (1, 1),
-        numbers: Sequence[int] | None = None,
+        numbers: Sequence[int | str] | None = None,
     ) -> None:
         """Number the maps of a mosaic shown in this view (no arguments: no labels):
-        by their place in it, or by ``numbers`` (one per map: their real channels)."""
+        by their place in it, or by ``numbers`` (one per map: their real channels, or
+        texts such as "12: 0.83", a channel and its value)."""
         extent = (0, 0) if self._data is None or not origins else self._data.shape[:2]
         self.labels.set_labels(origins, map_shape, extent, numbers)
 

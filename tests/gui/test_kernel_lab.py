@@ -12,6 +12,7 @@ from engine.imaging.mosaic import tile_maps
 from engine.teaching import lecture
 from engine.util.paths import sample_images
 from gui.panels.kernel_lab.panel import (
+    DIVERGING,
     PER_MAP,
     SCALE_LABELS,
     SHARED,
@@ -395,3 +396,70 @@ def test_layers_stack_like_the_slides_convnet(qtbot, app_state):
     lab.apply_scene(saved)
     qtbot.waitUntil(lambda: len(lab.results()) == 3 and lab.is_ready(), timeout=10_000)
     assert lab.scene()["layers"] == saved["layers"]
+
+
+def test_a_too_large_image_is_offered_reduced(qtbot, lab, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from engine.imaging import images
+
+    monkeypatch.setattr(images, "MAX_PIXELS", 10_000)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (300, 400, 3), np.uint8)).save(tmp_path / "big.png")
+    lab.source.load_file(tmp_path / "big.png")
+    button = lab.message.action_button()
+    qtbot.waitUntil(lambda: "too large to open" in lab.message.text(), timeout=TIMEOUT)
+    assert lab.message.is_error() and button.isVisible() and "reduced" in button.text()
+    with qtbot.waitSignal(lab.source.image_loaded, timeout=TIMEOUT) as loaded:
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    h, w = loaded.args[0].shape[:2]
+    assert 9_000 < h * w <= 10_000 and abs(w / h - 4 / 3) < 0.05
+    assert not button.isVisible()
+    assert lab.source.current_text().endswith("big.png")
+
+
+def test_the_first_open_dialog_starts_in_the_samples_then_the_last_folder(
+    qtbot, lab, tmp_path, monkeypatch
+):
+    from PIL import Image
+    from PySide6.QtWidgets import QFileDialog
+
+    from engine.util.paths import SAMPLES
+
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "mine.png")
+    starts = []
+
+    def dialog(_parent, _title, start, _filter):
+        starts.append(start)
+        return str(tmp_path / "mine.png"), ""
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", dialog)
+    with qtbot.waitSignal(lab.source.image_loaded, timeout=TIMEOUT):
+        qtbot.mouseClick(lab.open_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(lab.source.image_loaded, timeout=TIMEOUT):
+        qtbot.mouseClick(lab.open_button, Qt.MouseButton.LeftButton)
+    assert starts == [str(SAMPLES), str(tmp_path)]
+
+
+def test_photo_maps_on_a_scale_with_zero_in_the_middle(qtbot, lab):
+    with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
+        choose(qtbot, lab.input_combo, next(iter(sample_images())))
+    with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
+        choose(qtbot, lab.preset_combo, "Vertical edge")
+    pick(qtbot, lab.scale_combo, SCALE_LABELS[DIVERGING])
+    assert lab.map_scale() == DIVERGING
+    maps = shown_map(lab)
+    assert maps.min() < 0 < maps.max()  # an edge kernel answers both ways
+    np.testing.assert_allclose(
+        lab.map_view.data(), tile_maps(maps, columns=1, normalisation="none", gap=2).image
+    )
+    peak = float(np.abs(maps).max())
+    bar = lab.map_view.colour_bar
+    assert bar.isVisible() and bar.levels() == pytest.approx((-peak, peak))  # real values
+    cmap = bar.colorMap()
+    white, low, high = (cmap.map(t, mode="byte")[:3] for t in (0.5, 0.0, 1.0))
+    assert list(white) == [255, 255, 255]
+    assert low[2] > low[0] and high[0] > high[2]  # blue below zero, red above
+    assert "white at 0" in lab.map_view.title()
+    pick(qtbot, lab.scale_combo, SCALE_LABELS[PER_MAP])  # the usual map colours again
+    assert list(lab.map_view.colour_bar.colorMap().map(0.5, mode="byte")[:3]) != [255, 255, 255]

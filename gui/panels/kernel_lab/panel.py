@@ -41,6 +41,7 @@ from gui.panels.kernel_lab.flatten_view import FlattenView
 from gui.state import AppState
 from gui.theme import theme
 from gui.widgets.cell_grid import CellGrid
+from gui.widgets.colour import colour_map, diverging_map
 from gui.widgets.image_source import ImageSource, dropped_path
 from gui.widgets.kernel_grid import KernelGrid
 from gui.widgets.map_view import MapView
@@ -58,8 +59,12 @@ NUMBERS_MAX_SIDE = 20
 #: Maps side by side in the numbers view before the next row starts.
 NUMBERS_COLUMNS = 4
 # How photos' maps are coloured: keys (stored in QSettings) and their labels.
-PER_MAP, SHARED = "per_map", "shared"
-SCALE_LABELS = {PER_MAP: "Each map its own scale", SHARED: "One scale for all maps"}
+PER_MAP, SHARED, DIVERGING = "per_map", "shared", "diverging"
+SCALE_LABELS = {
+    PER_MAP: "Each map its own scale",
+    SHARED: "One scale for all maps",
+    DIVERGING: "Zero in the middle (blue < 0 < red)",
+}
 ZERO_SUM_MESSAGE = (
     "This kernel sums to 0, so dividing by its sum is impossible; "
     "edge kernels are meant to sum to 0."
@@ -180,7 +185,7 @@ class KernelLabPanel(Panel):
         self.source.special_chosen.connect(self._on_special_chosen)
         self.source.image_loaded.connect(self._on_image_loaded)
         self.source.loading.connect(lambda name: self.message.show_info(f"Opening {name}…"))
-        self.source.failed.connect(lambda text: self.message.show_error(text))
+        self.source.failed.connect(lambda text: self.source.show_failure(self.message, text))
         self.input_combo = self.source.combo
         self.open_button = self.source.open_button
         lay.addWidget(self.source)
@@ -278,9 +283,16 @@ class KernelLabPanel(Panel):
             self.scale_combo.addItem(label, key)
         self.scale_combo.setToolTip(
             "Photos: stretch each map over the whole colour scale (shows the pattern of a "
-            "weak map), or colour all maps alike (shows which map answers strongest)"
+            "weak map), colour all maps alike (shows which map answers strongest), or "
+            "white at zero, blue below and red above (shows an edge kernel's negative "
+            "answers)"
         )
         self.scale_combo.activated.connect(self._on_scale_chosen)
+        # Narrower than its longest entry (its list still shows it): the form keeps its width.
+        self.scale_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.scale_combo.setMinimumContentsLength(16)
         sub.addRow("Colour scale", self.scale_combo)
         form.addWidget(box)
         box = QGroupBox("Layers")
@@ -815,10 +827,19 @@ class KernelLabPanel(Panel):
         if r is None:
             return
         h, w, k = r.maps.shape
+        self.map_view.set_colour_map(
+            diverging_map() if self.map_scale() == DIVERGING else colour_map("viridis")
+        )
         if self.map_scale() == PER_MAP:
             mosaic = tile_maps(r.maps, columns=min(k, 4), normalisation="per_map", gap=2)
             self.map_view.set_image(mosaic.image, levels=(0.0, 1.0))
             scale = "each on its own scale, 0 to 1"
+        elif self.map_scale() == DIVERGING:
+            mosaic = tile_maps(r.maps, columns=min(k, 4), normalisation="none", gap=2)
+            peak = float(np.nanmax(np.abs(mosaic.image))) if np.isfinite(mosaic.image).any() else 0
+            peak = peak if peak > 0 else 1.0
+            self.map_view.set_image(mosaic.image, levels=(-peak, peak))  # 0 is white
+            scale = "white at 0, blue below, red above"
         else:
             mosaic = tile_maps(r.maps, columns=min(k, 4), normalisation="none", gap=2)
             self.map_view.set_image(mosaic.image)

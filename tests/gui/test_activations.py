@@ -15,6 +15,7 @@ import gui.state
 from engine.models import zoo
 from engine.models.digits import PreparedDigit
 from gui.panels.activations.panel import DRAWN_DIGIT, ActivationsPanel
+from gui.theme import theme
 
 from .helpers import choose, pick
 
@@ -60,6 +61,26 @@ def click_map(qtbot, panel, index, button=Qt.MouseButton.LeftButton):
     top, left = panel.grid_mosaic().origins[index]
     h, w = panel.grid_mosaic().map_shape
     click_grid_at(qtbot, panel, top + h / 2, left + w / 2, button)
+
+
+def test_a_picture_of_a_digit_read_confidently_gets_no_warning(qtbot, panel, tmp_path):
+    from PIL import Image
+
+    from engine.models.mnist_data import bundled_test_digits
+
+    x, y = bundled_test_digits()
+    seven = int(np.flatnonzero(y == 7)[0])
+    picture = np.kron(np.asarray(x[seven], np.uint8), np.ones((8, 8), np.uint8))
+    Image.fromarray(picture).convert("RGB").save(tmp_path / "white-seven.png")
+    panel.source.load_file(tmp_path / "white-seven.png")
+    qtbot.waitUntil(
+        lambda: panel._state.activations is not None
+        and "white-seven" in panel._state.activations.input.name,
+        timeout=60_000,
+    )
+    label, p = panel._state.activations.top[0]
+    assert label.startswith("7") and p > 0.9, panel._state.activations.top
+    assert "not a handwritten digit" not in panel.fit_label.text()
 
 
 def test_mnist_layers_grid_and_enlarged_map(qtbot, panel):
@@ -192,7 +213,12 @@ def test_resnet_residual_adds_are_marked(qtbot, panel):
     assert len(adds) == 16  # every residual join names the two branches it adds
     assert adds[0] == "conv2_block1_add = conv2_block1_0_bn + conv2_block1_3_bn"
     tree = panel.layer_table
-    assert tree.columnWidth(0) >= tree.fontMetrics().horizontalAdvance(adds[0])
+    # The name column gives way to the others; a cut name is whole in its tooltip.
+    assert tree.item_for("conv2_block1_add").toolTip(0) == adds[0]
+    header, last = tree.header(), tree.columnCount() - 1
+    assert header.sectionViewportPosition(last) + header.sectionSize(last) <= (
+        tree.viewport().width()
+    ) or tree.columnWidth(0) <= theme().px(120)
     click_layer(qtbot, panel, "conv3_block1_add")
     assert len(panel.grid_mosaic().origins) == 512
     click_layer(qtbot, panel, "conv2_block1_1_conv")  # a 1x1 convolution: 64 x 64 weights

@@ -2,7 +2,7 @@
 
 from engine.explanation.attribution import ReceptiveField
 from engine.inspection.activations import inbound_layers, layer_summary, merge_text
-from gui.panels.activations.layer_tree import LayerTree
+from gui.panels.activations.layer_tree import COLUMNS, LayerTree
 from gui.state import receptive_fields
 
 
@@ -38,3 +38,32 @@ def test_one_input_pixel_apart_is_singular(qtbot):
     assert tip.endswith("neighbouring map pixels are 1 input pixel apart"), tip
     assert ReceptiveField(size=7, jump=2, start=3.0).apart_text() == "2 input pixels apart"
     assert merge_text("Multiply", ["x", "y"]) == "x × y"
+
+
+def test_a_long_name_leaves_the_other_columns_in_view(qtbot):
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    a = keras.layers.Conv2D(2, 1, name="conv2_block1_0_conv_with_a_very_long_name_indeed")(inputs)
+    b = keras.layers.Conv2D(2, 3, padding="same", name="conv2_block1_3_conv_also_long_enough")(
+        inputs
+    )
+    added = keras.layers.Add(name="conv2_block1_add")([a, b])
+    model = keras.Model(inputs, added)
+    tree = LayerTree()
+    qtbot.addWidget(tree)
+    tree.resize(560, 300)
+    tree.show()
+    qtbot.waitExposed(tree)
+    tree.set_layers(layer_summary(model), inbound_layers(model), receptive_fields(model))
+    header = tree.header()
+    last = len(COLUMNS) - 1
+    right = header.sectionViewportPosition(last) + header.sectionSize(last)
+    assert right <= tree.viewport().width(), (right, tree.viewport().width())
+    item = tree.item_for("conv2_block1_add")
+    assert item.toolTip(0).startswith("conv2_block1_add = conv2_block1_0_conv_with_a_very")
+    assert tree.columnWidth(0) < tree.fontMetrics().horizontalAdvance(item.text(0))  # elided
+    tree.resize(1600, 300)  # room enough: the whole name
+    qtbot.waitUntil(
+        lambda: tree.columnWidth(0) >= tree.fontMetrics().horizontalAdvance(item.text(0))
+    )

@@ -207,6 +207,9 @@ def test_a_bad_or_missing_file_or_camera_says_so_and_the_app_keeps_going(
     with qtbot.waitSignal(live.failed, timeout=10_000) as failed:
         qtbot.mouseClick(live.camera_button, Qt.MouseButton.LeftButton)
     assert failed.args == ["Live input stopped: no camera found at index 3"]
+    # Said on the line by the button, not only at the bottom of the column.
+    assert live.status_label.isVisible()
+    assert live.status_text().startswith("Stopped: no camera found at index 3")
     assert LiveInput(app_state).camera_spin.value() == 3  # remembered
     # ... and a good file streams after all that.
     write_bar_video(tmp_path / "bar.avi", n=8)

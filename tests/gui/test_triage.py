@@ -68,7 +68,7 @@ def wait_for_order(qtbot, panel, words):
 
 
 def labels(panel):
-    return [int(t) for t in panel.grid_view.label_texts()]
+    return [int(t.split(":")[0]) for t in panel.grid_view.label_texts()]
 
 
 def test_max_order_top_n_and_go_to_channel(qtbot, panel):
@@ -79,6 +79,9 @@ def test_max_order_top_n_and_go_to_channel(qtbot, panel):
     choose_order(qtbot, panel, "max")
     expected = np.argsort(-raw.max(axis=(0, 1)), kind="stable")
     assert labels(panel) == expected.tolist() == list(panel.grid_channels())
+    # Each tile says its value: the channel's maximum activation.
+    first = panel.grid_view.label_texts()[0]
+    assert first == f"{expected[0]}: {float(raw.max(axis=(0, 1))[expected[0]]):.3g}", first
     assert "all 64 by max activation" in panel.grid_view.title()
     click_map(qtbot, panel, 0)  # the first tile is the channel with the largest maximum
     assert state.selection.map == int(np.argmax(raw.max(axis=(0, 1))))

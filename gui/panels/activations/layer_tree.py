@@ -1,9 +1,10 @@
 """The layers of a model as a tree: blocks (VGG's, ResNet's residual blocks) of layers.
 
-Names are never cut short: the name column is as wide as the longest name (the panel's
-splitter and a horizontal scroll bar give it room), and an addition that joins two
-branches says which: ``conv2_block1_add = conv2_block1_0_bn + conv2_block1_3_bn``, and a
-concatenation says it is one: ``mixed0 = concatenate(activation_5, activation_7, ...)``.
+The other columns (type, output shape, params, receptive field) are always in view: the
+name column takes the width left to it, and a name longer than that is cut at its end
+("…"), whole in its tooltip. An addition that joins two branches says which:
+``conv2_block1_add = conv2_block1_0_bn + conv2_block1_3_bn``, and a concatenation says
+it is one: ``mixed0 = concatenate(activation_5, activation_7, ...)``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class LayerTree(QTreeWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.setUniformRowHeights(True)
-        self.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
@@ -54,6 +55,16 @@ class LayerTree(QTreeWidget):
     def _fit_columns(self) -> None:
         for c in range(len(COLUMNS)):
             self.resizeColumnToContents(c)
+        # The name column gives way: the others stay in view, a long name is elided.
+        others = sum(self.columnWidth(c) for c in range(1, len(COLUMNS)))
+        room = self.viewport().width() - others
+        floor = theme().px(120)  # below that, the scroll bar rather than no name at all
+        if self.columnWidth(0) > room:
+            self.setColumnWidth(0, max(room, floor))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_columns()
 
     def set_layers(
         self,

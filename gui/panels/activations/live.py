@@ -37,6 +37,7 @@ from engine.imaging.live import (
     read_frames,
 )
 from gui.state import Activations, AppState, InputImage, InputKind
+from gui.widgets.image_source import start_folder
 from gui.workers import Worker
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class LiveInput(QWidget):
         self._shown = FpsMeter()
         self._model_s = RollingMedian()
         self._label_at = 0.0
+        self._reason = ""  # why the last run stopped by itself, said by the buttons
 
         self.camera_button = QPushButton("Camera")
         self.camera_button.setToolTip("Stream the camera's pictures into the model, live")
@@ -175,7 +177,7 @@ class LiveInput(QWidget):
 
     def video_dialog(self) -> None:
         """Ask for a video file (starting at the last one) and stream it."""
-        last = str(self._settings.value("live/video_path", str(Path.home())))
+        last = str(self._settings.value("live/video_path", "") or start_folder("live/video_dir"))
         path, _ = QFileDialog.getOpenFileName(self, "Stream a video file", last, VIDEO_FILTER)
         if path:
             self._settings.setValue("live/video_path", path)
@@ -188,6 +190,7 @@ class LiveInput(QWidget):
         slot = LatestFrame()
         self._slot, self._name = slot, name
         self._pending, self._failures = None, 0
+        self._reason = ""
         self._shown.reset()
         self._model_s.clear()
         worker = self._state.runner.start(
@@ -225,6 +228,7 @@ class LiveInput(QWidget):
     def _on_source_failed(self, run: int, exc: BaseException) -> None:
         if run != self._run:
             return
+        self._reason = str(exc)
         self.stop()
         self.failed.emit(f"Live input stopped: {exc}")
 
@@ -275,6 +279,7 @@ class LiveInput(QWidget):
         self._failures += 1
         self._frame_done()
         if self._failures >= MAX_FAILURES:
+            self._reason = f"the model could not take {MAX_FAILURES} frames in a row"
             self.stop()
             self.failed.emit(
                 f"Live input stopped: the model could not take {MAX_FAILURES} frames in a "
@@ -313,6 +318,8 @@ class LiveInput(QWidget):
         elif self.is_live() and fps is None:
             parts[0] = f"starting {self._name}…"
         head = "Live" if self.is_live() else "Stopped"
+        if not self.is_live() and self._reason:
+            parts = [self._reason, *parts]  # why, on the line by the buttons
         self.status_label.setText(f"{head}: " + (" · ".join(p for p in parts if p) or "no frame"))
         nominal = f", {self._slot.fps:g} frames/s" if self._slot and self._slot.fps else ""
         looping = "" if self._name.startswith("camera") else "; a video file plays in a loop"

@@ -47,6 +47,7 @@ from engine.inspection.activations import (
     inbound_layers,
     layer_summary,
 )
+from engine.models.digits import looks_like_a_digit
 from engine.models.zoo import APPLICATIONS, MODEL_TITLES, SCALING_LABELS, PretrainedUnavailable
 from engine.util.files import atomic_path
 from engine.util.paths import sample_images
@@ -63,7 +64,7 @@ from gui.panels.base import Panel
 from gui.state import Activations, AppState, InputImage, InputKind, OpenModel, Selection
 from gui.theme import theme
 from gui.widgets.colour import COLOUR_MAPS, colour_lut, colour_map, colourise
-from gui.widgets.image_source import ImageSource, dropped_path
+from gui.widgets.image_source import ImageSource, dropped_path, remember_folder, start_folder
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar, summarise
 from gui.widgets.overlay_view import OverlayView
@@ -71,6 +72,8 @@ from gui.widgets.overlay_view import OverlayView
 log = logging.getLogger(__name__)
 
 FILE_KEY = "file"
+#: Where the model, weights and labels file dialogs remember their last folder.
+MODEL_DIR = "activations/model_dir"
 MODEL_FILE = "A Keras model file…"
 #: The Model entry that opens a file dialog (the file open now has an entry of its own,
 #: FILE_KEY, named after the file).
@@ -102,10 +105,22 @@ def shrinkable(combo: QComboBox, chars: int = 12) -> None:
     combo.setMinimumContentsLength(chars)
 
 
+#: A top probability from which a digit model's answer on a picture is believed.
+CONFIDENT = 0.9
+
+
 def input_warning(acts: Activations) -> str:
     """A sentence when the input is not what the model was made for, else ""."""
     loaded, kind = acts.model.loaded, acts.input.kind
-    if loaded.spec.digit and kind is not InputKind.DRAWN_DIGIT:
+    # A picture that looks like a digit and that the digit model reads confidently (a
+    # white 7 on black, read as 7 at 100%) is a digit as far as the warning goes.
+    confident = (
+        loaded.spec.digit
+        and bool(acts.top)
+        and acts.top[0][1] >= CONFIDENT
+        and looks_like_a_digit(acts.x)
+    )
+    if loaded.spec.digit and kind is not InputKind.DRAWN_DIGIT and not confident:
         return (
             f"This picture is not a handwritten digit: {loaded.title} knows only the digits "
             "0-9, so its answer above means little."
@@ -238,12 +253,12 @@ class ActivationsPanel(Panel):
         self.source.add_special(LIVE_INPUT)
         self.source.image_loaded.connect(self._on_image_loaded)
         self.source.special_chosen.connect(self._on_special_chosen)
-        self.source.failed.connect(lambda text: self.message.show_error(text))
+        self.source.failed.connect(lambda text: self.source.show_failure(self.message, text))
         self.image_combo = self.source.combo
         self.open_button = self.source.open_button
         bl.addWidget(self.source)
         self.live = LiveInput(self._state)
-        self.live.failed.connect(lambda text: self.message.show_error(text))
+        # Why live input stopped is said on the live line itself, by its buttons.
         self.live.started.connect(lambda _name: self.message.clear_message())
         bl.addWidget(self.live)
         self.top_list = QListWidget()
@@ -589,9 +604,10 @@ class ActivationsPanel(Panel):
 
     def labels_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Class names, one a line", str(Path.home()), "Text (*.txt);;All (*)"
+            self, "Class names, one a line", start_folder(MODEL_DIR), "Text (*.txt);;All (*)"
         )
         if path:
+            remember_folder(MODEL_DIR, path)
             self.use_labels_file(Path(path))
 
     def use_labels_file(self, path: Path) -> None:
@@ -619,17 +635,22 @@ class ActivationsPanel(Panel):
     def load_weights_dialog(self) -> None:
         key = self.chosen_key()
         path, _ = QFileDialog.getOpenFileName(
-            self, "Weights file", str(Path.home()), "Keras weights (*.h5 *.weights.h5);;All (*)"
+            self,
+            "Weights file",
+            start_folder(MODEL_DIR),
+            "Keras weights (*.h5 *.weights.h5);;All (*)",
         )
         if path:
+            remember_folder(MODEL_DIR, path)
             self.message.clear_message()
             self._state.open_model(key, Path(path))
 
     def open_model_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Keras model", str(Path.home()), "Keras models (*.keras *.h5);;All (*)"
+            self, "Keras model", start_folder(MODEL_DIR), "Keras models (*.keras *.h5);;All (*)"
         )
         if path:
+            remember_folder(MODEL_DIR, path)
             self.open_model_file(Path(path))
         elif self._state.model is not None:  # cancelled: show what is still current
             self._show_model_choice(self._state.model.key)
@@ -798,7 +819,14 @@ class ActivationsPanel(Panel):
             self._mosaic = self._tile(shown, self._grid_pixels())
             self._grid_channels = channels
             self.grid_view.set_image(self._mosaic.image, levels=self._mosaic.levels)
-            self.grid_view.set_labels(self._mosaic.origins, self._mosaic.map_shape, channels)
+            # An order's tiles say their value too: "12: 0.83" (channel 12, its measure).
+            values = order.values if order is not None else None
+            tags = (
+                [f"{ch}: {float(values[ch]):.3g}" for ch in channels]
+                if values is not None
+                else channels
+            )
+            self.grid_view.set_labels(self._mosaic.origins, self._mosaic.map_shape, tags)
             self.grid_view.fit()
             scale = (
                 "each map scaled to its own min..max"

@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 from engine.explanation import featurevis, featurevis_cache, top_examples
 from engine.explanation.featurevis_cache import PictureSettings, cache_dir, read_cached
 from engine.explanation.top_examples import MNIST_SOURCE, FolderScan, TopResult
+from engine.util.paths import SAMPLES
 from gui.panels.activations.channel_spin import ChannelSpinBox
 from gui.state import AppState, InputKind, OpenModel
 from gui.theme import theme
@@ -441,6 +442,8 @@ class FeatureVisView(QWidget):
         self.top_label.setWordWrap(True)
         self.top_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.top_list = self._icon_list(CROP_ICON, 2, TOP_GRID_EXTRA)
+        # A name the view itself must still cut (a bigger zoom) keeps both its ends too.
+        self.top_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.top_list.setToolTip("Click a patch to make its image the current input")
         self.top_list.itemClicked.connect(self._on_top_clicked)
         theme().follow(self, self._fit_text_rows)
@@ -1159,7 +1162,7 @@ class FeatureVisView(QWidget):
 
     def _choose_folder(self) -> bool:
         """Ask for a folder of images; True when one was chosen (and is now the source)."""
-        start = str(self._settings.value("featurevis/folder", str(Path.home())))
+        start = str(self._settings.value("featurevis/folder", "") or SAMPLES)
         folder = QFileDialog.getExistingDirectory(self, "A folder of images", start)
         if not folder:
             self._source_kind = None  # fill again, with the previous choice
@@ -1306,7 +1309,7 @@ class FeatureVisView(QWidget):
                 self.message.show_info(" ".join(result.notes))
             return
         metrics = self.top_list.fontMetrics()
-        width = self.top_list.gridSize().width() - 8
+        width = self.top_list.gridSize().width() - 16  # the view's own margins
         for rank, item in enumerate(result.items):
             name = metrics.elidedText(item.label or item.name, Qt.TextElideMode.ElideMiddle, width)
             entry = QListWidgetItem(

@@ -81,8 +81,10 @@ class ImageSource(QWidget):
         self._reducible: Path | None = None  # the too large file that failed last
         self.combo = QComboBox()
         self.combo.addItems([*self._specials, *sample_images()])
-        self.combo.setToolTip("The input image: a sample, or open your own (Ctrl+O, or drop it)")
+        self._show_tip(self.combo.currentText())
         self.combo.currentTextChanged.connect(lambda _t: self.choose_current())
+        # The whole name where a narrow box cuts it (a long path, "The digit drawn…").
+        self.combo.currentTextChanged.connect(self._show_tip)
         self.open_button = QPushButton("Open…")
         self.open_button.setToolTip("Open an image file (Ctrl+O); you can also drop one here")
         self.open_button.clicked.connect(self.open_dialog)
@@ -90,6 +92,11 @@ class ImageSource(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.combo, 1)
         lay.addWidget(self.open_button)
+
+    def _show_tip(self, text: str) -> None:
+        self.combo.setToolTip(
+            f"{text}\n\nThe input image: a sample, or open your own (Ctrl+O, or drop it)"
+        )
 
     def current_text(self) -> str:
         return self.combo.currentText()
@@ -119,6 +126,7 @@ class ImageSource(QWidget):
         self._token += 1
         with QSignalBlocker(self.combo):
             self.combo.setCurrentText(name)
+        self._show_tip(self.combo.currentText())
 
     def show_name(self, name: str) -> None:
         """Show an input chosen elsewhere (a sample's name, a file's path) without
@@ -130,6 +138,7 @@ class ImageSource(QWidget):
             self.combo.addItem(label)
         with QSignalBlocker(self.combo):
             self.combo.setCurrentText(label)
+        self._show_tip(self.combo.currentText())
 
     def open_dialog(self) -> None:
         key = f"{self._settings_key}/last_dir"
@@ -178,4 +187,5 @@ class ImageSource(QWidget):
             self.combo.addItem(label)
         with QSignalBlocker(self.combo):
             self.combo.setCurrentText(label)
+        self._show_tip(self.combo.currentText())
         self.image_loaded.emit(image)

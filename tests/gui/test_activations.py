@@ -548,3 +548,27 @@ def test_vgg16_chosen_again_after_open_untrained_does_not_download_again(qtbot, 
     acts = wait_for_activations(qtbot, state, zoo.VGG16)
     assert not acts.model.loaded.trained and len(tries) == 1
     assert not panel.message.is_error() and "untrained, as chosen" in panel.message.text()
+
+
+def test_every_tab_is_in_sight_in_a_small_window(qtbot, panel):
+    """At 1024x640 the sub-tabs hid behind scroll arrows ("Archi" and an arrow)."""
+    panel.resize(1024 - 20, 600)
+    qtbot.waitUntil(lambda: panel.width() <= 1010, timeout=5_000)
+    bar = panel.tabs.tabBar()
+    qtbot.wait(50)
+    last = bar.tabRect(bar.count() - 1)
+    assert last.right() <= bar.width(), (last, bar.width())
+    assert bar.tabToolTip(bar.count() - 1) == "Architecture"
+    # A click on the last tab (its name perhaps shortened) still shows it.
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=last.center())
+    assert panel.tabs.currentWidget() is panel.architecture_view
+
+
+def test_the_input_box_says_its_whole_name_where_it_is_cut(qtbot, panel, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / ("a_very_long_file_name_of_a_photo_taken_on_a_trip_" + "x" * 30 + ".png")
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(path)
+    drop_file(panel, path)
+    qtbot.waitUntil(lambda: str(path) in panel.image_combo.currentText(), timeout=TIMEOUT)
+    assert panel.image_combo.toolTip().startswith(str(path))

@@ -400,6 +400,13 @@ class ActivationsPanel(Panel):
         self.tabs.addTab(self.block_view, "Blocks")
         self.architecture_view = ArchitectureView(self._state)
         self.tabs.addTab(self.architecture_view, "Architecture")
+        # Every tab in sight in a small window (1024x640): names shortened at their end,
+        # whole in the tooltip, instead of tabs hidden behind scroll arrows.
+        bar = self.tabs.tabBar()
+        bar.setUsesScrollButtons(False)
+        bar.setElideMode(Qt.TextElideMode.ElideRight)
+        for i in range(self.tabs.count()):
+            self.tabs.setTabToolTip(i, self.tabs.tabText(i))
         right.addWidget(self.tabs, 1)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)

@@ -572,3 +572,15 @@ def test_the_input_box_says_its_whole_name_where_it_is_cut(qtbot, panel, tmp_pat
     drop_file(panel, path)
     qtbot.waitUntil(lambda: str(path) in panel.image_combo.currentText(), timeout=TIMEOUT)
     assert panel.image_combo.toolTip().startswith(str(path))
+
+
+def test_a_failed_model_file_is_said_in_whole_sentences(qtbot, panel, tmp_path):
+    import re
+
+    bad = tmp_path / "notes.keras"
+    bad.write_text("not a model, only text")
+    drop_file(panel, bad)
+    qtbot.waitUntil(panel.message.is_error, timeout=TIMEOUT)
+    text = panel.message.text()
+    assert "not a Keras model file" in text
+    assert re.search(r"[.!?…]  Still showing MNIST", text), text

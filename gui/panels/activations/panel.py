@@ -583,7 +583,9 @@ class ActivationsPanel(Panel):
             self.model_label.setText("No model loaded.")
         self._set_enabled(True)
         summary, _ = summarise(str(exc), limit=160)
-        summary = summary.replace(" (more under Details…)", "")
+        summary = summary.replace(" (more under Details…)", "").rstrip()
+        if summary and not summary.endswith((".", "!", "?", "…")):
+            summary += "."  # a sentence ends before the next begins
         if isinstance(exc, PretrainedUnavailable):
             summary += "  Use 'Load weights file…' or 'Open untrained'."
         if current is not None:

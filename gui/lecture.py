@@ -137,8 +137,12 @@ class LectureModel(QObject):
 
     def open(self, path: Path) -> None:
         """Teach the lecture in ``path`` (a ``SceneError`` leaves this one as it is)."""
-        self.lecture = read_lecture(path)
-        self.path = Path(path)
+        self.use(read_lecture(path), Path(path))
+
+    def use(self, lecture: Lecture, path: Path | None = None) -> None:
+        """Teach ``lecture`` (read from ``path``), from before its first step."""
+        self.lecture = lecture
+        self.path = path
         self.index = -1
         self.modified = False
         self.lecture_changed.emit()

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.teaching.scene import Lecture, SceneError, check_scene, read_scene, write_scene
+from engine.teaching.scene import Lecture, SceneError, check_scene, read_file, write_scene
 from engine.util.files import atomic_path
 from gui.panels.base import Panel
 from gui.state import AppState
@@ -80,9 +80,12 @@ class MainWindow(QMainWindow):
     -------
     shown()
         The window has been shown (for the start-up benchmark).
+    figure_exported(object)
+        A figure was written (its ``Path``), off the UI thread.
     """
 
     shown = Signal()
+    figure_exported = Signal(object)
 
     def __init__(self, load_tf: bool = True, remember: bool = True) -> None:
         super().__init__()
@@ -424,26 +427,22 @@ class MainWindow(QMainWindow):
         return True
 
     def open_scene_file(self, path: Path) -> bool:
-        """Open a scene file, or a lecture file (then teach it from its first step)."""
-        import json
-
-        path = Path(path)
+        """Open a scene file, or a lecture file (then teach it from its first step); a
+        file that is neither changes nothing and is named in one sentence."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
-            data = None  # read_scene says what is wrong, in one sentence
-        if isinstance(data, dict) and "steps" in data and "panel" not in data:
-            if self.lecture_dock.open_path(path):
-                self.set_lecture_mode(True)
-                return True
-            self.message.show_error(self.lecture_dock.title_label.text())
-            return False
-        try:
-            scene = read_scene(path)
+            item = read_file(path)
         except SceneError as exc:
             self.message.show_error(str(exc))
             return False
-        return self.apply_scene(scene)
+        if not isinstance(item, Lecture):
+            return self.apply_scene(item)
+        if not item.steps:
+            self.message.show_error(f"The lecture in {Path(path).name} has no steps.")
+            return False
+        self.lecture.use(item, Path(path))
+        self.lecture.go(0)
+        self.set_lecture_mode(True)
+        return True
 
     def open_scene_dialog(self) -> None:
         start = str(QSettings().value("scenes/dir", str(Path.home())))
@@ -497,18 +496,32 @@ class MainWindow(QMainWindow):
             QSettings().setValue("figures/dir", str(Path(path).parent))
             self.export_figure(Path(path))
 
-    def export_figure(self, path: Path) -> bool:
-        """Write the figure as a PNG (whole or not at all)."""
+    def export_figure(self, path: Path) -> None:
+        """Write the figure as a PNG (whole or not at all); ``figure_exported`` says when.
+
+        The panel is drawn here (widgets paint on the UI thread only, ~30 ms); encoding
+        the PNG (~130 ms at 3200x1850) runs on a worker, so the window never stalls.
+        """
         image = self.figure()
-        try:
+        path = Path(path)
+
+        def write(_task) -> Path:
             with atomic_path(path, suffix=".png") as tmp:
                 if not image.save(str(tmp), "PNG"):
                     raise OSError(f"{path.name} could not be written")
-        except OSError as exc:
-            self.message.show_error(f"Could not export the figure: {exc}")
-            return False
-        self.statusBar().showMessage(f"Saved {path} ({image.width()}x{image.height()})", 5000)
-        return True
+            return path
+
+        def done(written: Path) -> None:
+            self.statusBar().showMessage(
+                f"Saved {written} ({image.width()}x{image.height()})", 5000
+            )
+            self.figure_exported.emit(written)
+
+        self.runner.start(
+            write,
+            on_finished=done,
+            on_failed=lambda exc: self.message.show_error(f"Could not export the figure: {exc}"),
+        )
 
     def copy_figure(self) -> None:
         image = self.figure()

@@ -343,15 +343,21 @@ def _write_json(path: str | os.PathLike[str], data: Any) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def read_scene(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The scene in ``path`` (a lecture file gives its first step)."""
+def read_file(path: str | os.PathLike[str]) -> dict[str, Any] | Lecture:
+    """The scene in ``path``, or the lecture (an object with ``"steps"`` and no
+    ``"panel"``): what File > Open scene or lecture opens, the file read once."""
     data = _read_json(path)
     if isinstance(data, dict) and "steps" in data and "panel" not in data:
-        lecture = check_lecture(data)
-        if not lecture.steps:
-            raise SceneError("steps", "is empty: the lecture has no scene to open")
-        return lecture.steps[0]
+        return check_lecture(data)
     return check_scene(data)
+
+
+def read_scene(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The scene in ``path`` (a lecture file is not one: a ``SceneError`` says so)."""
+    item = read_file(path)
+    if isinstance(item, Lecture):
+        raise SceneError("panel", "is missing: this file is a lecture (open it as one)")
+    return item
 
 
 def write_scene(path: str | os.PathLike[str], scene: dict[str, Any]) -> Path:

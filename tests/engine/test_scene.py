@@ -157,3 +157,14 @@ def test_the_lecture_command_lists_steps_and_prints_scenes(capsys):
     assert json.loads(capsys.readouterr().out) == lecture.steps[5]
     assert main.main(["lecture", "--scene", "0"]) == 2
     assert "there is no 0" in capsys.readouterr().err
+
+
+def test_a_file_is_read_once_as_a_scene_or_a_lecture(tmp_path):
+    from engine.teaching.scene import read_file
+
+    path = write_lecture(tmp_path / "l.json", Lecture("L", [{"panel": "draw"}]))
+    assert isinstance(read_file(path), Lecture)
+    with pytest.raises(SceneError, match="this file is a lecture"):
+        read_scene(path)
+    scene = write_scene(tmp_path / "s.json", {"panel": "stride", "stride": 2})
+    assert read_file(scene) == {"panel": "stride", "stride": 2}

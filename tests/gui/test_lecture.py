@@ -175,7 +175,9 @@ def test_a_teacher_adds_moves_and_saves_a_lecture_of_their_own(qtbot, window, tm
 def test_a_figure_is_exported_at_twice_the_screen_and_copied(qtbot, window, tmp_path):
     lab = window.show_panel("kernels")
     qtbot.waitUntil(lab.is_ready, timeout=10_000)
-    assert window.export_figure(tmp_path / "lab.png")
+    with qtbot.waitSignal(window.figure_exported, timeout=10_000) as written:
+        window.export_figure(tmp_path / "lab.png")
+    assert written.args == [tmp_path / "lab.png"]
     image = QImage(str(tmp_path / "lab.png"))
     widget = lab.figure_widget()
     assert (image.width(), image.height()) == (2 * widget.width(), 2 * widget.height())
@@ -183,6 +185,10 @@ def test_a_figure_is_exported_at_twice_the_screen_and_copied(qtbot, window, tmp_
     from PySide6.QtWidgets import QApplication
 
     assert QApplication.clipboard().image().width() == 2 * widget.width()
+    # A folder that cannot be written: one sentence, and the window goes on.
+    window.export_figure(tmp_path / "missing" / "deeper" / "\0bad.png")
+    qtbot.waitUntil(window.message.is_error, timeout=10_000)
+    assert "Could not export the figure" in window.message.text()
 
 
 def test_first_start_offers_the_lecture_once(qtbot):
@@ -271,3 +277,20 @@ def test_a_kernel_lab_scene_keeps_the_selected_kernel_and_names_the_lectures_ima
     assert window.open_scene_file(tmp_path / "three.json")
     assert lab.kernel_list.currentRow() == 2 and lab.scene()["selected"] == 2
     assert lab.input_combo.currentText() == "Lecture 5x5 (binary)"
+
+
+def test_a_lecture_file_opened_or_dropped_is_taught_from_its_first_step(qtbot, window, tmp_path):
+    from engine.teaching.scene import Lecture, write_lecture
+
+    steps = [
+        {"title": "Mine 1", "caption": "c", "panel": "stride", "size": 9, "stride": 2},
+        {"title": "Mine 2", "caption": "c", "panel": "draw"},
+    ]
+    path = write_lecture(tmp_path / "mine.json", Lecture("Mine", steps))
+    assert window.open_scene_file(path)
+    assert window.lecture.lecture.title == "Mine" and window.lecture.index == 0
+    assert window.caption_bar.heading.text().startswith("1 / 2   Mine 1")
+    assert window.panels["stride"].n_spin.value() == 9
+    empty = write_lecture(tmp_path / "empty.json", Lecture("Empty", []))
+    assert not window.open_scene_file(empty) and "has no steps" in window.message.text()
+    assert window.lecture.lecture.title == "Mine"

@@ -65,7 +65,7 @@ def panel_specs() -> list[PanelSpec]:
     from gui.panels.testset.panel import TestSetPanel
 
     return [
-        PanelSpec("kernels", "Kernel lab", lambda st: KernelLabPanel(st.runner, st)),
+        PanelSpec("kernels", "Kernel lab", KernelLabPanel),
         PanelSpec("stride", "Stride && padding", lambda _st: StridePanel()),
         PanelSpec("draw", "Draw", DrawPanel),
         PanelSpec("activations", "Activations", ActivationsPanel),
@@ -517,9 +517,10 @@ class MainWindow(QMainWindow):
             )
             self.figure_exported.emit(written)
 
-        self.runner.start(
+        self.state.request(
             write,
-            on_finished=done,
+            pool="compute",
+            on_result=done,
             on_failed=lambda exc: self.message.show_error(f"Could not export the figure: {exc}"),
         )
 
@@ -644,7 +645,7 @@ class MainWindow(QMainWindow):
             settings.setValue("main_window/tab", self.current_panel_key())
         QApplication.instance().removeEventFilter(self.lecture_keys)
         self.statusBar().showMessage("Stopping background work…")
-        self.runner.shutdown()
+        self.runner.shutdown()  # the scheduler's jobs too
         super().closeEvent(event)
 
     # -- screenshots -------------------------------------------------------------------

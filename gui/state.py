@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from gui.scheduler import Priority, Scheduler, Ticket
 from gui.workers import Task, WorkerRunner
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,53 @@ def compute_activations(model: OpenModel, image: InputImage) -> Activations:
     return Activations(model, image, x, maps, top, reading.note, reading)
 
 
+def activations_key(model: OpenModel, image: InputImage) -> tuple[str, int, int]:
+    """The scheduler's key of ``model``'s activations for ``image``."""
+    return ("activations", model.serial, image.serial)
+
+
+#: The test set the app ships (500 MNIST test digits).
+BUNDLED = "bundled"
+
+
+def evaluation_key(model: OpenModel, dataset: str) -> tuple[str, int, str]:
+    """The scheduler's key of ``model``'s ``Evaluation`` on a test set (by id)."""
+    return ("evaluation", model.serial, dataset)
+
+
+def evaluate_bundled(model: OpenModel, task: Task) -> Any:
+    """``model``'s ``Evaluation`` on the shipped test digits (on the model thread)."""
+    from engine.editing.surgery import evaluate
+    from engine.models.mnist_data import bundled_test_digits
+    from gui.workers import Cancelled
+
+    x, y = bundled_test_digits()
+    try:
+        return evaluate(model.model, x, y, progress=task.progress, cancelled=task.cancelled)
+    except InterruptedError:  # superseded by a newer edit: not a failure
+        raise Cancelled() from None
+
+
+def _budget_mb() -> int:
+    """The result budget the person chose (Edit > Preferences), in MB."""
+    from PySide6.QtCore import QSettings
+
+    from gui.scheduler import DEFAULT_BUDGET_MB
+
+    try:
+        return max(64, int(QSettings().value("results/budget_mb", DEFAULT_BUDGET_MB)))
+    except (TypeError, ValueError):
+        return DEFAULT_BUDGET_MB
+
+
+def model_nbytes(model: OpenModel) -> int:
+    """The bytes of ``model``'s weights (what letting it go frees)."""
+    try:
+        return 4 * int(model.model.count_params())
+    except (AttributeError, ValueError):
+        return 0
+
+
 def default_layer(model: OpenModel) -> str | None:
     """The first layer with spatial maps (H, W, C), else the first layer probed."""
     names = model.probe.layer_names
@@ -229,6 +277,9 @@ class AppState(QObject):
     scene_file_requested(object)
         A scene or lecture file (a ``Path``) was dropped on a panel: the main window
         opens it.
+    model_released(str)
+        The open model under this key was let go to stay within the result budget
+        (``set_result_budget``); ``load_model`` opens it again.
     request_refused(str)
         A selection asked for ahead (``request_selection``, a scene's layer) could not
         be made; the sentence to show.
@@ -253,10 +304,17 @@ class AppState(QObject):
     edit_failed = Signal(str, object)
     request_refused = Signal(str)
     scene_file_requested = Signal(object)
+    model_released = Signal(str)
 
     def __init__(self, runner: WorkerRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.runner = runner
+        #: Every derived result is asked for through ``request`` (``gui.scheduler``).
+        self.scheduler = Scheduler(
+            runner, _budget_mb(), shared=(OpenModel, InputImage), parent=self
+        )
+        self._model_use: dict[str, int] = {}  # key -> when it was last current
+        self._use_clock = itertools.count()
         self.tensorflow_version: str | None = None
         self.tensorflow_error: BaseException | None = None
         self.models: dict[str, OpenModel] = {}
@@ -279,15 +337,77 @@ class AppState(QObject):
         self._edit_lists: dict[str, tuple[Any, ...]] = {}  # key -> its edits, UI thread
         self._workshop: dict[str, tuple[Any, Any]] = {}  # key -> (editor, probe); model thread
 
+    # -- results ---------------------------------------------------------------------------
+    def request(self, job: Callable[[Task], Any], **options: Any) -> Ticket:
+        """Ask for a derived result (``Scheduler.request``: key, priority, slot, pool and
+        the ``on_*`` callbacks); the one way views get work done off the UI thread."""
+        return self.scheduler.request(job, **options)
+
+    def request_activations(
+        self,
+        model: OpenModel,
+        image: InputImage,
+        on_result: Callable[[Activations], None],
+        on_failed: Callable[[BaseException], None] | None = None,
+        priority: Priority = Priority.INTERACTIVE,
+    ) -> Ticket:
+        """``model``'s activations for ``image`` (any open model, e.g. an edited model's
+        original), from the cache when they were computed before."""
+        return self.request(
+            lambda _task: compute_activations(model, image),
+            key=activations_key(model, image),
+            priority=priority,
+            on_result=on_result,
+            on_failed=on_failed,
+        )
+
+    def set_result_budget(self, mb: int) -> None:
+        """The bytes results and extra open models may hold; remembered."""
+        from PySide6.QtCore import QSettings
+
+        self.scheduler.set_budget_mb(mb)
+        QSettings().setValue("results/budget_mb", int(mb))
+        self._release_models()
+
+    def _forget_stale(self) -> None:
+        """Let go of the results of models no view can show any more."""
+        live = {m.serial for m in self.in_use()}
+        self.scheduler.forget(
+            lambda k: not (isinstance(k, tuple) and len(k) > 1 and isinstance(k[1], int))
+            or k[1] in live
+        )
+
+    def _release_models(self) -> None:
+        """Let the opened models beyond the current one, the digit models and the edited
+        ones go, least recently current first, while they and the cached results hold
+        more than the budget."""
+        held = {
+            key: model_nbytes(m)
+            for key, m in self.models.items()
+            if not m.loaded.spec.digit
+            and key not in self._originals
+            and key not in self._loading_keys
+            and (self.model is None or m.serial != self.model.serial)
+        }
+        total = sum(held.values()) + self.scheduler.cache.nbytes
+        for key in sorted(held, key=lambda k: self._model_use.get(k, -1)):
+            if total <= self.scheduler.budget:
+                break
+            log.info("letting %s go (%d MB) to stay within the budget", key, held[key] >> 20)
+            del self.models[key]
+            self._drop_workshop(key)
+            total -= held[key]
+            self.model_released.emit(key)
+        self._forget_stale()
+
     # -- TensorFlow ------------------------------------------------------------------------
     def start_tensorflow(self) -> None:
         """Import TensorFlow on the model thread, then load the MNIST model once."""
         from engine.models.runtime import load_tensorflow
 
-        self.runner.start(
+        self.request(
             lambda task: load_tensorflow(progress=task.progress),
-            pool="model",
-            on_finished=self._on_tensorflow_ready,
+            on_result=self._on_tensorflow_ready,
             on_failed=self._on_tensorflow_failed,
         )
 
@@ -398,11 +518,10 @@ class AppState(QObject):
         self._loading_keys.add(key)
         self._set_loading(+1)
         self.model_loading.emit(key, f"Loading {what}…")
-        self.runner.start(
+        self.request(
             job,
-            pool="model",
             on_progress=lambda _f, message: self.model_loading.emit(key, message),
-            on_finished=lambda m: self._on_model_loaded(m, current and token == self._load_token),
+            on_result=lambda m: self._on_model_loaded(m, current and token == self._load_token),
             on_failed=lambda exc: self.model_failed.emit(key, exc),
             on_done=lambda: self._load_done(key),
         )
@@ -416,13 +535,16 @@ class AppState(QObject):
         self._drop_workshop(model.key)
         if model.key != "file":
             self.models[model.key] = model
+        self._model_use[model.key] = next(self._use_clock)
         self.model_opened.emit(model.key)
         if make_current or (self.model is not None and self.model.key == model.key):
             self._make_current(model)
+        self._release_models()
 
     def _make_current(self, model: OpenModel) -> None:
         if model is self.model:
             return
+        self._model_use[model.key] = next(self._use_clock)
         self.model = model
         self.activations = None
         self.selection = Selection()
@@ -530,10 +652,9 @@ class AppState(QObject):
             return editor, probe, editor.edits
 
         self._set_loading(+1)  # busy until the edited model is shown
-        self.runner.start(
+        self.request(
             job,
-            pool="model",
-            on_finished=lambda result: self._on_edited(key, original, *result),
+            on_result=lambda result: self._on_edited(key, original, *result),
             on_failed=lambda exc: self.edit_failed.emit(key, exc),
             on_done=lambda: self._set_loading(-1),
         )
@@ -546,7 +667,7 @@ class AppState(QObject):
         def drop(_task: Task) -> None:
             workshop.pop(key, None)
 
-        self.runner.start(drop, pool="model")
+        self.request(drop)
 
     def in_use(self) -> list[OpenModel]:
         """Every model a view may still show: the open ones, the current one and the
@@ -582,6 +703,7 @@ class AppState(QObject):
         if self.model is not None and self.model.key == key:
             self._replace_current(new)
         self.edits_changed.emit(key)
+        self._forget_stale()
 
     def _replace_current(self, model: OpenModel) -> None:
         """The current model with other weights: same layers, so the selection stays."""
@@ -676,10 +798,11 @@ class AppState(QObject):
         self._computing = True
         if not before:
             self.busy_changed.emit(True)
-        self.runner.start(
+        self.request(
             lambda _task: compute_activations(model, image),
-            pool="model",
-            on_finished=self._on_computed,
+            key=activations_key(model, image),
+            slot="activations",
+            on_result=self._on_computed,
             on_failed=lambda exc: self._on_compute_failed(exc, model, image),
         )
 

@@ -71,15 +71,26 @@ class Task:
     def __init__(self, signals: WorkerSignals) -> None:
         self._signals = signals
         self._cancel = threading.Event()
+        #: Called at every ``progress`` and ``cancelled`` (on the job's thread): the
+        #: scheduler runs more urgent requests there (``gui.scheduler``).
+        self.yield_point: Callable[[], None] | None = None
 
     def cancel(self) -> None:
         self._cancel.set()
 
+    def stop_requested(self) -> bool:
+        """True once cancel was asked for (any thread; no yield point)."""
+        return self._cancel.is_set()
+
     def cancelled(self) -> bool:
+        if self.yield_point is not None:
+            self.yield_point()
         return self._cancel.is_set()
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress; raises ``Cancelled`` once cancel was asked for."""
+        if self.yield_point is not None:
+            self.yield_point()
         if self._cancel.is_set():
             raise Cancelled()
         self._signals.progress.emit(float(fraction), message)
@@ -100,7 +111,7 @@ class Worker:
         self.task.cancel()
 
     def is_cancelled(self) -> bool:
-        return self.task.cancelled()
+        return self.task.stop_requested()
 
     def run(self) -> None:
         try:
@@ -115,7 +126,7 @@ class Worker:
                 log.exception("job %s failed", name)
             self.signals.failed.emit(exc)
         else:
-            if self.task.cancelled():
+            if self.task.stop_requested():
                 self.signals.cancelled.emit()
             else:
                 self.signals.finished.emit(result)
@@ -143,6 +154,11 @@ class WorkerRunner(QObject):
         }
         self._active: dict[Worker, Future] = {}
         self._closed = False
+        self._on_shutdown: list[Callable[[], None]] = []
+
+    def on_shutdown(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` first thing in ``shutdown`` (the scheduler stops its jobs)."""
+        self._on_shutdown.append(callback)
 
     def start(
         self,
@@ -193,6 +209,8 @@ class WorkerRunner(QObject):
         Later ``start`` calls are ignored.
         """
         self._closed = True
+        for callback in self._on_shutdown:
+            callback()
         for worker in list(self._active):
             worker.cancel()
         wait_futures(list(self._active.values()), timeout=timeout_s)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QSettings, QSignalBlocker, Signal
@@ -16,7 +17,9 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, 
 from engine.imaging.images import ImageTooLarge, load_image
 from engine.util.paths import SAMPLES, sample_images
 from gui.widgets.message_bar import MessageBar
-from gui.workers import WorkerRunner
+
+if TYPE_CHECKING:
+    from gui.state import AppState
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 
@@ -68,13 +71,13 @@ class ImageSource(QWidget):
 
     def __init__(
         self,
-        runner: WorkerRunner,
+        state: AppState,
         settings_key: str,
         specials: Sequence[str] = (),
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self._runner = runner
+        self._state = state
         self._settings_key = settings_key
         self._specials = list(specials)
         self._token = 0
@@ -155,9 +158,11 @@ class ImageSource(QWidget):
         self._token += 1
         token = self._token
         self.loading.emit(path.name)
-        self._runner.start(
+        self._state.request(
             lambda _task: load_image(path, reduce=reduce),
-            on_finished=lambda img: token == self._token and self._on_loaded(path, img),
+            pool="compute",
+            slot=("image", id(self)),
+            on_result=lambda img: token == self._token and self._on_loaded(path, img),
             on_failed=lambda exc: token == self._token and self._on_failed(path, exc),
         )
 

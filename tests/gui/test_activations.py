@@ -100,11 +100,21 @@ def test_mnist_layers_grid_and_enlarged_map(qtbot, panel):
     assert "Map 5 of max_pooling2d" in panel.stats_label.text()
 
 
+def export(qtbot, panel, path, what):
+    """Export off the UI thread, as the buttons do, and wait for the file."""
+    with qtbot.waitSignal(panel.exported, timeout=TIMEOUT) as blocker:
+        if what == "npz":
+            panel.export_npz(path)
+        else:
+            panel.export_png(path, what)
+    return blocker.args[0]
+
+
 def test_one_map_follows_the_layer_and_exports_what_is_selected(qtbot, panel, tmp_path):
     state = panel._state
     click_layer(qtbot, panel, "conv2d_1")
     click_map(qtbot, panel, 4)
-    png = panel.export_png(tmp_path / "map.png", "map")
+    png = export(qtbot, panel, tmp_path / "map.png", "map")
     w, h = Image.open(png).size
     assert w > 26 * 19 and h > 26 * 19  # a 26x26 map enlarged to a readable size
     click_layer(qtbot, panel, "conv2d_2")
@@ -115,7 +125,7 @@ def test_one_map_follows_the_layer_and_exports_what_is_selected(qtbot, panel, tm
     with pytest.raises(ValueError, match="no map"):
         panel.export_png(tmp_path / "stale.png", "map")
     click_map(qtbot, panel, 10)
-    assert Image.open(panel.export_png(tmp_path / "m10.png", "map")).size[0] > 24 * 21
+    assert Image.open(export(qtbot, panel, tmp_path / "m10.png", "map")).size[0] > 24 * 21
     assert "conv2d_2 map 10" in panel.detail_map.title()
 
 
@@ -262,11 +272,11 @@ def test_exports_are_complete_files(qtbot, panel, tmp_path):
     click_layer(qtbot, panel, "conv2d_1")
     out = tmp_path / "exports"
     out.mkdir()
-    png = panel.export_png(out / "grid.png", "grid")
+    png = export(qtbot, panel, out / "grid.png", "grid")
     w, h = Image.open(png).size
     gh, gw = panel.grid_image().shape
     assert w > gw and h > gh  # the grid with a title and a colour bar around it
-    npz = panel.export_npz(out / "acts.npz")
+    npz = export(qtbot, panel, out / "acts.npz", "npz")
     acts = panel._state.activations
     with np.load(npz) as data:
         assert set(data.files) == set(acts.maps)
@@ -311,7 +321,7 @@ def test_untrained_exports_are_marked(qtbot, panel, tmp_path):
     state.open_model(zoo.VGG16, None)
     wait_for_activations(qtbot, state, zoo.VGG16)
     click_layer(qtbot, panel, "block1_conv1")
-    png = np.asarray(Image.open(panel.export_png(tmp_path / "g.png", "grid")))
+    png = np.asarray(Image.open(export(qtbot, panel, tmp_path / "g.png", "grid")))
     red = (png[:60, :, 0] > 150) & (png[:60, :, 1] < 60) & (png[:60, :, 2] < 80)
     assert red.sum() > 50  # "UNTRAINED MODEL" written in red under the title
 

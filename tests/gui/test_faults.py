@@ -19,6 +19,7 @@ from gui.panels.activations.panel import ActivationsPanel
 from gui.panels.draw.train_dialog import FILE_SOURCE, TrainDialog
 from gui.panels.kernel_lab.panel import KernelLabPanel
 from gui.panels.stride import StridePanel
+from gui.state import AppState
 from gui.workers import WorkerRunner
 from tests.corpus.make_corpus import image_cases, mnist_cases, model_cases
 
@@ -46,7 +47,7 @@ def runner():
 
 
 def test_every_image_case_in_the_kernel_lab(qtbot, runner, corpus):
-    lab = KernelLabPanel(runner)
+    lab = KernelLabPanel(AppState(runner))
     qtbot.addWidget(lab)
     lab.show()
     qtbot.waitUntil(lambda: lab.result() is not None, timeout=TIMEOUT)
@@ -83,7 +84,7 @@ def test_a_permission_error_is_explained(qtbot, runner, corpus, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(images.Image, "open", denied)
-    lab = KernelLabPanel(runner)
+    lab = KernelLabPanel(AppState(runner))
     qtbot.addWidget(lab)
     path = next(c.path for c in corpus["images"] if c.name == "one_pixel.png")
     lab.load_file(path)
@@ -142,7 +143,7 @@ def test_every_model_case_in_the_activations_panel(qtbot, app_state, corpus):
 
 
 def test_kernel_and_arithmetic_cases(qtbot, runner):
-    lab = KernelLabPanel(runner)
+    lab = KernelLabPanel(AppState(runner))
     qtbot.addWidget(lab)
     lab.show()
     qtbot.waitUntil(lambda: lab.result() is not None, timeout=TIMEOUT)
@@ -172,7 +173,7 @@ def test_kernel_and_arithmetic_cases(qtbot, runner):
 
 
 def _dialog(qtbot, runner, path, epochs=1):
-    dialog = TrainDialog(runner)
+    dialog = TrainDialog(AppState(runner))
     qtbot.addWidget(dialog)
     dialog.path_edit.setText(str(path))
     dialog.source_combo.setCurrentText(FILE_SOURCE)

@@ -19,6 +19,7 @@ from gui.panels.kernel_lab.panel import (
     ZERO_SUM_MESSAGE,
     KernelLabPanel,
 )
+from gui.state import AppState
 from gui.workers import WorkerRunner
 
 from .helpers import choose, click_cell_grid, pick, type_into_cell
@@ -29,7 +30,7 @@ TIMEOUT = 10_000
 @pytest.fixture
 def lab(qtbot):
     runner = WorkerRunner()
-    panel = KernelLabPanel(runner)
+    panel = KernelLabPanel(AppState(runner))
     qtbot.addWidget(panel)
     panel.resize(1200, 800)
     panel.show()
@@ -251,7 +252,7 @@ def test_photo_maps_on_their_own_or_one_colour_scale(qtbot, lab):
     np.testing.assert_allclose(lab.map_view.data(), raw.image)
     assert "one scale for all" in lab.map_view.title()
     runner = WorkerRunner()
-    again = KernelLabPanel(runner)  # remembered by key
+    again = KernelLabPanel(AppState(runner))  # remembered by key
     qtbot.addWidget(again)
     assert again.map_scale() == SHARED
     assert again.scale_combo.currentText() == SCALE_LABELS[SHARED]
@@ -284,7 +285,7 @@ def test_settings_are_remembered(qtbot, lab):
     with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
         choose(qtbot, lab.padding_combo, "same")
     runner = WorkerRunner()
-    again = KernelLabPanel(runner)
+    again = KernelLabPanel(AppState(runner))
     qtbot.addWidget(again)
     assert again.padding_combo.currentText() == "same"
     runner.shutdown()
@@ -315,7 +316,7 @@ def test_colour_kernels_are_5x5x3_and_give_one_map_each(qtbot, app_state):
     numbers as TensorFlow's conv2d; a slice of the kernel is edited channel by channel."""
     import tensorflow as tf
 
-    lab = KernelLabPanel(app_state.runner, app_state)
+    lab = KernelLabPanel(app_state)
     qtbot.addWidget(lab)
     lab.show()
     rng = np.random.default_rng(3)
@@ -353,7 +354,7 @@ def test_layers_stack_like_the_slides_convnet(qtbot, app_state):
     second layer's maps as tf.nn.conv2d gives them; kernels follow the layer before."""
     import tensorflow as tf
 
-    lab = KernelLabPanel(app_state.runner, app_state)
+    lab = KernelLabPanel(app_state)
     qtbot.addWidget(lab)
     lab.show()
     rng = np.random.default_rng(5)

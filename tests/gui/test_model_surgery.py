@@ -182,7 +182,7 @@ def test_an_edit_of_a_layer_without_weights_is_not_offered(qtbot, state, view):
 
 @pytest.fixture
 def lab(qtbot, state):
-    p = KernelLabPanel(state.runner, state)
+    p = KernelLabPanel(state)
     qtbot.addWidget(p)
     p.resize(1200, 800)
     p.show()

@@ -560,7 +560,6 @@ def opened_on_an_edit(qtbot, app_state, monkeypatch):
         return real(model, x, *args, **kwargs)
 
     monkeypatch.setattr(test_set, "evaluate", gated)
-    monkeypatch.setattr(test_set, "CHUNK", 100)
     panel = TestSetPanel(app_state)
     qtbot.addWidget(panel)
     panel.resize(1100, 720)

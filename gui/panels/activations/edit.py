@@ -34,11 +34,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.state import Activations, AppState, OpenModel
+from gui.scheduler import Priority, Ticket
+from gui.state import BUNDLED, Activations, AppState, OpenModel, evaluate_bundled, evaluation_key
 from gui.theme import theme
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar
-from gui.workers import Cancelled, Worker
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +71,12 @@ class EditView(QWidget):
         self._settings = QSettings()
         # Derived from the state, never the truth: the original model's maps for an
         # input, and test accuracies per model object.
-        self._original_maps: tuple[OpenModel, int, object] | None = None
-        self._accuracy: dict[int, tuple[OpenModel, float]] = {}  # by OpenModel serial
-        self._worker: Worker | None = None  # the original's maps being computed
-        self._worker_for: tuple[OpenModel, int] | None = None  # (original, input serial)
+        # The original model's activations shown beside the edited ones (what is on
+        # screen; the state's scheduler keeps results).
+        self._shown_original: Activations | None = None
+        self._original_ticket: Ticket | None = None
         self._eval_failed: set[int] = set()  # serials whose measurement failed
-        self._eval_worker: Worker | None = None
+        self._eval_ticket: Ticket | None = None
         self._eval_model: OpenModel | None = None
         self._build_ui()
         state.model_changed.connect(lambda _m: self._refresh())
@@ -275,10 +275,9 @@ class EditView(QWidget):
                     Path(tmp).write_text("\n".join(names) + "\n", encoding="utf-8")
             return saved
 
-        self._state.runner.start(
+        self._state.request(
             job,
-            pool="model",
-            on_finished=lambda p: self.message.show_info(
+            on_result=lambda p: self.message.show_info(
                 f"Saved {p}: open it with 'A Keras model file…'"
             ),
             on_failed=lambda exc: self.message.show_error(f"Could not save {path.name}: {exc}"),
@@ -338,12 +337,12 @@ class EditView(QWidget):
             )
             self.diff_label.setText("")
             return
-        cached = self._original_maps
-        if cached is None or cached[0] is not original or cached[1] != acts.input.serial:
-            self._compute_original(original, acts)
+        shown = self._shown_original
+        if shown is None or shown.model is not original or shown.input is not acts.input:
             self.prediction_label.setText("Computing the original model's answer…")
+            self._compute_original(original, acts)  # shows it at once when it is cached
             return
-        maps = cached[2]
+        maps = shown.maps
         before, after = _top(original, maps), _top(acts.model, acts.maps)
         if before is not None and after is not None:
             changed = "" if before[0] == after[0] else "  (the answer changed)"
@@ -385,34 +384,18 @@ class EditView(QWidget):
             view.set_title(title)
 
     def _compute_original(self, original: OpenModel, acts: Activations) -> None:
-        serial = acts.input.serial
-        if self._worker is not None:
-            wanted = self._worker_for
-            if wanted is not None and wanted[0] is original and wanted[1] == serial:
-                return  # on its way already
-            self._worker.cancel()
+        """The original model's activations for the same input, through the state (from
+        its cache when they were computed before, e.g. before the first edit)."""
 
-        def job(task):
-            if task.cancelled():  # superseded while it waited for the model thread
-                raise Cancelled()
-            return original.probe.run(acts.x)
-
-        def done(maps) -> None:
-            self._original_maps = (original, serial, maps)
+        def done(result: Activations) -> None:
+            self._shown_original = result
             self._show_comparison()
 
-        def ended() -> None:
-            if self._worker is worker:
-                self._worker = self._worker_for = None
-
-        worker = self._state.runner.start(
-            job,
-            pool="model",
-            on_finished=done,
-            on_failed=self.message.show_exception,
-            on_done=ended,
+        if self._original_ticket is not None:
+            self._original_ticket.cancel()
+        self._original_ticket = self._state.request_activations(
+            original, acts.input, on_result=done, on_failed=self.message.show_exception
         )
-        self._worker, self._worker_for = worker, (original, serial)
 
     # -- test accuracy -----------------------------------------------------------------
     def _show_accuracy(self) -> None:
@@ -426,12 +409,10 @@ class EditView(QWidget):
             return
         self.browser_button.setVisible(True)
         original = state.original(model.key) or model
-        alive = {m.serial for m in state.in_use()}
-        self._accuracy = {k: v for k, v in self._accuracy.items() if k in alive}
         missing = [
             m
             for m in (original, model)
-            if m.serial not in self._accuracy and m.serial not in self._eval_failed
+            if self._accuracy_of(m) is None and m.serial not in self._eval_failed
         ]
         if missing:
             self._evaluate(missing[0])
@@ -444,52 +425,34 @@ class EditView(QWidget):
         self.accuracy_label.setText(f"Test accuracy on {TEST_DIGITS} MNIST test digits: {text}")
 
     def _accuracy_of(self, model: OpenModel) -> float | None:
-        found = self._accuracy.get(model.serial)
-        return None if found is None or found[0] is not model else found[1]
+        found = self._state.scheduler.cached(evaluation_key(model, BUNDLED))
+        return None if found is None else float(found.accuracy)
 
     def _evaluate(self, model: OpenModel) -> None:
         """Measure ``model``'s test accuracy in the background (one at a time)."""
-        if self._eval_worker is not None:
+        if self._eval_ticket is not None:
             if self._eval_model is model:
                 return  # already being measured
-            self._eval_worker.cancel()
-
-        def job(task):
-            from engine.editing.surgery import evaluate
-            from engine.models.mnist_data import bundled_test_digits
-
-            if task.cancelled():  # superseded while it waited for the model thread
-                raise Cancelled()
-            x, y = bundled_test_digits()
-            try:
-                result = evaluate(
-                    model.model, x, y, progress=task.progress, cancelled=task.cancelled
-                )
-            except InterruptedError:  # superseded by a newer edit: not a failure
-                raise Cancelled() from None
-            return result.accuracy
+            self._eval_ticket.cancel()
 
         def failed(exc: BaseException) -> None:
             self._eval_failed.add(model.serial)  # not asked again for this model
             self.message.show_error(f"Could not measure the test accuracy: {exc}")
 
-        def done(accuracy: float) -> None:
-            self._accuracy[model.serial] = (model, float(accuracy))
-
         def ended() -> None:
-            if self._eval_worker is worker:
-                self._eval_worker = self._eval_model = None
+            if self._eval_model is model:
+                self._eval_ticket = self._eval_model = None
                 self.accuracy_progress.setVisible(False)
                 self._show_accuracy()  # the next one, if another edit came meanwhile
 
         self.accuracy_progress.setValue(0)
         self.accuracy_progress.setVisible(True)
-        worker = self._state.runner.start(
-            job,
-            pool="model",
-            on_finished=done,
+        self._eval_model = model
+        self._eval_ticket = self._state.request(
+            lambda task: evaluate_bundled(model, task),
+            key=evaluation_key(model, BUNDLED),
+            priority=Priority.BATCH,
             on_failed=failed,
             on_progress=lambda f, _m: self.accuracy_progress.setValue(int(f * 100)),
             on_done=ended,
         )
-        self._eval_worker, self._eval_model = worker, model

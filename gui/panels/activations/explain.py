@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSettings, QSignalBlocker, Qt
@@ -32,12 +33,13 @@ from PySide6.QtWidgets import (
 from engine.explanation.attribution import HeatMap
 from engine.imaging.display import input_to_pixels
 from engine.models.zoo import prepare_image
+from gui.scheduler import Priority, Ticket
 from gui.state import Activations, AppState
 from gui.theme import theme
 from gui.widgets.message_bar import MessageBar
 from gui.widgets.overlay_view import OverlayView
 from gui.widgets.progress_row import ProgressRow
-from gui.workers import LatestOnly, Task, Worker
+from gui.workers import Task
 
 log = logging.getLogger(__name__)
 
@@ -137,13 +139,9 @@ class ExplainView(QWidget):
         super().__init__(parent)
         self._state = state
         self._settings = QSettings()
-        self._cache: dict[tuple[int, int, int, str], HeatMap] = {}
-        self._worker: Worker | None = None
-        self._pending_key: tuple[int, int, int, str] | None = None
+        self._ticket: Ticket | None = None
+        self._pending_key: tuple[Any, ...] | None = None
         self._stale = False  # something changed while hidden
-        self._probe = LatestOnly(state.runner, pool="model")
-        self._probe.result.connect(self._on_covered_probabilities)
-        self._probe.failed.connect(lambda exc: self.message.show_exception(exc))
         self._build_ui()
         state.activations_changed.connect(self._on_activations_changed)
         state.target_class_changed.connect(lambda _c: (self._refresh(), self._on_mask_changed()))
@@ -311,7 +309,7 @@ class ExplainView(QWidget):
             self._show(None)
             self.view.set_title("Input" if acts is None else "Input (no overlay)")
             return
-        key = (acts.model.serial, acts.input.serial, c, method)
+        key = ("explain", acts.model.serial, acts.input.serial, c, method)
         name = acts.model.loaded.decode(np.eye(self._classes(acts))[c], 1)[0][0]
         self._title = f"{METHODS[method].split(':')[0]} for class {name}"
         if method == "gradcam":
@@ -319,11 +317,6 @@ class ExplainView(QWidget):
 
             layer = explainer(acts.model.model).default_layer
             self._title += f" (maps of {layer}, the last convolution)"
-        if key in self._cache:
-            self.cancel()
-            self._show(self._cache[key])
-            self.view.set_title(self._title)
-            return
         if key == self._pending_key:
             return
         self.cancel()
@@ -331,13 +324,18 @@ class ExplainView(QWidget):
         self.view.set_title(f"{self._title}: computing…")
         self.progress.setValue(0)
         self.progress_box.setVisible(method in SLOW)
-        self._worker = self._state.runner.start(
+        # The slow methods (occlusion, SmoothGrad) are batch work: a new input or layer
+        # runs between two of their steps. A newer explanation stops this one.
+        self._ticket = self._state.request(
             lambda task: compute_heat(acts, method, c, task),
-            pool="model",
+            key=key,
+            priority=Priority.BATCH if method in SLOW else Priority.INTERACTIVE,
+            slot=("explain", id(self)),
+            cancel_running=True,
             on_progress=lambda f, _m: self.progress.setValue(int(f * 1000)),
-            on_finished=lambda heat: self._on_heat(key, heat),
+            on_result=lambda heat: self._on_heat(key, heat),
             on_failed=self._on_heat_failed,
-            on_done=lambda w=None: self._on_heat_done(key),
+            on_done=lambda: self._on_heat_done(key),
         )
 
     @staticmethod
@@ -348,8 +346,7 @@ class ExplainView(QWidget):
         self.view.set_heat(heat)
         self.scale_label.setText("" if heat is None else heat.describe())
 
-    def _on_heat(self, key: tuple[int, int, int, str], heat: HeatMap) -> None:
-        self._cache[key] = heat
+    def _on_heat(self, key: tuple[Any, ...], heat: HeatMap) -> None:
         if key == self._pending_key:
             self._show(heat)
             self.view.set_title(self._title)
@@ -359,17 +356,17 @@ class ExplainView(QWidget):
             return
         self.message.show_exception(exc, "Could not explain this prediction: ")
 
-    def _on_heat_done(self, key: tuple[int, int, int, str]) -> None:
+    def _on_heat_done(self, key: tuple[Any, ...]) -> None:
         if key == self._pending_key:
             self._pending_key = None
-            self._worker = None
+            self._ticket = None
             self.progress_box.setVisible(False)
 
     def cancel(self) -> None:
         """Stop the explanation being computed (its result is dropped)."""
-        if self._worker is not None:
-            self._worker.cancel()
-        self._worker = None
+        if self._ticket is not None:
+            self._ticket.cancel()
+        self._ticket = None
         self._pending_key = None
         self.progress_box.setVisible(False)
 
@@ -394,15 +391,20 @@ class ExplainView(QWidget):
         level = FILLS[str(self.fill_combo.currentData())]
         c = self._state.explained_class()
 
-        def job() -> tuple[Activations, np.ndarray, float]:
+        def job(_task: Task) -> tuple[Activations, np.ndarray, float]:
             from engine.explanation.attribution import explainer
 
             x = covered(acts, mask, level) if mask.any() else acts.x
             probs = explainer(acts.model.model).probabilities(x)
             return acts, probs, float(mask.mean())
 
-        if c is not None:
-            self._probe.submit(job)
+        if c is not None:  # a stroke: only the newest mask's waiting request runs
+            self._state.request(
+                job,
+                slot=("brush", id(self)),
+                on_result=self._on_covered_probabilities,
+                on_failed=lambda exc: self.message.show_exception(exc),
+            )
 
     def _on_covered_probabilities(self, result: tuple[Activations, np.ndarray, float]) -> None:
         acts, probs, share = result

@@ -193,7 +193,7 @@ class LiveInput(QWidget):
         self._reason = ""
         self._shown.reset()
         self._model_s.clear()
-        worker = self._state.runner.start(
+        worker = self._state.request(
             lambda task: read_frames(spec, slot.put, task.cancelled, on_open=slot.opened),
             pool="live",
             on_failed=lambda exc: self._on_source_failed(run, exc),

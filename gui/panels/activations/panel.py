@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -61,6 +62,7 @@ from gui.panels.activations.triage import ChannelOrder, TriageBar
 from gui.panels.activations.unit_bars import UnitBars
 from gui.panels.activations.wants import FeatureVisView
 from gui.panels.base import Panel
+from gui.scheduler import Ticket
 from gui.state import Activations, AppState, InputImage, InputKind, OpenModel, Selection
 from gui.theme import theme
 from gui.widgets.colour import COLOUR_MAPS, colour_lut, colour_map, colourise
@@ -68,6 +70,7 @@ from gui.widgets.image_source import ImageSource, dropped_path, remember_folder,
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar, summarise
 from gui.widgets.overlay_view import OverlayView
+from gui.workers import Task
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +137,18 @@ def input_warning(acts: Activations) -> str:
     return ""
 
 
+def tile_layer(raw: np.ndarray, norm: str, max_side: int | None) -> Mosaic:
+    """A layer's maps as one mosaic: per map in [0, 1] (``norm`` "per_map"), or the layer
+    in its own values ("per_layer": the colour bar shows real activations)."""
+    gap = max(1, raw.shape[0] // 12)
+    if norm == "per_layer":
+        m = tile_maps(raw, normalisation="none", gap=gap, max_side=max_side)
+        finite = m.image[np.isfinite(m.image)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        return replace(m, levels=(lo, hi if hi > lo else lo + 1.0))
+    return tile_maps(raw, normalisation="per_map", gap=gap, max_side=max_side)
+
+
 class ActivationsPanel(Panel):
     """Model, image, top-5, layer table, feature-map grid, enlarged map, filters, export.
 
@@ -141,9 +156,12 @@ class ActivationsPanel(Panel):
     -------
     layer_shown(str)
         The grid now shows this layer.
+    exported(object)
+        An export (``export_png``, ``export_npz``) was written; its ``Path``.
     """
 
     layer_shown = Signal(str)
+    exported = Signal(object)
     opens_images = True
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
@@ -248,7 +266,7 @@ class ActivationsPanel(Panel):
 
         box = QGroupBox("Image")
         bl = QVBoxLayout(box)
-        self.source = ImageSource(self._state.runner, "activations")
+        self.source = ImageSource(self._state, "activations")
         self.source.add_special(DRAWN_DIGIT)
         self.source.add_special(LIVE_INPUT)
         self.source.image_loaded.connect(self._on_image_loaded)
@@ -852,16 +870,7 @@ class ActivationsPanel(Panel):
         self.layer_shown.emit(layer)
 
     def _tile(self, raw: np.ndarray, max_side: int | None) -> Mosaic:
-        """The layer's maps as one mosaic: per map in [0, 1], or the layer in its own
-        values (so the colour bar shows real activations)."""
-        norm = self._norm()
-        gap = max(1, raw.shape[0] // 12)
-        if norm == "per_layer":
-            m = tile_maps(raw, normalisation="none", gap=gap, max_side=max_side)
-            finite = m.image[np.isfinite(m.image)]
-            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-            return replace(m, levels=(lo, hi if hi > lo else lo + 1.0))
-        return tile_maps(raw, normalisation="per_map", gap=gap, max_side=max_side)
+        return tile_layer(raw, self._norm(), max_side)
 
     def _grid_pixels(self) -> int:
         """About how many pixels the grid view has on its longer side: a mosaic larger
@@ -1069,8 +1078,12 @@ class ActivationsPanel(Panel):
                     "change of it moves this map pixel (the size of its gradient)."
                 )
 
-        self._state.runner.start(
-            job, pool="model", on_finished=show, on_failed=self.message.show_exception
+        self._state.request(
+            job,
+            key=("effective field", acts.model.serial, acts.input.serial, layer, channel, unit),
+            slot=("effective field", id(self)),
+            on_result=show,
+            on_failed=self.message.show_exception,
         )
 
     def selected_map(self) -> np.ndarray | None:
@@ -1115,43 +1128,81 @@ class ActivationsPanel(Panel):
         self.filters_view.set_title(f"{f.title} (grey = 0{selected})")
 
     # -- export ------------------------------------------------------------------------
-    def export_png(self, path: Path, what: str = "grid") -> Path:
-        """Write the grid or the enlarged map as a figure (atomically): a title, the maps
-        at full resolution in the current colour map (a small map enlarged, nearest
-        neighbour), a colour bar with the values, and a mark on an untrained model's."""
+    def export_png(self, path: Path, what: str = "grid") -> Ticket:
+        """Write the grid or the enlarged map as a figure (atomically, off the UI thread;
+        ``exported`` says when): a title, the maps at full resolution in the current
+        colour map (a small map enlarged, nearest neighbour), a colour bar with the
+        values, and a mark on an untrained model's. ``ValueError`` when there is nothing
+        to export."""
         state = self._state
         acts, layer, index = state.activations, state.selection.layer, state.selection.map
         raw = None if acts is None else acts.layer(layer)
+        cmap = self._cmap_key()
         if what == "grid":
             if raw is None or raw.ndim != 3:
                 raise ValueError("there is no grid of maps to export yet")
-            mosaic = self._tile(raw, None)
-            data, levels = mosaic.image, mosaic.levels
             title = f"{acts.model.loaded.label}: {layer}, {raw.shape[2]} maps"
+
+            norm = self._norm()
+
+            def picture() -> tuple[np.ndarray, tuple[float, float]]:
+                mosaic = tile_layer(raw, norm, None)
+                return mosaic.image, mosaic.levels
+
         elif what == "map":
             data = state.selected_map()
             if data is None:
                 raise ValueError("there is no map to export yet: click one in the grid")
-            finite = data[np.isfinite(data)]
-            levels = (float(finite.min()), float(finite.max())) if finite.size else (0, 1)
             title = f"{acts.model.loaded.label}: {layer} map {index}"
+
+            def picture() -> tuple[np.ndarray, tuple[float, float]]:
+                finite = data[np.isfinite(data)]
+                levels = (float(finite.min()), float(finite.max())) if finite.size else (0, 1)
+                return data, levels
+
         else:
             raise ValueError(f"what must be 'grid' or 'map'. Received: what={what!r}")
-        rgb = enlarge(colourise(data, self._cmap_key(), levels))
         note = "" if acts.model.loaded.trained else "UNTRAINED MODEL: random weights"
-        figure = compose(rgb, title, colour_lut(self._cmap_key()), levels, note)
-        with atomic_path(path, suffix=".png") as tmp:
-            Image.fromarray(figure).save(tmp, format="PNG")
-        return path
 
-    def export_npz(self, path: Path) -> Path:
+        def job(_task: Task) -> Path:
+            data, levels = picture()
+            rgb = enlarge(colourise(data, cmap, levels))
+            figure = compose(rgb, title, colour_lut(cmap), levels, note)
+            with atomic_path(path, suffix=".png") as tmp:
+                Image.fromarray(figure).save(tmp, format="PNG")
+            return path
+
+        return self._export(job, path)
+
+    def export_npz(self, path: Path) -> Ticket:
+        """Write every layer's activations of this input to ``path`` (.npz, compressed,
+        atomically, off the UI thread; ``exported`` says when)."""
         acts = self._state.activations
         if acts is None:
             raise ValueError("there are no activations to export yet")
-        with atomic_path(path, suffix=".npz") as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, **acts.maps)
-        return path
+        maps = acts.maps
+
+        def job(task: Task) -> Path:
+            task.progress(0.0, f"Compressing {len(maps)} layers…")
+            with atomic_path(path, suffix=".npz") as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez_compressed(fh, **dict(maps))
+            return path
+
+        return self._export(job, path)
+
+    def _export(self, job: Callable[[Task], Path], path: Path) -> Ticket:
+        self.message.show_info(f"Exporting {path.name}…")
+        return self._state.request(
+            job,
+            pool="compute",
+            on_result=self._on_exported,
+            on_failed=lambda exc: self.message.show_error(f"Could not export {path.name}: {exc}"),
+        )
+
+    def _on_exported(self, path: Path) -> None:
+        self.message.show_info(f"Saved {path}")
+        self.exported.emit(path)
 
     def _save_dialog(self, title: str, default: str, filt: str) -> Path | None:
         start = Path(str(self._settings.value("activations/export_dir", str(Path.home()))))
@@ -1168,8 +1219,7 @@ class ActivationsPanel(Panel):
         if path is not None:
             try:
                 self.export_png(path, what)
-                self.message.show_info(f"Saved {path}")
-            except (OSError, ValueError) as exc:
+            except ValueError as exc:
                 self.message.show_error(f"Could not export: {exc}")
 
     def export_npz_dialog(self) -> None:
@@ -1177,8 +1227,7 @@ class ActivationsPanel(Panel):
         if path is not None:
             try:
                 self.export_npz(path)
-                self.message.show_info(f"Saved {path}")
-            except (OSError, ValueError) as exc:
+            except ValueError as exc:
                 self.message.show_error(f"Could not export: {exc}")
 
     def prepare_screenshot(self) -> None:

@@ -50,9 +50,10 @@ from engine.editing.triage import (
     digit_batch,
     photo_batch,
 )
+from gui.scheduler import Priority, Ticket
 from gui.state import Activations, AppState, InputKind, OpenModel, Selection
 from gui.widgets.progress_row import ProgressRow
-from gui.workers import Task, Worker
+from gui.workers import Task
 
 log = logging.getLogger(__name__)
 
@@ -128,14 +129,11 @@ class TriageBar(QWidget):
         super().__init__(parent)
         self._state = state
         self._settings = QSettings()
-        # (model id, kind, layer, input serial or None, class or None) -> (model, values):
-        # the model is held so its id cannot be reused while the entry lives.
-        self._results: dict[ResultKey, tuple[OpenModel, np.ndarray]] = {}
-        self._refusals: dict[tuple[int, str], tuple[OpenModel, str]] = {}
-        self._stats: tuple[Activations, str, Any] | None = None  # (acts, layer, ChannelStats)
-        # Cancelled or failed (with the model): not started again until chosen again.
-        self._stopped: dict[ResultKey, tuple[OpenModel, str]] = {}  # (model, "cancelled")
-        self._worker: Worker | None = None
+        # Results are the state's (its scheduler), under ("triage", model serial, kind,
+        # layer, input serial or None, class or None).
+        # Cancelled or failed: not started again until chosen again.
+        self._stopped: dict[ResultKey, str] = {}  # key -> "cancelled" or "failed"
+        self._ticket: Ticket | None = None
         self._pending: ResultKey | None = None
         self._pending_model: OpenModel | None = None
         self._generation = 0  # bumped whenever a result arrives, fails or is cancelled
@@ -291,9 +289,10 @@ class TriageBar(QWidget):
         if by in (MEAN, MAX):
             from engine.editing.surgery import channel_stats
 
-            if self._stats is None or self._stats[0] is not acts or self._stats[1] != layer:
-                self._stats = (acts, layer, channel_stats(raw))
-            stats = self._stats[2]
+            stats = self._state.scheduler.memo(
+                ("channel stats", acts.model.serial, acts.input.serial, layer),
+                lambda: channel_stats(raw),
+            )
             values = stats.mean if by == MEAN else stats.maximum
             self._cancel_unless(None)
         elif by in SLOW:
@@ -313,12 +312,12 @@ class TriageBar(QWidget):
             if refusal:
                 self._cancel_unless(None)
                 note = f"(no ablation effect: {refusal})"
-            elif key in self._results and self._results[key][0] is acts.model:
+            elif self._state.scheduler.cached(key) is not None:
                 self._cancel_unless(None)
-                values = self._results[key][1]
-            elif key in self._stopped and self._stopped[key][0] is acts.model:
+                values = self._state.scheduler.cached(key)
+            elif key in self._stopped:
                 self._cancel_unless(None)
-                word = self._stopped[key][1]
+                word = self._stopped[key]
                 note = f"({self._measure(acts, by, c)} {word}: choose the order again to compute)"
             else:
                 note = f"({self._measure(acts, by, c)}: computing…)"
@@ -348,15 +347,14 @@ class TriageBar(QWidget):
         model = acts.model
         if by == DEAD:  # a digit model's batch does not depend on the input
             serial = None if model.loaded.spec.digit else acts.input.serial
-            return (id(model), DEAD, layer, serial, None)
-        return (id(model), ABLATION, layer, acts.input.serial, c)
+            return ("triage", model.serial, DEAD, layer, serial, None)
+        return ("triage", model.serial, ABLATION, layer, acts.input.serial, c)
 
     def _refusal(self, model: OpenModel, layer: str) -> str:
-        entry = self._refusals.get((id(model), layer))
-        if entry is None or entry[0] is not model:
-            entry = (model, ablation_refusal(model.model, layer))
-            self._refusals[(id(model), layer)] = entry
-        return entry[1]
+        return self._state.scheduler.memo(
+            ("ablation refusal", model.serial, layer),
+            lambda: ablation_refusal(model.model, layer),
+        )
 
     def _update_combo(self, acts: Activations, layer: str, c: int | None) -> None:
         """Name the class in the ablation entry; disable it where the engine refuses."""
@@ -391,7 +389,7 @@ class TriageBar(QWidget):
 
             shown = acts.input.name if acts.input.kind is InputKind.SAMPLE else None
 
-            def job(task: Task) -> np.ndarray:
+            def measure(task: Task) -> np.ndarray:
                 loaded = model.loaded
                 inputs = digit_batch(loaded) if digit else photo_batch(loaded, acts.x, shown)
                 return dead_over_batch(
@@ -400,7 +398,7 @@ class TriageBar(QWidget):
 
         else:
 
-            def job(task: Task) -> np.ndarray:
+            def measure(task: Task) -> np.ndarray:
                 from engine.editing.surgery import ablation_effect
 
                 return ablation_effect(
@@ -416,12 +414,19 @@ class TriageBar(QWidget):
         self.progress.setValue(0)
         self.progress_label.setText(f"Ordering {layer} by {self._measure(acts, by, c)}…")
         self.progress_box.setVisible(True)
-        self._worker = self._state.runner.start(
+        def job(task: Task) -> np.ndarray:
+            v = np.asarray(measure(task), np.float64)
+            v.setflags(write=False)
+            return v
+
+        # Batch work: a new input or layer runs between two of its steps.
+        self._ticket = self._state.request(
             job,
-            pool="model",
+            key=key,
+            priority=Priority.BATCH,
             on_progress=lambda f, _m: self._on_progress(key, f),
-            on_finished=lambda values: self._on_result(key, model, values),
-            on_failed=lambda exc: self._on_failed(key, model, exc),
+            on_result=lambda _values: self._changed(),
+            on_failed=lambda exc: self._on_failed(key, exc),
             on_done=lambda: self._on_done(key),
         )
 
@@ -429,26 +434,18 @@ class TriageBar(QWidget):
         if key == self._pending:
             self.progress.setValue(int(fraction * 1000))
 
-    def _on_result(self, key: ResultKey, model: OpenModel, values: np.ndarray) -> None:
-        reachable = {id(m) for m in self._state.in_use()}
-        if id(model) in reachable:  # else the model was closed or replaced meanwhile
-            v = np.asarray(values, np.float64)
-            v.setflags(write=False)
-            self._results[key] = (model, v)
-        self._changed()
-
-    def _on_failed(self, key: ResultKey, model: OpenModel, exc: BaseException) -> None:
+    def _on_failed(self, key: ResultKey, exc: BaseException) -> None:
         # InterruptedError is the engine's word for cancelled; a computation superseded
         # meanwhile (another layer, input or order) is of no interest any more.
         if isinstance(exc, InterruptedError) or key != self._pending:
             return
-        self._stopped[key] = (model, "failed")
+        self._stopped[key] = "failed"
         self.failed.emit(exc)
         self._changed()
 
     def _on_done(self, key: ResultKey) -> None:
         if key == self._pending:
-            self._pending = self._pending_model = self._worker = None
+            self._pending = self._pending_model = self._ticket = None
             self.progress_box.setVisible(False)
 
     def _cancel_unless(self, key: ResultKey | None) -> None:
@@ -457,22 +454,22 @@ class TriageBar(QWidget):
         if self._pending is None or self._pending == key:
             return
         # A computation superseded is not "stopped": asked for again, it starts again.
-        worker, self._worker, self._pending = self._worker, None, None
+        ticket, self._ticket, self._pending = self._ticket, None, None
         self._pending_model = None
-        if worker is not None:
-            worker.cancel()
+        if ticket is not None:
+            ticket.cancel()
         self.progress_box.setVisible(False)
 
     def cancel(self) -> None:
         """Stop the order being computed; the grid shows the channels by number until the
         order is chosen again."""
-        key, worker = self._pending, self._worker
-        self._worker = self._pending = None
+        key, ticket = self._pending, self._ticket
+        self._ticket = self._pending = None
         self.progress_box.setVisible(False)
-        if worker is not None:
-            worker.cancel()
+        if ticket is not None:
+            ticket.cancel()
         if key is not None and self._pending_model is not None:
-            self._stopped[key] = (self._pending_model, "cancelled")
+            self._stopped[key] = "cancelled"
         self._pending_model = None
         self._changed()
 
@@ -486,11 +483,7 @@ class TriageBar(QWidget):
     # -- the caches follow the open models ---------------------------------------------------
     def _forget_closed_models(self) -> None:
         """Drop what was computed for models no longer open (a replaced, edited one)."""
-        alive = {id(m) for m in self._state.in_use()}
-        self._results = {k: v for k, v in self._results.items() if id(v[0]) in alive}
-        self._refusals = {k: v for k, v in self._refusals.items() if id(v[0]) in alive}
-        self._stopped = {k: v for k, v in self._stopped.items() if id(v[0]) in alive}
-        if self._stats is not None and id(self._stats[0].model) not in alive:
-            self._stats = None
+        alive = {m.serial for m in self._state.in_use()}
+        self._stopped = {k: v for k, v in self._stopped.items() if k[1] in alive}
         self._memo = None
         self._context = None

@@ -49,12 +49,13 @@ from engine.explanation.featurevis_cache import PictureSettings, cache_dir, read
 from engine.explanation.top_examples import MNIST_SOURCE, FolderScan, TopResult
 from engine.util.paths import SAMPLES
 from gui.panels.activations.channel_spin import ChannelSpinBox
+from gui.scheduler import Priority, Ticket
 from gui.state import AppState, InputKind, OpenModel
 from gui.theme import theme
 from gui.widgets.icons import icon_of, to_rgb
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar
-from gui.workers import Cancelled, Task, Worker
+from gui.workers import Cancelled, Task
 
 log = logging.getLogger(__name__)
 
@@ -276,21 +277,20 @@ class FeatureVisView(QWidget):
         super().__init__(parent)
         self._state = state
         self._settings = QSettings()
-        self._digests: dict[int, str] = {}  # OpenModel.serial -> weights digest
         self._digest_pending: int | None = None
         self._digest_make = False  # make the picture once the digest is known
-        self._worker: Worker | None = None  # the one picture job in flight
+        self._worker: Ticket | None = None  # the one picture job in flight
         self._job: Job | None = None  # what it makes
         self._single: tuple[Target, int] | None = None  # a picture asked for, not started
         self._run: LayerRun | None = None
         self._gallery_tag: tuple[Any, ...] | None = None
         self._gallery_order: list[int] = []  # the channels in the gallery, ascending
-        self._gallery_worker: Worker | None = None
+        self._gallery_worker: Ticket | None = None
         self._gallery_layer: str | None = None
         self._settings_note = False  # the settings changed: say the other pictures are kept
         self._shown: tuple[tuple[Any, ...], int] | None = None  # (tag, channel) of the image
         self._vis: featurevis.Visualisation | None = None
-        self._top_worker: Worker | None = None
+        self._top_worker: Ticket | None = None
         self._top: TopResult | None = None
         self._top_about: tuple[Any, ...] | None = None  # (serial, layer, channel) asked last
         self._scans: dict[str, FolderScan] = {}
@@ -625,7 +625,7 @@ class FeatureVisView(QWidget):
             self._show_nothing("")
             self._clear_gallery()
             return
-        digest = self._digests.get(t.model.serial)
+        digest = self._digest_of(t.model.serial)
         if digest is None:
             self._find_digest(t.model, make)
             return
@@ -657,6 +657,14 @@ class FeatureVisView(QWidget):
                 "what it wants."
             )
 
+    def _digest_of(self, serial: int) -> str | None:
+        """The weights digest of the model with this serial, if it was read."""
+        return self._state.scheduler.cached(("weights digest", serial))
+
+    def _know_digest(self, serial: int, digest: str) -> None:
+        if self._digest_of(serial) is None:
+            self._state.scheduler.cache.put(("weights digest", serial), digest)
+
     def _find_digest(self, model: OpenModel, make: bool) -> None:
         """The weights digest of ``model``, once per model (VGG16's reads 138M weights)."""
         self._digest_make = self._digest_make or make
@@ -670,7 +678,6 @@ class FeatureVisView(QWidget):
                 return
             self._digest_pending = None
             if self._state.model is model:  # still the weights it was computed from
-                self._digests[model.serial] = digest
                 make, self._digest_make = self._digest_make, False
                 self._refresh(make)
 
@@ -679,10 +686,10 @@ class FeatureVisView(QWidget):
                 self._digest_pending = None
             self.message.show_exception(exc, "Could not read the model's weights: ")
 
-        self._state.runner.start(
+        self._state.request(
             lambda _task: featurevis.weights_digest(model.loaded),
-            pool="model",
-            on_finished=done,
+            key=("weights digest", model.serial),
+            on_result=done,
             on_failed=failed,
         )
 
@@ -782,15 +789,16 @@ class FeatureVisView(QWidget):
             finished: Callable[[Any], None] = lambda plan: self._on_plan(job, plan)  # noqa: E731
         else:
             expect = (
-                self._run.digest if job.run and self._run else self._digests.get(t.model.serial)
+                self._run.digest if job.run and self._run else self._digest_of(t.model.serial)
             )
             fn = lambda task: make_picture(t, channel, expect, task)  # noqa: E731
             finished = lambda made: made is None and self._on_weights_changed(job)  # noqa: E731
-        worker = self._state.runner.start(
+        # Batch work: the input, a layer or a map clicked meanwhile run between two steps.
+        worker = self._state.request(
             fn,
-            pool="model",
+            priority=Priority.BATCH,
             on_record=lambda record: self._on_record(job, record),
-            on_finished=finished,
+            on_result=finished,
             on_failed=lambda exc: self._on_job_failed(job, exc),
             on_done=lambda: self._on_job_done(worker),
         )
@@ -833,7 +841,7 @@ class FeatureVisView(QWidget):
             return
         run.digest, run.todo = plan
         if self._state.model is job.target.model:
-            self._digests.setdefault(job.target.model.serial, run.digest)
+            self._know_digest(job.target.model.serial, run.digest)
 
     def _on_record(self, job: Job, record: Frame | Made) -> None:
         if isinstance(record, Made):
@@ -864,7 +872,7 @@ class FeatureVisView(QWidget):
         run = self._run
         t = job.target
         if self._state.model is t.model:
-            self._digests.setdefault(t.model.serial, made.digest)
+            self._know_digest(t.model.serial, made.digest)
         if job.run and run is not None and run.target is t and run.todo is not None:
             if made.channel in run.todo:
                 run.todo.remove(made.channel)
@@ -898,7 +906,7 @@ class FeatureVisView(QWidget):
             return
         self.message.show_exception(exc, "Could not make the picture: ")
 
-    def _on_job_done(self, worker: Worker) -> None:
+    def _on_job_done(self, worker: Ticket) -> None:
         if worker is not self._worker:
             return
         self._worker = self._job = None
@@ -1033,10 +1041,10 @@ class FeatureVisView(QWidget):
                 self._add_to_gallery(t, c, image)
             self._update_gallery_label(t)
 
-        self._gallery_worker = self._state.runner.start(
+        self._gallery_worker = self._state.request(
             job,
             pool="compute",
-            on_finished=done,
+            on_result=done,
             on_failed=lambda exc: self.message.show_exception(exc, "Could not read the cache: "),
         )
 
@@ -1281,17 +1289,17 @@ class FeatureVisView(QWidget):
                 self.top_button.setEnabled(True)
                 self.top_cancel.setEnabled(False)
 
-        worker = self._state.runner.start(
+        worker = self._state.request(
             job,
-            pool="model",
+            priority=Priority.BATCH,
             on_progress=lambda f, _m: self.top_progress.setValue(int(f * 1000)),
-            on_finished=lambda result: self._on_top(result, worker),
+            on_result=lambda result: self._on_top(result, worker),
             on_failed=lambda exc: self._on_top_failed(exc, worker),
             on_done=done,
         )
         self._top_worker = worker
 
-    def _on_top(self, result: TopResult, worker: Worker) -> None:
+    def _on_top(self, result: TopResult, worker: Ticket) -> None:
         if worker is not self._top_worker:
             return
         layer, channel = result.layer, result.channel
@@ -1329,7 +1337,7 @@ class FeatureVisView(QWidget):
         if result.notes:
             self.message.show_info(" ".join(result.notes))
 
-    def _on_top_failed(self, exc: BaseException, worker: Worker) -> None:
+    def _on_top_failed(self, exc: BaseException, worker: Ticket) -> None:
         if worker is not self._top_worker:
             return
         self.top_label.setText("No top 9.")

@@ -46,7 +46,6 @@ from gui.theme import theme
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar
 from gui.widgets.overlay_view import OverlayView
-from gui.workers import LatestOnly
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +108,6 @@ class DrawPanel(Panel):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._state = state
-        self._runner = state.runner
         self._classifiers: dict[str, tuple[DigitClassifier, OpenModel]] = {}
         # The classifier used before the last one, per key: the trained model while an
         # edited copy is in use (and the other way round), so undo needs no rebuild.
@@ -117,9 +115,6 @@ class DrawPanel(Panel):
         self._prediction: DigitPrediction | None = None
         self._shown_primary: DigitClassifier | None = None
         self._second: DigitPrediction | None = None
-        self._latest = LatestOnly(self._runner, pool="model")
-        self._latest.result.connect(self._on_prediction)
-        self._latest.failed.connect(lambda exc: self.message.show_error(str(exc)))
         self._train_dialog: TrainDialog | None = None
         self._build_ui()
         state.model_opened.connect(self._on_model_opened)
@@ -330,10 +325,9 @@ class DrawPanel(Panel):
             return
         if key == self._keys()[0]:
             self.guess_label.setText("Loading the model…")
-        self._runner.start(
+        self._state.request(
             lambda _task: DigitClassifier(model.model, model_key=key),
-            pool="model",
-            on_finished=lambda c: self._on_classifier(key, c, model),
+            on_result=lambda c: self._on_classifier(key, c, model),
             on_failed=self._on_model_failed_exc,
         )
 
@@ -454,8 +448,14 @@ class DrawPanel(Panel):
         ink, explain = self.canvas.ink(), self.explain_check.isChecked()
         untouched = self.canvas.has_base() and self.canvas.stroke_count() == 0
         exact = self._state.drawn_digit if untouched else None
-        self._latest.submit(
-            lambda: [classify(c, ink, explain and i == 0, exact) for i, c in enumerate(classifiers)]
+        # A stroke: only the newest drawing's waiting request runs.
+        self._state.request(
+            lambda _task: [
+                classify(c, ink, explain and i == 0, exact) for i, c in enumerate(classifiers)
+            ],
+            slot=("draw", id(self)),
+            on_result=self._on_prediction,
+            on_failed=lambda exc: self.message.show_error(str(exc)),
         )
 
     def _on_digit_opened(self, pixels: np.ndarray, name: str) -> None:
@@ -536,7 +536,7 @@ class DrawPanel(Panel):
     # -- training ------------------------------------------------------------------------
     def open_train_dialog(self) -> TrainDialog:
         if self._train_dialog is None:
-            self._train_dialog = TrainDialog(self._runner, self)
+            self._train_dialog = TrainDialog(self._state, self)
             self._train_dialog.training_finished.connect(self._on_trained)
             self._train_dialog.run_kept.connect(lambda _r: self._show_weights_info())
         self._train_dialog.show()

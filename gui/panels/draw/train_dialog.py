@@ -30,9 +30,11 @@ from PySide6.QtWidgets import (
 from engine.models.mnist_data import load_mnist
 from engine.models.mnist_model import DIGIT_MODELS, use_weights, weights_info
 from engine.models.training import TrainRecord, TrainResult, train_mnist
+from gui.scheduler import Priority, Ticket
+from gui.state import AppState
 from gui.theme import theme
 from gui.widgets.message_bar import MessageBar
-from gui.workers import Task, Worker, WorkerRunner
+from gui.workers import Task
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +117,12 @@ class TrainDialog(QDialog):
     training_finished = Signal(object)
     run_kept = Signal(object)
 
-    def __init__(self, runner: WorkerRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Train a digit model")
         self.resize(720, 560)
-        self._runner = runner
-        self._worker: Worker | None = None
+        self._state = state
+        self._worker: Ticket | None = None
         self._settings = QSettings()
         lay = QVBoxLayout(self)
         form = QFormLayout()
@@ -296,12 +298,13 @@ class TrainDialog(QDialog):
             self.batch_spin.value(),
             self.augment_check.isChecked(),
         )
-        self._worker = self._runner.start(
+        self._worker = self._state.request(
             lambda task: _train_job(task, key, path, epochs, batch, augment),
             pool="train",
+            priority=Priority.BATCH,
             on_record=self._on_record,
             on_progress=self._on_progress,
-            on_finished=self._on_finished,
+            on_result=self._on_finished,
             on_failed=self._on_failed,
             on_cancelled=self._on_cancelled,
             on_done=lambda: self._set_running(False),
@@ -309,7 +312,7 @@ class TrainDialog(QDialog):
 
     def cancel(self) -> None:
         if self._worker is not None:
-            self._worker.cancel()
+            self._worker.stop()
             self.status_label.setText("Cancelling after the current batch…")
 
     def _set_running(self, running: bool) -> None:

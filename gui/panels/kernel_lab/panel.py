@@ -46,7 +46,6 @@ from gui.widgets.image_source import ImageSource, dropped_path
 from gui.widgets.kernel_grid import KernelGrid
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar
-from gui.workers import LatestOnly, WorkerRunner
 
 log = logging.getLogger(__name__)
 
@@ -131,17 +130,11 @@ class KernelLabPanel(Panel):
     map_updated = Signal(object)
     opens_images = True
 
-    def __init__(
-        self, runner: WorkerRunner, state: AppState | None = None, parent: QWidget | None = None
-    ) -> None:
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAcceptDrops(True)
-        self._runner = runner
-        self._state = state  # None: the lab alone (no model to put a kernel into)
+        self._state = state
         self._settings = QSettings()
-        self._latest = LatestOnly(runner)
-        self._latest.result.connect(self._on_result)
-        self._latest.failed.connect(self._on_compute_failed)
         self._image_rgb: np.ndarray | None = None
         self._grey = lecture.BINARY_5X5.astype(np.float64)
         # Layers of kernels. The first layer's are (F, F) on the grey picture, (F, F, 3)
@@ -181,7 +174,7 @@ class KernelLabPanel(Panel):
 
         box = QGroupBox("Input")
         lay = QHBoxLayout(box)
-        self.source = ImageSource(self._runner, "kernel_lab", specials=[LECTURE_INPUT])
+        self.source = ImageSource(self._state, "kernel_lab", specials=[LECTURE_INPUT])
         self.source.special_chosen.connect(self._on_special_chosen)
         self.source.image_loaded.connect(self._on_image_loaded)
         self.source.loading.connect(lambda name: self.message.show_info(f"Opening {name}…"))
@@ -219,7 +212,6 @@ class KernelLabPanel(Panel):
             "watch the prediction, the maps and the test accuracy follow"
         )
         self.put_button.clicked.connect(self.put_kernel_dialog)
-        self.put_button.setVisible(self._state is not None)
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.remove_button)
         buttons.addWidget(self.put_button)
@@ -476,7 +468,7 @@ class KernelLabPanel(Panel):
 
     def dropEvent(self, event) -> None:
         path = dropped_path(event)
-        if path is not None and path.suffix.lower() == ".json" and self._state is not None:
+        if path is not None and path.suffix.lower() == ".json":
             self._state.open_scene_file(path)
         elif path is not None:
             self.load_file(path)
@@ -657,8 +649,6 @@ class KernelLabPanel(Panel):
         """Ask where the selected kernel goes in a trained model, then put it there."""
         from gui.panels.kernel_lab.put_kernel_dialog import PutKernelDialog
 
-        if self._state is None:
-            return
         if self._state.tensorflow_version is None:
             self.message.show_info("TensorFlow is still loading: try again in a moment.")
             return
@@ -742,7 +732,15 @@ class KernelLabPanel(Panel):
         image = self._image_rgb / 255.0 if self._colour else self._grey
         layers = [[k.copy() for k in layer] for layer in self._layers]
         stride, relu = self.stride_spin.value(), self.relu_check.isChecked()
-        self._latest.submit(lambda: compute_stack(image, layers, stride, paddings, relu))
+        # Typing into a kernel cell: only the newest waiting request runs (numpy, on
+        # the compute thread, so the model thread's work does not hold it up).
+        self._state.request(
+            lambda _task: compute_stack(image, layers, stride, paddings, relu),
+            pool="compute",
+            slot=("kernel lab", id(self)),
+            on_result=self._on_result,
+            on_failed=self._on_compute_failed,
+        )
 
     def _on_compute_failed(self, exc: BaseException) -> None:
         self.message.show_error(str(exc))
@@ -996,4 +994,4 @@ class KernelLabPanel(Panel):
 if __name__ == "__main__":
     from gui.preview import preview
 
-    preview(lambda state: KernelLabPanel(state.runner), (1200, 750), tensorflow=False)
+    preview(KernelLabPanel, (1200, 750), tensorflow=False)

@@ -8,11 +8,11 @@ one is measured again in the background and a running evaluation cancelled. An e
 model is compared with the trained one it came from (``state.original(key)``, measured
 too when it is not yet): both accuracies, and the digits the edits broke (right when
 trained, wrong now) and mended, which the gallery can show alone. A retrained model is
-compared with the weights it replaced. Results are cached per (model serial, test set).
+compared with the weights it replaced. Results are the state's (``gui.scheduler``), kept
+per (model serial, test set), like the digits they were measured on.
 
-The evaluation runs on the model thread in chunks of ``CHUNK`` digits, each its own job,
-so that the other panels' work on the same thread (live drawing, activations) waits for
-one chunk at most, never for the whole 10,000.
+The evaluation is batch work on the model thread: the other panels' work there (live
+drawing, activations) runs between two of its batches, never after the whole 10,000.
 """
 
 from __future__ import annotations
@@ -49,12 +49,13 @@ from engine.editing.surgery import Evaluation, evaluate
 from engine.models.mnist_data import bundled_test_digits, keras_mnist_cache, load_test_split
 from engine.models.zoo import LENET5, MODEL_TITLES
 from gui.panels.base import Panel
-from gui.state import MNIST_KEY, AppState, OpenModel
+from gui.scheduler import Priority, Ticket
+from gui.state import MNIST_KEY, AppState, OpenModel, evaluation_key
 from gui.theme import theme
 from gui.widgets.icons import icon_of
 from gui.widgets.message_bar import MessageBar
 from gui.widgets.progress_row import ProgressRow
-from gui.workers import Cancelled, Task, Worker
+from gui.workers import Cancelled, Task
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,6 @@ DATA_LABELS = {
     CHOOSE: "A .npz file…",
 }
 #: Digits per model-thread job.
-CHUNK = 1000
 #: The most digits the gallery shows at once (the most confident ones).
 GALLERY_LIMIT = 500
 #: A digit's icon side in the gallery (28 px enlarged, nearest neighbour).
@@ -99,6 +99,8 @@ class TestResult:
     previous: float | None = None
     original: OpenModel | None = None
     trained: Evaluation | None = None
+    #: The test digits (x uint8 (N, 28, 28), y (N,)) the evaluation was measured on.
+    digits: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def accuracy(self) -> float:
@@ -119,15 +121,17 @@ class TestResult:
 
 @dataclass(eq=False)
 class _Run:
-    """One evaluation in flight: a data job, then a model job per chunk."""
+    """One evaluation in flight: reading the digits, then the model on them (batch work
+    on the model thread: a new input or layer runs between two of its batches)."""
 
     model: OpenModel
     dataset: str
-    x: np.ndarray | None = None
-    y: np.ndarray | None = None
-    done: int = 0
-    parts: list[np.ndarray] | None = None
-    worker: Worker | None = None
+    ticket: Ticket | None = None
+
+
+def digits_key(dataset: str) -> tuple[str, str]:
+    """The scheduler's key of a test set's digits."""
+    return ("test digits", dataset)
 
 
 def read_test_set(dataset: str) -> tuple[np.ndarray, np.ndarray]:
@@ -193,10 +197,7 @@ class TestSetPanel(Panel):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._state = state
-        self._runner = state.runner
         self._settings = QSettings()
-        self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._results: dict[tuple[int, str], Evaluation] = {}  # (model serial, test set)
         # Per (model key, test set): the lineage and accuracy of the trained (not edited)
         # model last shown, for "was … now" after retraining.
         self._last: dict[tuple[str, str], tuple[int, float]] = {}
@@ -458,9 +459,9 @@ class TestSetPanel(Panel):
         # Read it again, it may have changed: its digits and every result measured on
         # them go together (a result kept without its digits could not be drawn).
         dataset = f"{FILE}:{path}"
-        self._data.pop(dataset, None)
-        for cached in [k for k in self._results if k[1] == dataset]:
-            del self._results[cached]
+        self._state.scheduler.forget(
+            lambda k: k != digits_key(dataset) and not (k[0] == "evaluation" and k[2] == dataset)
+        )
         if self._shown is not None and self._shown.dataset == dataset:
             self._show_nothing()
         with QSignalBlocker(self.data_combo):
@@ -478,12 +479,6 @@ class TestSetPanel(Panel):
             self._request()
 
     def _on_model_opened(self, key: str) -> None:
-        if key in MODELS:
-            # Models still in use (undoing every edit brings the original object
-            # back; an edited model's trained original stays): their results are kept.
-            live = {m.serial for m in self._state.in_use()}
-            for cached in [k for k in self._results if k[0] not in live]:
-                del self._results[cached]  # a replaced model's results go with it
         if key == self.model_key():
             self._request()
 
@@ -530,9 +525,9 @@ class TestSetPanel(Panel):
                 self.accuracy_label.setText(f"Loading {MODELS[key]}…")
                 self._state.load_model(key)
             return
-        cached = self._results.get((model.serial, dataset))
+        cached = self._evaluation(model, dataset)
         original = self._state.original(key)
-        if cached is not None and (original is None or (original.serial, dataset) in self._results):
+        if cached is not None and (original is None or self._evaluation(original, dataset)):
             self._stop_run()
             self._show_result(model, dataset, cached)
             return
@@ -560,56 +555,57 @@ class TestSetPanel(Panel):
         self._run = run
         self._set_running(True)
         self.progress.setValue(0)
-        if dataset in self._data:
-            self._on_data(run, self._data[dataset])
-            return
         self.progress.setFormat("Reading the test digits…")
-        run.worker = self._runner.start(
+        run.ticket = self._state.request(
             lambda _task: read_test_set(dataset),
+            key=digits_key(dataset),
             pool="compute",
-            on_finished=lambda data: self._on_data(run, data),
+            on_result=lambda data: self._on_data(run, data),
             on_failed=lambda exc: self._on_run_failed(run, exc),
         )
+
+    def _evaluation(self, model: OpenModel, dataset: str) -> Evaluation | None:
+        """``model``'s result on ``dataset`` if the state's scheduler holds it."""
+        return self._state.scheduler.cached(evaluation_key(model, dataset))
+
+    def _digits(self, dataset: str) -> tuple[np.ndarray, np.ndarray] | None:
+        shown = self._shown
+        if shown is not None and shown.dataset == dataset and shown.digits is not None:
+            return shown.digits
+        return self._state.scheduler.cached(digits_key(dataset))
 
     def _on_data(self, run: _Run, data: tuple[np.ndarray, np.ndarray]) -> None:
         if run is not self._run:
             return
-        self._data[run.dataset] = data
-        run.x, run.y = data
-        run.parts = []
-        if len(run.x) == 0:
+        x, y = data
+        n = len(x)
+        if n == 0:
             self._on_run_failed(
                 run, ValueError(f"{self._dataset_label(run.dataset)} holds no test digits")
             )
             return
-        self._next_chunk(run)
-
-    def _next_chunk(self, run: _Run) -> None:
-        n = len(run.x)
-        part = slice(run.done, min(run.done + CHUNK, n))
-        model, x, y, start = run.model.model, run.x[part], run.y[part], part.start
+        model = run.model.model
         name = MODELS.get(run.model.key, run.model.key)
         if run.model is self._state.original(run.model.key):
             name += " as trained"  # to compare the edited one with
 
-        def job(task: Task) -> np.ndarray:
+        def job(task: Task) -> Evaluation:
             def progress(fraction: float, _message: str) -> None:
-                done = start + round(fraction * len(x))
-                task.progress(done / n, f"{name}: {done:,} of {n:,} digits")
+                done = round(fraction * n)
+                task.progress(fraction, f"{name}: {done:,} of {n:,} digits")
 
             try:
-                return evaluate(
-                    model, x, y, progress=progress, cancelled=task.cancelled
-                ).probabilities
+                return evaluate(model, x, y, progress=progress, cancelled=task.cancelled)
             except InterruptedError:
                 raise Cancelled() from None
 
-        self.progress.setFormat(f"{name}: {start:,} of {n:,} digits")
-        run.worker = self._runner.start(
+        self.progress.setFormat(f"{name}: 0 of {n:,} digits")
+        run.ticket = self._state.request(
             job,
-            pool="model",
+            key=evaluation_key(run.model, run.dataset),
+            priority=Priority.BATCH,
             on_progress=lambda fraction, message: self._on_progress(run, fraction, message),
-            on_finished=lambda p: self._on_chunk(run, p),
+            on_result=lambda evaluation: self._on_evaluated(run, evaluation),
             on_failed=lambda exc: self._on_run_failed(run, exc),
         )
 
@@ -618,16 +614,9 @@ class TestSetPanel(Panel):
             self.progress.setValue(round(1000 * fraction))
             self.progress.setFormat(message)
 
-    def _on_chunk(self, run: _Run, probabilities: np.ndarray) -> None:
+    def _on_evaluated(self, run: _Run, evaluation: Evaluation) -> None:
         if run is not self._run:
             return
-        run.parts.append(probabilities)
-        run.done += len(probabilities)
-        if run.done < len(run.x):
-            self._next_chunk(run)
-            return
-        evaluation = Evaluation.of(np.concatenate(run.parts), run.y)
-        self._results[(run.model.serial, run.dataset)] = evaluation
         self._run = None
         self._set_running(False)
         log.info(
@@ -680,8 +669,8 @@ class TestSetPanel(Panel):
 
     def _stop_run(self) -> None:
         run, self._run = self._run, None
-        if run is not None and run.worker is not None:
-            run.worker.cancel()  # it stops at its next batch; its results are ignored
+        if run is not None and run.ticket is not None:
+            run.ticket.cancel()  # it stops at its next batch; its results are ignored
         self._set_running(False)
 
     def _set_running(self, running: bool) -> None:
@@ -764,9 +753,10 @@ class TestSetPanel(Panel):
             if last is not None and last[0] != model.lineage:
                 self._was[mark] = last[1]
             self._last[(model.key, dataset)] = (model.lineage, evaluation.accuracy)
-        trained = None if original is None else self._results.get((original.serial, dataset))
+        trained = None if original is None else self._evaluation(original, dataset)
         previous = self._was.get(mark) if original is None else None
-        result = TestResult(model, dataset, evaluation, previous, original, trained)
+        digits = self._digits(dataset)
+        result = TestResult(model, dataset, evaluation, previous, original, trained, digits)
         # The chosen cell stays while the digits do (a model replaced, another chosen).
         same_digits = self._shown is not None and self._shown.dataset == dataset
         self._shown = result
@@ -976,7 +966,7 @@ class TestSetPanel(Panel):
         self._hide_opened()  # what it said was of the digits shown before
         result = self._shown
         ev = result.evaluation
-        x = self._data[result.dataset][0]
+        x = result.digits[0]
         shown = indices[:GALLERY_LIMIT]
         more = f", the {len(shown):,} most confident shown" if len(indices) > len(shown) else ""
         order = ", most confident first" if len(indices) > 1 else ""
@@ -1026,7 +1016,7 @@ class TestSetPanel(Panel):
             and self._opened[2] is self._state.input
         ):
             return  # a click and its double-click open it once
-        x, y = self._data[dataset]
+        x, y = self._shown.digits
         name = f"test digit #{index} (a {int(y[index])})"
         self._state.open_digit(np.array(x[index]), name)
         self._opened = (dataset, index, self._state.input)

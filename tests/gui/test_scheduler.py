@@ -1,0 +1,145 @@
+"""The scheduler: interactive requests before batch work, superseded ones dropped, one
+bounded cache, a result computed once however often it is asked for."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from gui.scheduler import Priority, ResultCache, Scheduler, nbytes_of
+from gui.workers import WorkerRunner
+
+TIMEOUT = 10_000
+
+
+@pytest.fixture
+def scheduler(qtbot):
+    runner = WorkerRunner()
+    s = Scheduler(runner, budget_mb=64)
+    yield s
+    s.shutdown()
+    runner.shutdown()
+
+
+def _batch(log, steps, gate=None):
+    """A batch job of ``steps`` slices; each slice is a yield point (``task.progress``)."""
+
+    def job(task):
+        for i in range(steps):
+            if gate is not None:
+                gate.wait(5)
+            log.append(f"batch {i}")
+            time.sleep(0.01)
+            task.progress((i + 1) / steps, "")
+        return "batch done"
+
+    return job
+
+
+def test_an_interactive_request_waits_for_one_slice_not_the_whole_batch_job(qtbot, scheduler):
+    log, gate = [], threading.Event()
+    done = []
+    scheduler.request(
+        _batch(log, 50, gate), priority=Priority.BATCH, on_result=done.append
+    )
+    scheduler.request(lambda task: log.append("input") or "maps", on_result=done.append)
+    gate.set()
+    qtbot.waitUntil(lambda: len(done) == 2, timeout=TIMEOUT)
+    # The input ran after the batch job's first slice, 49 slices before it ended.
+    assert log.index("input") == 1, log
+    assert done == ["maps", "batch done"]
+
+
+def test_waiting_requests_run_interactive_first_then_in_order(qtbot, scheduler):
+    log, gate = [], threading.Event()
+    scheduler.request(lambda task: gate.wait(5), priority=Priority.INTERACTIVE)
+    for name, priority in (("b1", Priority.BATCH), ("i1", 0), ("b2", Priority.BATCH), ("i2", 0)):
+        scheduler.request(lambda task, n=name: log.append(n), priority=priority)
+    gate.set()
+    qtbot.waitUntil(lambda: len(log) == 4, timeout=TIMEOUT)
+    assert log == ["i1", "i2", "b1", "b2"]
+
+
+def test_a_newer_request_in_a_slot_drops_the_waiting_one(qtbot, scheduler):
+    ran, shown, gate = [], [], threading.Event()
+    scheduler.request(lambda task: gate.wait(5))  # keeps the thread busy
+    for n in range(5):
+        scheduler.request(
+            lambda task, n=n: ran.append(n) or n, slot="brush", on_result=shown.append
+        )
+    gate.set()
+    qtbot.waitUntil(lambda: shown == [4], timeout=TIMEOUT)
+    qtbot.wait(50)
+    assert ran == [4] and shown == [4]
+
+
+def test_a_superseded_running_batch_job_is_asked_to_stop(qtbot, scheduler):
+    log, cancelled = [], []
+    scheduler.request(
+        _batch(log, 500),
+        priority=Priority.BATCH,
+        slot="picture",
+        cancel_running=True,
+        on_cancelled=lambda: cancelled.append(True),
+    )
+    qtbot.waitUntil(lambda: len(log) > 2, timeout=TIMEOUT)
+    result = []
+    scheduler.request(
+        lambda task: "new", priority=Priority.BATCH, slot="picture", on_result=result.append
+    )
+    qtbot.waitUntil(lambda: result == ["new"] and bool(cancelled), timeout=TIMEOUT)
+    assert len(log) < 500
+
+
+def test_a_result_is_computed_once_and_handed_back_from_the_cache(qtbot, scheduler):
+    runs, got, gate = [], [], threading.Event()
+
+    def job(task):
+        gate.wait(5)
+        runs.append(1)
+        return np.ones(10)
+
+    scheduler.request(job, key=("heat", 1, 2), on_result=got.append)
+    scheduler.request(job, key=("heat", 1, 2), on_result=got.append)  # in flight: shared
+    gate.set()
+    qtbot.waitUntil(lambda: len(got) == 2, timeout=TIMEOUT)
+    later = []
+    scheduler.request(job, key=("heat", 1, 2), on_result=later.append)
+    assert len(later) == 1  # at once, from the cache
+    assert runs == [1]
+    assert scheduler.cache.nbytes == 80
+
+
+def test_the_cache_stays_within_its_budget_dropping_the_least_recently_used():
+    cache = ResultCache(budget=1000)
+    for k in range(5):
+        cache.put(k, np.zeros(300, np.uint8))
+    assert cache.keys() == [2, 3, 4] and cache.nbytes == 900
+    cache.get(2)  # used: now the newest
+    cache.put(5, np.zeros(300, np.uint8))
+    assert cache.keys() == [4, 2, 5]
+    cache.put("huge", np.zeros(2000, np.uint8))  # over the whole budget: not kept
+    assert "huge" not in cache and cache.nbytes == 900
+
+
+def test_sizes_count_arrays_not_shared_models():
+    class Model:
+        def __init__(self):
+            self.weights = np.zeros(1000)
+
+    model = Model()
+    result = {"maps": [np.zeros((4, 4), np.float32)], "model": model}
+    assert nbytes_of(result) == 64 + 8000
+    assert nbytes_of(result, shared=(Model,)) == 64
+
+
+def test_a_cancelled_waiting_request_never_runs(qtbot, scheduler):
+    ran, ended, gate = [], [], threading.Event()
+    scheduler.request(lambda task: gate.wait(5))
+    ticket = scheduler.request(lambda task: ran.append(1), on_done=lambda: ended.append(1))
+    ticket.cancel()
+    gate.set()
+    qtbot.waitUntil(lambda: ended == [1], timeout=TIMEOUT)
+    qtbot.wait(50)
+    assert ran == []

@@ -1,6 +1,10 @@
 """The headless commands of ``main.py`` (no Qt): ``train``, ``predict``, ``activations``
 and ``summary``.
 
+``--model`` is a zoo key, a Keras model file (.keras, .h5) or an ONNX file (.onnx, run by
+ONNX Runtime: ``engine.models.onnx_model``); ``summary``'s blocks are the model's
+single-entry regions (``engine.inspection.blocks``).
+
 Results go to stdout (with ``--json``, exactly one JSON document); progress and notes to
 stderr; an error the person can fix (a missing or damaged file, a bad option, no network
 for pretrained weights) is one line on stderr naming the file and the problem, with exit
@@ -133,16 +137,16 @@ def _load_model(args: argparse.Namespace, notes: bool = True) -> LoadedModel:
     if args.size is not None and args.size < 1:
         raise CliError(f"--size must be >= 1. Received: --size {args.size}")
     _progress(f"loading {MODEL_TITLES.get(args.model, args.model)}…")
+    scaling = None if args.scaling == "auto" else args.scaling
     try:
-        # Keras prints its download progress to stdout, which holds the results.
-        with contextlib.redirect_stdout(sys.stderr):
-            loaded = load_model(
-                args.model,
-                weights,
-                scaling=None if args.scaling == "auto" else args.scaling,
-                size=args.size,
-                labels=args.labels,
-            )
+        if Path(args.model).suffix.lower() == ".onnx":
+            loaded = _load_onnx(args, scaling)
+        else:
+            # Keras prints its download progress to stdout, which holds the results.
+            with contextlib.redirect_stdout(sys.stderr):
+                loaded = load_model(
+                    args.model, weights, scaling=scaling, size=args.size, labels=args.labels
+                )
     except PretrainedUnavailable as exc:
         raise CliError(f"{exc} (--weights FILE or --weights none)") from exc
     except (ModelLoadError, ValueError, OSError) as exc:
@@ -154,6 +158,18 @@ def _load_model(args: argparse.Namespace, notes: bool = True) -> LoadedModel:
         if loaded.scaling_source.value in ("guessed", "detected"):
             _progress(f"note: {loaded.scaling_note}")
     return loaded
+
+
+def _load_onnx(args: argparse.Namespace, scaling: str | None) -> LoadedModel:
+    """An ONNX file (``engine.models.onnx_model``): its weights are in it."""
+    from engine.models.onnx_model import load_onnx
+
+    if args.weights not in (None, "imagenet"):
+        raise CliError(
+            f"'{Path(args.model).name}' is an ONNX file with its own weights: --weights is "
+            "for the zoo's models and Keras files"
+        )
+    return load_onnx(args.model, scaling, args.size, args.labels)
 
 
 def _read_image(path: str) -> np.ndarray:
@@ -295,12 +311,15 @@ def activations_cli(args: argparse.Namespace) -> int:
 
 def summary_table(loaded: LoadedModel) -> dict[str, Any]:
     """The ``summary --json`` document: every layer's name, type, output shape, params,
-    MACs and block, and the totals."""
-    from engine.inspection.activations import block_of, layer_summary
+    MACs and block (``engine.inspection.blocks``: the model's single-entry regions), and
+    the totals."""
+    from engine.inspection.activations import layer_summary
     from engine.inspection.architecture import model_graph
+    from engine.inspection.blocks import block_names
 
     graph = model_graph(loaded.model)
     macs = {node.name: node.macs for node in graph.nodes}
+    blocks = block_names(graph)
     return {
         "layers": [
             {
@@ -309,13 +328,19 @@ def summary_table(loaded: LoadedModel) -> dict[str, Any]:
                 "output_shape": list(row.output_shape),
                 "params": row.params,
                 "macs": int(macs.get(row.name, 0)),
-                "block": block_of(row.name),
+                "block": blocks.get(row.name, row.name),
             }
             for row in layer_summary(loaded.model)
         ],
-        "total_params": int(loaded.model.count_params()),
+        "total_params": int(graph.total_params),
         "total_macs": int(graph.total_macs),
     }
+
+
+def _is_onnx(loaded: LoadedModel) -> bool:
+    from engine.models.onnx_model import is_onnx
+
+    return is_onnx(loaded.model)
 
 
 def summary_cli(args: argparse.Namespace) -> int:
@@ -343,7 +368,10 @@ def summary_cli(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {out:<18} {params:>12,} {macs:>15,}  {block}")
     print(f"Total params: {table['total_params']:,}")
     print(f"Total MACs: {table['total_macs']:,} (multiply-accumulates for one image)")
-    if loaded.spec.free_size:
+    if loaded.spec.free_size and _is_onnx(loaded):
+        h, w = loaded.spec.size_for(loaded.spec.short_side or 224, loaded.spec.short_side or 224)
+        print(f"(the input size is free: MACs at {h}x{w}, --size to choose)")
+    elif loaded.spec.free_size:
         print("(the input size is free: MACs count one position of each unsized map)")
     return 0
 

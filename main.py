@@ -106,8 +106,9 @@ def _model_options(weights_default: str | None) -> argparse.ArgumentParser:
         required=True,
         metavar="KEY|FILE",
         help="a zoo model (mnist, lenet5, alexnet, googlenet, vgg16, vgg19, resnet50, "
-        "inceptionv3, mobilenetv2, efficientnetb0, convnext_tiny; alexnet and googlenet are "
-        "built from their papers, untrained) or a Keras model file (.keras, .h5)",
+        "inceptionv3, mobilenetv2, efficientnetb0, efficientnet_lite0, convnext_tiny; alexnet "
+        "and googlenet are built from their papers, untrained; efficientnet_lite0's ImageNet "
+        "weights come with the app) or a model file (.keras, .h5, .onnx)",
     )
     options.add_argument(
         "--weights",

@@ -18,8 +18,9 @@ from PIL import Image
 import cli
 import main
 from engine.imaging.images import load_image
-from engine.inspection.activations import ActivationProbe, block_of, layer_summary
+from engine.inspection.activations import ActivationProbe, layer_summary
 from engine.inspection.architecture import model_graph
+from engine.inspection.blocks import block_names
 from engine.models import zoo
 from engine.util.paths import SAMPLES
 
@@ -153,10 +154,11 @@ def test_summary_json(capsys):
             "output_shape": list(r.output_shape),
             "params": r.params,
             "macs": graph.node(r.name).macs,
-            "block": block_of(r.name),
+            "block": block_names(model)[r.name],
         }
         for r in layer_summary(model)
     ]
+    assert {r["block"] for r in doc["layers"]} == {"block 1", "top"}
     assert doc["layers"][0]["macs"] == 26 * 26 * 32 * 3 * 3 * 1
     assert doc["total_params"] == 1_199_882 and doc["total_macs"] == graph.total_macs
 
@@ -187,7 +189,7 @@ def test_summary_text_and_a_model_of_any_size(tmp_path, capsys):
     assert main.main(["summary", "--model", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "Model: free.keras, input (None, None, 1)"
-    assert out[2].split() == ["c", "(Conv2D)", "(None,", "None,", "4)", "40", "36", "c"]
+    assert out[2].split() == ["c", "(Conv2D)", "(None,", "None,", "4)", "40", "36", "block", "1"]
     assert out[3:5] == ["Total params: 40", "Total MACs: 36 (multiply-accumulates for one image)"]
 
 
@@ -264,3 +266,101 @@ def test_the_help_names_every_zoo_model(capsys):
         main.main(["predict", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert all(key in text for key in zoo.MODEL_TITLES), text
+
+
+# -- ONNX files -----------------------------------------------------------------------------
+def _onnx_model(folder: Path) -> Path:
+    """A PyTorch-style export: NCHW with a dynamic batch and size, scoped node names,
+    logits out; weights from a Keras model that serves as the reference."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    reference = keras.Model(inputs, keras.layers.Dense(3, bias_initializer="ones")(x))
+    kernel, bias = reference.layers[1].get_weights()
+    dense_w, dense_b = reference.layers[-1].get_weights()
+    weights = {
+        "conv.w": kernel.transpose(3, 2, 0, 1),
+        "conv.b": bias,
+        "fc.w": dense_w,
+        "fc.b": dense_b,
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "conv.w", "conv.b"], ["c"], "/conv1/Conv", pads=[1] * 4),
+        helper.make_node("Relu", ["c"], ["r"], "/relu/Relu"),
+        helper.make_node("GlobalAveragePool", ["r"], ["g"], "/avgpool/GlobalAveragePool"),
+        helper.make_node("Flatten", ["g"], ["f"], "/Flatten"),
+        helper.make_node("Gemm", ["f", "fc.w", "fc.b"], ["logits"], "/fc/Gemm"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "torch_jit",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, "h", "w"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3])],
+        [numpy_helper.from_array(v.astype(np.float32), k) for k, v in weights.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    helper.set_model_props(model, {"classes": '["ant", "bee", "cow"]'})
+    path = folder / "torchlike.onnx"
+    onnx.save(model, path)
+    return path, reference
+
+
+def test_predict_summary_and_activations_of_an_onnx_file(tmp_path, capsys):
+    path, reference = _onnx_model(tmp_path)
+    assert main.main(["predict", "--model", str(path), "--json", "--size", "32", str(PHOTO)]) == 0
+    captured = capsys.readouterr()
+    _no_chatter(captured.err)
+    assert "torchvision" in captured.err and "a guess" in captured.err
+    assert "logits → softmax" in captured.err
+    doc = json.loads(captured.out)
+    assert doc["input_scaling"] == "torch"
+    # By hand: shorter side 32, torchvision's mean and std, the Keras reference, softmax.
+    image = load_image(PHOTO)
+    h, w = image.shape[:2]
+    x = zoo.resize_image(image, (32, round(w * 32 / h))) / 255.0
+    x = (x - zoo.TORCH_MEAN) / zoo.TORCH_STD
+    logits = np.asarray(reference(x[None].astype(np.float32)))[0]
+    probs = zoo.softmax(logits)
+    order = np.argsort(probs)[::-1]
+    [result] = doc["results"]
+    assert [p["label"] for p in result["top"]] == [["ant", "bee", "cow"][i] for i in order]
+    np.testing.assert_allclose([p["probability"] for p in result["top"]], probs[order], 1e-4)
+
+    assert main.main(["summary", "--model", str(path), "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["block"]) for r in table["layers"]] == [
+        ("/conv1/Conv", "block 1"),
+        ("/relu/Relu", "block 1"),
+        ("/avgpool/GlobalAveragePool", "block 1"),
+        ("/Flatten", "top"),
+        ("/fc/Gemm", "top"),
+    ]
+    assert table["layers"][0]["output_shape"] == [None, None, 4]
+    assert table["layers"][0]["macs"] == 224 * 224 * 4 * 3 * 3 * 3  # measured at 224x224
+    assert table["total_params"] == reference.count_params()
+
+    out = tmp_path / "acts.npz"
+    argv = ["activations", "--model", str(path), "--image", str(PHOTO), "--out", str(out)]
+    assert main.main([*argv, "--size", "32", "--layers", "/relu/Relu,/fc/Gemm"]) == 0
+    with np.load(out) as saved:
+        assert sorted(saved) == ["/fc/Gemm", "/relu/Relu"]
+        assert saved["/relu/Relu"].shape == (32, round(w * 32 / h), 4)
+        np.testing.assert_allclose(saved["/fc/Gemm"], logits, rtol=1e-4, atol=1e-5)
+
+
+def test_a_bad_onnx_file_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00\x01 not protobuf at all \xff\xfe")
+    _fails(["predict", "--model", str(bad), str(PHOTO)], capsys, "'bad.onnx' is not an ONNX model")
+    missing = tmp_path / "missing.onnx"
+    _fails(["summary", "--model", str(missing)], capsys, f"'{missing}' does not exist")
+    path, _ = _onnx_model(tmp_path)
+    _fails(
+        ["predict", "--model", str(path), "--weights", "none", str(PHOTO)],
+        capsys,
+        "'torchlike.onnx' is an ONNX file with its own weights",
+    )

@@ -15,6 +15,12 @@ so a view that shows one layer pays for that layer only; ``dict(acts)`` pays for
 
 Layer kinds are told apart with ``isinstance``, never by class name, so subclasses of
 Keras' layers are recognised and a layer class of the same name from elsewhere is not.
+
+Every function here takes a Keras model or an ONNX model (``engine.models.onnx_model.
+OnnxNetwork``, which ``_onnx`` recognises: the one place that tells them apart), and
+gives the same things back: maps as (H, W, C) numpy arrays without the batch axis.
+``gradients_unavailable(model)`` says, in a sentence, when the tools that need gradients
+(Grad-CAM, saliency, feature visualisation) cannot run on a model.
 """
 
 from __future__ import annotations
@@ -53,6 +59,28 @@ class LayerInfo:
         return "(" + ", ".join("None" if d is None else str(d) for d in self.output_shape) + ")"
 
 
+def _onnx(model: Any) -> bool:
+    """True for an ONNX model (an ``OnnxNetwork``): the one place the kinds are told apart."""
+    from engine.models.onnx_model import is_onnx
+
+    return is_onnx(model)
+
+
+def gradients_unavailable(model: Any, tool: str = "This tool") -> str:
+    """Why ``tool`` (Grad-CAM, saliency, feature visualisation: anything that needs
+    gradients) cannot run on ``model``, as one sentence; "" when it can.
+
+    >>> from engine.models.mnist_model import build_mnist_cnn
+    >>> gradients_unavailable(build_mnist_cnn(compile=False))
+    ''
+    """
+    if getattr(model, "has_gradients", True):
+        return ""
+    from engine.models.onnx_model import GRADIENTS_NOTE
+
+    return f"{tool} {GRADIENTS_NOTE}."
+
+
 def _output_shape(layer: Any) -> tuple[int | None, ...]:
     shape = layer.output.shape
     return tuple(None if d is None else int(d) for d in shape[1:])
@@ -65,13 +93,16 @@ def _is_input_layer(layer: Any) -> bool:
 
 
 def layer_summary(model: keras.Model) -> list[LayerInfo]:
-    """The model's layers (input layers excluded) as in ``model.summary()``.
+    """The model's layers (input layers excluded) as in ``model.summary()``; for an ONNX
+    model its nodes that compute from the image, maps' shapes as (H, W, C).
 
     >>> from engine.models.mnist_model import build_mnist_cnn
     >>> rows = layer_summary(build_mnist_cnn(compile=False))
     >>> [(r.name, r.type, r.output_shape, r.params) for r in rows[:2]]
     [('conv2d_1', 'Conv2D', (26, 26, 32), 320), ('conv2d_2', 'Conv2D', (24, 24, 64), 18496)]
     """
+    if _onnx(model):
+        return [LayerInfo(x.name, x.type, x.output_shape, x.params) for x in model.layers]
     return [
         LayerInfo(layer.name, type(layer).__name__, _output_shape(layer), int(layer.count_params()))
         for layer in model.layers
@@ -87,6 +118,8 @@ def inbound_layers(model: keras.Model) -> dict[str, list[str]]:
     >>> inbound_layers(build_mnist_cnn(compile=False))["conv2d_2"]
     ['conv2d_1']
     """
+    if _onnx(model):
+        return model.inbound_layers()  # type: ignore[no-any-return]
     out: dict[str, list[str]] = {}
     for layer in model.layers:
         if _is_input_layer(layer) or not layer._inbound_nodes:
@@ -288,8 +321,9 @@ class ActivationProbe:
 
     Parameters
     ----------
-    model : keras.Model
-        A built Keras model with one input.
+    model : keras.Model or OnnxNetwork
+        A built Keras model with one input, or an ONNX model (run by its
+        ``OnnxProbe``: one ONNX Runtime session with every layer an output).
     layer_names : list of str, optional
         Only these layers (in the model's order); default every layer but the inputs.
 
@@ -314,10 +348,17 @@ class ActivationProbe:
     """
 
     def __init__(self, model: keras.Model, layer_names: list[str] | None = None) -> None:
+        self.model = model
+        self._onnx_probe: Any = None
+        if _onnx(model):
+            self._onnx_probe = model.probe(layer_names)
+            self.layer_names = list(self._onnx_probe.layer_names)
+            self.derived = dict(self._onnx_probe.derived)
+            self.input_shape = tuple(self._onnx_probe.input_shape)
+            return
         import keras
         import tensorflow as tf
 
-        self.model = model
         layers = [layer for layer in model.layers if not _is_input_layer(layer)]
         if layer_names is not None:
             wanted = set(layer_names)
@@ -357,6 +398,8 @@ class ActivationProbe:
 
         ``x`` is one input, with or without its batch axis.
         """
+        if self._onnx_probe is not None:
+            return self._onnx_probe.run(x)  # type: ignore[no-any-return]
         a = np.asarray(x, dtype=np.float32)
         if a.ndim == len(self.input_shape):
             a = a[None]
@@ -428,11 +471,15 @@ def conv_kernel(model: keras.Model, layer_name: str) -> np.ndarray | None:
     - ``Conv2DTranspose``: Keras stores (F, F, filters, C_in); it is returned transposed
       to (F, F, C_in, filters), like the others.
 
+    - ONNX ``Conv``: its weight (K, C_in/group, F, F) as (F, F, C_in/group, K).
+
     >>> import keras
     >>> model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(5, 3, name="c")])
     >>> conv_kernel(model, "c").shape
     (3, 3, 3, 5)
     """
+    if _onnx(model):
+        return model.conv_kernel(layer_name)  # type: ignore[no-any-return]
     layer = model.get_layer(layer_name)
     kind = conv_layer_kind(layer)
     if kind is None or not layer.built:
@@ -449,6 +496,9 @@ def conv_kernel(model: keras.Model, layer_name: str) -> np.ndarray | None:
 
 def block_of(layer_name: str) -> str:
     """The block a layer belongs to, from Keras' naming; other names are their own block.
+
+    Superseded by ``engine.inspection.blocks.block_names(model)``, which reads the blocks
+    from the graph for any model (InceptionV3's modules, an ONNX graph's regions).
 
     >>> block_of("block3_conv2"), block_of("conv4_block2_add"), block_of("flatten")
     ('block3', 'conv4_block2', 'flatten')

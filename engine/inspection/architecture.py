@@ -1,4 +1,6 @@
-"""The architecture of a Keras model: its graph, its cost, its modules, a drawing of it.
+"""The architecture of a model: its graph, its cost, its modules, a drawing of it.
+
+Keras models and ONNX models (``engine.models.onnx_model.OnnxNetwork``) alike.
 
 - ``model_graph(model)``: the layers as nodes (name, type, output shape, parameters,
   multiply-accumulates) and the tensors between them as edges, from Keras 3's functional
@@ -152,6 +154,10 @@ def model_graph(model: keras.Model) -> ModelGraph:
     """
     import keras
 
+    from engine.models.onnx_model import is_onnx
+
+    if is_onnx(model):  # an ONNX model reads its own graph
+        return model.graph()  # type: ignore[no-any-return]
     graph = _graph_of(model)
     keys = set(graph._nodes)
     nodes: list[GraphNode] = []
@@ -319,25 +325,60 @@ def _merge_branches(graph: ModelGraph, merge: str) -> tuple[str, list[tuple[str,
     return fork, branches
 
 
-def _layers_of(model: Any) -> dict[str, Any]:
-    return {layer.name: layer for layer in _graph_of(model).operations}
+@dataclass(frozen=True)
+class _Role:
+    """What the module finders need to know of a layer, for Keras and ONNX alike:
+    ``merge`` "concat" or "add" (else None); ``activation``; ``token`` the filter's name
+    in a branch label ("3x3" for a convolution, "pool" for pooling)."""
+
+    merge: str | None = None
+    activation: bool = False
+    token: str | None = None
 
 
-def _token(layer: Any) -> str | None:
-    """A filter's name in a branch label: "3x3" for a conv, "pool" for pooling."""
+def _roles(model: Any) -> dict[str, _Role]:
+    """Each layer's ``_Role``, by ``isinstance`` for Keras, by operator for ONNX."""
+    from engine.models.onnx_model import is_onnx
+
+    if is_onnx(model):
+        return {layer.name: _onnx_role(model, layer) for layer in model.layers}
     import keras
 
     L = keras.layers  # noqa: N806
     convs = (L.Conv2D, L.DepthwiseConv2D, L.SeparableConv2D)
-    if isinstance(layer, convs):
-        return "x".join(str(k) for k in layer.kernel_size)
-    pools = (L.AveragePooling2D, L.MaxPooling2D)
-    if isinstance(layer, pools):
-        return "pool"
-    return None
+    roles = {}
+    for layer in _graph_of(model).operations:
+        token = None
+        if isinstance(layer, convs):
+            token = "x".join(str(k) for k in layer.kernel_size)
+        elif isinstance(layer, (L.AveragePooling2D, L.MaxPooling2D)):
+            token = "pool"
+        merge = (
+            "concat"
+            if isinstance(layer, L.Concatenate)
+            else "add"
+            if isinstance(layer, L.Add)
+            else None
+        )
+        roles[layer.name] = _Role(merge, isinstance(layer, (L.Activation, L.ReLU)), token)
+    return roles
 
 
-def _describe(graph: ModelGraph, layers: dict[str, Any], members: Sequence[str]) -> list[str]:
+#: ONNX operators that are activations (the layer after a residual Add).
+_ONNX_ACTIVATIONS = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Gelu",
+                     "HardSigmoid", "HardSwish", "Softplus", "Mish", "PRelu"}  # fmt: skip
+
+
+def _onnx_role(model: Any, layer: Any) -> _Role:
+    window = model.window(layer.name)
+    token = None
+    if window is not None:
+        token = "x".join(str(k) for k in window) if layer.type == "Conv" else "pool"
+    merge = {"Concat": "concat", "Add": "add", "Sum": "add"}.get(layer.type)
+    return _Role(merge, layer.type in _ONNX_ACTIVATIONS, token)
+
+
+def _describe(graph: ModelGraph, layers: dict[str, _Role], members: Sequence[str]) -> list[str]:
     """The filter tokens along a branch, a split written "(a | b)"."""
     inside = set(members)
 
@@ -351,7 +392,7 @@ def _describe(graph: ModelGraph, layers: dict[str, Any], members: Sequence[str])
         tokens: list[str] = []
         name: str | None = start
         while name is not None:
-            t = _token(layers[name])
+            t = layers[name].token if name in layers else None
             if t:
                 tokens.append(t)
             nxt = kids(name)
@@ -406,13 +447,11 @@ def inception_modules(model: keras.Model, graph: ModelGraph | None = None) -> li
     InceptionV3 has eleven, ``mixed0`` … ``mixed10``: 1x1, 5x5, 3x3→3x3 and pool + 1x1
     branches first, then 7x7 factorised as 1x7→7x1, and 3x3 split into 1x3 | 3x1 last.
     """
-    import keras
-
     graph = graph or model_graph(model)
-    layers = _layers_of(model)
+    layers = _roles(model)
     found: list[InceptionModule] = []
     for node in graph.nodes:
-        if not isinstance(layers[node.name], keras.layers.Concatenate):
+        if node.name not in layers or layers[node.name].merge != "concat":
             continue
         split = _merge_branches(graph, node.name)
         if split is None:
@@ -431,13 +470,11 @@ def residual_blocks(model: keras.Model, graph: ModelGraph | None = None) -> list
     ResNet50 has sixteen (3 + 4 + 6 + 3); the first of each stage projects x with a
     1x1 convolution (and batch normalisation), the others add x as it is.
     """
-    import keras
-
     graph = graph or model_graph(model)
-    layers = _layers_of(model)
+    layers = _roles(model)
     found: list[ResidualBlock] = []
     for node in graph.nodes:
-        if not isinstance(layers[node.name], keras.layers.Add):
+        if node.name not in layers or layers[node.name].merge != "add":
             continue
         split = _merge_branches(graph, node.name)
         if split is None or len(split[1]) != 2:
@@ -446,8 +483,7 @@ def residual_blocks(model: keras.Model, graph: ModelGraph | None = None) -> list
         residual, shortcut = (a, b) if len(a) >= len(b) else (b, a)
         after = graph.outbound(node.name)
         activation = None
-        kinds = (keras.layers.Activation, keras.layers.ReLU)
-        if len(after) == 1 and isinstance(layers[after[0]], kinds):
+        if len(after) == 1 and after[0] in layers and layers[after[0]].activation:
             activation = after[0]
         name = node.name.removesuffix("_add")
         found.append(ResidualBlock(name, fork, residual, shortcut, node.name, activation))
@@ -612,6 +648,7 @@ class ModelFacts:
 _K = "keras.io/api/applications, the 'Available models' table"
 _A = "Krizhevsky, Sutskever and Hinton 2012, table 2; built here from the paper"
 _G = "Szegedy et al. 2014, table 1; built here from the paper (no auxiliary classifiers)"
+_L = "github.com/tensorflow/tpu, models/official/efficientnet/lite (2020); weights converted here"
 _224 = (224, 224)
 
 # key, title, year, depth, parameters, ImageNet top-1, MACs, input size, source
@@ -629,6 +666,8 @@ _FACTS = (
     ("inceptionv3", "InceptionV3", 2015, 189, 23_851_784, 0.779, 5_713_216_096, (299, 299), _K),
     ("mobilenetv2", "MobileNetV2", 2018, 105, 3_538_984, 0.713, 300_774_272, _224, _K),
     ("efficientnetb0", "EfficientNetB0", 2019, 132, 5_330_571, 0.771, 385_814_752, _224, _K),
+    # Layers with weights counted here; top-1 from the TensorFlow repository's table.
+    ("efficientnet_lite0", "EfficientNet-Lite0", 2020, 50, 4_694_024, 0.751, 385_187_552, _224, _L),
     ("convnext_tiny", "ConvNeXt-Tiny", 2022, None, 28_589_128, 0.813, 4_455_531_264, _224, _K),
 )
 

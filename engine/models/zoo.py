@@ -6,6 +6,9 @@
   downloaded by Keras on first use into its cache (``~/.keras/models``). Without network
   the loader says so, and the same model can be opened from a weights file the person has,
   or untrained (random weights, marked ``trained=False`` everywhere it is shown);
+- EfficientNet-Lite0, whose ImageNet weights come with a Python package (a PyTorch file,
+  converted once by ``engine.models.efficientnet_lite``): a real ImageNet network that
+  works without network;
 - a Keras model file of the person's own (``.keras``, ``.h5``), loaded in safe mode and
   read right: its input convention detected (``detect_scaling``: raw pixels when it starts
   with ``Rescaling`` or ``Normalization``) or chosen, any input size, its class names
@@ -17,8 +20,11 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from enum import Enum
 from importlib import resources
@@ -41,6 +47,7 @@ VGG16, VGG19, RESNET50 = "vgg16", "vgg19", "resnet50"
 INCEPTIONV3, MOBILENETV2 = "inceptionv3", "mobilenetv2"
 EFFICIENTNETB0, CONVNEXT_TINY = "efficientnetb0", "convnext_tiny"
 ALEXNET, GOOGLENET = "alexnet", "googlenet"  # engine.models.papers: built from the papers
+EFFICIENTNET_LITE0 = "efficientnet_lite0"  # engine.models.efficientnet_lite: weights offline
 
 
 class ModelLoadError(RuntimeError):
@@ -585,6 +592,9 @@ _PAPER_SPECS = {
     ALEXNET: InputSpec((227, 227), 3, Scaling.CAFFE),
     GOOGLENET: InputSpec((224, 224), 3, Scaling.CAFFE),
 }
+#: ImageNet networks whose weights come with the app's dependencies (no download): raw
+#: 0..255 pixels, the model normalises them itself ((x - 127) / 128 for Lite0).
+_CONVERTED_SPECS = {EFFICIENTNET_LITE0: InputSpec((224, 224), 3, Scaling.RAW)}
 PAPER_NOTE = (
     "untrained: built from its paper, with no ImageNet weights here, so its maps and "
     "predictions mean nothing (its layers, shapes and parameters are the paper's)"
@@ -597,7 +607,11 @@ MODEL_TITLES = {
     ALEXNET: "AlexNet (2012, from its paper)",
     GOOGLENET: "GoogLeNet (2014, from its paper)",
     **{key: f"{app.title} (ImageNet)" for key, app in APPLICATIONS.items()},
+    EFFICIENTNET_LITE0: "EfficientNet-Lite0 (ImageNet, offline)",
 }
+#: The zoo's ImageNet networks: pretrained, untrained or with a weights file of the person's.
+IMAGENET_MODELS = (*APPLICATIONS, EFFICIENTNET_LITE0)
+UNTRAINED_NOTE = "untrained: random weights, so its maps and predictions mean nothing"
 
 
 def input_spec(key: str) -> InputSpec:
@@ -611,6 +625,8 @@ def input_spec(key: str) -> InputSpec:
         return _DIGIT_SPECS[key]
     if key in _PAPER_SPECS:
         return _PAPER_SPECS[key]
+    if key in _CONVERTED_SPECS:
+        return _CONVERTED_SPECS[key]
     if key in APPLICATIONS:
         return APPLICATIONS[key].spec
     raise ValueError(f"unknown model {key!r}; choose one of {', '.join(MODEL_TITLES)}")
@@ -660,6 +676,89 @@ def _load_paper_model(
     )
 
 
+def _load_converted_model(
+    key: str, weights: str | Path | None, progress: ProgressCallback
+) -> LoadedModel:
+    """EfficientNet-Lite0: its ImageNet weights converted from the packaged PyTorch file
+    (once, then kept in the data folder), untrained (``None``), or a weights file of the
+    person's (Keras weights, or a PyTorch ``.pth`` state dict, read safely)."""
+    from engine.models import efficientnet_lite as lite
+
+    title, spec, names = MODEL_TITLES[key], _CONVERTED_SPECS[key], imagenet_class_names()
+    if weights is None:
+        progress(0.2, f"Building {title} with random weights…")
+        model = lite.build_model()
+        return LoadedModel(key, title, model, False, spec, names, UNTRAINED_NOTE, weights=None)
+    if weights == "imagenet":
+        try:
+            source = lite.packaged_weights()
+        except lite.TorchFileError as exc:
+            raise PretrainedUnavailable(
+                f"{exc}. Load a weights file you have, or open the architecture untrained."
+            ) from exc
+        try:
+            model = lite.load_pretrained(source, progress=progress)
+        except lite.TorchFileError as exc:
+            raise ModelLoadError(f"{title}'s packaged weights could not be read: {exc}") from exc
+        return LoadedModel(key, title, model, True, spec, names)
+    path = Path(weights)
+    if not path.is_file():
+        raise ModelLoadError(f"'{path}' does not exist or is not a file")
+    progress(0.2, f"Loading {title} with the weights in {path.name}…")
+    model = lite.build_model()
+    try:
+        lite.load_weights_file(model, path)
+    except lite.TorchFileError as exc:
+        raise ModelLoadError(str(exc)) from exc
+    except Exception as exc:
+        raise ModelLoadError(f"'{path.name}' does not hold {title} weights: {_why(exc)}") from exc
+    return LoadedModel(key, title, model, True, spec, names, f"weights from {path}", weights=path)
+
+
+def _keras_global_state() -> Any:
+    """Keras' per-thread global state module, or None where this Keras has none."""
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # pragma: no cover - another Keras layout: names as Keras gives them
+        return None
+    if not hasattr(global_state, "get_global_attribute"):  # pragma: no cover
+        return None
+    return global_state
+
+
+@contextlib.contextmanager
+def fresh_layer_names() -> Iterator[None]:
+    """Layers built inside get the names they would get first in a fresh process.
+
+    Keras names an unnamed layer from a counter per thread that goes on across models:
+    InceptionV3 built a second time, or after a model file, got ``conv2d_94`` where a
+    fresh process (``main.py summary``) gives ``conv2d``. Inside, the counters start from
+    zero; afterwards each is set to the larger of its old and its new count, so layers
+    built later are still named apart from both. ``keras.backend.clear_session`` would
+    reset them too, but it also drops the global graph state of the models already open.
+
+    >>> import keras
+    >>> _ = keras.layers.Dense(1)
+    >>> with fresh_layer_names():
+    ...     keras.layers.Dense(1).name
+    'dense'
+    """
+    state = _keras_global_state()
+    if state is None:  # pragma: no cover
+        yield
+        return
+    key = "object_name_uids"
+    before = state.get_global_attribute(key)
+    state.set_global_attribute(key, collections.defaultdict(int))
+    try:
+        yield
+    finally:
+        merged: collections.defaultdict[str, int] = collections.defaultdict(int, before or {})
+        for name, count in (state.get_global_attribute(key) or {}).items():
+            merged[name] = max(merged[name], count)
+        state.set_global_attribute(key, merged)
+
+
 def load_zoo_model(
     key: str,
     weights: str | Path | None = "imagenet",
@@ -667,14 +766,25 @@ def load_zoo_model(
 ) -> LoadedModel:
     """Build one of the app's models.
 
-    ``weights``: ``"imagenet"`` (download through Keras' cache), a path to a weights file,
-    or ``None`` for untrained random weights. Ignored for the digit models (the MNIST CNN,
-    LeNet-5), which always have their trained weights (the user's, else the shipped).
+    ``weights``: ``"imagenet"`` (download through Keras' cache; for EfficientNet-Lite0
+    converted from its package, no network), a path to a weights file, or ``None`` for
+    untrained random weights. Ignored for the digit models (the MNIST CNN, LeNet-5), which
+    always have their trained weights (the user's, else the shipped). Layer names do not
+    depend on what was built before (``fresh_layer_names``).
     """
+    with fresh_layer_names():
+        return _build_zoo_model(key, weights, progress)
+
+
+def _build_zoo_model(
+    key: str, weights: str | Path | None, progress: ProgressCallback
+) -> LoadedModel:
     if key in _DIGIT_SPECS:
         return _load_digit_model(key, progress)
     if key in _PAPER_SPECS:
         return _load_paper_model(key, weights, progress)
+    if key in _CONVERTED_SPECS:
+        return _load_converted_model(key, weights, progress)
     if key not in APPLICATIONS:
         raise ValueError(f"unknown model {key!r}; choose one of {', '.join(MODEL_TITLES)}")
     import keras
@@ -692,7 +802,7 @@ def load_zoo_model(
             False,
             spec,
             names,
-            "untrained: random weights, so its maps and predictions mean nothing",
+            UNTRAINED_NOTE,
             weights=None,
         )
     if weights == "imagenet":
@@ -951,6 +1061,10 @@ def load_user_model(
         The file is missing, empty, not a model, unsafe, not an image model, has more
         than one input, or its labels do not match its output.
     """
+    if Path(path).suffix.lower() == ".onnx":  # ONNX: engine.models.onnx_model (issue 23)
+        from engine.models.onnx_model import load_onnx
+
+        return load_onnx(path, scaling, size, labels)
     import keras
 
     p = Path(path)

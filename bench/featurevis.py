@@ -19,11 +19,21 @@ any size) at 128 and 224 px (layer block5_conv3, the deepest and dearest to clim
 
 About 8 minutes on 2 busy CPU cores (VGG16 at 224 px takes most of it); ``--runs 1``
 for a quicker look.
+
+``--whole-layer``: the gallery of ``maximize_layer`` instead, a picture of each channel's
+centre unit on its receptive field: VGG16 (random weights) block4_conv1, 512 channels of
+``--steps`` steps, ``--batch`` channels at a time, timed on ``--batches`` batches (the
+first with planning and compiling, then steady ones) and extrapolated to 512; beside it
+the full-size picture of ``maximize`` (224x224, the map's mean) timed on one channel
+for ``--old-steps`` steps after a warm-up, extrapolated the same way. About 1 minute:
+
+    .venv/bin/python bench/featurevis.py --whole-layer [--batch 16] [--batches 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -36,7 +46,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.explanation.featurevis import maximize  # noqa: E402
+from engine.explanation.featurevis import maximize, maximize_layer, unit_canvas  # noqa: E402
 from engine.models.zoo import Scaling  # noqa: E402
 
 EVERY = 8
@@ -121,16 +131,79 @@ def bench(name, model, layer, size, scaling, steps, runs) -> None:
     )
 
 
+def whole_layer(steps: int, batch: int, batches: int, old_steps: int) -> None:
+    """The gallery of VGG16's block4_conv1, timed on ``batches`` batches, against the
+    full-size picture of one channel, both extrapolated to the layer's 512 channels."""
+    import keras
+
+    layer, channels = "block4_conv1", 512
+    vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=(None, None, 3))
+
+    # The full-size picture (``maximize``): a warm-up compiles, then ``old_steps`` steps.
+    maximize(vgg, layer, 0, size=224, steps=1, scaling=Scaling.CAFFE)
+    t = time.perf_counter()
+    maximize(vgg, layer, 1, size=224, steps=old_steps, scaling=Scaling.CAFFE)
+    old_step = (time.perf_counter() - t) / old_steps
+    old_channel = old_step * steps
+    print(
+        f"full size  (maximize, 224x224, the map's mean): {old_step * 1e3:8.1f} ms a step, "
+        f"{old_channel:7.1f} s a channel of {steps} steps, {old_channel * channels:8.0f} s "
+        f"for {channels} channels (estimated from {old_steps} steps of 1 channel)",
+        flush=True,
+    )
+
+    # The gallery (``maximize_layer``): the first batch plans, checks and compiles.
+    k = batch * batches
+    ends: list[float] = []
+    t = time.perf_counter()
+    canvas = unit_canvas(vgg, layer)
+    maximize_layer(
+        vgg,
+        layer,
+        range(k),
+        steps=steps,
+        batch=batch,
+        scaling=Scaling.CAFFE,
+        on_picture=lambda picture: ends.append(time.perf_counter()),
+    )
+    batch_ends = [ends[i] for i in range(batch - 1, k, batch)]
+    first = batch_ends[0] - t
+    steady = (
+        statistics.median(np.diff(batch_ends)) if len(batch_ends) > 1 else first
+    )  # one batch only: its time includes the compiling, so the estimate is high
+    total = first + (math.ceil(channels / batch) - 1) * steady
+    per_channel = steady / batch
+    h, w = canvas.size
+    print(
+        f"centre unit (maximize_layer, {h}x{w}, cone {canvas.cone}): "
+        f"{per_channel / steps * 1e3:8.1f} ms a step, {per_channel:7.1f} s a channel of "
+        f"{steps} steps, batches of {batch}: first {first:.1f} s (planning, compiling), "
+        f"then {steady:.1f} s each",
+        flush=True,
+    )
+    print(f"ratio: {old_channel * channels / total:.1f}x less time for the whole layer")
+    print(f"whole layer: vgg16 {layer} {channels} channels in {total:.0f} s (estimated from {k})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--steps", type=int, default=128)
     parser.add_argument("--models", default="mnist,vgg16")
+    parser.add_argument("--whole-layer", action="store_true")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--batches", type=int, default=2)
+    parser.add_argument("--old-steps", type=int, default=4)
     args = parser.parse_args()
     models = args.models.split(",")
 
     import keras
     import tensorflow as tf
+
+    if args.whole_layer:
+        print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs")
+        whole_layer(args.steps, args.batch, args.batches, args.old_steps)
+        return
 
     print(
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "

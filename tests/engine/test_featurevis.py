@@ -16,6 +16,7 @@ import pytest
 from keras import layers
 
 from engine.explanation import featurevis
+from engine.explanation.attribution import receptive_box, receptive_field, receptive_field_2d
 from engine.explanation.featurevis import (
     Example,
     Visualisation,
@@ -340,3 +341,177 @@ def test_to_display():
     grey = to_display(np.array([[[0.0], [1.0]]], np.float32))
     assert grey.tolist() == [[0, 255]]
     assert to_display(np.zeros((2, 3, 3), np.float32)).shape == (2, 3, 3)
+
+
+# -- a whole layer: each channel's centre unit on its receptive field -----------------------
+GALLERY_STEPS = 24
+
+
+def _small_cnn(size=(32, 32)):
+    """A small RGB CNN, random weights: 'same' convolutions, a pooling, a 'valid' one."""
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((*size, 3))
+    h = layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(inputs)
+    h = layers.MaxPooling2D(2, name="pool")(h)
+    h = layers.Conv2D(6, 3, padding="same", activation="relu", name="c2")(h)
+    h = layers.Conv2D(5, 3, name="c3")(h)
+    if None in size:
+        return keras.Model(inputs, h)
+    out = layers.Dense(3)(layers.Flatten()(h))
+    return keras.Model(inputs, out)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return _small_cnn()
+
+
+@pytest.fixture(scope="module")
+def small_pictures(small):
+    return featurevis.maximize_layer(small, "c2", steps=GALLERY_STEPS, batch=4)
+
+
+def _centre_unit_in_full_model(model, layer, canvas_x, input_hw, scaling=Scaling.UNIT):
+    """The centre unit of ``layer``'s map on a grey input of ``input_hw``, ``canvas_x``
+    pasted where that unit's receptive field is (an independent sub-model and
+    ``receptive_box``): (values of every channel, the box)."""
+    sub = keras.Model(model.inputs[0], model.get_layer(layer).output)
+    maps_hw = tuple(sub.compute_output_shape((1, *input_hw, 3))[1:3])
+    r, c = (maps_hw[0] - 1) // 2, (maps_hw[1] - 1) // 2
+    box = receptive_box(receptive_field_2d(model, layer), r, c, input_hw)
+    matrix, offset = scaling_affine(scaling, 3)
+    full = np.tile(np.full(3, 0.5, np.float32) @ matrix + offset, (*input_hw, 1))
+    top, left, bottom, right = box
+    full[top:bottom, left:right] = canvas_x
+    return np.asarray(sub(full[None], training=False))[0, r, c], box
+
+
+def test_the_canvas_is_the_receptive_field(small, small_pictures):
+    rf = receptive_field(small, "c2")  # 3 -> pool (4, jump 2) -> 3x3: 8
+    assert rf.size == 8
+    canvas = featurevis.unit_canvas(small, "c2")
+    assert canvas.size == canvas.receptive_field == (8, 8) and canvas.cone
+    assert [p.channel for p in small_pictures] == list(range(6))
+    for p in small_pictures:
+        assert isinstance(p, featurevis.UnitVisualisation)
+        assert p.x.shape == p.pixels.shape == (8, 8, 3) and p.x.dtype == np.float32
+        assert p.image.shape == (8, 8, 3) and p.image.dtype == np.uint8
+        np.testing.assert_allclose(p.image / 255.0, p.pixels, atol=0.5 / 255 + 1e-6)
+        assert p.steps == GALLERY_STEPS
+    assert featurevis.unit_canvas(small, "c3").size == (12, 12)
+    assert featurevis.unit_canvas(small, "c1").size == (3, 3)
+
+
+def test_the_activation_is_the_centre_unit_of_the_whole_model(small, small_pictures):
+    for p in small_pictures:
+        units, box = _centre_unit_in_full_model(small, "c2", p.x, (32, 32))
+        assert box[2] - box[0] == box[3] - box[1] == 8
+        assert p.activation == pytest.approx(float(units[p.channel]), rel=1e-4, abs=1e-5)
+
+
+def test_every_centre_unit_climbs(small, small_pictures):
+    for p in small_pictures:
+        spectrum, _ = featurevis._unit_start(8, 8, 3, 0, p.channel, GALLERY_STEPS)
+        start = featurevis._render_numpy(spectrum, 8, 8)  # the channel's initial picture
+        before, _ = _centre_unit_in_full_model(small, "c2", start, (32, 32))
+        assert p.activation > before[p.channel] + 0.05, (p.channel, p.activation, before)
+
+
+def test_a_batch_gives_what_one_at_a_time_gives(small, small_pictures):
+    # Other batches and another order of channels: the same pictures.
+    alone = featurevis.maximize_layer(small, "c2", [5, 2], steps=GALLERY_STEPS, batch=1)
+    three = featurevis.maximize_layer(small, "c2", [2, 5, 0], steps=GALLERY_STEPS, batch=3)
+    for p in alone + three:
+        ref = small_pictures[p.channel]
+        np.testing.assert_allclose(p.pixels, ref.pixels, atol=1e-3)
+        assert p.activation == pytest.approx(ref.activation, rel=1e-3, abs=1e-4)
+    other_seed = featurevis.maximize_layer(small, "c2", [2], steps=GALLERY_STEPS, seed=1)
+    assert not np.allclose(other_seed[0].pixels, small_pictures[2].pixels, atol=1e-2)
+
+
+def test_a_model_of_any_size_paints_its_receptive_field():
+    model = _small_cnn(size=(None, None))
+    canvas = featurevis.unit_canvas(model, "c3")
+    assert canvas.size == (12, 12) and canvas.cone
+    pictures = featurevis.maximize_layer(model, "c3", [1, 4], steps=4)
+    for p in pictures:
+        assert p.x.shape == (12, 12, 3)
+        units, _ = _centre_unit_in_full_model(model, "c3", p.x, (40, 40))
+        assert p.activation == pytest.approx(float(units[p.channel]), rel=1e-4, abs=1e-5)
+
+
+def test_where_the_cone_cannot_be_computed_the_whole_input_is_fed():
+    # Up-sampling on the way: the unit sees 4x4 input pixels, which the cone check refuses;
+    # the canvas sits in the whole 16x16 input, grey around.
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((16, 16, 3))
+    h = layers.Conv2D(4, 3, padding="same", name="c1")(inputs)
+    h = layers.UpSampling2D(2)(h)
+    model = keras.Model(inputs, layers.Conv2D(3, 3, name="c2")(h))
+    canvas = featurevis.unit_canvas(model, "c2")
+    assert not canvas.cone and canvas.input_size == (16, 16) and canvas.size == (4, 4)
+    pictures = featurevis.maximize_layer(model, "c2", steps=16, batch=3)
+    for p in pictures:
+        units, box = _centre_unit_in_full_model(model, "c2", p.x, (16, 16))
+        assert box == canvas.box
+        assert p.activation == pytest.approx(float(units[p.channel]), rel=1e-4, abs=1e-5)
+
+
+def test_the_gallery_follows_the_models_convention():
+    model = _tiny(rescaling=True)  # raw 0..255 pixels
+    (p,) = featurevis.maximize_layer(model, "top", [1], steps=2)
+    np.testing.assert_allclose(p.x, p.pixels * 255.0, rtol=1e-5, atol=1e-3)
+
+
+def test_the_gallery_leaves_the_model_as_it_was(small):
+    featurevis.maximize_layer(small, "c3", [0], steps=2)
+    assert small.get_layer("c2").padding == "same"
+    assert small.get_layer("c2").activation is keras.activations.relu
+    assert all(len(layer._inbound_nodes) == 1 for layer in small.layers)
+    assert maximize(small, "c2", 0, steps=2).x.shape == (32, 32, 3)  # not a shared layer
+
+
+def test_gallery_progress_and_pictures_as_each_batch_ends(small):
+    calls, seen = [], []
+
+    def progress(fraction, message):
+        calls.append((fraction, message, len(seen)))
+
+    featurevis.maximize_layer(
+        small, "c2", [0, 1, 2, 3], steps=8, batch=2, every=4, progress=progress,
+        on_picture=seen.append,
+    )  # fmt: skip
+    assert [f for f, _, _ in calls] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert [n for _, _, n in calls] == [0, 2, 2, 4]  # pictures come out with their batch
+    assert calls[0][1] == "channels 1–2 of 4: step 4 of 8"
+    assert calls[-1][1] == "4 of 4 channels"
+    assert [p.channel for p in seen] == [0, 1, 2, 3]
+
+
+def test_gallery_cancel(small):
+    asked, seen = [], []
+
+    def cancelled():
+        asked.append(1)
+        return len(asked) > 3
+
+    with pytest.raises(InterruptedError, match="cancelled"):
+        featurevis.maximize_layer(
+            small, "c2", [0, 1, 2, 3], steps=2, batch=2, cancelled=cancelled,
+            on_picture=seen.append,
+        )  # fmt: skip
+    # Asked before each compiled call, one a step here: twice for the first batch (its
+    # pictures came out), then once more, and the fourth time stops the second batch.
+    assert [p.channel for p in seen] == [0, 1]
+    assert len(asked) == 4
+
+
+def test_gallery_bad_arguments(small):
+    with pytest.raises(ValueError, match="channel must be in \\[0, 6\\)"):
+        featurevis.maximize_layer(small, "c2", [6], steps=1)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        featurevis.maximize_layer(small, "c2", [0], steps=0)
+    with pytest.raises(ValueError, match="batch must be >= 1"):
+        featurevis.maximize_layer(small, "c2", [0], steps=1, batch=0)
+    with pytest.raises(ValueError, match="spatial maps"):
+        featurevis.maximize_layer(small, "dense", [0], steps=1)

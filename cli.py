@@ -334,7 +334,15 @@ def summary_table(loaded: LoadedModel) -> dict[str, Any]:
         ],
         "total_params": int(graph.total_params),
         "total_macs": int(graph.total_macs),
+        "device": _device(loaded),
     }
+
+
+def _device(loaded: LoadedModel) -> str:
+    """Which device runs the model: ONNX Runtime's CPU, or TensorFlow's device."""
+    from engine.models.runtime import device_name
+
+    return "CPU (ONNX Runtime)" if _is_onnx(loaded) else device_name()
 
 
 def _is_onnx(loaded: LoadedModel) -> bool:
@@ -368,6 +376,7 @@ def summary_cli(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {out:<18} {params:>12,} {macs:>15,}  {block}")
     print(f"Total params: {table['total_params']:,}")
     print(f"Total MACs: {table['total_macs']:,} (multiply-accumulates for one image)")
+    print(f"Runs on: {table['device']}")
     if loaded.spec.free_size and _is_onnx(loaded):
         h, w = loaded.spec.size_for(loaded.spec.short_side or 224, loaded.spec.short_side or 224)
         print(f"(the input size is free: MACs at {h}x{w}, --size to choose)")

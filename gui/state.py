@@ -152,15 +152,19 @@ def _open(loaded: Any) -> OpenModel:
 def receptive_fields(model: Any) -> dict[str, Any]:
     """The receptive field of each layer with spatial maps (square ones only)."""
     from engine.explanation.attribution import receptive_field
+    from engine.inspection.activations import has_maps, layer_names
+    from engine.models.onnx_model import is_onnx
 
+    if is_onnx(model):  # from its Conv and pooling attributes
+        return model.receptive_fields()
     fields = {}
-    for layer in model.layers:
-        if len(getattr(layer.output, "shape", ())) != 4:
+    for name in layer_names(model):
+        if not has_maps(model, name):
             continue
         try:
-            fields[layer.name] = receptive_field(model, layer.name)
+            fields[name] = receptive_field(model, name)
         except ValueError as exc:  # not square, or a layer the walk does not know
-            log.info("no receptive field for %s: %s", layer.name, exc)
+            log.info("no receptive field for %s: %s", name, exc)
     return fields
 
 
@@ -223,8 +227,10 @@ def model_nbytes(model: OpenModel) -> int:
 
 def default_layer(model: OpenModel) -> str | None:
     """The first layer with spatial maps (H, W, C), else the first layer probed."""
+    from engine.inspection.activations import has_maps
+
     names = model.probe.layer_names
-    spatial = (n for n in names if len(model.model.get_layer(n).output.shape) == 4)
+    spatial = (n for n in names if has_maps(model.model, n))
     return next(spatial, names[0] if names else None)
 
 
@@ -640,12 +646,12 @@ class AppState(QObject):
         workshop = self._workshop
 
         def job(_task: Task) -> tuple[Any, Any, tuple[Any, ...]]:
-            from engine.editing.surgery import ModelEditor
+            from engine.editing.surgery import editor_for
             from engine.inspection.activations import ActivationProbe
 
             editor, probe = workshop.get(key, (None, None))
             if editor is None or editor.source is not original.model:
-                editor = ModelEditor(original.model)
+                editor = editor_for(original.model)
                 probe = ActivationProbe(editor.model)
                 workshop[key] = (editor, probe)
             change(editor)
@@ -836,8 +842,9 @@ class AppState(QObject):
     def select_layer(self, name: str | None) -> None:
         """Select a layer (its map and unit are cleared)."""
         if name is not None and self.model is not None:
-            names = {layer.name for layer in self.model.model.layers}
-            if name not in names:
+            from engine.inspection.activations import layer_names
+
+            if name not in layer_names(self.model.model):
                 raise ValueError(f"the model has no layer {name!r}")
         if name == self.selection.layer:
             return
@@ -924,8 +931,10 @@ class AppState(QObject):
         """How many classes the current model's output has (None: not a vector)."""
         if self.model is None:
             return None
-        shape = self.model.model.outputs[0].shape
-        return int(shape[-1]) if len(shape) == 2 and shape[-1] is not None else None
+        from engine.inspection.activations import output_shape_of
+
+        shape = output_shape_of(self.model.model)
+        return int(shape[-1]) if len(shape) == 1 and shape[-1] is not None else None
 
     def explained_class(self) -> int | None:
         """The class explanations are about: the chosen one, else the top one."""

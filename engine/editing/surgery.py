@@ -158,6 +158,28 @@ class _Undo:
     bias: np.ndarray | None
 
 
+def layer_edit_kind(model: Any, layer_name: str) -> str | None:
+    """``edit_kind`` of layer ``layer_name`` of a Keras or an ONNX model (None: no such
+    layer, or not editable)."""
+    from engine.models.onnx_model import edit_kind as onnx_edit_kind
+    from engine.models.onnx_model import is_onnx
+
+    if is_onnx(model):
+        return onnx_edit_kind(model, layer_name)
+    try:
+        return edit_kind(model.get_layer(layer_name))
+    except ValueError:
+        return None
+
+
+def editor_for(model: Any) -> Any:
+    """The editor of ``model``: a ``ModelEditor`` (Keras) or an ``OnnxEditor``, with the
+    same methods."""
+    from engine.models.onnx_model import OnnxEditor, is_onnx
+
+    return OnnxEditor(model) if is_onnx(model) else ModelEditor(model)
+
+
 def edit_kind(layer: Any) -> str | None:
     """What ``ModelEditor`` can do to ``layer``: ``"conv"`` for a plain ``Conv2D``
     (every edit), ``"dense"`` for ``Dense`` (scale, ablate, restore), else None."""
@@ -889,6 +911,8 @@ def ablation_refusal(model: keras.Model, layer_name: str) -> str:
     >>> ablation_refusal(build_mnist_cnn(compile=False), "conv2d_2")
     ''
     """
+    if not getattr(model, "has_gradients", True):  # an ONNX model: no Keras graph to cut
+        return "the ablation order runs the model's tail as Keras layers: it needs a Keras model"
     try:
         _chain_after(model, layer_name)
     except ValueError as exc:

@@ -81,6 +81,54 @@ def gradients_unavailable(model: Any, tool: str = "This tool") -> str:
     return f"{tool} {GRADIENTS_NOTE}."
 
 
+def layer_names(model: Any) -> list[str]:
+    """Every layer's name (a Keras model's layers, an ONNX model's nodes), in order."""
+    return [layer.name for layer in model.layers]
+
+
+def layer_shape(model: Any, name: str) -> tuple[int | None, ...]:
+    """The output shape of layer ``name`` without the batch axis (maps as (H, W, C));
+    ``ValueError`` when the model has no such layer."""
+    if _onnx(model):
+        try:
+            return model.layer(name).output_shape
+        except KeyError as exc:
+            raise ValueError(f"the model has no layer {name!r}") from exc
+    return _output_shape(model.get_layer(name))
+
+
+def has_maps(model: Any, name: str) -> bool:
+    """The one rule for "this layer has spatial maps": its output is (H, W, C) and it is
+    not the input itself.
+
+    >>> from engine.models.mnist_model import build_mnist_cnn
+    >>> m = build_mnist_cnn(compile=False)
+    >>> has_maps(m, "conv2d_1"), has_maps(m, "flatten")
+    (True, False)
+    """
+    try:
+        shape = layer_shape(model, name)
+    except ValueError:
+        return False
+    if not _onnx(model) and _is_input_layer(model.get_layer(name)):
+        return False
+    return len(shape) == 3
+
+
+def input_shape_of(model: Any) -> tuple[int | None, ...]:
+    """The model's input shape without the batch axis ((H, W, C) for an image)."""
+    if _onnx(model):
+        return tuple(model.input_shape[-3:])
+    return tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
+
+
+def output_shape_of(model: Any) -> tuple[int | None, ...]:
+    """The model's (first) output shape without the batch axis."""
+    if _onnx(model):
+        return tuple(model.output_shape or ())
+    return tuple(None if d is None else int(d) for d in model.outputs[0].shape[1:])
+
+
 def _output_shape(layer: Any) -> tuple[int | None, ...]:
     shape = layer.output.shape
     return tuple(None if d is None else int(d) for d in shape[1:])

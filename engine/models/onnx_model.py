@@ -1223,6 +1223,21 @@ def occlusion(
 
 
 # -- edits ----------------------------------------------------------------------------------
+def edit_kind(network: OnnxNetwork, layer_name: str) -> str | None:
+    """What ``OnnxEditor`` can do to a node: ``"conv"`` for a plain ``Conv`` with constant
+    weights (every edit), ``"dense"`` for ``Gemm`` / ``MatMul`` (scale, ablate, restore),
+    else None."""
+    g = network._g  # noqa: SLF001 (this module's own graph)
+    node = g.nodes.get(layer_name)
+    if node is None or len(node.input) < 2 or node.input[1] not in g.initializers:
+        return None
+    if node.op_type == "Conv" and int(_attr(node, "group", 1)) == 1:
+        return "conv"
+    if node.op_type in ("Gemm", "MatMul") and len(g.const_dims(node.input[1]) or ()) == 2:
+        return "dense"
+    return None
+
+
 class OnnxEditor:
     """``ModelEditor`` for an ONNX model: the same methods, by editing initializers.
 
@@ -1251,17 +1266,7 @@ class OnnxEditor:
         return tuple(self._edits)
 
     def _kind(self, layer: OnnxLayer) -> str | None:
-        node = self.model._g.nodes[layer.name]
-        if len(node.input) < 2 or node.input[1] not in self.model._g.initializers:
-            return None
-        if node.op_type == "Conv" and int(_attr(node, "group", 1)) == 1:
-            return "conv"
-        if (
-            node.op_type in ("Gemm", "MatMul")
-            and len(self.model._g.const_dims(node.input[1]) or ()) == 2
-        ):
-            return "dense"
-        return None
+        return edit_kind(self.model, layer.name)
 
     def editable_layers(self) -> tuple[str, ...]:
         return tuple(layer.name for layer in self.model.layers if self._kind(layer))

@@ -25,7 +25,7 @@ def load_tensorflow(progress: ProgressCallback = no_progress, **_: object) -> st
     import keras
 
     progress(1.0, "TensorFlow ready")
-    return f"TensorFlow {tf.__version__}, Keras {keras.__version__}"
+    return f"TensorFlow {tf.__version__}, Keras {keras.__version__}, on {device_name()}"
 
 
 def device_name() -> str:

@@ -405,7 +405,7 @@ class BlockView(QWidget):
         for name in names:
             try:
                 layer = model.model.get_layer(name)
-            except ValueError:
+            except (ValueError, AttributeError):  # no such layer; an ONNX node: no sizes
                 continue
             k = getattr(layer, "kernel_size", None)
             if k is not None:

@@ -197,16 +197,13 @@ class EditView(QWidget):
 
     def editable(self) -> tuple[str, int] | None:
         """(layer, channel) when the selection is a channel of a Conv2D or Dense layer."""
-        from engine.editing.surgery import edit_kind  # imports keras: the model is loaded already
+        from engine.editing.surgery import layer_edit_kind  # the model is loaded already
 
         state = self._state
         layer, channel = state.selection.layer, state.selection.map
         if state.model is None or layer is None:
             return None
-        try:
-            kind = edit_kind(state.model.model.get_layer(layer))
-        except ValueError:
-            return None
+        kind = layer_edit_kind(state.model.model, layer)
         return None if kind is None or channel is None else (layer, channel)
 
     # -- intents -----------------------------------------------------------------------

@@ -71,9 +71,15 @@ def compute_heat(acts: Activations, method: str, class_index: int, task: Task) -
     occlusion is the drop in probability, in percentage points, from 0 to its largest.
     """
     from engine.explanation import attribution
+    from engine.inspection.activations import gradients_unavailable
+    from engine.models.onnx_model import is_onnx
 
     model, x = acts.model.model, acts.x
     p = f"p({acts.model.loaded.class_name(class_index)})"
+    if method != "occlusion":
+        why = gradients_unavailable(model, METHODS[method].split(":")[0])
+        if why:
+            raise ValueError(f"{why} Occlusion works on any model.")
     if method == "gradcam":
         return attribution.scaled_heat(
             attribution.grad_cam(model, x, class_index),
@@ -97,7 +103,10 @@ def compute_heat(acts: Activations, method: str, class_index: int, task: Task) -
     if method == "occlusion":
         patch, stride = occlusion_patch(x.shape[:2])
         fill = float(fill_values(acts, FILLS["grey"]).mean())
-        drops = attribution.occlusion(
+        occlude = attribution.occlusion
+        if is_onnx(model):  # ONNX Runtime runs the patches
+            from engine.models.onnx_model import occlusion as occlude
+        drops = occlude(
             model,
             x,
             class_index,
@@ -312,7 +321,7 @@ class ExplainView(QWidget):
         key = ("explain", acts.model.serial, acts.input.serial, c, method)
         name = acts.model.loaded.decode(np.eye(self._classes(acts))[c], 1)[0][0]
         self._title = f"{METHODS[method].split(':')[0]} for class {name}"
-        if method == "gradcam":
+        if method == "gradcam" and getattr(acts.model.model, "has_gradients", True):
             from engine.explanation.attribution import explainer
 
             layer = explainer(acts.model.model).default_layer
@@ -393,9 +402,13 @@ class ExplainView(QWidget):
 
         def job(_task: Task) -> tuple[Activations, np.ndarray, float]:
             from engine.explanation.attribution import explainer
+            from engine.models.onnx_model import is_onnx
 
             x = covered(acts, mask, level) if mask.any() else acts.x
-            probs = explainer(acts.model.model).probabilities(x)
+            if is_onnx(acts.model.model):
+                probs = acts.model.loaded.forward(x[None])[0]
+            else:
+                probs = explainer(acts.model.model).probabilities(x)
             return acts, probs, float(mask.mean())
 
         if c is not None:  # a stroke: only the newest mask's waiting request runs

@@ -71,23 +71,26 @@ class LayerTree(QTreeWidget):
         layers: Sequence[LayerInfo],
         joins: dict[str, list[str]] | None = None,
         fields: dict[str, Any] | None = None,
+        blocks: dict[str, str] | None = None,
     ) -> None:
         """Fill the tree; ``joins`` names the inputs of merging layers (``Add``),
         ``fields`` the receptive field (``engine.explanation.attribution.ReceptiveField``) of layers
-        with spatial maps."""
+        with spatial maps, ``blocks`` each layer's block (``engine.inspection.blocks.
+        block_names``, read from the graph; by default from the layer's name)."""
         joins = joins or {}
         fields = fields or {}
         self.blockSignals(True)
         self.clear()
         self._layers = list(layers)
         self._items = {}
-        blocks: dict[str, list[LayerInfo]] = {}
+        grouped: dict[str, list[LayerInfo]] = {}
         for info in self._layers:
-            blocks.setdefault(block_of(info.name), []).append(info)
+            name = blocks.get(info.name) if blocks else None
+            grouped.setdefault(name or block_of(info.name), []).append(info)
         bold = QFont()  # bold only: its size stays the tree's, which follows the zoom
         bold.setBold(True)
         shade = QBrush(QColor(238, 242, 250))
-        for block, members in blocks.items():
+        for block, members in grouped.items():
             parent: QTreeWidget | QTreeWidgetItem = self
             if len(members) > 1:
                 params = sum(m.params for m in members)

@@ -45,11 +45,13 @@ from engine.inspection.activations import (
     LayerInfo,
     MapStats,
     conv_kernel,
+    gradients_unavailable,
     inbound_layers,
     layer_summary,
 )
+from engine.inspection.blocks import block_names
 from engine.models.digits import looks_like_a_digit
-from engine.models.zoo import APPLICATIONS, MODEL_TITLES, SCALING_LABELS, PretrainedUnavailable
+from engine.models.zoo import IMAGENET_MODELS, MODEL_TITLES, SCALING_LABELS, PretrainedUnavailable
 from engine.util.files import atomic_path
 from engine.util.paths import sample_images
 from gui.panels.activations.architecture import ArchitectureView
@@ -86,7 +88,7 @@ LIVE_INPUT = "Live: a camera or video file (below)"
 #: Normalisation keys (stored in settings) and their labels.
 NORMALISATIONS = {"per_map": "Each map on its own", "per_layer": "The whole layer together"}
 #: The keras.applications models: ImageNet weights, a weights file or untrained.
-IMAGENET_KEYS = tuple(APPLICATIONS)
+IMAGENET_KEYS = tuple(IMAGENET_MODELS)
 
 
 #: The tabs by the names scenes give them (``engine.teaching.scene.ACTIVATIONS_TABS``).
@@ -552,7 +554,11 @@ class ActivationsPanel(Panel):
                     0 if auto else self.scaling_combo.findData(chosen)
                 )
         self._layers = layer_summary(loaded.model)
-        self.layer_table.set_layers(self._layers, inbound_layers(loaded.model), model.fields)
+        blocks = self._state.scheduler.memo(
+            ("blocks", model.serial), lambda: block_names(loaded.model)
+        )
+        joins = inbound_layers(loaded.model)
+        self.layer_table.set_layers(self._layers, joins, model.fields, blocks)
 
     def _name_file_entry(self, loaded) -> None:
         """The Model box's entry for the open model file, named after it."""
@@ -584,7 +590,7 @@ class ActivationsPanel(Panel):
             self._no_pretrained.add(key)
             self._state.open_model(key, None)
             self.message.show_info(
-                f"{MODEL_TITLES.get(key, key)}'s ImageNet weights could not be downloaded, "
+                f"{MODEL_TITLES.get(key, key)}'s ImageNet weights could not be had ({exc}), "
                 "so the untrained network is shown: its layers and shapes are real, its "
                 "maps and answers are not."
             )
@@ -674,7 +680,11 @@ class ActivationsPanel(Panel):
 
     def open_model_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Keras model", start_folder(MODEL_DIR), "Keras models (*.keras *.h5);;All (*)"
+            self,
+            "Model file",
+            start_folder(MODEL_DIR),
+            "Models (*.keras *.h5 *.onnx);;Keras models (*.keras *.h5);;"
+            "ONNX models (*.onnx);;All (*)",
         )
         if path:
             remember_folder(MODEL_DIR, path)
@@ -716,7 +726,7 @@ class ActivationsPanel(Panel):
         path = dropped_path(event)
         if path is not None and path.suffix.lower() == ".json":
             self._state.open_scene_file(path)
-        elif path is not None and path.suffix.lower() in (".keras", ".h5"):
+        elif path is not None and path.suffix.lower() in (".keras", ".h5", ".onnx"):
             self.open_model_file(path)
         elif path is not None:
             self.source.load_file(path)
@@ -1050,6 +1060,10 @@ class ActivationsPanel(Panel):
             state.selection.map,
         )
         if acts is None or unit is None or channel is None:
+            return
+        why = gradients_unavailable(acts.model.model, "The effective field")
+        if why:
+            self.message.show_info(why)
             return
 
         def job(_task):

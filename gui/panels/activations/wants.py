@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 from engine.explanation import featurevis, featurevis_cache, top_examples
 from engine.explanation.featurevis_cache import PictureSettings, cache_dir, read_cached
 from engine.explanation.top_examples import MNIST_SOURCE, FolderScan, TopResult
+from engine.inspection.activations import gradients_unavailable, input_shape_of
 from engine.util.paths import SAMPLES
 from gui.panels.activations.channel_spin import ChannelSpinBox
 from gui.scheduler import Priority, Ticket
@@ -76,17 +77,14 @@ def spatial_channels(model: OpenModel | None, layer: str | None) -> int | None:
     """How many maps ``layer`` has when its output is (batch, H, W, channels), else None."""
     if model is None or layer is None:
         return None
-    try:
-        found = model.model.get_layer(layer)
-        shape = found.output.shape
-    except (ValueError, AttributeError) as exc:
-        log.debug("no maps for %s: %s", layer, exc)
+    from engine.inspection.activations import has_maps, input_shape_of, layer_shape
+
+    if gradients_unavailable(model.model):  # an ONNX model: no gradients to climb
         return None
-    if type(found).__name__ == "InputLayer":  # the image itself: nothing to maximise
+    if not has_maps(model.model, layer) or len(input_shape_of(model.model)) != 3:
         return None
-    if len(shape) != 4 or shape[-1] is None or len(model.model.inputs[0].shape) != 4:
-        return None
-    return int(shape[-1])
+    channels = layer_shape(model.model, layer)[-1]
+    return None if channels is None else int(channels)
 
 
 @dataclass(frozen=True)
@@ -511,7 +509,7 @@ class FeatureVisView(QWidget):
         channels = spatial_channels(model, layer)
         if model is None or layer is None or channels is None:
             return None
-        fixed = tuple(model.model.inputs[0].shape[1:3])
+        fixed = input_shape_of(model.model)[:2]
         if None in fixed:
             side = self.size_spin.value()
             size, ask = (side, side), side
@@ -550,7 +548,7 @@ class FeatureVisView(QWidget):
             self.channel_spin.setRange(-1, max((channels or 0) - 1, -1))
             self.channel_spin.setValue(-1 if channel is None else channel)
         self.channel_spin.setEnabled(channels is not None)
-        fixed = model is not None and None not in tuple(model.model.inputs[0].shape[1:3])
+        fixed = model is not None and None not in input_shape_of(model.model)[:2]
         self.size_label.setVisible(model is not None and not fixed)
         self.size_spin.setVisible(model is not None and not fixed)
         t = self.target()
@@ -622,7 +620,10 @@ class FeatureVisView(QWidget):
             self._stale = True
             return
         if t is None:
-            self._show_nothing("")
+            model = self._state.model
+            tool = "Feature visualisation"
+            why = "" if model is None else gradients_unavailable(model.model, tool)
+            self._show_nothing(why)
             self._clear_gallery()
             return
         digest = self._digest_of(t.model.serial)

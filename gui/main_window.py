@@ -185,6 +185,13 @@ class MainWindow(QMainWindow):
         copy_action.setToolTip("Copy what this panel shows, at 2x, for a slide or a document")
         copy_action.triggered.connect(self.copy_figure)
         edit_menu.addAction(copy_action)
+        edit_menu.addSeparator()
+        prefs_action = QAction("&Preferences…", self)
+        prefs_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        prefs_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        prefs_action.setToolTip("How much memory results and extra models may keep")
+        prefs_action.triggered.connect(self.show_preferences)
+        edit_menu.addAction(prefs_action)
 
         view_menu = self.menuBar().addMenu("&View")
         self.lecture_action = QAction("&Lecture", self)
@@ -259,6 +266,15 @@ class MainWindow(QMainWindow):
             panel.open_image_dialog()
         else:
             self.statusBar().showMessage("This panel does not open images", 3000)
+
+    def show_preferences(self) -> QDialog:
+        """Edit > Preferences (the result budget)."""
+        from gui.preferences import PreferencesDialog
+
+        dialog = PreferencesDialog(self.state, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def show_model_comparison(self) -> QDialog:
         """The zoo's models side by side; a double-click opens one in Activations."""

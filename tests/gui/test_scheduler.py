@@ -143,3 +143,37 @@ def test_a_cancelled_waiting_request_never_runs(qtbot, scheduler):
     qtbot.waitUntil(lambda: ended == [1], timeout=TIMEOUT)
     qtbot.wait(50)
     assert ran == []
+
+
+def test_the_budget_is_set_in_preferences_and_lets_extra_models_go(qtbot, app_state):
+    """Edit > Preferences sets the budget (remembered); over it, an extra open model is
+    let go, least recently current first, never the current one."""
+    from PySide6.QtCore import QSettings
+
+    from gui.preferences import PreferencesDialog
+    from gui.state import OpenModel
+
+    class Weights:
+        def count_params(self):
+            return 40 << 20  # 160 MB of float32
+
+    class Loaded:
+        def __init__(self, key):
+            self.key, self.model, self.spec = key, Weights(), type("S", (), {"digit": False})
+
+    released = []
+    app_state.model_released.connect(released.append)
+    for key in ("vgg16", "resnet50", "inceptionv3"):
+        model = OpenModel(Loaded(key), probe=None)
+        app_state.models[key] = model
+        app_state._make_current(model) if key == "inceptionv3" else None  # noqa: B018
+        app_state._model_use[key] = len(app_state._model_use)
+    dialog = PreferencesDialog(app_state)
+    qtbot.addWidget(dialog)
+    assert "2 models open besides the current one" in dialog.use_label.text()
+    dialog.budget_spin.clear()
+    qtbot.keyClicks(dialog.budget_spin, "200")
+    dialog.accept()
+    assert app_state.scheduler.budget == 200 << 20
+    assert int(QSettings().value("results/budget_mb")) == 200
+    assert released == ["vgg16"] and set(app_state.models) == {"resnet50", "inceptionv3"}

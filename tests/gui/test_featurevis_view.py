@@ -572,3 +572,26 @@ def test_top_9_says_when_a_channel_does_not_fire(qtbot, view, monkeypatch, tmp_p
     assert view.top_list.count() == 3
     assert view.top_result().items[0].value == pytest.approx(float(peaks[firing]), rel=1e-5)
     assert "the number is the value of its strongest unit" in view.top_label.text()
+
+
+def test_the_units_tab_paints_every_centre_unit_at_the_size_it_sees(qtbot, view, monkeypatch):
+    from engine.explanation.attribution import receptive_field
+    from gui.panels.activations import unit_gallery
+
+    monkeypatch.setattr(unit_gallery, "STEPS", 8)
+    state = view._state
+    state.select_layer("conv2d_1")
+    click_tab(qtbot, view.side_tabs, 2)
+    units = view.unit_gallery
+    qtbot.mouseClick(units.paint_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not units.is_painting(), timeout=TIMEOUT)
+    assert units.list.count() == 32
+    field = receptive_field(state.model.model, "conv2d_1").size
+    assert f"favourite {field}x{field} input" in units.list.item(5).toolTip()
+    click_item(qtbot, units.list, units.list.item(5))
+    assert state.selection.map == 5
+    # Painted once: another layer and back shows them again without painting.
+    state.select_layer("conv2d_2")
+    assert units.list.count() == 0
+    state.select_layer("conv2d_1")
+    assert units.list.count() == 32 and not units.is_painting()

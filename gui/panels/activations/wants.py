@@ -50,6 +50,7 @@ from engine.explanation.top_examples import MNIST_SOURCE, FolderScan, TopResult
 from engine.inspection.activations import gradients_unavailable, input_shape_of
 from engine.util.paths import SAMPLES
 from gui.panels.activations.channel_spin import ChannelSpinBox
+from gui.panels.activations.unit_gallery import UnitGallery
 from gui.scheduler import Priority, Ticket
 from gui.state import AppState, InputKind, OpenModel
 from gui.theme import theme
@@ -456,6 +457,11 @@ class FeatureVisView(QWidget):
         self.side_tabs = QTabWidget()
         self.side_tabs.addTab(gallery_box, "Layer gallery")
         self.side_tabs.addTab(top_box, "Top 9")
+        self.unit_gallery = UnitGallery(self._state)
+        self.side_tabs.addTab(self.unit_gallery, "Units")
+        self.side_tabs.setTabToolTip(
+            2, "Every channel's centre unit at once, each at the size of what it sees (fast)"
+        )
         self.side_tabs.currentChanged.connect(lambda _i: self._follow_top())
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(image_box)

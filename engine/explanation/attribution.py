@@ -10,7 +10,10 @@ receives it (``LoadedModel.prepare(image)``), and returns numpy arrays.
 - ``grad_cam``: Selvaraju et al. 2017, "Grad-CAM: Visual Explanations from Deep Networks
   via Gradient-based Localization".
 - ``occlusion``: Zeiler & Fergus 2014, "Visualizing and Understanding Convolutional
-  Networks": how much the class probability drops when a patch is hidden.
+  Networks": how much the class probability drops when a patch is hidden;
+  ``occlusion_map`` gives the same drops incrementally (Krypton, Nakandala et al. 2019:
+  only the regions a patch reaches are recomputed; see ``engine.explanation.incremental``)
+  and says how they were computed.
 - ``saliency``: Simonyan et al. 2014, |d p(class) / d x|; with ``samples > 0`` SmoothGrad
   (Smilkov et al. 2017, "SmoothGrad: removing noise by adding noise").
 - ``effective_receptive_field``: |d unit / d x| for one unit of a layer's maps (Luo et
@@ -50,6 +53,8 @@ from engine.util.progress import CancelCheck, ProgressCallback, never_cancelled,
 
 if TYPE_CHECKING:
     import keras
+
+    from engine.explanation.incremental import Occlusion
 
 
 SCORES = ("logit", "probability")
@@ -507,8 +512,10 @@ class Explainer:
         self._forward = tf.function(
             lambda x: graph(x, training=False), reduce_retracing=True, autograph=False
         )
+        self._graph = graph
         self._fns: dict[tuple[str, str, str], Any] = {}
         self._subs: dict[str, Any] = {}
+        self._plans: dict[tuple[Any, ...], Any] = {}  # incremental occlusion plans
 
     # .. set-up
     def _find_head(self) -> tuple[Any, Callable[[Any], tuple[Any, Any]], str]:
@@ -742,35 +749,139 @@ class Explainer:
         Runs ``batch_size`` occluded copies per model call; calls ``progress(fraction,
         message)`` before the first and after each batch, and checks ``cancelled()``
         between batches: when it returns True, raises ``InterruptedError("cancelled")``.
+        Always a full re-inference per position; ``occlusion_map`` is the faster,
+        incremental sweep with the same values.
         """
+        a, c, p, s, fill, batch_size = self._check_occlusion(
+            x, class_index, patch, stride, fill, batch_size
+        )
+        return self._occlusion_full(a, c, p, s, fill, batch_size, progress, cancelled)
+
+    def occlusion_map(
+        self,
+        x: np.ndarray,
+        class_index: int,
+        patch: int | tuple[int, int],
+        stride: int | tuple[int, int],
+        fill: float = 0.0,
+        mode: str = "exact",
+        tau: float | None = None,
+        batch_size: int = 64,
+        progress: ProgressCallback = no_progress,
+        cancelled: CancelCheck = never_cancelled,
+        positions: Sequence[int] | None = None,
+    ) -> Occlusion:
+        """``occlusion``'s drops, computed incrementally where the graph allows, and how.
+
+        ``mode``: "exact" (default: Krypton's incremental inference, each layer recomputed
+        only where the patch reaches; the drops equal ``occlusion``'s up to rounding),
+        "approximate" (regions capped at ``tau`` of each map axis, default
+        ``incremental.DEFAULT_TAU``; faster, not exact) or "full" (``occlusion``'s loop).
+        A graph with a layer the incremental pass cannot run on part of a map falls back
+        to "full"; the result's ``method`` and ``note`` say what ran and why (see
+        ``engine.explanation.incremental``). ``positions``: flat indices (row * cols +
+        col) of the positions to compute, the others NaN (None: all). Progress and
+        cancelling as ``occlusion``.
+        """
+        from engine.explanation import incremental
+
+        a, c, p, s, fill, batch_size = self._check_occlusion(
+            x, class_index, patch, stride, fill, batch_size
+        )
+        if mode not in incremental.MODES:
+            raise ValueError(f"mode must be one of {incremental.MODES}. Received mode={mode!r}")
+        if tau is None:
+            tau = incremental.DEFAULT_TAU
+        if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0 < tau <= 1:
+            raise ValueError(f"tau must be a number in (0, 1]. Received tau={tau!r}")
+        total = ((a.shape[0] - p[0]) // s[0] + 1) * ((a.shape[1] - p[1]) // s[1] + 1)
+        if positions is not None:
+            positions = [check_int("positions", q, 0, total) for q in positions]
+            if not positions:
+                raise ValueError("positions must name at least one position. Received []")
+        return incremental.occlusion_map(
+            self, a, c, p, s, fill, mode, float(tau), batch_size, progress, cancelled, positions
+        )
+
+    def _check_occlusion(
+        self,
+        x: Any,
+        class_index: Any,
+        patch: Any,
+        stride: Any,
+        fill: Any,
+        batch_size: Any,
+    ) -> tuple[np.ndarray, int, tuple[int, int], tuple[int, int], float, int]:
         a = self._check_x(x)
         c = self._check_class(class_index)
         h, w = a.shape[:2]
-        ph, pw = _check_pair("patch", patch, (h, w))
-        sr, sc = _check_pair("stride", stride, (h, w))
+        p = _check_pair("patch", patch, (h, w))
+        s = _check_pair("stride", stride, (h, w))
         batch_size = check_int("batch_size", batch_size, 1)
         if isinstance(fill, bool) or not isinstance(fill, (int, float, np.number)):
             raise ValueError(f"fill must be a number. Received fill={fill!r}")
         if not math.isfinite(float(fill)):
             raise ValueError(f"fill must be finite. Received fill={fill!r}")
+        return a, c, p, s, float(fill), batch_size
+
+    def _occlusion_full(
+        self,
+        a: np.ndarray,
+        c: int,
+        patch: tuple[int, int],
+        stride: tuple[int, int],
+        fill: float,
+        batch_size: int,
+        progress: ProgressCallback,
+        cancelled: CancelCheck,
+        positions: Sequence[int] | None = None,
+    ) -> np.ndarray:
+        """One full re-inference per position, ``batch_size`` per call (NaN where not asked)."""
+        (ph, pw), (sr, sc) = patch, stride
+        h, w = a.shape[:2]
         rows, cols = (h - ph) // sr + 1, (w - pw) // sc + 1
         total = rows * cols
+        todo = np.arange(total) if positions is None else np.asarray(positions, np.int64)
+        n = len(todo)
         base = float(np.asarray(self._forward(a[None]))[0, c])
-        drops = np.empty(total, np.float32)
-        progress(0.0, f"occlusion: 0 of {total} positions")
-        for first in range(0, total, batch_size):
+        drops = np.full(total, np.nan, np.float32)
+        progress(0.0, f"occlusion: 0 of {n} positions")
+        for first in range(0, n, batch_size):
             if cancelled():
                 raise InterruptedError("cancelled")
-            index = np.arange(first, min(first + batch_size, total))
+            index = todo[first : first + batch_size]
             batch = np.repeat(a[None], len(index), axis=0)
             for j, p in enumerate(index):
                 r, q = divmod(int(p), cols)
                 batch[j, r * sr : r * sr + ph, q * sc : q * sc + pw, :] = fill
             probs = np.asarray(self._forward(batch))[:, c]
             drops[index] = base - probs
-            done = int(index[-1]) + 1
-            progress(done / total, f"occlusion: {done} of {total} positions")
+            done = first + len(index)
+            progress(done / n, f"occlusion: {done} of {n} positions")
         return drops.reshape(rows, cols)
+
+    def _occlusion_plan(
+        self,
+        patch: tuple[int, int],
+        stride: tuple[int, int],
+        grid: tuple[int, int],
+        tau: float | None,
+    ) -> Any:
+        """The incremental plan for this sweep geometry, made once (or its ``Unsupported``)."""
+        from engine.explanation import incremental
+
+        key = (patch, stride, grid, tau)
+        if key not in self._plans:
+            if len(self._plans) >= 4:  # each holds compiled functions: keep the latest few
+                del self._plans[next(iter(self._plans))]
+            try:
+                self._plans[key] = incremental._Plan(self._graph, patch, stride, grid, tau)
+            except incremental.Unsupported as exc:
+                self._plans[key] = str(exc)
+        found = self._plans[key]
+        if isinstance(found, str):
+            raise incremental.Unsupported(found)
+        return found
 
     def saliency(
         self,
@@ -879,6 +990,30 @@ def occlusion(
     """
     return explainer(model).occlusion(
         x, class_index, patch, stride, fill, batch_size, progress, cancelled
+    )
+
+
+def occlusion_map(
+    model: keras.Model,
+    x: np.ndarray,
+    class_index: int,
+    patch: int | tuple[int, int],
+    stride: int | tuple[int, int],
+    fill: float = 0.0,
+    mode: str = "exact",
+    tau: float | None = None,
+    batch_size: int = 64,
+    progress: ProgressCallback = no_progress,
+    cancelled: CancelCheck = never_cancelled,
+) -> Occlusion:
+    """Occlusion sensitivity, incremental where it can be: an ``Occlusion`` with the drops
+    (as ``occlusion``'s), ``method`` ("incremental", "approximate" or "full") and ``note``
+    (see ``Explainer.occlusion_map``).
+
+    Raises ``InterruptedError("cancelled")`` when ``cancelled()`` turns true between batches.
+    """
+    return explainer(model).occlusion_map(
+        x, class_index, patch, stride, fill, mode, tau, batch_size, progress, cancelled
     )
 
 

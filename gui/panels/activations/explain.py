@@ -103,24 +103,27 @@ def compute_heat(acts: Activations, method: str, class_index: int, task: Task) -
     if method == "occlusion":
         patch, stride = occlusion_patch(x.shape[:2])
         fill = float(fill_values(acts, FILLS["grey"]).mean())
-        occlude = attribution.occlusion
+        how = ""
         if is_onnx(model):  # ONNX Runtime runs the patches
-            from engine.models.onnx_model import occlusion as occlude
-        drops = occlude(
-            model,
-            x,
-            class_index,
-            patch,
-            stride,
-            fill=fill,
-            progress=task.progress,
-            cancelled=task.cancelled,
-        )
+            from engine.models.onnx_model import occlusion as onnx_occlusion
+
+            drops = onnx_occlusion(
+                model, x, class_index, patch, stride, fill=fill,
+                progress=task.progress, cancelled=task.cancelled,
+            )  # fmt: skip
+        else:  # only what each patch can reach is computed again (exact)
+            result = attribution.occlusion_map(
+                model, x, class_index, patch, stride, fill=fill, mode="exact",
+                progress=task.progress, cancelled=task.cancelled,
+            )  # fmt: skip
+            drops = result.drops
+            if result.method == "full":
+                how = " " + result.note
         heat = attribution.occlusion_heat(np.maximum(drops, 0), patch, stride, x.shape[:2])
         return attribution.scaled_heat(
             heat,
             f"how much {p} drops when a {patch}x{patch} patch around the pixel is hidden "
-            "(a rise counts as 0)",
+            f"(a rise counts as 0){how}",
             "percentage points",
             axis="drop in p (% points)",
             scale=100.0,

@@ -217,17 +217,20 @@ def test_an_activations_step_selects_its_layer_and_map(qtbot, window):
     window.lecture_action.trigger()
     _go(qtbot, window, "CNN: Visualization of filters - Conv 1 layer")
     state = window.state
+    # The slide's colour first-layer filters: a network trained on photos, offline.
     qtbot.waitUntil(
-        lambda: state.selection.layer == "conv2d_1" and state.selection.map == 6, timeout=120_000
+        lambda: state.selection.layer == "stem_conv" and state.selection.map == 5,
+        timeout=120_000,
     )
-    assert state.input.name.startswith("test digit #0")
+    assert state.model.key == "efficientnet_lite0" and state.model.loaded.trained
+    assert state.input.name == "Coffee"
     panel = window.panels["activations"]
     assert panel.current_part() == "filters"
-    # Filter 6 can be found: every filter numbered, the chosen one framed.
+    # Filter 5 can be found: every filter numbered, in colour, the chosen one framed.
     labels = panel.filters_view.label_texts()
-    assert len(labels) == 32 and labels[6] == "6"
+    assert len(labels) == 32 and labels[5] == "5"
     assert panel.filters_view.marked() is not None
-    assert panel.scene()["map"] == 6 and panel.scene()["test_digit"] == 0
+    assert panel.scene()["map"] == 5 and panel.scene()["model"] == "efficientnet_lite0"
     _go(qtbot, window, "Deeper layers")
     qtbot.waitUntil(lambda: state.selection.layer == "conv2d_2", timeout=60_000)
 

@@ -144,7 +144,8 @@ def test_predict_a_model_file_json(runs, files):
 def test_summary_json(capsys):
     assert main.main(["summary", "--model", "mnist", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert list(doc) == ["layers", "total_params", "total_macs"]
+    assert list(doc) == ["layers", "total_params", "total_macs", "device"]
+    assert doc["device"] == "CPU"  # no GPU here
     model = zoo.load_zoo_model(zoo.MNIST).model
     graph = model_graph(model)
     assert doc["layers"] == [

@@ -9,6 +9,10 @@ Text follows the window's zoom (``gui.theme``): the title is the application's t
 size, the numbers are fitted to the cells but never smaller than that size where a cell
 can hold it, and at a zoom above 1 the grid asks for cells big enough to hold it.
 Presenter mode darkens the greys (the padding, the cells no window reaches, the lines).
+
+``ChannelGrids`` shows a picture as the computer stores it: one grid for a grey picture,
+three side by side for a colour one (red, green, blue), each cell the stored integer
+(0..255, never rescaled) on its channel's light.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
 
 from engine.arithmetic.convolution import (
     format_number,  # the one number formatter of the arithmetic
@@ -26,6 +30,12 @@ from gui.theme import theme
 WINDOW_COLOUR = QColor(0, 114, 178)  # Okabe-Ito blue
 CELL_COLOUR = QColor(230, 159, 0)  # Okabe-Ito orange
 PAD_COLOUR = QColor(225, 225, 235)
+#: A colour picture's channels: name, letter, and the light a cell of 255 shows.
+CHANNELS = (
+    ("red", "R", QColor(255, 0, 0)),
+    ("green", "G", QColor(0, 255, 0)),
+    ("blue", "B", QColor(0, 0, 255)),
+)
 
 
 class CellGrid(QWidget):
@@ -47,7 +57,9 @@ class CellGrid(QWidget):
         self._window: tuple[int, int, int] | None = None  # top, left, size (padded coords)
         self._cell: tuple[int, int] | None = None  # unpadded coords
         self._title = ""
-        self._painted: list[int] = []  # the text sizes of the last paint, in pixels
+        self._channel: QColor | None = None
+        self._levels = (0.0, 255.0)
+        self._readable = False
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(False)
         theme().changed.connect(self._on_theme_changed)
@@ -75,6 +87,29 @@ class CellGrid(QWidget):
         self._title = title
         self.update()
 
+    def title(self) -> str:
+        return self._title
+
+    def set_channel(
+        self, colour: QColor | None, levels: tuple[float, float] = (0.0, 255.0)
+    ) -> None:
+        """Paint each cell in ``colour``'s light, from black at ``levels[0]`` to the full
+        colour at ``levels[1]`` (a picture's red channel: 0 black, 255 red), on that fixed
+        scale; the numbers in white or black, whichever reads on the cell. None: grey
+        shades of the values' own range (the default)."""
+        self._channel = None if colour is None else QColor(colour)
+        self._levels = (float(levels[0]), float(levels[1]))
+        self.update()
+
+    def channel(self) -> QColor | None:
+        return None if self._channel is None else QColor(self._channel)
+
+    def set_readable(self, on: bool) -> None:
+        """Ask for cells that hold the zoom's smallest text at every zoom (at zoom 1
+        too): for a grid in a scroll area, which scrolls instead of shrinking the text."""
+        self._readable = bool(on)
+        self.updateGeometry()
+
     def set_window(self, top: int | None, left: int = 0, size: int = 0) -> None:
         """Outline the size x size window at (top, left) in padded coordinates."""
         self._window = None if top is None else (top, left, size)
@@ -98,9 +133,10 @@ class CellGrid(QWidget):
         return QSize(320, 320).expandedTo(self.minimumSizeHint())
 
     def minimumSizeHint(self) -> QSize:
-        """120 x 120 at zoom 1; zoomed in, cells that hold the zoom's smallest text."""
+        """120 x 120 at zoom 1; zoomed in (or readable), cells that hold the zoom's
+        smallest text."""
         t = theme()
-        if t.zoom() <= 1.0 or self._values.size == 0:
+        if (t.zoom() <= 1.0 and not self._readable) or self._values.size == 0:
             return QSize(120, 120)
         rows = self._values.shape[0] + 2 * self._pad
         cols = self._values.shape[1] + 2 * self._pad
@@ -119,8 +155,36 @@ class CellGrid(QWidget):
         return theme().size(22) if self._title else 4.0
 
     def text_pixel_sizes(self) -> list[int]:
-        """The pixel sizes of the texts painted last (title, numbers)."""
-        return list(self._painted)
+        """The pixel sizes of the texts it paints at its present size (title, numbers):
+        what a paint now draws, also for a grid scrolled out of sight that has not
+        painted since it was resized."""
+        sizes = [self._title_font().pixelSize()] if self._title else []
+        if self._values.size:
+            sizes.append(self._number_font(self._layout()[2]).pixelSize())
+        return sizes
+
+    def _title_font(self) -> QFont:
+        f = QFont(self.font())
+        f.setBold(True)
+        f.setPixelSize(theme().px(12))
+        return f
+
+    def _number_font(self, cell: float) -> QFont:
+        """The numbers' font for cells of ``cell`` pixels."""
+        t = theme()
+        font = QFont(self.font())
+        # A third of the cell, but not under the zoom's smallest text while the number's
+        # height fits the cell.
+        size = max(6, min(max(int(cell * 0.36), t.min_px()), int(cell * 0.96)))
+        font.setPixelSize(size)
+        # The longest number must fit a cell whole (-1234.56 shrinks instead of losing
+        # its sign and digits at both ends).
+        finite = self._values[np.isfinite(self._values)]
+        texts = [format_number(x) for x in finite.ravel()] if finite.size <= 4096 else []
+        widest = max((QFontMetricsF(font).horizontalAdvance(x) for x in texts), default=0.0)
+        if widest > cell * 0.95:
+            font.setPixelSize(max(5, int(size * cell * 0.95 / widest)))
+        return font
 
     def _layout(self) -> tuple[float, float, float, int, int]:
         rows = self._values.shape[0] + 2 * self._pad
@@ -154,17 +218,12 @@ class CellGrid(QWidget):
         p.fillRect(self.rect(), self.palette().base())
         t = theme()
         strong = t.strong()
-        self._painted = []
         if self._title:
             p.setPen(self.palette().text().color())
-            f = QFont(self.font())
-            f.setBold(True)
-            f.setPixelSize(t.px(12))
-            p.setFont(f)
+            p.setFont(self._title_font())
             p.drawText(
                 QRectF(0, 0, self.width(), t.size(20)), Qt.AlignmentFlag.AlignCenter, self._title
             )
-            self._painted.append(f.pixelSize())
         if self._values.size == 0:
             p.end()
             return
@@ -173,19 +232,7 @@ class CellGrid(QWidget):
         finite = v[np.isfinite(v)]
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         span = hi - lo if hi > lo else 1.0
-        font = QFont(self.font())
-        # A third of the cell, but not under the zoom's smallest text while the number's
-        # height fits the cell.
-        size = max(6, min(max(int(cell * 0.36), t.min_px()), int(cell * 0.96)))
-        font.setPixelSize(size)
-        # The longest number must fit a cell whole (-1234.56 shrinks instead of losing
-        # its sign and digits at both ends).
-        texts = [format_number(x) for x in finite.ravel()] if finite.size <= 4096 else []
-        widest = max((QFontMetricsF(font).horizontalAdvance(x) for x in texts), default=0.0)
-        if widest > cell * 0.95:
-            font.setPixelSize(max(5, int(size * cell * 0.95 / widest)))
-        p.setFont(font)
-        self._painted.append(font.pixelSize())
+        p.setFont(self._number_font(cell))
         hatch = QColor(110, 110, 135) if strong else QColor(170, 170, 190)
         missed_shade = QColor(0, 0, 0, 120) if strong else QColor(0, 0, 0, 60)
         grid_pen = QPen(QColor(60, 60, 60) if strong else QColor(150, 150, 150))
@@ -197,9 +244,15 @@ class CellGrid(QWidget):
                 rect = QRectF(x0 + c * cell, y0 + r * cell, cell, cell)
                 inside = pad <= r < rows - pad and pad <= c < cols - pad
                 missed = r >= rows - self._missed or c >= cols - self._missed
+                ink = QColor(20, 20, 20) if inside else pad_text
                 if inside:
                     val = v[r - pad, c - pad]
-                    if np.isfinite(val):
+                    if np.isfinite(val) and self._channel is not None:
+                        light = self._light(val)
+                        p.fillRect(rect, light)
+                        ink = _ink_on(light)
+                        text = format_number(val)
+                    elif np.isfinite(val):
                         shade = int(255 - 140 * (val - lo) / span)
                         p.fillRect(rect, QColor(shade, shade, shade))
                         text = format_number(val)
@@ -214,7 +267,7 @@ class CellGrid(QWidget):
                     p.fillRect(rect, QBrush(missed_shade, Qt.BrushStyle.Dense5Pattern))
                 p.setPen(grid_pen)
                 p.drawRect(rect)
-                p.setPen(QColor(20, 20, 20) if inside else pad_text)
+                p.setPen(ink)
                 p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
         # the padded border's outline, so it reads as added, not part of the image
         if pad:
@@ -237,3 +290,77 @@ class CellGrid(QWidget):
             p.setBrush(QColor(0, 114, 178, 50))
             p.drawRect(rect)
         p.end()
+
+    def _light(self, value: float) -> QColor:
+        """The channel's colour at ``value`` on the fixed levels (black at the low one)."""
+        lo, hi = self._levels
+        t = min(max((value - lo) / (hi - lo if hi > lo else 1.0), 0.0), 1.0)
+        c = self._channel or QColor(255, 255, 255)
+        return QColor(round(c.red() * t), round(c.green() * t), round(c.blue() * t))
+
+
+def _ink_on(background: QColor) -> QColor:
+    """Black text on a light cell, white on a dark one (ITU-R 601 luma)."""
+    luma = 0.299 * background.red() + 0.587 * background.green() + 0.114 * background.blue()
+    return QColor(0, 0, 0) if luma >= 128 else QColor(255, 255, 255)
+
+
+class ChannelGrids(QWidget):
+    """A picture as its numbers: one ``CellGrid`` for a grey picture (H, W), three side
+    by side for a colour one (H, W, 3): red, green and blue, each titled, each cell the
+    value as stored (a uint8 picture's 0..255, never rescaled) on its channel's light.
+
+    ``grids`` holds the three grids; the first is the grey picture's. Only the shown
+    ones (``shown_grids()``) are visible.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.grids = [CellGrid() for _ in CHANNELS]
+        for grid in self.grids:
+            lay.addWidget(grid)
+        self._channels = 1
+        for grid in self.grids[1:]:
+            grid.hide()
+
+    def set_pixels(self, pixels: np.ndarray, pad: int = 0, title: str = "") -> None:
+        """Show ``pixels`` (H, W) in one grid titled ``title``, or (H, W, 3) in three,
+        titled "<title>: red (R)" (just "Red (R)" without a title), and so on."""
+        a = np.asarray(pixels)
+        if a.ndim == 3 and a.shape[2] == len(CHANNELS):
+            for i, (grid, (name, letter, colour)) in enumerate(
+                zip(self.grids, CHANNELS, strict=True)
+            ):
+                grid.set_values(a[:, :, i], pad=pad)
+                grid.set_channel(colour)
+                label = f"{name} ({letter})"
+                grid.set_title(f"{title}: {label}" if title else label[0].upper() + label[1:])
+                grid.show()
+            self._channels = len(CHANNELS)
+        elif a.ndim == 2:
+            self.grids[0].set_values(a, pad=pad)
+            self.grids[0].set_channel(None)
+            self.grids[0].set_title(title)
+            for grid in self.grids[1:]:
+                grid.hide()
+            self._channels = 1
+        else:
+            raise ValueError(f"pixels must be (H, W) or (H, W, 3). Received shape {a.shape}")
+
+    def channels(self) -> int:
+        """1 for a grey picture, 3 for a colour one."""
+        return self._channels
+
+    def shown_grids(self) -> list[CellGrid]:
+        return self.grids[: self._channels]
+
+    def set_window(self, top: int | None, left: int = 0, size: int = 0) -> None:
+        """Outline the same window on every channel (a kernel has a slice on each)."""
+        for grid in self.shown_grids():
+            grid.set_window(top, left, size)
+
+    def set_readable(self, on: bool) -> None:
+        for grid in self.grids:
+            grid.set_readable(on)

@@ -1,4 +1,10 @@
-"""A zoomable, pannable image (pyqtgraph ImageItem) with a title and a colour bar."""
+"""A zoomable, pannable image (pyqtgraph ImageItem) with a title and a colour bar.
+
+Hovering a pixel writes its row, column and value(s) in the title line ("row 12, col 7:
+0.734", "R 201 G 143 B 98" for a colour picture): the slide "what computers see", on
+every image the app shows. ``OverlayView`` reads its pixels the same way, with the
+helpers here.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,68 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
 from gui.theme import theme
+
+#: Between the title and the value under the cursor in a view's title line.
+READOUT_SEPARATOR = "   |   "
+
+
+def format_value(value: float) -> str:
+    """A value under the cursor: integers whole, others with three decimals (a map's
+    0.734), very large or small ones in powers of ten.
+
+    >>> format_value(201), format_value(0.73412), format_value(-2.5), format_value(1e-6)
+    ('201', '0.734', '-2.5', '1.000e-06')
+    """
+    v = float(value)
+    if not np.isfinite(v):
+        return str(v)
+    if v == round(v) and abs(v) < 1e9:
+        return str(int(round(v)))
+    if abs(v) >= 1e5 or abs(v) < 1e-3:
+        return f"{v:.3e}"
+    return f"{v:.3f}".rstrip("0").rstrip(".")
+
+
+def format_pixel(value: np.ndarray | float) -> str:
+    """A pixel's value(s): one number, or "R 201 G 143 B 98" for a colour pixel (as
+    stored: 0..255 in a uint8 picture, never rescaled)."""
+    a = np.asarray(value)
+    if a.ndim == 0:
+        return format_value(a)
+    if a.shape[0] in (3, 4):
+        names = "RGBA"[: a.shape[0]]
+        return " ".join(f"{n} {format_value(v)}" for n, v in zip(names, a, strict=True))
+    return " ".join(format_value(v) for v in a)
+
+
+def pixel_under(item: pg.ImageItem, scene_pos: QPointF) -> tuple[int, int] | None:
+    """The (row, col) of ``item``'s row-major image under a scene position, or None off
+    the image."""
+    image = item.image
+    if image is None:
+        return None
+    p = item.mapFromScene(scene_pos)
+    row, col = int(np.floor(p.y())), int(np.floor(p.x()))
+    if 0 <= row < image.shape[0] and 0 <= col < image.shape[1]:
+        return row, col
+    return None
+
+
+def title_with_readout(title: str, readout: str, metrics: QFontMetrics, room: int) -> str:
+    """The title line: the title cut with "…" to leave the readout whole, then the
+    readout ("Feature map   |   row 3, col 4: 0.5"); the title alone without one."""
+    if not readout:
+        return metrics.elidedText(title, Qt.TextElideMode.ElideRight, room)
+    tail = READOUT_SEPARATOR + readout if title else readout
+    left = room - metrics.horizontalAdvance(tail)
+    if title and left >= metrics.horizontalAdvance("Abc…"):
+        return metrics.elidedText(title, Qt.TextElideMode.ElideRight, left) + tail
+    return metrics.elidedText(readout, Qt.TextElideMode.ElideRight, room)
 
 
 class IndexLabels(pg.GraphicsObject):
@@ -55,6 +118,15 @@ class IndexLabels(pg.GraphicsObject):
         """The label of each map, in mosaic order."""
         return self._texts
 
+    def map_at(self, row: int, col: int) -> tuple[str, int, int] | None:
+        """The label of the map holding mosaic pixel (row, col) and the pixel's row and
+        column in that map, or None (no labels, or a gap)."""
+        h, w = self._size
+        for text, (top, left) in zip(self._texts, self._origins, strict=True):
+            if top <= row < top + h and left <= col < left + w:
+                return text, row - top, col - left
+        return None
+
     def boundingRect(self) -> QRectF:
         return self._bounds
 
@@ -84,7 +156,21 @@ class IndexLabels(pg.GraphicsObject):
 
 
 class MapView(pg.GraphicsLayoutWidget):
-    """Shows one 2-D array (with a colour bar) or an RGB image; wheel zooms, drag pans."""
+    """Shows one 2-D array (with a colour bar) or an RGB image; wheel zooms, drag pans.
+
+    The pixel under the cursor is read out in the title line: its row, column and
+    value ("row 12, col 7: 0.734"), "R 201 G 143 B 98" for a colour picture, "map 5,
+    row 2, col 3: …" in a numbered mosaic; leaving the image clears it. A view that
+    shows values rescaled (a mosaic of maps each on its own scale) can give the real
+    ones to read out (``set_readout_values``).
+
+    Signals
+    -------
+    pixel_clicked(int, int)
+        A click on image pixel (row, col) (not a drag: that pans).
+    """
+
+    pixel_clicked = Signal(int, int)
 
     def __init__(self, title: str = "", colour_bar: bool = True, parent: QWidget | None = None):
         super().__init__(parent=parent)
@@ -114,11 +200,19 @@ class MapView(pg.GraphicsLayoutWidget):
             self.addItem(self.colour_bar, row=1, col=1)
             theme().style_plot(self.colour_bar)
         self._data: np.ndarray | None = None
+        self._readout_values: np.ndarray | None = None
+        self._readout_unit = ""
+        self._readout = ""
+        self._hover: QPointF | None = None  # the cursor's scene position, over the view
         # New content fills the view; until the person zooms or pans it, it is fitted
         # again whenever the view's size changes (a hidden tab has no size yet).
         self._fitted = False
         self.view.sigRangeChangedManually.connect(self._on_manual_range)
         theme().changed.connect(self._show_title)  # a bigger font is cut shorter
+        # pyqtgraph already limits these to its mouse rate (100 a second), and the
+        # title changes only when the pixel under the cursor does.
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.scene().sigMouseClicked.connect(self._on_scene_clicked)
 
     def _on_manual_range(self, *_args) -> None:
         self._fitted = True
@@ -128,6 +222,8 @@ class MapView(pg.GraphicsLayoutWidget):
         self.view.autoRange(padding=0.02)
 
     def resizeEvent(self, event) -> None:
+        if getattr(self, "closed", False):
+            return  # pyqtgraph's close() has cleared the scene, the title with it
         # The heading first: the scene is laid out to the new size at once, and a heading
         # still cut for a wider view would keep the layout wider than the widget.
         if getattr(self, "_label", None) is not None:
@@ -144,6 +240,7 @@ class MapView(pg.GraphicsLayoutWidget):
     def clear_image(self) -> None:
         """Show nothing (``data()`` is None again)."""
         self._data = None
+        self._readout_values = None
         self.image_item.clear()
         self.labels.set_labels((), (1, 1), (0, 0))
         if self.colour_bar is not None:
@@ -156,11 +253,14 @@ class MapView(pg.GraphicsLayoutWidget):
         self._show_title()
 
     def _show_title(self, width: int | None = None) -> None:
+        if getattr(self, "closed", False):
+            return
         title = getattr(self, "_title", "")
         room = max((self.width() if width is None else width) - 24, 40)
-        shown = QFontMetrics(self.font()).elidedText(title, Qt.TextElideMode.ElideRight, room)
+        readout = getattr(self, "_readout", "")
+        shown = title_with_readout(title, readout, QFontMetrics(self.font()), room)
         self._label.setText(shown, color="k")
-        self._label.setToolTip(title if shown != title else "")
+        self._label.setToolTip(title if not shown.startswith(title) else "")
 
     def title(self) -> str:
         """The whole heading, as set."""
@@ -174,9 +274,13 @@ class MapView(pg.GraphicsLayoutWidget):
             self.image_item.setLookupTable(cmap.getLookupTable(0.0, 1.0, 256))
 
     def set_image(self, data: np.ndarray, levels: tuple[float, float] | None = None) -> None:
-        """Show ``data``: (H, W) through the colour map, (H, W, 3) uint8 as colour."""
+        """Show ``data``: (H, W) through the colour map, (H, W, 3) uint8 as colour.
+
+        The readout says ``data``'s own values again (real values given before with
+        ``set_readout_values`` belonged to the previous image)."""
         a = np.asarray(data)
         self._data = a
+        self._readout_values = None
         if a.ndim == 3:
             self.image_item.setImage(a, levels=(0, 255), autoLevels=False)
             if self.colour_bar is not None:
@@ -192,6 +296,7 @@ class MapView(pg.GraphicsLayoutWidget):
                 self.colour_bar.setLevels(levels)
         self._fitted = False
         self.fit()
+        self._update_readout()
 
     def set_labels(
         self,
@@ -204,6 +309,7 @@ class MapView(pg.GraphicsLayoutWidget):
         texts such as "12: 0.83", a channel and its value)."""
         extent = (0, 0) if self._data is None or not origins else self._data.shape[:2]
         self.labels.set_labels(origins, map_shape, extent, numbers)
+        self._update_readout()
 
     def set_mark(self, rect: tuple[float, float, float, float] | None) -> None:
         """Frame (top, left, height, width) of the image, or nothing (None)."""
@@ -227,3 +333,73 @@ class MapView(pg.GraphicsLayoutWidget):
 
     def data(self) -> np.ndarray | None:
         return self._data
+
+    # -- the value under the cursor ---------------------------------------------------------
+    def set_readout_values(self, values: np.ndarray | None, unit: str = "") -> None:
+        """Read out ``values`` (the shown image's shape) instead of the image's own: the
+        real values of maps drawn rescaled; ``unit`` follows each value. None: the
+        image's own values again. Call it after ``set_image``."""
+        if values is not None:
+            values = np.asarray(values)
+            if self._data is None or values.shape[:2] != self._data.shape[:2]:
+                shape = None if self._data is None else self._data.shape
+                raise ValueError(
+                    f"readout values must have the image's shape {shape}. "
+                    f"Received shape {values.shape}"
+                )
+        self._readout_values = values
+        self._readout_unit = unit
+        self._update_readout()
+
+    def readout(self) -> str:
+        """What the title line says of the pixel under the cursor ("" when none)."""
+        return self._readout
+
+    def readout_at(self, row: int, col: int) -> str:
+        """The readout of image pixel (row, col): "row 12, col 7: 0.734", "row 12, col 7:
+        R 201 G 143 B 98", "map 5, row 2, col 3: 0.5" in a numbered mosaic; "" off the
+        image or in a mosaic's gap."""
+        values = self._readout_values if self._readout_values is not None else self._data
+        if values is None or not (0 <= row < values.shape[0] and 0 <= col < values.shape[1]):
+            return ""
+        value = values[row, col]
+        if np.asarray(value).ndim == 0 and not np.isfinite(value):
+            return ""  # a gap between maps (NaN), or a cell not computed
+        where = f"row {row}, col {col}"
+        in_map = self.labels.map_at(row, col)
+        if in_map is not None:
+            text, r, c = in_map
+            # "12: 0.83" (a channel and its measure) names map 12
+            where = f"map {text.split(':')[0]}, row {r}, col {c}"
+        unit = f" {self._readout_unit}" if self._readout_unit else ""
+        return f"{where}: {format_pixel(value)}{unit}"
+
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        self._hover = QPointF(scene_pos)
+        self._update_readout()
+
+    def _update_readout(self) -> None:
+        text = ""
+        hover = getattr(self, "_hover", None)
+        if hover is not None and self.view.sceneBoundingRect().contains(hover):
+            pixel = pixel_under(self.image_item, hover)
+            text = "" if pixel is None else self.readout_at(*pixel)
+        if text != getattr(self, "_readout", ""):
+            self._readout = text
+            self._show_title()
+
+    def leaveEvent(self, event) -> None:
+        if getattr(self, "closed", False):
+            return
+        super().leaveEvent(event)
+        self._hover = None
+        self._update_readout()
+
+    def _on_scene_clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        if not self.view.sceneBoundingRect().contains(event.scenePos()):
+            return
+        pixel = pixel_under(self.image_item, event.scenePos())
+        if pixel is not None:
+            self.pixel_clicked.emit(*pixel)

@@ -5,20 +5,24 @@
   colour bar beside it that says the real values and their unit;
 - ``set_box`` outlines a rectangle (the receptive field of a map pixel);
 - in brush mode, dragging paints patches that hide the input (occlusion); every stroke
-  can be undone. The covered patches live in ``mask()`` (image pixels, 0 or 1).
+  can be undone. The covered patches live in ``mask()`` (image pixels, 0 or 1);
+- hovering a pixel writes its row, column and value(s) in the title line, with the
+  heat map's real value and unit there ("row 12, col 7: R 201 G 143 B 98, heat 0.42
+  percentage points"); leaving the image clears it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
 from engine.explanation.attribution import HeatMap
 from gui.theme import theme
 from gui.widgets.colour import colour_map
+from gui.widgets.map_view import format_pixel, format_value, pixel_under, title_with_readout
 
 
 class _BrushLayer(pg.ImageItem):
@@ -77,6 +81,9 @@ class OverlayView(pg.GraphicsLayoutWidget):
     def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent=parent)
         self.setBackground("w")
+        self._title = title
+        self._readout = ""
+        self._hover: QPointF | None = None  # the cursor's scene position, over the view
         self._label = self.addLabel(title, row=0, col=0, color="k")
         theme().style_label(self._label)
         self.view = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True)
@@ -109,19 +116,45 @@ class OverlayView(pg.GraphicsLayoutWidget):
         self._mask: np.ndarray | None = None
         self._strokes: list[np.ndarray] = []  # the mask before each stroke, for undo
         self._cover_level = 128  # the pixel value covered parts are drawn in
+        self._pixels: np.ndarray | None = None
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        theme().changed.connect(self._show_title)  # a bigger font is cut shorter
 
     def set_title(self, title: str) -> None:
-        self._label.setText(title, color="k")
+        """The heading; cut with "…" to the view's width (a long one would widen the
+        scene past the widget)."""
+        self._title = title
+        self._show_title()
 
     def title(self) -> str:
-        return self._label.text
+        """The whole heading, as set."""
+        return self._title
+
+    def _show_title(self, width: int | None = None) -> None:
+        if getattr(self, "_label", None) is None or getattr(self, "closed", False):
+            return
+        room = max((self.width() if width is None else width) - 24, 40)
+        readout = getattr(self, "_readout", "")
+        shown = title_with_readout(self._title, readout, QFontMetrics(self.font()), room)
+        self._label.setText(shown, color="k")
+        self._label.setToolTip(self._title if not shown.startswith(self._title) else "")
+
+    def resizeEvent(self, event) -> None:
+        if getattr(self, "closed", False):
+            return  # pyqtgraph's close() has cleared the scene, the title with it
+        # The heading first: a heading still cut for a wider view would keep the
+        # layout wider than the widget.
+        if event is not None:  # pyqtgraph calls it with None while it builds the view
+            self._show_title(event.size().width())
+        super().resizeEvent(event)
 
     # -- content ---------------------------------------------------------------------------
     def set_image(self, pixels: np.ndarray) -> None:
         """The input as uint8 (H, W) grey or (H, W, 3) RGB; a new size clears the mask."""
         a = np.asarray(pixels)
         shape = a.shape[:2]
+        self._pixels = a
         self.base.setImage(a, levels=(0, 255), autoLevels=False)
         if shape != self._shape:
             self._shape = shape
@@ -131,6 +164,7 @@ class OverlayView(pg.GraphicsLayoutWidget):
             if self._heat is not None and self._heat.shape != shape:
                 self.set_heat(None)  # another input's heat map would widen the range
             self.fit()
+        self._update_readout()
 
     def fit(self) -> None:
         """Show the whole image, filling the view (the image's own rectangle: another
@@ -156,6 +190,7 @@ class OverlayView(pg.GraphicsLayoutWidget):
             self.colour_bar.getAxis("left").setLabel(heat.axis or None)
             self.colour_bar.setVisible(True)
         self._show_heat()
+        self._update_readout()
 
     def heat_data(self) -> np.ndarray | None:
         """The heat map as drawn, in [0, 1]."""
@@ -270,6 +305,50 @@ class OverlayView(pg.GraphicsLayoutWidget):
         rgba[..., :3] = self._cover_level
         rgba[..., 3] = (self._mask * 255).astype(np.uint8)
         self.cover.setImage(rgba, levels=(0, 255), autoLevels=False)
+
+    # -- the value under the cursor ---------------------------------------------------------
+    def readout(self) -> str:
+        """What the title line says of the pixel under the cursor ("" when none)."""
+        return self._readout
+
+    def readout_at(self, row: int, col: int) -> str:
+        """The readout of image pixel (row, col): "row 12, col 7: R 201 G 143 B 98" (the
+        input as stored, 0..255), with ", heat 0.42 percentage points" where a heat map
+        lies over it (its real value, from ``HeatMap``'s low..high; "≥" where clipped)."""
+        a = self._pixels
+        if a is None or not (0 <= row < a.shape[0] and 0 <= col < a.shape[1]):
+            return ""
+        text = f"row {row}, col {col}: {format_pixel(a[row, col])}"
+        heat = self._heat_map
+        if heat is not None and self._heat is not None and self._heat.shape == a.shape[:2]:
+            shown = float(self._heat[row, col])
+            if np.isfinite(shown):
+                value = heat.low + shown * (heat.high - heat.low)
+                at_top = heat.clipped and shown >= 1.0
+                unit = f" {heat.unit}" if heat.unit else ""
+                text += f", heat {'≥ ' if at_top else ''}{format_value(value)}{unit}"
+        return text
+
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        self._hover = QPointF(scene_pos)
+        self._update_readout()
+
+    def _update_readout(self) -> None:
+        text = ""
+        hover = getattr(self, "_hover", None)
+        if hover is not None and self.view.sceneBoundingRect().contains(hover):
+            pixel = pixel_under(self.base, hover)
+            text = "" if pixel is None else self.readout_at(*pixel)
+        if text != getattr(self, "_readout", ""):
+            self._readout = text
+            self._show_title()
+
+    def leaveEvent(self, event) -> None:
+        if getattr(self, "closed", False):
+            return
+        super().leaveEvent(event)
+        self._hover = None
+        self._update_readout()
 
     def _on_scene_clicked(self, event) -> None:
         if self.brush_on or self._shape is None:

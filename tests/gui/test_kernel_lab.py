@@ -464,3 +464,195 @@ def test_photo_maps_on_a_scale_with_zero_in_the_middle(qtbot, lab):
     assert "white at 0" in lab.map_view.title()
     pick(qtbot, lab.scale_combo, SCALE_LABELS[PER_MAP])  # the usual map colours again
     assert list(lab.map_view.colour_bar.colorMap().map(0.5, mode="byte")[:3]) != [255, 255, 255]
+
+
+# -- numbers as pixels: "what we see / what computers see" --------------------------------
+def colour_scene(rgb, kernels, **more):
+    return {
+        "panel": "kernels",
+        "input": np.asarray(rgb).tolist(),
+        "kernels": np.asarray(kernels).tolist(),
+        "colour": True,
+        **more,
+    }
+
+
+def test_a_small_colour_picture_is_three_grids_of_its_integers(qtbot, lab):
+    """In colour mode a small picture's numbers are its red, green and blue 0..255, side by
+    side, never rescaled; a map cell's arithmetic adds the three slices' sums over 255."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QColor
+
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(0, 256, (6, 6, 3))
+    kernels = rng.integers(-2, 3, (1, 3, 3, 3))
+    lab.apply_scene(colour_scene(rgb, kernels))
+    qtbot.waitUntil(lab.is_ready, timeout=TIMEOUT)
+    assert lab.output_stack.currentIndex() == 1  # numbers, not pictures
+    grids = lab.input_grids.shown_grids()
+    assert len(grids) == 3 and all(grid.isVisible() for grid in grids)
+    lefts = [grid.geometry().left() for grid in grids]
+    assert lefts == sorted(lefts) and len(set(lefts)) == 3  # R, G, B left to right
+    for i, (grid, name) in enumerate(
+        zip(grids, ["red (R)", "green (G)", "blue (B)"], strict=False)
+    ):
+        assert grid.title() == f"Input: {name}"
+        np.testing.assert_array_equal(grid.values(), rgb[:, :, i])  # 0..255, not / 255
+    assert grids[0].channel() == QColor(255, 0, 0) and grids[2].channel() == QColor(0, 0, 255)
+    for ch, grid in enumerate(grids):  # each cell lit in its channel's colour, 0..255
+        corner = grid.cell_rect(5, 5).topLeft().toPoint() + QPoint(4, 4)
+        seen = grid.grab().toImage().pixelColor(corner)
+        assert (seen.red(), seen.green(), seen.blue())[ch] == rgb[5, 5, ch], seen.name()
+        assert sum((seen.red(), seen.green(), seen.blue())) == rgb[5, 5, ch]  # the others 0
+
+    click_cell_grid(qtbot, lab.output_grid, 2, 1)
+    assert [grid.window() for grid in grids] == [(2, 1, 3)] * 3
+    lines = lab.arithmetic_text().splitlines()
+    assert lines[0] == "Kernel 1, output cell (2, 1):"
+    window = rgb[2:5, 1:4]
+    sums = [int((window[:, :, ch] * kernels[0, :, :, ch]).sum()) for ch in range(3)]
+    for line, letter, ch, total in zip(lines[1:4], "RGB", range(3), sums, strict=True):
+        first = f"{window[0, 0, ch]}x{format_number(kernels[0, 0, 0, ch]).replace('-', '(-')}"
+        assert line.startswith(f"{letter}: {first}"), line
+        assert line.endswith(f" = {total}"), line
+    value = shown_map(lab)[2, 1, 0]
+    assert value == pytest.approx(sum(sums) / 255)
+    assert f"/ 255 = {format_number(value)}" in lines[4]
+
+    # Grey mode: one grid again, the grey picture as the kernels see it.
+    with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
+        qtbot.mouseClick(lab.colour_check, Qt.MouseButton.LeftButton)
+    assert not lab.colour() and lab.input_grids.channels() == 1
+    assert not grids[1].isVisible() and lab.input_grid.title() == "Input"
+    grey = to_grey(rgb.astype(np.uint8)) / 255.0
+    np.testing.assert_allclose(lab.input_grid.values(), grey)
+
+
+def test_what_the_computer_sees_a_photo_as_its_numbers(qtbot, lab, tmp_path):
+    """A larger photo: a region of it as R, G and B grids of its integers; a click on the
+    picture moves the region, the boxes size it (up to 32); grey mode is one grid."""
+    from PIL import Image
+
+    from gui.panels.kernel_lab.panel import PIXELS_REGION_SIDE
+
+    from .test_map_view import pixel_point, settle
+
+    rgb = np.random.default_rng(8).integers(0, 256, (40, 50, 3)).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "photo.png")
+    with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
+        lab.load_file(tmp_path / "photo.png")
+    with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
+        qtbot.mouseClick(lab.colour_check, Qt.MouseButton.LeftButton)
+    assert lab.colour() and lab.output_stack.currentIndex() == 0  # too big for numbers
+    lab.tabs.setCurrentIndex(2)
+    assert lab.tabs.tabText(2) == "What the computer sees"
+    side = PIXELS_REGION_SIDE
+    assert lab.region() == ((40 - side) // 2, (50 - side) // 2, side, side)  # the middle
+
+    def assert_grids_show(top, left, h, w):
+        grids = lab.pixel_grids.shown_grids()
+        assert [g.title() for g in grids] == ["Red (R)", "Green (G)", "Blue (B)"]
+        for ch, grid in enumerate(grids):
+            assert grid.isVisible()
+            np.testing.assert_array_equal(grid.values(), rgb[top : top + h, left : left + w, ch])
+        assert lab.pixels_view.marked() == (top, left, h, w)  # framed on the picture
+
+    assert_grids_show(*lab.region())
+    assert "integers from 0 to 255" in lab.pixels_label.text()
+    # A click on the picture centres the region there.
+    view = lab.pixels_view
+    settle(qtbot, view)
+    qtbot.mouseClick(
+        view.viewport(), Qt.MouseButton.LeftButton, pos=pixel_point(view, view.image_item, 30, 40)
+    )
+    qtbot.waitUntil(lambda: lab.region()[:2] == (25, 35), timeout=5_000)
+    assert_grids_show(25, 35, side, side)
+    assert (lab.region_top_spin.value(), lab.region_left_spin.value()) == (25, 35)
+    assert "Rows 25-34, columns 35-44 of the 40 x 50 picture" in lab.pixels_label.text()
+    # The largest region the boxes allow: 32x32, kept inside the picture.
+    spin = lab.region_size_spin
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, "32")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    assert spin.maximum() == 32
+    assert lab.region() == (8, 18, 32, 32)
+    assert_grids_show(8, 18, 32, 32)
+    # Grey mode: one grid of the grey picture, as the kernels see it.
+    lab.tabs.setCurrentIndex(0)
+    with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
+        qtbot.mouseClick(lab.colour_check, Qt.MouseButton.LeftButton)
+    assert lab.pixel_grids.channels() == 1 and lab.pixel_grids.grids[0].title() == "Grey"
+    grey = to_grey(rgb) / 255.0
+    np.testing.assert_allclose(lab.pixel_grids.grids[0].values(), grey[8:40, 18:50])
+
+
+def test_the_slides_32x32x3_picture_is_shown_whole(qtbot, lab):
+    """The volumes slide's 32x32x3 input: all its 3,072 integers; its maps stay pictures."""
+    rng = np.random.default_rng(9)
+    rgb = rng.integers(0, 256, (32, 32, 3))
+    lab.apply_scene(colour_scene(rgb, rng.integers(-2, 3, (2, 5, 5, 3))))
+    qtbot.waitUntil(lab.is_ready, timeout=TIMEOUT)
+    assert lab.output_stack.currentIndex() == 0
+    lab.tabs.setCurrentIndex(2)
+    assert lab.region() == (0, 0, 32, 32) and lab.region_box.isHidden()
+    for ch, grid in enumerate(lab.pixel_grids.shown_grids()):
+        np.testing.assert_array_equal(grid.values(), rgb[:, :, ch])
+    assert "32 x 32 x 3 = 3,072 integers from 0 to 255" in lab.pixels_label.text()
+    assert lab.pixels_view.marked() is None  # the whole picture
+
+
+def test_hovering_the_maps_reads_their_real_values(qtbot, lab, tmp_path):
+    """Each map is drawn on its own 0..1 scale; the cursor reads its real value, by map."""
+    from PIL import Image
+
+    from gui.widgets.map_view import format_value
+
+    from .test_map_view import hover
+
+    rgb = np.random.default_rng(10).integers(0, 256, (24, 30, 3)).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "small.png")
+    with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
+        lab.load_file(tmp_path / "small.png")
+    with qtbot.waitSignal(lab.map_updated, timeout=TIMEOUT):
+        qtbot.mouseClick(lab.add_button, Qt.MouseButton.LeftButton)
+    assert lab.map_scale() == PER_MAP and lab.output_stack.currentIndex() == 0
+    maps = shown_map(lab)
+    view = lab.map_view
+    top, left = tile_maps(maps, columns=2, gap=2).origins[1]
+    hover(qtbot, view, view.image_item, top + 5, left + 9)
+    expected = f"map 2, row 5, col 9: {format_value(maps[5, 9, 1])}"
+    qtbot.waitUntil(lambda: view.readout() == expected, timeout=5_000)
+    # The input picture: its pixel's raw integers.
+    inp = lab.input_view
+    hover(qtbot, inp, inp.image_item, 7, 11)
+    r, g, b = rgb[7, 11]
+    qtbot.waitUntil(lambda: inp.readout() == f"row 7, col 11: R {r} G {g} B {b}", timeout=5_000)
+
+
+@pytest.fixture
+def presenter():
+    from gui.theme import theme
+
+    theme().set_presenter(True)
+    yield theme()
+    t = theme()
+    t.reset_zoom()
+    t.set_presenter(False)
+    t.reset_zoom()
+
+
+def test_the_pixels_are_readable_in_presenter_mode(qtbot, lab, presenter):
+    """The numbers of a colour picture, in both places, at the projector's 24 px."""
+    from gui.theme import PRESENTER_MIN_PX, small_texts
+
+    rng = np.random.default_rng(11)
+    lab.resize(1920, 1000)
+    for rgb in (rng.integers(0, 256, (6, 6, 3)), rng.integers(0, 256, (32, 32, 3))):
+        lab.apply_scene(colour_scene(rgb, rng.integers(-2, 3, (2, 3, 3, 3))))
+        qtbot.waitUntil(lab.is_ready, timeout=TIMEOUT)
+        for tab in (0, 2):
+            lab.tabs.setCurrentIndex(tab)
+            qtbot.wait(30)
+            lab.grab()  # every visible widget paints at this zoom
+            assert small_texts(lab, PRESENTER_MIN_PX) == [], (rgb.shape, tab)

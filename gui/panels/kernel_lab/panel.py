@@ -40,7 +40,7 @@ from gui.panels.base import Panel
 from gui.panels.kernel_lab.flatten_view import FlattenView
 from gui.state import AppState
 from gui.theme import theme
-from gui.widgets.cell_grid import CellGrid
+from gui.widgets.cell_grid import CHANNELS, CellGrid, ChannelGrids
 from gui.widgets.colour import colour_map, diverging_map
 from gui.widgets.image_source import ImageSource, dropped_path
 from gui.widgets.kernel_grid import KernelGrid
@@ -57,6 +57,11 @@ SCENE_INPUT = "Numbers from the scene"
 NUMBERS_MAX_SIDE = 20
 #: Maps side by side in the numbers view before the next row starts.
 NUMBERS_COLUMNS = 4
+#: "What the computer sees" shows a picture up to this side whole, else a region of it
+#: (the slide's 32x32x3 picture: 3,072 numbers).
+PIXELS_MAX_SIDE = 32
+#: The side of the region first shown of a larger picture (R, G and B fit side by side).
+PIXELS_REGION_SIDE = 10
 # How photos' maps are coloured: keys (stored in QSettings) and their labels.
 PER_MAP, SHARED, DIVERGING = "per_map", "shared", "diverging"
 SCALE_LABELS = {
@@ -68,6 +73,15 @@ ZERO_SUM_MESSAGE = (
     "This kernel sums to 0, so dividing by its sum is impossible; "
     "edge kernels are meant to sum to 0."
 )
+
+
+@dataclass(frozen=True)
+class _Value:
+    """Where a colour cell's window lies (padded coordinates) and the value it gives."""
+
+    top: int
+    left: int
+    value: float
 
 
 @dataclass(frozen=True)
@@ -118,8 +132,11 @@ class KernelLabPanel(Panel):
     """Pick an input, edit one or more kernels, choose stride/padding/ReLU, see the maps.
 
     Small inputs (the lecture's 5x5) show every kernel's map as numbers, side by side;
-    clicking a cell of any map writes its arithmetic. Photos show the maps as images,
-    each on its own colour scale or all on one (a choice that is remembered).
+    clicking a cell of any map writes its arithmetic. A small colour picture in colour
+    mode shows its red, green and blue as three grids of 0..255. Photos show the maps as
+    images, each on its own colour scale or all on one (a choice that is remembered);
+    hovering one reads a pixel's values. "What the computer sees" shows the picture (or
+    a region of it up to 32x32) as its numbers: three grids of 0..255 in colour.
 
     Signals
     -------
@@ -153,6 +170,7 @@ class KernelLabPanel(Panel):
         self._scene_size: int | None = None  # the side the next loaded image is scaled to
         self._awaiting_scene = False
         self.output_grids: list[CellGrid] = []
+        self._region = (0, 0, 0)  # top, left, side of the picture's pixels shown as numbers
         self._build_ui()
         self._update_colour_controls()
         self._restore_settings()
@@ -316,6 +334,7 @@ class KernelLabPanel(Panel):
 
         # Output: images for photos, numbers for small inputs, and the MLP view.
         self.input_view = MapView("Input", colour_bar=False)
+        self.input_view.setToolTip("Hover a pixel to read its row, column and value(s)")
         self.map_view = MapView("Feature map")
         images_page = QSplitter(Qt.Orientation.Horizontal)
         images_page.addWidget(self.input_view)
@@ -324,16 +343,26 @@ class KernelLabPanel(Panel):
 
         numbers_page = QWidget()
         nl = QVBoxLayout(numbers_page)
-        grids = QHBoxLayout()
-        self.input_grid = CellGrid()
+        grids_box = QWidget()
+        grids = QHBoxLayout(grids_box)
+        grids.setContentsMargins(0, 0, 0, 0)
+        # One grid for a grey input; R, G and B side by side for a colour one.
+        self.input_grids = ChannelGrids()
+        self.input_grid = self.input_grids.grids[0]
         self.input_grid.set_title("Input")
         self.maps_box = QWidget()
         self.maps_layout = QGridLayout(self.maps_box)
         self.maps_layout.setContentsMargins(0, 0, 0, 0)
-        grids.addWidget(self.input_grid, 3)
+        grids.addWidget(self.input_grids, 3)
         grids.addWidget(self.maps_box, 4)
         self._grids_row = grids
-        nl.addLayout(grids, 1)
+        # Where the grids need more room than the window has (three channels beside
+        # their maps, zoomed in), they scroll instead of shrinking their numbers.
+        grids_scroll = QScrollArea()
+        grids_scroll.setWidget(grids_box)
+        grids_scroll.setWidgetResizable(True)
+        grids_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        nl.addWidget(grids_scroll, 1)
         self.arithmetic_label = QLabel()
         self.arithmetic_label.setWordWrap(True)
         self.arithmetic_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -360,6 +389,7 @@ class KernelLabPanel(Panel):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.output_stack, "Feature maps")
         self.tabs.addTab(mlp_page, "Why not an MLP?")
+        self.tabs.addTab(self._build_pixels_page(), "What the computer sees")
         self.depth_label = QLabel()
         theme().style_text(self.depth_label, 14, bold=True)
         # A stack of layers writes a long chain: it wraps instead of widening the window.
@@ -390,6 +420,56 @@ class KernelLabPanel(Panel):
 
         QShortcut(QKeySequence("Ctrl+Shift+N"), self, activated=self.add_kernel)
         self._refresh_kernel_list()
+
+    def _build_pixels_page(self) -> QWidget:
+        """The slide "what we see / what computers see": the picture as its numbers."""
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        self.pixels_label = QLabel()
+        self.pixels_label.setWordWrap(True)
+        lay.addWidget(self.pixels_label)
+        self.region_box = QWidget()
+        row = QHBoxLayout(self.region_box)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.region_top_spin = QSpinBox()
+        self.region_top_spin.setToolTip("The first row of the picture shown as numbers")
+        self.region_left_spin = QSpinBox()
+        self.region_left_spin.setToolTip("The first column of the picture shown as numbers")
+        self.region_size_spin = QSpinBox()
+        self.region_size_spin.setRange(2, PIXELS_MAX_SIDE)
+        self.region_size_spin.setToolTip(
+            f"How many rows and columns are shown (up to {PIXELS_MAX_SIDE})"
+        )
+        for text, spin in (
+            ("From row", self.region_top_spin),
+            ("column", self.region_left_spin),
+            ("size", self.region_size_spin),
+        ):
+            row.addWidget(QLabel(text))
+            row.addWidget(spin)
+            spin.valueChanged.connect(self._on_region_edited)
+        row.addStretch()
+        lay.addWidget(self.region_box)
+        # What we see beside what the computer sees: the picture, its region framed.
+        self.pixels_view = MapView("What we see", colour_bar=False)
+        self.pixels_view.set_colour_map(colour_map("grey"))
+        self.pixels_view.setToolTip(
+            "Click a place to show the pixels around it as numbers; hover to read one"
+        )
+        self.pixels_view.pixel_clicked.connect(self._on_picture_clicked)
+        self.pixel_grids = ChannelGrids()
+        self.pixel_grids.set_readable(True)  # the area scrolls; the numbers stay readable
+        scroll = QScrollArea()
+        scroll.setWidget(self.pixel_grids)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        body = QSplitter(Qt.Orientation.Horizontal)
+        body.addWidget(self.pixels_view)
+        body.addWidget(scroll)
+        body.setStretchFactor(1, 3)
+        body.setSizes([200, 800])
+        lay.addWidget(body, 1)
+        return page
 
     def _fit_controls(self) -> None:
         """The control column as wide as its widgets need (they grow with the zoom)."""
@@ -457,10 +537,17 @@ class KernelLabPanel(Panel):
     def _input_changed(self) -> None:
         """A new input: colour needs a colour picture (a grid of numbers turns it off)."""
         self._update_colour_controls()
+        h, w = self._grey.shape
+        if max(h, w) <= PIXELS_MAX_SIDE:
+            self._region = (0, 0, max(h, w))  # the whole picture
+        else:  # its middle, until the person picks a place
+            side = min(PIXELS_REGION_SIDE, h, w)
+            self._region = ((h - side) // 2, (w - side) // 2, side)
         if self._colour and self._image_rgb is None:
             self.set_colour(False)  # recomputes
         else:
             self._recompute()
+        self._show_picture()
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
@@ -580,6 +667,7 @@ class KernelLabPanel(Panel):
         self._update_colour_controls()
         self._show_current_kernel()
         self._recompute()
+        self._show_picture()
 
     def _update_colour_controls(self) -> None:
         self.colour_check.setEnabled(self._image_rgb is not None)
@@ -758,8 +846,16 @@ class KernelLabPanel(Panel):
         self.output_stack.setCurrentIndex(1 if small else 0)
         if self._layer > 0:  # a later layer: its input is the maps of the one before
             before = results[self._layer - 1].maps
-            mosaic = tile_maps(before, columns=min(before.shape[2], 4), gap=2)
+            columns = min(before.shape[2], 4)
+            mosaic = tile_maps(before, columns=columns, gap=2)
             self.input_view.set_image(mosaic.image, levels=(0.0, 1.0))
+            # Numbered as the slices of this layer's kernels ("Map 2 of layer 1"); the
+            # readout says their real values, not the 0..1 each is drawn on.
+            self.input_view.set_labels(
+                mosaic.origins, mosaic.map_shape, [i + 1 for i in range(before.shape[2])]
+            )
+            raw = tile_maps(before, columns=columns, normalisation="none", gap=2)
+            self.input_view.set_readout_values(raw.image)
             self.input_view.set_title(
                 f"Input: layer {self._layer}'s maps {'x'.join(map(str, before.shape))} (ReLU)"
             )
@@ -777,6 +873,7 @@ class KernelLabPanel(Panel):
         else:
             shown = self._image_rgb if self._image_rgb is not None else self._grey
             self.input_view.set_image(shown)
+            self.input_view.set_labels()  # a later layer's numbered maps no more
             self._show_map_images()
         self.map_updated.emit(result)
 
@@ -813,7 +910,8 @@ class KernelLabPanel(Panel):
         return str(self.scale_combo.currentData())
 
     def _shows_numbers(self) -> bool:
-        return self._layer == 0 and not self._colour and max(self._grey.shape) <= NUMBERS_MAX_SIDE
+        """Small inputs as numbers (a colour one as its R, G and B grids)."""
+        return self._layer == 0 and max(self._grey.shape) <= NUMBERS_MAX_SIDE
 
     def _on_scale_chosen(self, _index: int) -> None:
         self._save_settings()
@@ -831,6 +929,9 @@ class KernelLabPanel(Panel):
         if self.map_scale() == PER_MAP:
             mosaic = tile_maps(r.maps, columns=min(k, 4), normalisation="per_map", gap=2)
             self.map_view.set_image(mosaic.image, levels=(0.0, 1.0))
+            # Drawn 0 to 1 each, read out as they are.
+            raw = tile_maps(r.maps, columns=min(k, 4), normalisation="none", gap=2)
+            self.map_view.set_readout_values(raw.image)
             scale = "each on its own scale, 0 to 1"
         elif self.map_scale() == DIVERGING:
             mosaic = tile_maps(r.maps, columns=min(k, 4), normalisation="none", gap=2)
@@ -857,8 +958,9 @@ class KernelLabPanel(Panel):
         """One CellGrid per kernel, side by side (wrapping after ``NUMBERS_COLUMNS``)."""
         while len(self.output_grids) < count:
             index = len(self.output_grids)
+            # No minimum of its own: its hint keeps the numbers readable at every zoom
+            # (the grids scroll where they do not fit).
             grid = CellGrid()
-            grid.setMinimumSize(90, 90)
             grid.setToolTip("Click a cell to see the arithmetic that produced it")
             grid.cell_clicked.connect(
                 lambda row, col, i=index: self._on_output_cell_clicked(i, row, col)
@@ -880,9 +982,13 @@ class KernelLabPanel(Panel):
         self._ensure_map_grids(k)
         # The width shared by the cells of both sides: one cell is as wide in the input
         # as in the maps (a 20x20 input beside its 20x20 map gets half, not 3/7).
-        self._grids_row.setStretch(0, self._grey.shape[1] + 2 * r.padding)
+        colour = self._numbers_in_colour(r)
+        channels = len(CHANNELS) if colour else 1
+        self._grids_row.setStretch(0, channels * (self._grey.shape[1] + 2 * r.padding))
         self._grids_row.setStretch(1, w * min(k, NUMBERS_COLUMNS))
-        self.input_grid.set_values(self._grey, pad=r.padding)
+        # In colour the picture's own integers 0..255, a grid per channel.
+        pixels = self._image_rgb if colour else self._grey
+        self.input_grids.set_pixels(pixels, pad=r.padding, title="Input")
         for i, grid in enumerate(self.output_grids):
             grid.set_values(r.maps[:, :, i])
             marker = " (selected)" if i == min(self._current, k - 1) and k > 1 else ""
@@ -891,6 +997,11 @@ class KernelLabPanel(Panel):
         if row >= h or col >= w:
             row, col = 0, 0
         self._select_output_cell(row, col)
+
+    def _numbers_in_colour(self, r: LabResult) -> bool:
+        """The numbers view shows R, G and B: colour mode, and ``r`` is of its kernels (a
+        result of the grey kernels may arrive while a scene's colour picture loads)."""
+        return self._colour and self._image_rgb is not None and r.kernels.shape[2] == 3
 
     def _on_output_cell_clicked(self, index: int, row: int, col: int) -> None:
         self._selected_cell = (row, col)
@@ -907,19 +1018,120 @@ class KernelLabPanel(Panel):
         idx = min(self._current, r.maps.shape[2] - 1)
         for i, grid in enumerate(self.output_grids):
             grid.set_active_cell(row if i == idx else None, col)
-        cell = window_arithmetic(
-            self._grey, r.kernels[:, :, 0, idx], "conv", r.stride, r.padding, row, col
-        )
-        self.input_grid.set_window(cell.top, cell.left, r.kernels.shape[0])
-        text = cell.text()
+        if self._numbers_in_colour(r):
+            text, cell = self._colour_arithmetic(idx, row, col)
+        else:
+            cell = window_arithmetic(
+                self._grey, r.kernels[:, :, 0, idx], "conv", r.stride, r.padding, row, col
+            )
+            text = cell.text()
+        self.input_grids.set_window(cell.top, cell.left, r.kernels.shape[0])
         if r.relu:
             text += (
                 f"\nReLU: max(0, {format_number(cell.value)}) = {format_number(max(cell.value, 0))}"
             )
         self.arithmetic_label.setText(f"Kernel {idx + 1}, output cell ({row}, {col}):\n{text}")
 
+    def _colour_arithmetic(self, idx: int, row: int, col: int) -> tuple[str, _Value]:
+        """A colour cell's arithmetic on the grids' own integers: each channel's window
+        times that channel's slice, then the three sums added and divided by 255 (the
+        kernels get the pixels as 0..1). Returns the text and a cell with the window's
+        place and the value (before ReLU)."""
+        r = self._result
+        rgb = self._image_rgb.astype(np.float64)
+        cells = [
+            window_arithmetic(
+                rgb[:, :, ch], r.kernels[:, :, ch, idx], "conv", r.stride, r.padding, row, col
+            )
+            for ch in range(len(CHANNELS))
+        ]
+        lines = [
+            f"{letter}: {c.text()}" for (_n, letter, _c), c in zip(CHANNELS, cells, strict=True)
+        ]
+        sums = [format_number(c.value) for c in cells]
+        sums = [f"({t})" if t.startswith("-") else t for t in sums]
+        value = sum(c.value for c in cells) / 255.0
+        lines.append(
+            f"(R + G + B) / 255 = ({' + '.join(sums)}) / 255 = {format_number(value)}"
+            "   (the kernels get the pixels / 255: 0..1)"
+        )
+        return "\n".join(lines), _Value(cells[0].top, cells[0].left, value)
+
     def arithmetic_text(self) -> str:
         return self.arithmetic_label.text()
+
+    # -- the picture as numbers ----------------------------------------------------------
+    def region(self) -> tuple[int, int, int, int]:
+        """The (top, left, height, width) of the picture shown as numbers."""
+        h, w = self._grey.shape
+        top, left, side = self._region
+        return top, left, min(side, h - top), min(side, w - left)
+
+    def _show_picture(self) -> None:
+        """A new picture, or colour mode changed: the picture and its numbers."""
+        colour = self._colour and self._image_rgb is not None
+        self.pixels_view.set_image(self._image_rgb if colour else self._grey)
+        self._show_pixels()
+
+    def _show_pixels(self) -> None:
+        """'What the computer sees': the picture's numbers, whole or a region; in colour
+        mode its integers 0..255, a grid per channel, in grey mode one grid as the
+        kernels see it."""
+        h, w = self._grey.shape
+        top, left, rows, cols = self.region()
+        colour = self._colour and self._image_rgb is not None
+        pixels = self._image_rgb if colour else self._grey
+        part = pixels[top : top + rows, left : left + cols]
+        title = "" if colour else ("Grey" if self._image_rgb is not None else "Input")
+        self.pixel_grids.set_pixels(part, title=title)
+        whole = (rows, cols) == (h, w)
+        self.region_box.setVisible(max(h, w) > PIXELS_MAX_SIDE or not whole)
+        self.pixels_view.set_mark(None if whole else (top, left, rows, cols))
+        with (
+            QSignalBlocker(self.region_top_spin),
+            QSignalBlocker(self.region_left_spin),
+            QSignalBlocker(self.region_size_spin),
+        ):
+            self.region_size_spin.setMaximum(min(PIXELS_MAX_SIDE, h, w))
+            self.region_size_spin.setValue(self._region[2])
+            self.region_top_spin.setRange(0, max(h - self._region[2], 0))
+            self.region_left_spin.setRange(0, max(w - self._region[2], 0))
+            self.region_top_spin.setValue(top)
+            self.region_left_spin.setValue(left)
+        if colour:
+            what = f"{rows} x {cols} x 3 = {rows * cols * 3:,} integers from 0 to 255"
+            how = "a grid per channel: red, green and blue (the kernels get them / 255)"
+        elif self._image_rgb is not None:
+            what = f"{rows} x {cols} = {rows * cols:,} grey values from 0 (black) to 1 (white)"
+            how = "as the kernels see it; tick 'x 3 (colour)' for the red, green and blue 0..255"
+        else:
+            what = f"{rows} x {cols} = {rows * cols:,} numbers"
+            how = "the input as the kernels see it"
+        if whole:
+            where = "The picture as the computer sees it"
+        else:
+            where = (
+                f"Rows {top}-{top + rows - 1}, columns {left}-{left + cols - 1} of the "
+                f"{h} x {w} picture (click the picture to move)"
+            )
+        self.pixels_label.setText(f"{where}: {what}, {how}.")
+
+    def _on_region_edited(self, *_args: object) -> None:
+        side = self.region_size_spin.value()
+        h, w = self._grey.shape
+        top = min(self.region_top_spin.value(), max(h - side, 0))
+        left = min(self.region_left_spin.value(), max(w - side, 0))
+        self._region = (top, left, side)
+        self._show_pixels()
+
+    def _on_picture_clicked(self, row: int, col: int) -> None:
+        """A click on the picture centres the numbers' region there."""
+        h, w = self._grey.shape
+        side = self._region[2]
+        top = min(max(row - side // 2, 0), max(h - side, 0))
+        left = min(max(col - side // 2, 0), max(w - side, 0))
+        self._region = (top, left, side)
+        self._show_pixels()
 
     # -- scenes ------------------------------------------------------------------------
     def scene(self) -> dict:

@@ -41,7 +41,7 @@ from gui.panels.draw.digit_canvas import DigitCanvas
 from gui.panels.draw.layer_table import LayerTable
 from gui.panels.draw.prob_bars import ProbabilityBars
 from gui.panels.draw.train_dialog import TrainDialog
-from gui.state import MNIST_KEY, AppState, OpenModel, same_layers
+from gui.state import MNIST_KEY, AppState, OpenModel
 from gui.theme import theme
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar
@@ -109,9 +109,6 @@ class DrawPanel(Panel):
         super().__init__(parent)
         self._state = state
         self._classifiers: dict[str, tuple[DigitClassifier, OpenModel]] = {}
-        # The classifier used before the last one, per key: the trained model while an
-        # edited copy is in use (and the other way round), so undo needs no rebuild.
-        self._previous_classifiers: dict[str, DigitClassifier] = {}
         self._prediction: DigitPrediction | None = None
         self._shown_primary: DigitClassifier | None = None
         self._second: DigitPrediction | None = None
@@ -315,18 +312,14 @@ class DrawPanel(Panel):
         if key not in (MNIST_KEY, LENET5):
             return
         model = self._state.models[key]
-        # An edit (model surgery) changes the weights of a model a classifier already
-        # has, in place; undoing every edit brings back the trained one: no rebuild.
-        entry = self._classifiers.get(key)
-        spares = [entry[0] if entry else None, self._previous_classifiers.get(key)]
-        known = next((c for c in spares if c is not None and c.model is model.model), None)
-        if known is not None:
-            self._on_classifier(key, known, model)
-            return
-        if key == self._keys()[0]:
+        if key == self._keys()[0] and key not in self._classifiers:
             self.guess_label.setText("Loading the model…")
+        # A classifier is kept (by the state) per Keras model object: an edit changes
+        # the weights of the edited copy in place, and undoing every edit brings back
+        # the trained one, so neither builds one again.
         self._state.request(
             lambda _task: DigitClassifier(model.model, model_key=key),
+            key=("digit classifier", model.lineage, id(model.model)),
             on_result=lambda c: self._on_classifier(key, c, model),
             on_failed=self._on_model_failed_exc,
         )
@@ -341,11 +334,6 @@ class DrawPanel(Panel):
     def _on_classifier(self, key: str, classifier: DigitClassifier, model: OpenModel) -> None:
         if self._state.models.get(key) is not model:
             return  # retrained meanwhile: the newer model's classifier follows
-        old = self._classifiers.get(key)
-        if old is not None and old[0] is not classifier and same_layers(old[1], model):
-            self._previous_classifiers[key] = old[0]  # the trained one, while edited
-        elif old is not None and not same_layers(old[1], model):
-            self._previous_classifiers.pop(key, None)  # retrained: the old one goes
         self._classifiers[key] = (classifier, model)
         self.train_button.setEnabled(True)
         self.message.clear_message()

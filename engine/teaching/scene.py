@@ -42,7 +42,7 @@ ACTIVATIONS_TABS = (
     "blocks",
     "architecture",
 )
-KERNEL_LAB_TABS = ("maps", "mlp")
+KERNEL_LAB_TABS = ("maps", "mlp", "numbers")
 DRAW_TABS = ("maps", "model")
 DRAW_MODELS = ("mnist", "lenet5", "both")
 #: Dialogs a scene can open beside its panel.

@@ -656,3 +656,14 @@ def test_the_pixels_are_readable_in_presenter_mode(qtbot, lab, presenter):
             qtbot.wait(30)
             lab.grab()  # every visible widget paints at this zoom
             assert small_texts(lab, PRESENTER_MIN_PX) == [], (rgb.shape, tab)
+
+
+def test_a_scene_names_the_numbers_tab(qtbot, lab):
+    """What the computer sees is a tab a scene (a lecture step) can name and restore."""
+    bar = lab.tabs.tabBar()
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(2).center())
+    scene = lab.scene()
+    assert scene["tab"] == "numbers"
+    lab.tabs.setCurrentIndex(0)
+    lab.apply_scene({"panel": "kernels", "tab": "numbers"})
+    assert lab.tabs.currentIndex() == 2

@@ -34,7 +34,7 @@ from engine.arithmetic.kernels import KERNEL_SIZES, PRESET_NAMES, normalise, pre
 from engine.imaging.images import to_grey
 from engine.imaging.mosaic import tile_maps
 from engine.teaching import lecture
-from engine.teaching.scene import plain
+from engine.teaching.scene import KERNEL_LAB_TABS, plain
 from engine.util.paths import sample_images
 from gui.panels.base import Panel
 from gui.panels.kernel_lab.flatten_view import FlattenView
@@ -1144,7 +1144,7 @@ class KernelLabPanel(Panel):
             "padding": int(padding) if padding.isdigit() else padding,
             "relu": self.relu_check.isChecked(),
             "colour": self._colour,
-            "tab": "mlp" if self.tabs.currentIndex() == 1 else "maps",
+            "tab": KERNEL_LAB_TABS[self.tabs.currentIndex()],
             "cell": list(self._selected_cell),
             "selected": self._current,
             **(
@@ -1182,7 +1182,7 @@ class KernelLabPanel(Panel):
         if "cell" in scene:
             self._selected_cell = (scene["cell"][0], scene["cell"][1])
         if "tab" in scene:
-            self.tabs.setCurrentIndex(1 if scene["tab"] == "mlp" else 0)
+            self.tabs.setCurrentIndex(KERNEL_LAB_TABS.index(scene["tab"]))
         self._awaiting_scene = True
         if "input" in scene and np.array_equal(scene["input"], lecture.BINARY_5X5):
             self.source.select_special(LECTURE_INPUT)  # named as the lecture's own

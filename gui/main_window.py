@@ -295,7 +295,7 @@ class MainWindow(QMainWindow):
         dialog.destroyed.connect(lambda: setattr(self, "_comparison", None))
         # Every column (the ImageNet accuracy too) at the zoom in force, within the screen.
         screen = self.screen().availableGeometry() if self.screen() else None
-        width = table.table.horizontalHeader().length() + theme().size(60)
+        width = table.wanted_width()  # the table and the chart beside it
         height = theme().size(420)
         if screen is not None:
             width, height = min(width, screen.width() - 40), min(height, screen.height() - 80)

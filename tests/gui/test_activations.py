@@ -74,8 +74,10 @@ def test_a_picture_of_a_digit_read_confidently_gets_no_warning(qtbot, panel, tmp
     Image.fromarray(picture).convert("RGB").save(tmp_path / "white-seven.png")
     panel.source.load_file(tmp_path / "white-seven.png")
     qtbot.waitUntil(
-        lambda: panel._state.activations is not None
-        and "white-seven" in panel._state.activations.input.name,
+        lambda: (
+            panel._state.activations is not None
+            and "white-seven" in panel._state.activations.input.name
+        ),
         timeout=60_000,
     )
     label, p = panel._state.activations.top[0]
@@ -594,3 +596,238 @@ def test_a_failed_model_file_is_said_in_whole_sentences(qtbot, panel, tmp_path):
     text = panel.message.text()
     assert "not a Keras model file" in text
     assert re.search(r"[.!?…]  Still showing MNIST", text), text
+
+
+def pixel_point(qtbot, view, row, col):
+    """Where pixel (row, col) of a MapView's image is on its viewport, once the view's
+    layout has settled (a new title or image moves it for a moment)."""
+    qtbot.waitUntil(lambda: view.isVisible() and view.width() > 50, timeout=5_000)
+    seen = []
+
+    def settled():
+        seen.append(tuple(map(tuple, view.view.viewRange())))
+        return len(seen) > 2 and seen[-1] == seen[-2] == seen[-3]
+
+    qtbot.waitUntil(settled, timeout=5_000)
+    scene = view.view.mapViewToScene(QPointF(col + 0.5, row + 0.5))  # the image at (0, 0)
+    return QPoint(view.mapFromScene(scene))
+
+
+def click_pixel(qtbot, view, row, col):
+    """A left click on pixel (row, col) of a MapView's image, as a person would."""
+    pos = pixel_point(qtbot, view, row, col)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+
+
+def test_a_pooled_map_beside_the_same_map_of_the_layer_before(qtbot, panel):
+    """The pooling slide: max_pooling2d map 5 beside conv2d_2 map 5; a pooled pixel
+    frames its 2x2 window, whose maximum it is."""
+    state = panel._state
+    acts = state.activations
+    click_layer(qtbot, panel, "max_pooling2d")
+    click_map(qtbot, panel, 5)
+    assert panel.tabs.currentIndex() == 1 and panel.map_before() == "conv2d_2"
+    assert panel.before_map.isVisible() and not panel.filter_view.isVisible()
+    conv = acts.maps["conv2d_2"][:, :, 5]
+    pooled = acts.maps["max_pooling2d"][:, :, 5]
+    np.testing.assert_array_equal(panel.before_map.data(), conv)
+    np.testing.assert_array_equal(panel.detail_map.data(), pooled)
+    # The pooled map is the maximum over 2x2 windows of the map before, in numpy.
+    np.testing.assert_allclose(pooled, conv.reshape(12, 2, 12, 2).max(axis=(1, 3)), rtol=1e-6)
+    assert "conv2d_2 map 5 (24x24) → max_pooling2d map 5 (12x12)" in panel.pair_label.text()
+    assert "max pooling, 2x2 windows, stride 2" in panel.pair_label.text()
+    assert panel.before_map.title() == "conv2d_2 map 5 (24x24)"
+    # One colour scale for both: a pooled pixel has the colour of the pixel it took.
+    assert panel.before_map.colour_bar.levels() == panel.detail_map.colour_bar.levels()
+
+    layer = acts.model.model.get_layer("max_pooling2d")
+    k, s = layer.pool_size[0], layer.strides[0]  # the layer's own pool size and strides
+    # The strongest pooled pixel, clicked: its window is framed, and it is their maximum.
+    row, col = np.unravel_index(int(np.argmax(pooled)), pooled.shape)
+    click_pixel(qtbot, panel.detail_map, row, col)
+    assert state.selection.unit == (row, col)
+    assert panel.before_map.marked() == (row * s, col * s, k, k)
+    assert panel.detail_map.marked() == (row, col, 1, 1)
+    window = conv[row * s : row * s + k, col * s : col * s + k]
+    assert float(window.max()) == float(pooled[row, col])
+    text = panel.pair_label.text()
+    assert f"rows {row * s}-{row * s + k - 1}" in text and f"= {pooled[row, col]:.4g}" in text
+    assert "max(" in text
+
+    # A convolution mixes every map of its input: no "same map" beside it.
+    click_layer(qtbot, panel, "conv2d_2")
+    click_map(qtbot, panel, 5)
+    assert panel.map_before() is None and not panel.before_map.isVisible()
+    assert panel.filter_view.isVisible() and panel.detail_map.marked() is None
+    # Dropout passes its maps on unchanged: beside it, the pooled map it got.
+    click_layer(qtbot, panel, "dropout_1")
+    click_map(qtbot, panel, 3)
+    assert panel.map_before() == "max_pooling2d"
+    np.testing.assert_array_equal(panel.before_map.data(), panel.detail_map.data())
+    assert "unchanged" in panel.pair_label.text()
+
+
+def hover_bar(qtbot, bars, index):
+    """The mouse over bar ``index`` (the plot zoomed round it first, as a person zooms
+    to pick one of thousands)."""
+    bars.setXRange(index - 8, index + 8, padding=0)
+    qtbot.wait(20)
+    qtbot.mouseMove(bars.viewport(), bars.bar_position(index))
+    qtbot.waitUntil(lambda: bars.hovered() >= 0, timeout=5_000)
+    return bars.hovered()
+
+
+def test_a_flatten_bar_says_its_map_pixel(qtbot, panel):
+    state = panel._state
+    acts = state.activations
+    click_layer(qtbot, panel, "flatten")
+    links = panel.flat_links
+    assert panel.grid_stack.currentWidget() is panel.unit_bars and links.isVisible()
+    pooled = acts.maps["max_pooling2d"]
+    flat = acts.maps["flatten"]
+    assert flat.shape == (9216,) and links.source().shape == (12, 12, 64)
+    # Keras lays the maps out channels-last: row, then column, then channel.
+    np.testing.assert_array_equal(flat, pooled.reshape(-1))
+    # A bar with a value, hovered by the mouse: the sentence names its map and pixel.
+    target = int(np.flatnonzero(flat)[len(np.flatnonzero(flat)) // 2])
+    i = hover_bar(qtbot, panel.unit_bars, target)
+    assert abs(i - target) <= 1
+    qtbot.waitUntil(lambda: links.hovered() == i, timeout=5_000)
+    row, col, channel = np.unravel_index(i, (12, 12, 64))
+    value = pooled[row, col, channel]
+    assert float(flat[i]) == float(value)
+    assert links.note.text() == (
+        f"flatten[{i}] = max_pooling2d map {channel}, row {row}, col {col}: {value:.4g}"
+    )
+    np.testing.assert_array_equal(links.view.data(), pooled[:, :, channel])
+    assert links.view.marked() == (row, col, 1, 1)
+    # The next bar is the next channel of the same pixel.
+    j = hover_bar(qtbot, panel.unit_bars, i + 1)
+    qtbot.waitUntil(lambda: links.hovered() == j, timeout=5_000)
+    assert links.source().position(j) == tuple(int(v) for v in np.unravel_index(j, (12, 12, 64)))
+    assert f"flatten[{j}] = max_pooling2d map " in links.note.text()
+    click_layer(qtbot, panel, "conv2d_1")  # maps again: the links go
+    assert not links.isVisible()
+
+
+def test_a_dense_units_weights_laid_on_the_maps(qtbot, panel):
+    from gui.widgets.colour import diverging_map
+
+    state = panel._state
+    acts = state.activations
+    click_layer(qtbot, panel, "dense_1")
+    links = panel.flat_links
+    assert links.isVisible() and links.weights() is None
+    assert "Click a bar" in links.note.text()
+    bars = panel.unit_bars
+    qtbot.mouseClick(bars.viewport(), Qt.MouseButton.LeftButton, pos=bars.bar_position(7))
+    assert links.unit_spin.value() == 7 and bars.chosen() == 7  # its bar outlined
+    assert links.view.title() == "dense_1 unit 7's weights on the maps of max_pooling2d"
+    dense = acts.model.model.get_layer("dense_1")
+    kernel, bias = (np.asarray(w) for w in dense.get_weights())
+    expected = kernel[:, 7].reshape(12, 12, 64)  # channels-last, as Flatten laid them out
+    np.testing.assert_array_equal(links.weights(), expected)
+    mosaic = links.mosaic()
+    assert len(mosaic.origins) == 64 and mosaic.map_shape == (12, 12)
+    top, left = mosaic.origins[10]
+    np.testing.assert_array_equal(
+        mosaic.image[top : top + 12, left : left + 12], expected[:, :, 10]
+    )
+    # A diverging scale centred on zero: white at 0, as far below as above.
+    lo, hi = links.view.colour_bar.levels()
+    assert lo == pytest.approx(-hi) and hi == pytest.approx(float(np.abs(expected).max()))
+    assert tuple(diverging_map().map(0.5, mode="byte")[:3]) == (255, 255, 255)
+    # The unit's value is its weights times the maps, plus its bias, through ReLU.
+    z = float(np.sum(expected.astype(np.float64) * acts.maps["max_pooling2d"]) + bias[7])
+    assert max(z, 0.0) == pytest.approx(float(acts.maps["dense_1"][7]), rel=1e-4, abs=1e-5)
+    assert f"= {z:.4g} before its activation" in links.note.text()
+    # The mouse over one weight: which pixel of which map it weighs.
+    view = links.view
+    qtbot.mouseMove(view.viewport(), pixel_point(qtbot, view, top + 2, left + 4))
+    index = int(np.ravel_multi_index((2, 4, 10), (12, 12, 64)))
+    qtbot.waitUntil(lambda: f"flatten[{index}]" in links.note.text(), timeout=5_000)
+    assert f"= max_pooling2d map 10, row 2, col 4: {expected[2, 4, 10]:.4g}" in links.note.text()
+    # Keyboard: the spin box picks another unit.
+    links.unit_spin.setValue(3)
+    np.testing.assert_array_equal(links.weights(), kernel[:, 3].reshape(12, 12, 64))
+    # The output layer reads dense_1's units, not maps: nothing to lay on the maps.
+    click_layer(qtbot, panel, "dense_2")
+    assert not links.isVisible() and bars.chosen() == -1
+
+
+def test_the_layer_before_and_the_maps_behind_the_bars_read_on_a_projector(qtbot, panel):
+    """Presenter mode: no text under 24 px beside a pooled map, a flatten's bars and a
+    Dense unit's weights."""
+    from gui.theme import PRESENTER_MIN_PX, small_texts
+
+    t = theme()
+    t.set_presenter(True)
+    try:
+        panel.resize(1920, 1080)
+        click_layer(qtbot, panel, "max_pooling2d")
+        click_map(qtbot, panel, 5)
+        click_pixel(qtbot, panel.detail_map, 2, 3)
+        shown = {}
+        qtbot.wait(50)
+        panel.grab()
+        shown["pooling"] = small_texts(panel, PRESENTER_MIN_PX)
+        panel.tabs.setCurrentIndex(0)
+        click_layer(qtbot, panel, "flatten")
+        hover_bar(qtbot, panel.unit_bars, 100)
+        panel.grab()
+        shown["flatten"] = small_texts(panel, PRESENTER_MIN_PX)
+        click_layer(qtbot, panel, "dense_1")
+        panel.flat_links.choose_unit(7)
+        qtbot.wait(50)
+        panel.grab()
+        shown["dense"] = small_texts(panel, PRESENTER_MIN_PX)
+        assert shown == {"pooling": [], "flatten": [], "dense": []}
+    finally:
+        t.set_presenter(False)
+        t.reset_zoom()
+
+
+def test_average_pooling_with_same_padding_of_your_own_model(qtbot, panel, tmp_path):
+    """A model file with 3x3 average pooling, stride 2, 'same' padding after a
+    BatchNormalization: the window of a border pixel is clipped, and the pixel is the
+    mean of what is left (TensorFlow leaves the padding out)."""
+    import keras
+
+    L = keras.layers  # noqa: N806
+    model = keras.Sequential(
+        [
+            keras.Input((15, 15, 3)),
+            L.Conv2D(4, 3, name="c"),
+            L.BatchNormalization(name="bn"),
+            L.AveragePooling2D(3, strides=2, padding="same", name="avg"),
+            L.Flatten(name="flat"),
+            L.Dense(2, name="out"),
+        ]
+    )
+    path = tmp_path / "avg.keras"
+    model.save(path)
+    drop_file(panel, path)
+    state = panel._state
+    acts = wait_for_activations(qtbot, state, "file")
+    click_layer(qtbot, panel, "avg")
+    click_map(qtbot, panel, 2)
+    assert panel.map_before() == "bn"
+    assert "average pooling, 3x3 windows, stride 2" in panel.pair_label.text()
+    bn, avg = acts.maps["bn"][:, :, 2], acts.maps["avg"][:, :, 2]
+    assert bn.shape == (13, 13) and avg.shape == (7, 7)
+    # 13 -> 7 with 'same': (7 - 1) * 2 + 3 - 13 = 2 padded rows, one before, one after.
+    click_pixel(qtbot, panel.detail_map, 6, 6)
+    assert panel.before_map.marked() == (11, 11, 2, 2)  # the padding left out
+    assert float(avg[6, 6]) == pytest.approx(float(bn[11:, 11:].mean()), rel=1e-5, abs=1e-6)
+    click_pixel(qtbot, panel.detail_map, 2, 3)
+    assert panel.before_map.marked() == (3, 5, 3, 3)
+    assert float(avg[2, 3]) == pytest.approx(float(bn[3:6, 5:8].mean()), rel=1e-5, abs=1e-6)
+    assert "mean(" in panel.pair_label.text()
+    # BatchNormalization works on each map on its own too: beside it, the conv's map,
+    # each on its own colour scale.
+    click_layer(qtbot, panel, "bn")
+    click_map(qtbot, panel, 1)
+    assert panel.map_before() == "c" and "the same map of c alone" in panel.pair_label.text()
+    c1 = acts.maps["c"][:, :, 1]
+    lo, hi = panel.before_map.colour_bar.levels()
+    assert (lo, hi) == pytest.approx((float(c1.min()), float(c1.max())))

@@ -60,3 +60,90 @@ def test_sorting_by_a_header_click(qtbot):
         qtbot.mouseClick(table.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
         qtbot.mouseDClick(table.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert signal.args == ["inceptionv3"]
+
+
+def chart_shown(qtbot, width=1300, height=520):
+    table = ZooTable()
+    qtbot.addWidget(table)
+    table.resize(width, height)
+    table.show()
+    qtbot.waitExposed(table)
+    qtbot.wait(50)  # the labels are placed once the plot has its size
+    return table
+
+
+def test_the_chart_by_year_shows_each_measure(qtbot):
+    import math
+
+    from gui.theme import theme
+
+    from .helpers import pick
+
+    table = chart_shown(qtbot)
+    chart = table.chart
+    assert chart.measure() == "depth" and chart.isVisible()
+    depths = {k: f for k, f in ZOO_FACTS.items() if f.depth is not None}
+    assert {k: (x, y) for k, x, y in chart.points()} == {
+        k: (float(f.year), float(f.depth)) for k, f in depths.items()
+    }
+    assert "ConvNeXt-Tiny" in chart.missing.text()  # no depth given: said, not drawn at 0
+    for label, measure in (("Parameters", "params"), ("Multiply-accumulates", "macs")):
+        pick(qtbot, chart.measure_combo, label)
+        assert chart.measure() == measure and chart.missing.isHidden()
+        points = {k: (x, y) for k, x, y in chart.points()}
+        assert points == {  # a log scale: log10 of the value
+            k: (float(f.year), math.log10(getattr(f, measure))) for k, f in ZOO_FACTS.items()
+        }
+        ticks = dict(chart.plot.getAxis("left")._tickLevels[0])
+        assert ticks[6] == "1 M" and ticks[8] == "100 M"  # powers of ten, readable
+        # Every model is named; names never cover one another, and stay in the plot.
+        qtbot.wait(50)
+        named = [n for text in chart.label_texts() for n in text.split(", ")]
+        assert sorted(named) == sorted(f.title for f in ZOO_FACTS.values())
+        items = chart.label_items()
+        rects = [i.sceneBoundingRect() for i in items]
+        box = chart.plot.getPlotItem().getViewBox().sceneBoundingRect()
+        for a, ra in enumerate(rects):
+            assert box.contains(ra), items[a].textItem.toPlainText()
+            for b in range(a + 1, len(rects)):
+                pair = (items[a].textItem.toPlainText(), items[b].textItem.toPlainText())
+                assert not ra.intersects(rects[b]), pair
+        assert all(i.textItem.font().pixelSize() == theme().px(12) for i in items)
+    # VGG16 and VGG19 (the same year, nearly the same size) share one label.
+    assert "VGG19, VGG16" in chart.label_texts()
+
+
+def test_a_point_clicked_selects_its_row_and_the_current_model_is_marked(qtbot):
+    from gui.zoo_table import CURRENT
+
+    table = chart_shown(qtbot)
+    chart = table.chart
+    with qtbot.waitSignal(chart.model_clicked) as signal:
+        qtbot.mouseClick(
+            chart.plot.viewport(), Qt.MouseButton.LeftButton, pos=chart.point_position("resnet50")
+        )
+    assert signal.args == ["resnet50"]
+    rows = table.table.selectionModel().selectedRows()
+    assert [table.keys()[r.row()] for r in rows] == ["resnet50"]
+    table.highlight("mnist")
+    spots = {p.data(): p for p in chart.scatter.points()}
+    assert spots["mnist"].brush().color().name() == CURRENT.lower()
+    assert spots["vgg16"].brush().color().name() != CURRENT.lower()
+    assert spots["mnist"].size() > spots["vgg16"].size()
+
+
+def test_the_chart_reads_on_a_projector(qtbot):
+    from gui.theme import PRESENTER_MIN_PX, small_texts, theme
+
+    t = theme()
+    t.set_presenter(True)
+    try:
+        table = chart_shown(qtbot, 1900, 1000)
+        for measure in ("depth", "params", "macs"):
+            table.chart.set_measure(measure)
+            qtbot.wait(30)
+            table.grab()
+            assert small_texts(table, PRESENTER_MIN_PX) == [], measure
+    finally:
+        t.set_presenter(False)
+        t.reset_zoom()

@@ -50,6 +50,15 @@ from engine.inspection.activations import (
     layer_summary,
 )
 from engine.inspection.blocks import block_names
+from engine.inspection.links import (
+    AVERAGE_POOL,
+    IDENTITY,
+    MAX_POOL,
+    layer_kind,
+    map_before,
+    pool_window,
+    window_arithmetic,
+)
 from engine.models.digits import looks_like_a_digit
 from engine.models.zoo import IMAGENET_MODELS, MODEL_TITLES, SCALING_LABELS, PretrainedUnavailable
 from engine.util.files import atomic_path
@@ -58,6 +67,7 @@ from gui.panels.activations.architecture import ArchitectureView
 from gui.panels.activations.blocks import BlockView
 from gui.panels.activations.edit import EditView
 from gui.panels.activations.explain import ExplainView
+from gui.panels.activations.flat_links import FlatLinks
 from gui.panels.activations.layer_tree import LayerTree
 from gui.panels.activations.live import LiveInput
 from gui.panels.activations.triage import ChannelOrder, TriageBar
@@ -176,6 +186,7 @@ class ActivationsPanel(Panel):
         # What the grid shows: (activations, layer, normalisation, channel order).
         self._drawn: tuple[Activations, str | None, str, ChannelOrder | None] | None = None
         self._layers: list[LayerInfo] = []
+        self._before: str | None = None  # the layer whose map is beside the enlarged one
         self._scene_model: str | None = None  # a scene's ImageNet model, still loading
         self._no_pretrained: set[str] = set()  # models whose ImageNet weights failed
         self._build_ui()
@@ -353,6 +364,16 @@ class ActivationsPanel(Panel):
         self.detail_map = MapView("Map")
         self.detail_map.setToolTip("Click a pixel to see which part of the input it sees")
         self.detail_map.scene().sigMouseClicked.connect(self._on_map_clicked)
+        # A per-map layer (pooling) beside the same map of the layer before it.
+        self.before_map = MapView("The map before")
+        self.before_map.setToolTip(
+            "The same map of the layer before; the window the selected pixel comes from is framed"
+        )
+        self.before_map.setVisible(False)
+        self.pair_label = QLabel()
+        self.pair_label.setWordWrap(True)
+        self.pair_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.pair_label.setVisible(False)
         self.filter_view = MapView("Filter", colour_bar=False)
         self.stats_label = QLabel("Click a map in the grid.")
         self.stats_label.setWordWrap(True)
@@ -361,9 +382,11 @@ class ActivationsPanel(Panel):
         dl = QVBoxLayout(detail)
         top = QHBoxLayout()
         top.addWidget(self.detail_input)
+        top.addWidget(self.before_map)
         top.addWidget(self.detail_map)
         top.addWidget(self.filter_view)
         dl.addLayout(top, 1)
+        dl.addWidget(self.pair_label)
         dl.addWidget(self.stats_label)
         row = QHBoxLayout()
         self.field_label = QLabel()
@@ -380,7 +403,15 @@ class ActivationsPanel(Panel):
         dl.addLayout(row)
         self.filters_view = MapView("Filters of this layer", colour_bar=False)
         self.unit_bars = UnitBars()
-        self.unit_bars.setToolTip("A layer of single units (Dense): one bar per unit")
+        self.unit_bars.setToolTip(
+            "A layer of single units: one bar per unit. Over a Flatten's bar, the map "
+            "pixel it is; click a Dense unit's bar to see its weights on the maps"
+        )
+        # Beside the bars of a Flatten (or a Dense layer reading one): the maps behind them.
+        self.flat_links = FlatLinks(self._state)
+        self.unit_bars.unit_hovered.connect(self.flat_links.hover)
+        self.unit_bars.unit_clicked.connect(self.flat_links.choose_unit)
+        self.flat_links.unit_spin.valueChanged.connect(self.unit_bars.set_chosen)
         self.grid_stack = QStackedWidget()
         self.grid_stack.addWidget(self.grid_view)
         self.grid_stack.addWidget(self.unit_bars)
@@ -396,7 +427,10 @@ class ActivationsPanel(Panel):
         gl.setContentsMargins(0, 0, 0, 0)
         gl.setSpacing(0)  # every pixel of height to the grid
         gl.addWidget(self.triage)
-        gl.addWidget(self.grid_stack, 1)
+        bars_row = QHBoxLayout()
+        bars_row.addWidget(self.grid_stack, 3)
+        bars_row.addWidget(self.flat_links, 2)
+        gl.addLayout(bars_row, 1)
         self.tabs = QTabWidget()
         self.tabs.addTab(grid_page, "All maps")
         self.tabs.addTab(detail, "One map")
@@ -907,8 +941,9 @@ class ActivationsPanel(Panel):
 
     def _apply_colour_map(self) -> None:
         cmap = colour_map(self._cmap_key())
-        for view in (self.grid_view, self.detail_map):
+        for view in (self.grid_view, self.detail_map, self.before_map):
             view.colour_bar.setColorMap(cmap)
+        self.flat_links.set_colour_map(cmap)
 
     def _on_grid_clicked(self, event) -> None:
         if self._mosaic is None or self._state.selected_maps() is None:
@@ -974,6 +1009,7 @@ class ActivationsPanel(Panel):
         if acts is not None:
             self.detail_input.set_image(input_to_pixels(acts.x, acts.model.loaded.spec.scaling))
         self._show_field()
+        self._show_map_before(a)
         if a is None:
             self.detail_map.clear_image()
             self.detail_map.set_title("Map")
@@ -981,7 +1017,8 @@ class ActivationsPanel(Panel):
             self.filter_view.set_title("Filter")
             self.stats_label.setText("Click a map in the grid.")
             return
-        self.detail_map.set_image(a)
+        if self._before is None:
+            self.detail_map.set_image(a)
         self.detail_map.set_title(f"{layer} map {index} ({a.shape[0]}x{a.shape[1]})")
         s = MapStats.of(a)
         untrained = "" if acts.model.loaded.trained else "  (untrained model)"
@@ -1006,6 +1043,82 @@ class ActivationsPanel(Panel):
                 f"Filter {index}: {kernel.shape[2]} input channels of {kernel.shape[0]}x"
                 f"{kernel.shape[1]}"
             )
+
+    def _show_map_before(self, a: np.ndarray | None) -> None:
+        """A per-map layer's map (pooling, Dropout, ...) beside the same map of the layer
+        before it, on one colour scale, as the lecture's pooling slide shows them; the
+        selected pixel framed in both (its window, before), with the arithmetic."""
+        state = self._state
+        acts, layer, index = state.activations, state.selection.layer, state.selection.map
+        self._before = None
+        if a is not None:
+            model = acts.model
+            inbound = state.scheduler.memo(
+                ("inbound", model.serial), lambda: inbound_layers(model.model)
+            )
+            self._before = map_before(model.model, acts.maps, inbound, layer)
+        before = self._before
+        for w in (self.before_map, self.pair_label):
+            w.setVisible(before is not None)
+        self.filter_view.setVisible(before is None)  # a per-map layer has no filter
+        self.detail_map.set_mark(None)
+        self.before_map.set_mark(None)
+        if before is None:
+            self.before_map.clear_image()
+            self.pair_label.setText("")
+            return
+        model = acts.model.model
+        prev = acts.maps[before][:, :, index]
+        kind = layer_kind(model, layer)
+        levels = None  # each its own scale (BatchNormalization changes the range)
+        if kind in (MAX_POOL, AVERAGE_POOL, IDENTITY):
+            # One scale for both: a pooled pixel has the colour of the values it took.
+            finite = np.concatenate([m[np.isfinite(m)].ravel() for m in (prev, a)])
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            levels = (lo, hi if hi > lo else lo + 1.0)
+        self.before_map.set_image(prev, levels=levels)
+        self.detail_map.set_image(a, levels=levels)
+        self.before_map.set_title(f"{before} map {index} ({prev.shape[0]}x{prev.shape[1]})")
+        window = state.scheduler.memo(
+            ("pool window", acts.model.serial, before, layer),
+            lambda: pool_window(model, before, layer),
+        )
+        pooled = {MAX_POOL: "the largest value", AVERAGE_POOL: "the mean"}.get(kind or "")
+        if pooled is not None and window is not None:
+            how = (
+                f"{kind}, {window.text()}: each pixel is {pooled} of its window of the same "
+                "map (each map on its own); no weights, no activation function."
+            )
+        elif pooled is not None:
+            how = f"{kind}: each pixel is {pooled} of a window of the same map."
+        elif kind == IDENTITY:
+            how = "passed on unchanged (it acts only while training)."
+        else:
+            how = f"each map computed from the same map of {before} alone."
+        text = (
+            f"{before} map {index} ({prev.shape[0]}x{prev.shape[1]}) → {layer} map {index} "
+            f"({a.shape[0]}x{a.shape[1]}): {how}"
+        )
+        unit = state.selection.unit
+        box = None if unit is None or window is None else window.of(*unit, prev.shape)
+        if box is not None and 0 in box[2:]:
+            text += f" Pixel ({unit[0]}, {unit[1]}) lies in the zeros padded around {before}."
+        elif box is not None:
+            top, left, h, w = box
+            self.before_map.set_mark((top, left, h, w))
+            self.detail_map.set_mark((unit[0], unit[1], 1, 1))
+            sums = window_arithmetic(kind, prev[top : top + h, left : left + w], float(a[unit]))
+            text += (
+                f" Pixel ({unit[0]}, {unit[1]}) comes from rows {top}-{top + h - 1}, columns "
+                f"{left}-{left + w - 1} of {before}" + (f": {sums}." if sums else ".")
+            )
+        elif window is not None:
+            text += " Click a pixel of the map on the right to frame its window on the left."
+        self.pair_label.setText(text)
+
+    def map_before(self) -> str | None:
+        """The layer shown beside the enlarged map (its same map), or None."""
+        return self._before
 
     def _on_map_clicked(self, event) -> None:
         a = self._state.selected_map()

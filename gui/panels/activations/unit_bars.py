@@ -1,4 +1,8 @@
-"""A 1-D layer (Dense, pooling to a vector) as bars with values, classes named."""
+"""A 1-D layer (Dense, Flatten, pooling to a vector) as bars with values, classes named.
+
+The bar under the mouse and a bar clicked are said by signals (a Flatten's bar is one
+pixel of a map: ``FlatLinks`` says which); the bar under the mouse is ringed.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QWidget
 
@@ -20,7 +25,18 @@ BARS_MAX = 256
 
 
 class UnitBars(pg.PlotWidget):
-    """One bar per unit; the strongest ones named (class names for an output layer)."""
+    """One bar per unit; the strongest ones named (class names for an output layer).
+
+    Signals
+    -------
+    unit_hovered(int)
+        The mouse is over this unit's bar (its index; -1 off the bars).
+    unit_clicked(int)
+        This unit's bar was clicked with the left button.
+    """
+
+    unit_hovered = Signal(int)
+    unit_clicked = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent=parent, background="w")
@@ -34,6 +50,24 @@ class UnitBars(pg.PlotWidget):
         self._texts: list[pg.TextItem] = []
         self._values = np.zeros(0)
         self._names: list[str] = []
+        # The bar under the mouse, ringed (of thousands drawn as a line, the only way
+        # to see which one is meant).
+        self._ring = pg.ScatterPlotItem(
+            size=14, pen=pg.mkPen("#000000", width=2), brush=None, symbol="o"
+        )
+        self._ring.setZValue(10)
+        self.addItem(self._ring)
+        # The unit chosen elsewhere (a Dense unit whose weights are shown), outlined.
+        self._chosen = pg.BarGraphItem(
+            x=[], height=[], width=0.9, brush=None, pen=pg.mkPen("#000000", width=2)
+        )
+        self._chosen.setZValue(5)
+        self.addItem(self._chosen)
+        self._chosen_index = -1
+        self._hovered = -1
+        # Hovering thousands of bars: at most one update per frame of a 60 Hz screen.
+        self._moves = pg.SignalProxy(self.scene().sigMouseMoved, rateLimit=60, slot=self._on_moved)
+        self.scene().sigMouseClicked.connect(self._on_clicked)
         theme().style_plot(self)
         theme().changed.connect(self._on_theme_changed)
 
@@ -53,6 +87,8 @@ class UnitBars(pg.PlotWidget):
         v = np.asarray(values, dtype=np.float64).ravel()
         n = len(v)
         self._values = v
+        self._hovered = -1
+        self._ring.setData([], [])
         self._names = (
             list(names) if names is not None and len(names) == n else [str(i) for i in range(n)]
         )
@@ -64,6 +100,7 @@ class UnitBars(pg.PlotWidget):
         else:
             self._bars.setOpts(x=[], height=[], brushes=[])
             self._line.setData(np.arange(n), v)
+        self.set_chosen(self._chosen_index)  # new values of the same units: kept
         for t in self._texts:
             self.removeItem(t)
         self._texts = []
@@ -92,3 +129,56 @@ class UnitBars(pg.PlotWidget):
     def labels(self) -> list[str]:
         """The texts written on the bars, in order."""
         return [t.textItem.toPlainText() for t in self._texts]
+
+    # -- the mouse -----------------------------------------------------------------------
+    def unit_at(self, scene_pos) -> int:
+        """The unit whose bar is at ``scene_pos`` (a scene point), -1 off the bars."""
+        vb = self.getPlotItem().getViewBox()
+        if not vb.sceneBoundingRect().contains(scene_pos) or not len(self._values):
+            return -1
+        x = vb.mapSceneToView(scene_pos).x()
+        i = int(np.floor(x + 0.5))
+        return i if 0 <= i < len(self._values) else -1
+
+    def bar_position(self, index: int, height: float | None = None):
+        """Where bar ``index`` is on the widget (a ``QPoint``): at ``height`` in the
+        values' units (default: half its value)."""
+        vb = self.getPlotItem().getViewBox()
+        y = self._values[index] / 2 if height is None else height
+        scene = vb.mapViewToScene(pg.Point(float(index), float(y)))
+        return self.mapFromScene(scene)
+
+    def _on_moved(self, args) -> None:
+        i = self.unit_at(args[0])
+        if i == self._hovered:
+            return
+        self._hovered = i
+        if i < 0:
+            self._ring.setData([], [])
+        else:
+            self._ring.setData([i], [self._values[i]])
+        self.unit_hovered.emit(i)
+
+    def _on_clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        i = self.unit_at(event.scenePos())
+        if i >= 0:
+            self.unit_clicked.emit(i)
+
+    def set_chosen(self, index: int) -> None:
+        """Outline unit ``index``'s bar (-1: none)."""
+        v = self._values
+        self._chosen_index = index if 0 <= index < len(v) else -1
+        if self._chosen_index < 0:
+            self._chosen.setOpts(x=[], height=[])
+        else:
+            self._chosen.setOpts(x=[index], height=[v[index]], width=0.9)
+
+    def chosen(self) -> int:
+        """The unit outlined, -1 for none."""
+        return self._chosen_index
+
+    def hovered(self) -> int:
+        """The unit under the mouse, -1 for none."""
+        return self._hovered

@@ -36,7 +36,7 @@ bench: $(STAMP)
 screenshots: $(STAMP)
 	for p in kernels stride draw activations testset; do \
 		QT_QPA_PLATFORM=offscreen $(PY) main.py --screenshot resources/screenshots/$$p.png --panel $$p; done
-	for n in 2 6 9 10 15 19 22 26; do \
+	for n in 2 6 9 10 15 19 22 25 26; do \
 		QT_QPA_PLATFORM=offscreen $(PY) main.py --screenshot resources/screenshots/slide$$n.png --slide $$n --presenter; done
 
 clean:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.models.zoo import MODEL_TITLES
 from engine.teaching.scene import Lecture, SceneError, check_scene, read_file, write_scene
 from engine.util.files import atomic_path
 from gui.panels.base import Panel
@@ -114,6 +115,13 @@ class MainWindow(QMainWindow):
         self.state.panel_requested.connect(self.show_panel)
         self.state.scene_file_requested.connect(self.open_scene_file)
         self.state.tensorflow_ready.connect(self._on_tensorflow_ready)
+        self.state.model_released.connect(
+            lambda key: self.statusBar().showMessage(
+                f"{MODEL_TITLES.get(key, key)} was let go to stay within the memory budget "
+                "(Edit > Preferences); it opens again when chosen.",
+                8000,
+            )
+        )
         self.state.tensorflow_failed.connect(self._on_tensorflow_failed)
         self._build_menus()
         self.tf_label = QLabel("TensorFlow: not loaded")
@@ -187,7 +195,7 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(copy_action)
         edit_menu.addSeparator()
         prefs_action = QAction("&Preferences…", self)
-        prefs_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        prefs_action.setShortcut(QKeySequence("Ctrl+,"))
         prefs_action.setMenuRole(QAction.MenuRole.PreferencesRole)
         prefs_action.setToolTip("How much memory results and extra models may keep")
         prefs_action.triggered.connect(self.show_preferences)

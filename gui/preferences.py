@@ -24,7 +24,7 @@ class PreferencesDialog(QDialog):
         self.setWindowTitle("Preferences")
         self.budget_spin = QSpinBox()
         self.budget_spin.setRange(64, 65536)
-        self.budget_spin.setSingleStep(256)
+        self.budget_spin.setSingleStep(64)
         self.budget_spin.setSuffix(" MB")
         self.budget_spin.setValue(state.scheduler.budget >> 20)
         self.budget_spin.setToolTip(
@@ -33,6 +33,13 @@ class PreferencesDialog(QDialog):
             "current one and the digit models. Beyond it the least recently used go first; "
             "they are computed or opened again when asked for."
         )
+        explain = QLabel(
+            "Results are kept to show again at once: the maps of earlier inputs, heat maps, "
+            "channel orders, test-set runs. Models opened besides the current one count "
+            "too. Beyond this budget the least recently used go first (a model let go is "
+            "opened again when asked for; an untrained one gets the same random weights)."
+        )
+        explain.setWordWrap(True)
         self.use_label = QLabel()
         self.use_label.setWordWrap(True)
         form = QFormLayout()
@@ -43,6 +50,7 @@ class PreferencesDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
+        layout.addWidget(explain)
         layout.addLayout(form)
         layout.addWidget(self.use_label)
         layout.addWidget(buttons)

@@ -2,7 +2,7 @@
 
 Panels observe it and write the person's intents to it (napari's ``ViewerModel``): the
 loaded models (the MNIST model once), the current model, the current input, that
-input's activations, the selection (layer, map, unit) and the drawn digit. A view never
+input's activations, the selection (layer, map, pixel) and the drawn digit. A view never
 holds the truth: it redraws from here.
 
 It is a ``QObject`` (not a Qt-free psygnal model) because every observer is a Qt widget
@@ -83,7 +83,8 @@ class OpenModel:
         return self.loaded.key
 
     @property
-    def model(self) -> Any:
+    def network(self) -> Any:
+        """The network itself (a Keras model, or an ``OnnxNetwork``): ``loaded.model``."""
         return self.loaded.model
 
 
@@ -125,11 +126,14 @@ def output_of(model: OpenModel, maps: Mapping[str, np.ndarray]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Selection:
-    """The selected layer, map (channel) of that layer and unit (row, col) of that map."""
+    """The selected layer, map (channel) of that layer and pixel (row, col) of that map.
+
+    ("Unit" is kept for a neuron of a layer without maps: a Dense layer's unit.)
+    """
 
     layer: str | None = None
     map: int | None = None
-    unit: tuple[int, int] | None = None
+    pixel: tuple[int, int] | None = None
 
 
 def same_layers(a: OpenModel | None, b: OpenModel | None) -> bool:
@@ -200,7 +204,7 @@ def evaluate_bundled(model: OpenModel, task: Task) -> Any:
 
     x, y = bundled_test_digits()
     try:
-        return evaluate(model.model, x, y, progress=task.progress, cancelled=task.cancelled)
+        return evaluate(model.network, x, y, progress=task.progress, cancelled=task.cancelled)
     except InterruptedError:  # superseded by a newer edit: not a failure
         raise Cancelled() from None
 
@@ -220,7 +224,7 @@ def _budget_mb() -> int:
 def model_nbytes(model: OpenModel) -> int:
     """The bytes of ``model``'s weights (what letting it go frees)."""
     try:
-        return 4 * int(model.model.count_params())
+        return 4 * int(model.network.count_params())
     except (AttributeError, ValueError):
         return 0
 
@@ -230,7 +234,7 @@ def default_layer(model: OpenModel) -> str | None:
     from engine.inspection.activations import has_maps
 
     names = model.probe.layer_names
-    spatial = (n for n in names if has_maps(model.model, n))
+    spatial = (n for n in names if has_maps(model.network, n))
     return next(spatial, names[0] if names else None)
 
 
@@ -481,7 +485,7 @@ class AppState(QObject):
         original = self._originals.get(new.key)
         if original is not None:  # edited: undoing every edit keeps this reading
             self._originals[new.key] = OpenModel(
-                replace(loaded, model=original.model, title=original.loaded.title),
+                replace(loaded, model=original.network, title=original.loaded.title),
                 original.probe,
                 original.fields,
                 lineage=original.lineage,
@@ -650,8 +654,8 @@ class AppState(QObject):
             from engine.inspection.activations import ActivationProbe
 
             editor, probe = workshop.get(key, (None, None))
-            if editor is None or editor.source is not original.model:
-                editor = editor_for(original.model)
+            if editor is None or editor.source is not original.network:
+                editor = editor_for(original.network)
                 probe = ActivationProbe(editor.model)
                 workshop[key] = (editor, probe)
             change(editor)
@@ -687,7 +691,7 @@ class AppState(QObject):
         self, key: str, original: OpenModel, editor: Any, probe: Any, edits: tuple[Any, ...]
     ) -> None:
         now = self._originals.get(key, self._open_as(key))
-        if now is None or now.model is not original.model:
+        if now is None or now.network is not original.network:
             return  # the model was reloaded meanwhile: this edit belonged to the old one
         original = now  # its latest reading (input convention, class names)
         if edits:
@@ -840,11 +844,11 @@ class AppState(QObject):
 
     # -- selection -------------------------------------------------------------------------
     def select_layer(self, name: str | None) -> None:
-        """Select a layer (its map and unit are cleared)."""
+        """Select a layer (its map and pixel are cleared)."""
         if name is not None and self.model is not None:
             from engine.inspection.activations import layer_names
 
-            if name not in layer_names(self.model.model):
+            if name not in layer_names(self.model.network):
                 raise ValueError(f"the model has no layer {name!r}")
         if name == self.selection.layer:
             return
@@ -854,23 +858,23 @@ class AppState(QObject):
         """Select map ``index`` of the selected layer; False (nothing changes) when there
         is no such map (say while a new model's activations are computing)."""
         if index is None:
-            self._set_selection(replace(self.selection, map=None, unit=None))
+            self._set_selection(replace(self.selection, map=None, pixel=None))
             return True
         a = self.activations.layer(self.selection.layer) if self.activations else None
         if a is None or a.ndim != 3 or not 0 <= index < a.shape[2]:
             return False
         if index != self.selection.map:
-            self._set_selection(replace(self.selection, map=index, unit=None))
+            self._set_selection(replace(self.selection, map=index, pixel=None))
         return True
 
-    def select_unit(self, row: int, col: int) -> bool:
-        """Select unit (row, col) of the selected map; False when there is none."""
+    def select_pixel(self, row: int, col: int) -> bool:
+        """Select pixel (row, col) of the selected map; False when there is none."""
         a = self.activations.layer(self.selection.layer) if self.activations else None
         if a is None or a.ndim != 3 or self.selection.map is None:
             return False
         if not (0 <= row < a.shape[0] and 0 <= col < a.shape[1]):
             return False
-        self._set_selection(replace(self.selection, unit=(row, col)))
+        self._set_selection(replace(self.selection, pixel=(row, col)))
         return True
 
     def request_selection(self, key: str, layer: str | None, index: int | None = None) -> None:
@@ -910,7 +914,7 @@ class AppState(QObject):
         a = self.activations.layer(self.selection.layer) if self.activations else None
         s = self.selection
         if s.map is not None and (a is None or a.ndim != 3 or s.map >= a.shape[2]):
-            self._set_selection(replace(s, map=None, unit=None))
+            self._set_selection(replace(s, map=None, pixel=None))
 
     def _set_selection(self, selection: Selection) -> None:
         if selection != self.selection:
@@ -933,7 +937,7 @@ class AppState(QObject):
             return None
         from engine.inspection.activations import output_shape_of
 
-        shape = output_shape_of(self.model.model)
+        shape = output_shape_of(self.model.network)
         return int(shape[-1]) if len(shape) == 1 and shape[-1] is not None else None
 
     def explained_class(self) -> int | None:

@@ -772,8 +772,34 @@ def load_zoo_model(
     always have their trained weights (the user's, else the shipped). Layer names do not
     depend on what was built before (``fresh_layer_names``).
     """
-    with fresh_layer_names():
+    with fresh_layer_names(), _seeded(weights is None or key in _PAPER_SPECS):
         return _build_zoo_model(key, weights, progress)
+
+
+#: The seed of every untrained model's random weights: opening one again (after the app
+#: let it go to stay within its memory budget, or in another session) gives the same
+#: network, so its maps and exports stay comparable.
+UNTRAINED_SEED = 1998
+
+
+@contextlib.contextmanager
+def _seeded(untrained: bool) -> Iterator[None]:
+    """Build with ``UNTRAINED_SEED`` when ``untrained`` (Python's and numpy's random
+    states are put back after)."""
+    if not untrained:
+        yield
+        return
+    import random
+
+    import keras
+
+    py_state, np_state = random.getstate(), np.random.get_state()
+    keras.utils.set_random_seed(UNTRAINED_SEED)
+    try:
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
 
 
 def _build_zoo_model(

@@ -248,3 +248,15 @@ def test_a_text_file_renamed_keras_is_said_not_to_be_a_model(tmp_path):
     h5.write_bytes(b"\x00\x01binary junk" * 20)
     with pytest.raises(ModelLoadError, match="'notes.h5' is not a Keras model file: an .h5"):
         zoo.load_user_model(h5)
+
+
+def test_an_untrained_model_opened_again_has_the_same_weights():
+    """Untrained weights are seeded: a model let go to stay within the memory budget and
+    opened again is the same network (its maps and exports stay comparable)."""
+    import random
+
+    first = zoo.load_zoo_model(zoo.MOBILENETV2, None).model.get_layer("Conv1").get_weights()[0]
+    before = (random.random(), np.random.random())
+    again = zoo.load_zoo_model(zoo.MOBILENETV2, None).model.get_layer("Conv1").get_weights()[0]
+    np.testing.assert_array_equal(first, again)
+    assert (random.random(), np.random.random()) != before  # the app's own streams go on

@@ -640,12 +640,12 @@ def test_a_pooled_map_beside_the_same_map_of_the_layer_before(qtbot, panel):
     # One colour scale for both: a pooled pixel has the colour of the pixel it took.
     assert panel.before_map.colour_bar.levels() == panel.detail_map.colour_bar.levels()
 
-    layer = acts.model.model.get_layer("max_pooling2d")
+    layer = acts.model.network.get_layer("max_pooling2d")
     k, s = layer.pool_size[0], layer.strides[0]  # the layer's own pool size and strides
     # The strongest pooled pixel, clicked: its window is framed, and it is their maximum.
     row, col = np.unravel_index(int(np.argmax(pooled)), pooled.shape)
     click_pixel(qtbot, panel.detail_map, row, col)
-    assert state.selection.unit == (row, col)
+    assert state.selection.pixel == (row, col)
     assert panel.before_map.marked() == (row * s, col * s, k, k)
     assert panel.detail_map.marked() == (row, col, 1, 1)
     window = conv[row * s : row * s + k, col * s : col * s + k]
@@ -723,7 +723,7 @@ def test_a_dense_units_weights_laid_on_the_maps(qtbot, panel):
     qtbot.mouseClick(bars.viewport(), Qt.MouseButton.LeftButton, pos=bars.bar_position(7))
     assert links.unit_spin.value() == 7 and bars.chosen() == 7  # its bar outlined
     assert links.view.title() == "dense_1 unit 7's weights on the maps of max_pooling2d"
-    dense = acts.model.model.get_layer("dense_1")
+    dense = acts.model.network.get_layer("dense_1")
     kernel, bias = (np.asarray(w) for w in dense.get_weights())
     expected = kernel[:, 7].reshape(12, 12, 64)  # channels-last, as Flatten laid them out
     np.testing.assert_array_equal(links.weights(), expected)

@@ -50,7 +50,7 @@ def assert_in_view(view, name):
 
 
 def test_lecture_cnn_graph_volumes_and_clicks(qtbot, view, app_state):
-    model = app_state.model.model
+    model = app_state.model.network
     assert view.mode() == GRAPH
     assert_drawn_as_graph(view, model)
     assert view.node_names()[:3] == ["digit", "conv2d_1", "conv2d_2"]
@@ -77,14 +77,14 @@ def test_lecture_cnn_graph_volumes_and_clicks(qtbot, view, app_state):
 
 def test_resnet50_and_inceptionv3_graphs(qtbot, view, app_state):
     open_model(qtbot, app_state, zoo.RESNET50)
-    assert_drawn_as_graph(view, app_state.model.model)
+    assert_drawn_as_graph(view, app_state.model.network)
     assert not view.volumes_available() and not view.volumes_button.isEnabled()
     # The residual block's two branches are drawn side by side, joined at the add.
     lanes = {n: view.item(n).x() for n in ("conv2_block1_3_bn", "conv2_block1_0_bn")}
     assert lanes["conv2_block1_3_bn"] != lanes["conv2_block1_0_bn"]
 
     open_model(qtbot, app_state, zoo.INCEPTIONV3)
-    assert_drawn_as_graph(view, app_state.model.model)
+    assert_drawn_as_graph(view, app_state.model.network)
     assert view.build_seconds < 1.0, f"InceptionV3 drawn in {view.build_seconds:.3f} s"
     print(f"InceptionV3's graph built in {view.build_seconds * 1000:.0f} ms")
 

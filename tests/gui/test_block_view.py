@@ -66,7 +66,7 @@ def test_no_blocks_in_the_lecture_cnn(view, app_state):
 
 def test_inception_module_branches_show_their_maps(qtbot, view, app_state):
     acts = open_with_input(qtbot, app_state, zoo.INCEPTIONV3)
-    model = app_state.model.model
+    model = app_state.model.network
     assert view.block_names() == [f"mixed{i}" for i in range(11)]
 
     app_state.select_layer("mixed0")

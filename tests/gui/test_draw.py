@@ -284,7 +284,7 @@ def test_lenet5_and_the_lecture_cnn_side_by_side(qtbot, panel):
     assert first.digit == 7 and second.digit == 7
     assert panel.second_label.text().startswith("LeNet-5 (1998): 7")
     # LeNet-5 sees the same digit, padded by 2 to 32x32, as its own model computes it.
-    lenet = panel._state.models[LENET5].model
+    lenet = panel._state.models[LENET5].network
     x = np.pad(first.input.pixels, 2)[None, :, :, None]
     np.testing.assert_allclose(second.probabilities, lenet(x).numpy()[0], atol=1e-5)
     np.testing.assert_allclose(panel.second_bars.probabilities(), second.probabilities)
@@ -352,7 +352,7 @@ def test_every_run_is_kept_and_a_worse_one_asks_before_it_is_used(
     pick(qtbot, panel.weights_combo, panel.weights_combo.itemText(1))
     assert mnist_model.weights_info().path == runs[1].path
     qtbot.waitUntil(lambda: panel.classifier().model is not old_model, timeout=TIMEOUT)
-    assert panel._state.models["mnist"].model is panel.classifier().model
+    assert panel._state.models["mnist"].network is panel.classifier().model
 
 
 def grabbed(widget):

@@ -55,7 +55,7 @@ def test_grad_cam_of_the_drawn_seven_is_the_engines(qtbot, panel):
     pick(qtbot, ev.method_combo, ev.method_combo.itemText(0))  # Grad-CAM
     qtbot.waitUntil(lambda: ev.view.heat_data() is not None, timeout=TIMEOUT)
     acts = state.activations
-    expected = attribution.grad_cam(acts.model.model, acts.x, 7)
+    expected = attribution.grad_cam(acts.model.network, acts.x, 7)
     np.testing.assert_allclose(ev.view.heat_data(), expected / expected.max(), atol=1e-5)
     assert "class 7" in ev.view.title()
     # Another class, picked from the list: the heat map is that class's.
@@ -70,7 +70,7 @@ def test_grad_cam_of_the_drawn_seven_is_the_engines(qtbot, panel):
     )
     assert state.target_class == 1
     qtbot.waitUntil(lambda: "class 1" in ev.view.title() and not ev.is_computing(), timeout=TIMEOUT)
-    expected = attribution.grad_cam(acts.model.model, acts.x, 1)
+    expected = attribution.grad_cam(acts.model.network, acts.x, 1)
     peak = expected.max()
     np.testing.assert_allclose(
         ev.view.heat_data(), expected / peak if peak else expected, atol=1e-5
@@ -93,7 +93,7 @@ def test_covering_the_crossbar_turns_the_seven_into_a_one(qtbot, panel):
     # The probabilities are the model's for exactly the covered input.
     acts = panel._state.activations
     x = acts.x * (1 - mask[:, :, None])
-    p = attribution.explainer(acts.model.model).probabilities(x)
+    p = attribution.explainer(acts.model.network).probabilities(x)
     assert ev.covered_probabilities()[0].startswith(f"{p.max():6.1%}")
     ev.brush_button.setFocus()
     qtbot.keyClick(ev.brush_button, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
@@ -111,7 +111,7 @@ def test_an_occlusion_sweep_and_its_cancel(qtbot, panel):
         lambda: ev.view.heat_data() is not None and not ev.is_computing(), timeout=TIMEOUT
     )
     acts = state.activations
-    drops = attribution.occlusion(acts.model.model, acts.x, 7, 4, 2, fill=0.5019608)
+    drops = attribution.occlusion(acts.model.network, acts.x, 7, 4, 2, fill=0.5019608)
     heat = attribution.occlusion_heat(np.maximum(drops, 0), 4, 2, (28, 28))
     np.testing.assert_allclose(ev.view.heat_data(), heat / heat.max(), atol=1e-4)
     # A slow sweep (VGG16 at 224 px) shows progress and stops on Cancel.
@@ -139,9 +139,9 @@ def test_a_map_pixel_of_vgg16_block4_shows_its_100_pixel_square(qtbot, panel):
     qtbot.mouseClick(
         view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(view.mapFromScene(scene))
     )
-    assert state.selection.unit == (6, 7)
+    assert state.selection.pixel == (6, 7)
     box = panel.detail_input.box_rect()
-    field = attribution.receptive_field(state.model.model, "block4_pool")
+    field = attribution.receptive_field(state.model.network, "block4_pool")
     assert box == attribution.receptive_box(field, 6, 7, (224, 224))
     assert box[2] - box[0] == 100 and box[3] - box[1] == 100
     assert "sees 100x100 input pixels" in panel.field_label.text()
@@ -199,7 +199,7 @@ def test_heat_maps_have_a_colour_bar_with_real_values(qtbot, panel):
     )
     heat = ev.view.heat_map()
     acts = state.activations
-    drops = attribution.occlusion(acts.model.model, acts.x, 7, 4, 2, fill=0.5019608)
+    drops = attribution.occlusion(acts.model.network, acts.x, 7, 4, 2, fill=0.5019608)
     largest = float(attribution.occlusion_heat(np.maximum(drops, 0), 4, 2, (28, 28)).max())
     # The bar's top is the largest drop, in percentage points, and it is on screen.
     assert heat.high == pytest.approx(100 * largest, rel=1e-3)
@@ -215,7 +215,7 @@ def test_heat_maps_have_a_colour_bar_with_real_values(qtbot, panel):
         timeout=TIMEOUT,
     )
     heat = ev.view.heat_map()
-    grad = attribution.saliency(acts.model.model, acts.x, 7)
+    grad = attribution.saliency(acts.model.network, acts.x, 7)
     assert heat.high == pytest.approx(float(np.percentile(grad[grad > 0], 99)), rel=1e-3)
     assert heat.clipped and heat.peak == pytest.approx(float(grad.max()), rel=1e-3)
     assert "sign dropped" in ev.scale_label.text() and "top 1% of pixels" in ev.scale_label.text()

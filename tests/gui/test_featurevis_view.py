@@ -124,7 +124,7 @@ def test_a_channel_that_does_not_exist_is_said_not_to(qtbot, view):
 
 def test_a_channel_forms_is_cached_and_comes_back_from_disk(qtbot, view, counted, caplog):
     state = view._state
-    model = state.model.model
+    model = state.model.network
     state.select_layer("flatten")
     assert "pick a convolution layer in the list" in view.header.text()
     assert not view.show_button.isEnabled() and not view.layer_button.isEnabled()
@@ -243,7 +243,7 @@ def test_whole_layer_fills_the_gallery_and_cancel_keeps_what_is_made(qtbot, view
 
 def test_top_9_of_the_mnist_digits_is_the_brute_force_ranking(qtbot, view, monkeypatch, tmp_path):
     state = view._state
-    model = state.model.model
+    model = state.model.network
     state.select_layer("conv2d_2")
     type_number(qtbot, view.steps_spin, 4)
     state.select_map(3)
@@ -586,7 +586,7 @@ def test_the_units_tab_paints_every_centre_unit_at_the_size_it_sees(qtbot, view,
     qtbot.mouseClick(units.paint_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not units.is_painting(), timeout=TIMEOUT)
     assert units.list.count() == 32
-    field = receptive_field(state.model.model, "conv2d_1").size
+    field = receptive_field(state.model.network, "conv2d_1").size
     assert f"favourite {field}x{field} input" in units.list.item(5).toolTip()
     click_item(qtbot, units.list, units.list.item(5))
     assert state.selection.map == 5

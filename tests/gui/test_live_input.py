@@ -139,7 +139,7 @@ def test_video_frames_stream_into_the_mnist_model_newest_first(
     assert len(set(index)) > 10
 
     # The maps are the model's for that frame: an independent forward pass.
-    model = app_state.model.model
+    model = app_state.model.network
     conv = keras.Model(model.inputs[0], model.get_layer("conv2d_1").output)
     for acts in (seen[0], seen[len(seen) // 2], seen[-1]):
         x = prepare_image(acts.input.pixels, app_state.model.loaded.spec)[None]

@@ -147,7 +147,7 @@ def test_retraining_updates_every_view_of_the_one_mnist_model(
     )
     first = state.models["mnist"]
     assert len(builds) == 1  # one MNIST model, shared by Draw and Activations
-    assert draw.classifier().model is first.model and state.activations.model is first
+    assert draw.classifier().model is first.network and state.activations.model is first
     dialog = draw.open_train_dialog()
     dialog.source_combo.setCurrentText(FILE_SOURCE)
     dialog.path_edit.setText(str(small_mnist_npz))
@@ -159,12 +159,12 @@ def test_retraining_updates_every_view_of_the_one_mnist_model(
     qtbot.waitUntil(
         lambda: state.activations is not None and state.activations.model is new, timeout=60_000
     )
-    qtbot.waitUntil(lambda: draw.classifier().model is new.model, timeout=60_000)
+    qtbot.waitUntil(lambda: draw.classifier().model is new.network, timeout=60_000)
     # The new weights are the ones just written, in every view.
     import numpy as np
 
     saved = real()
-    for a, b in zip(new.model.get_weights(), saved.get_weights(), strict=True):
+    for a, b in zip(new.network.get_weights(), saved.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert activations.model_label.text().startswith("MNIST")
     assert "your trained weights" in draw.weights_label.text()
@@ -359,7 +359,7 @@ def test_a_test_digit_has_one_probability_in_draw_and_activations(qtbot):
         exact = x[index].astype(np.float32) / 255.0
         np.testing.assert_array_equal(state.activations.x[:, :, 0], exact)
         np.testing.assert_array_equal(draw.prediction().input.pixels, exact)
-        expected = state.model.model(exact[None, :, :, None], training=False).numpy()[0]
+        expected = state.model.network(exact[None, :, :, None], training=False).numpy()[0]
         np.testing.assert_allclose(draw.prediction().probabilities, expected, atol=1e-5)
         np.testing.assert_allclose(state.activations.probabilities(), expected, atol=1e-5)
     window.close()

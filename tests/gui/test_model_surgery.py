@@ -64,7 +64,7 @@ def click(qtbot, button):
 
 def test_switching_a_channel_off_undo_and_the_original_untouched(qtbot, state, view):
     trained = state.models[zoo.MNIST]
-    weights = [w.copy() for w in trained.model.get_weights()]
+    weights = [w.copy() for w in trained.network.get_weights()]
     before = state.activations.maps["conv2d_2"].copy()
     out_before = state.activations.maps["dense_2"].copy()
     state.select_layer("conv2d_2")
@@ -83,7 +83,7 @@ def test_switching_a_channel_off_undo_and_the_original_untouched(qtbot, state, v
     # The prediction is the edited model's, computed independently.
     x = state.activations.x[None]
     np.testing.assert_allclose(
-        state.activations.maps["dense_2"], edited.model.predict(x, verbose=0)[0], atol=1e-6
+        state.activations.maps["dense_2"], edited.network.predict(x, verbose=0)[0], atol=1e-6
     )
     assert view.edit_list.item(0).text() == f"conv2d_2 filter {strongest} off"
     assert state.selection.layer == "conv2d_2" and state.selection.map == strongest
@@ -95,7 +95,7 @@ def test_switching_a_channel_off_undo_and_the_original_untouched(qtbot, state, v
     assert view.prediction_label.text().startswith("Original: 7")
     # The trained model itself never changed.
     assert all(
-        np.array_equal(a, b) for a, b in zip(weights, trained.model.get_weights(), strict=True)
+        np.array_equal(a, b) for a, b in zip(weights, trained.network.get_weights(), strict=True)
     )
     # Undo by keyboard: the original model is back, and with it the maps, exactly.
     view.edit_list.setFocus()
@@ -110,7 +110,7 @@ def test_switching_a_channel_off_undo_and_the_original_untouched(qtbot, state, v
 
 def test_test_accuracy_before_and_after_is_measured_in_the_background(qtbot, state, view):
     x, y = bundled_test_digits()
-    trained = state.models[zoo.MNIST].model
+    trained = state.models[zoo.MNIST].network
     inputs = x.astype(np.float32)[..., None] / 255.0
 
     def accuracy(model):
@@ -125,7 +125,7 @@ def test_test_accuracy_before_and_after_is_measured_in_the_background(qtbot, sta
         click(qtbot, view.off_button)
         kept.append(channel)
     wait_edits(qtbot, state, len(kept))
-    edited = state.models[zoo.MNIST].model
+    edited = state.models[zoo.MNIST].network
     after = f"edited {accuracy(edited):.1%}"
     qtbot.waitUntil(lambda: after in view.accuracy_label.text(), timeout=TIMEOUT)
     assert f"trained {expected}" in view.accuracy_label.text()
@@ -134,7 +134,7 @@ def test_test_accuracy_before_and_after_is_measured_in_the_background(qtbot, sta
     click(qtbot, view.revert_button)
     wait_edits(qtbot, state, 0)
     for a, b in zip(
-        state.models[zoo.MNIST].model.get_weights(), trained.get_weights(), strict=True
+        state.models[zoo.MNIST].network.get_weights(), trained.get_weights(), strict=True
     ):
         np.testing.assert_array_equal(a, b)
 
@@ -166,7 +166,7 @@ def test_scale_restore_and_save_as_a_keras_file_that_reloads(
     reloaded = keras.saving.load_model(target, safe_mode=True)
     x = state.activations.x[None]
     np.testing.assert_allclose(
-        reloaded.predict(x, verbose=0), state.models[zoo.MNIST].model.predict(x, verbose=0)
+        reloaded.predict(x, verbose=0), state.models[zoo.MNIST].network.predict(x, verbose=0)
     )
     labels = target.with_suffix(".labels.txt")  # its class names, read when it is opened
     assert sorted(target.parent.iterdir()) == sorted([target, labels])  # no temporary file
@@ -223,7 +223,7 @@ def test_the_labs_vertical_edge_goes_into_conv2d_1_and_the_draw_panel_follows(qt
     wait_edits(qtbot, state, 1)
     edit = state.edits(zoo.MNIST)[0]
     assert edit.describe() == "conv2d_1 filter 0 := Vertical edge 3x3"
-    layer = state.models[zoo.MNIST].model.get_layer("conv2d_1")
+    layer = state.models[zoo.MNIST].network.get_layer("conv2d_1")
     np.testing.assert_array_equal(layer.kernel.numpy()[:, :, 0, 0], preset("Vertical edge"))
     # The map of that filter is the correlation with the kernel plus the trained bias, ReLU.
     qtbot.waitUntil(
@@ -247,7 +247,7 @@ def test_the_labs_vertical_edge_goes_into_conv2d_1_and_the_draw_panel_follows(qt
     probe = draw.prediction().input.model_input()[None]
     np.testing.assert_allclose(
         draw.prediction().probabilities,
-        state.models[zoo.MNIST].model.predict(probe, verbose=0)[0],
+        state.models[zoo.MNIST].network.predict(probe, verbose=0)[0],
         atol=1e-5,
     )
 
@@ -324,8 +324,8 @@ def test_a_5x5_kernel_goes_into_lenet5_while_the_cnn_is_shown(qtbot, state, lab)
     (edit,) = state.edits("lenet5")
     assert edit.describe().startswith("c1 filter 2 := Vertical edge 5x5 ×")
     assert "edited (1 change)" in state.model.loaded.label  # not reloaded from disk
-    kernel = state.model.model.get_layer("c1").kernel.numpy()[:, :, 0, 2]
-    learned = state.original("lenet5").model.get_layer("c1").kernel.numpy()[:, :, 0, 2]
+    kernel = state.model.network.get_layer("c1").kernel.numpy()[:, :, 0, 2]
+    learned = state.original("lenet5").network.get_layer("c1").kernel.numpy()[:, :, 0, 2]
     np.testing.assert_allclose(np.linalg.norm(kernel), np.linalg.norm(learned), rtol=1e-5)
     np.testing.assert_allclose(kernel, edit.factor * preset("Vertical edge", 5), rtol=1e-5)
     assert state.selection.layer == "c1" and state.selection.map == 2

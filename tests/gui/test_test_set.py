@@ -95,7 +95,7 @@ def count(probabilities, y):
 
 
 def reference(qtbot, state, key, x, y):
-    probabilities = on_model_thread(qtbot, state, lambda: predict(state.models[key].model, x))
+    probabilities = on_model_thread(qtbot, state, lambda: predict(state.models[key].network, x))
     return (probabilities, *count(probabilities, y))
 
 
@@ -307,7 +307,7 @@ def test_a_retrained_model_is_measured_again_and_the_change_shown(qtbot, panel, 
     old = app_state.models["mnist"]
 
     def edit():
-        editor = ModelEditor(old.model)
+        editor = ModelEditor(old.network)
         editor.ablate("conv2d_1", list(range(0, 32, 2)))  # half the first filters off
         return editor.model, predict(editor.model, x)
 
@@ -453,12 +453,12 @@ def test_the_panel_fits_a_small_window(qtbot):
 def test_an_edited_model_is_compared_with_the_trained_one(qtbot, panel, app_state):
     x, y = bundled_test_digits()
     trained = app_state.models["mnist"]
-    p0 = on_model_thread(qtbot, app_state, lambda: predict(trained.model, x)).argmax(axis=1)
+    p0 = on_model_thread(qtbot, app_state, lambda: predict(trained.network, x)).argmax(axis=1)
     a0 = float((p0 == y).mean())
     assert panel.result().accuracy == a0 and not panel.filter_box.isVisible()
     edited = edit(qtbot, app_state, switch_off(app_state, list(range(0, 32, 2))), 1)
     wait_for_result(qtbot, panel, edited)
-    probabilities = on_model_thread(qtbot, app_state, lambda: predict(edited.model, x))
+    probabilities = on_model_thread(qtbot, app_state, lambda: predict(edited.network, x))
     p1 = probabilities.argmax(axis=1)
     a1 = float((p1 == y).mean())
     broken, mended = broken_and_mended(y, p0, p1)
@@ -505,7 +505,7 @@ def test_an_edited_model_is_compared_with_the_trained_one(qtbot, panel, app_stat
     # A second edit is compared with the trained model too, not with the first edit.
     again = edit(qtbot, app_state, switch_off(app_state, [1, 3]), 2)
     wait_for_result(qtbot, panel, again)
-    p2 = on_model_thread(qtbot, app_state, lambda: predict(again.model, x)).argmax(axis=1)
+    p2 = on_model_thread(qtbot, app_state, lambda: predict(again.network, x)).argmax(axis=1)
     a2 = float((p2 == y).mean())
     broken2, mended2 = broken_and_mended(y, p0, p2)
     assert panel.change_label.text() == (
@@ -555,7 +555,7 @@ def opened_on_an_edit(qtbot, app_state, monkeypatch):
 
     def gated(model, x, *args, **kwargs):
         calls.append((model, len(x)))
-        if model is trained.model:
+        if model is trained.network:
             gate.wait(TIMEOUT / 1000)
         return real(model, x, *args, **kwargs)
 
@@ -597,7 +597,7 @@ def test_the_trained_model_is_measured_when_the_panel_opens_on_an_edited_one(
     qtbot.waitUntil(
         lambda: panel.result().trained is not None and not panel.is_running(), timeout=TIMEOUT
     )
-    p0 = on_model_thread(qtbot, app_state, lambda: predict(trained.model, x)).argmax(axis=1)
+    p0 = on_model_thread(qtbot, app_state, lambda: predict(trained.network, x)).argmax(axis=1)
     a0 = float((p0 == y).mean())
     broken, mended = broken_and_mended(y, p0, p1)
     assert panel.change_label.text() == (
@@ -661,10 +661,10 @@ def test_an_edit_made_while_the_trained_model_is_measured_waits_for_it(
     again = app_state.models["mnist"]
     wait_for_result(qtbot, panel, again)
     # The trained model was measured once: the edit did not restart it.
-    assert sum(n for model, n in calls if model is trained.model) == 500
+    assert sum(n for model, n in calls if model is trained.network) == 500
     x, y = bundled_test_digits()
-    p0 = on_model_thread(qtbot, app_state, lambda: predict(trained.model, x)).argmax(axis=1)
-    p2 = on_model_thread(qtbot, app_state, lambda: predict(again.model, x)).argmax(axis=1)
+    p0 = on_model_thread(qtbot, app_state, lambda: predict(trained.network, x)).argmax(axis=1)
+    p2 = on_model_thread(qtbot, app_state, lambda: predict(again.network, x)).argmax(axis=1)
     a0, a2 = float((p0 == y).mean()), float((p2 == y).mean())
     broken, mended = broken_and_mended(y, p0, p2)
     assert panel.accuracy_label.text().startswith("MNIST CNN, edited (2 changes): ")

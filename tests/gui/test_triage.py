@@ -34,7 +34,7 @@ def unsure_digit(model):
 def panel(qtbot, app_state, activations_panel):
     p = activations_panel
     wait_for_activations(qtbot, app_state, zoo.MNIST)
-    i = unsure_digit(app_state.model.model)
+    i = unsure_digit(app_state.model.network)
     app_state.open_digit(bundled_test_digits()[0][i], f"test digit {i}")
     qtbot.waitUntil(
         lambda: (
@@ -125,7 +125,7 @@ def test_dead_over_a_batch_is_a_keras_sub_models(qtbot, panel, monkeypatch):
     click_layer(qtbot, panel, "conv2d_2")
     choose_order(qtbot, panel, "dead")
     wait_for_order(qtbot, panel, "by dead fraction over 200 test digits")
-    model = state.model.model
+    model = state.model.network
     x = bundled_test_digits()[0][:200, :, :, None].astype(np.float32) / 255.0
     out = keras.Model(model.inputs, model.get_layer("conv2d_2").output).predict(x, verbose=0)
     dead = (out.reshape(200, -1, 64) == 0).all(axis=1).mean(axis=0)
@@ -167,8 +167,8 @@ def test_ablation_order_is_a_zeroed_clones(qtbot, panel):
     assert combo.currentText() == f"Ablation effect on '{c}'"
     wait_for_order(qtbot, panel, f"by ablation effect on p('{c}')")
     # Independently: zero each filter's kernel and bias in a clone and predict.
-    clone = keras.models.clone_model(acts.model.model)
-    clone.set_weights(acts.model.model.get_weights())
+    clone = keras.models.clone_model(acts.model.network)
+    clone.set_weights(acts.model.network.get_weights())
     layer = clone.get_layer("conv2d_2")
     kernel, bias = layer.get_weights()
     x = acts.x[None]
@@ -277,7 +277,7 @@ def test_a_photo_model_with_a_branch(qtbot, panel, tmp_path):
     wait_for_order(qtbot, panel, "by dead fraction over the sample photos")
     acts, loaded = state.activations, state.model.loaded
     batch = [loaded.prepare(load_image(p)) for p in sample_images().values()] + [acts.x]
-    head = keras.Model(state.model.model.inputs, state.model.model.get_layer("a").output)
+    head = keras.Model(state.model.network.inputs, state.model.network.get_layer("a").output)
     out = head.predict(np.stack(batch), verbose=0)
     dead = (out.reshape(len(batch), -1, 4) == 0).all(axis=1).mean(axis=0)
     assert dead[0] == 1.0 and dead[1] == 0.0
@@ -309,7 +309,7 @@ def test_live_frames_keep_the_order_of_the_first_frame(qtbot, panel, tmp_path, m
     assert len(set(live)) == 1 and len(live[0]) == 8  # each tile keeps its channel
     assert triage_bar.LIVE_NOTE in panel.grid_view.title()
     # A still image again: ranked on it.
-    i = unsure_digit(state.model.model)
+    i = unsure_digit(state.model.network)
     state.open_digit(bundled_test_digits()[0][i], "still")
     qtbot.waitUntil(
         lambda: state.activations is not None and state.activations.input.name == "still",

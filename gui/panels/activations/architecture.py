@@ -580,11 +580,11 @@ class ArchitectureView(QWidget):
             from engine.inspection.architecture import model_graph
 
             try:
-                self.graph = model_graph(model.model)
+                self.graph = model_graph(model.network)
             except ValueError as exc:  # a model file without a graph of layers
                 log.info("no architecture for %s: %s", getattr(model, "key", model), exc)
                 self._problem = f"This model cannot be drawn: {exc}"
-            self._layer_names = {layer.name for layer in model.model.layers}
+            self._layer_names = {layer.name for layer in model.network.layers}
         volumes = self.volumes_available()
         self.volumes_button.setEnabled(volumes)
         self.volumes_button.setToolTip(
@@ -629,7 +629,7 @@ class ArchitectureView(QWidget):
     def _keras_layers(self) -> dict[str, Any]:
         if self._model is None:
             return {}
-        return {layer.name: layer for layer in self._model.model.layers}
+        return {layer.name: layer for layer in self._model.network.layers}
 
     def _draw_graph(self, graph: Any, layers: dict[str, Any]) -> None:
         from engine.inspection.architecture import layout

@@ -265,7 +265,7 @@ class BlockView(QWidget):
         self._blocks = None
         if model is not None:
             try:
-                self._blocks = Blocks.of(model.model)
+                self._blocks = Blocks.of(model.network)
             except ValueError as exc:  # a model file without a graph of layers
                 log.info("no blocks for %s: %s", getattr(model, "key", model), exc)
         with QSignalBlocker(self.combo):
@@ -404,7 +404,7 @@ class BlockView(QWidget):
         sizes = []
         for name in names:
             try:
-                layer = model.model.get_layer(name)
+                layer = model.network.get_layer(name)
             except (ValueError, AttributeError):  # no such layer; an ONNX node: no sizes
                 continue
             k = getattr(layer, "kernel_size", None)

@@ -203,7 +203,7 @@ class EditView(QWidget):
         layer, channel = state.selection.layer, state.selection.map
         if state.model is None or layer is None:
             return None
-        kind = layer_edit_kind(state.model.model, layer)
+        kind = layer_edit_kind(state.model.network, layer)
         return None if kind is None or channel is None else (layer, channel)
 
     # -- intents -----------------------------------------------------------------------
@@ -275,7 +275,7 @@ class EditView(QWidget):
         self._state.request(
             job,
             on_result=lambda p: self.message.show_info(
-                f"Saved {p}: open it with 'A Keras model file…'"
+                f"Saved {p}: open it with 'A model file (Keras, ONNX)…'"
             ),
             on_failed=lambda exc: self.message.show_error(f"Could not save {path.name}: {exc}"),
             on_done=lambda: self.save_button.setEnabled(True),

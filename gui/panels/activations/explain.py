@@ -74,7 +74,7 @@ def compute_heat(acts: Activations, method: str, class_index: int, task: Task) -
     from engine.inspection.activations import gradients_unavailable
     from engine.models.onnx_model import is_onnx
 
-    model, x = acts.model.model, acts.x
+    model, x = acts.model.network, acts.x
     p = f"p({acts.model.loaded.class_name(class_index)})"
     if method != "occlusion":
         why = gradients_unavailable(model, METHODS[method].split(":")[0])
@@ -282,6 +282,7 @@ class ExplainView(QWidget):
                 self.fill_combo.findData("black" if acts.model.loaded.spec.digit else "grey")
             )
         self.view.set_cover_level(FILLS[str(self.fill_combo.currentData())])
+        self._offer_methods(acts)
         self._fill_classes(acts)
         self._refresh()
         self._on_mask_changed()
@@ -324,15 +325,16 @@ class ExplainView(QWidget):
         key = ("explain", acts.model.serial, acts.input.serial, c, method)
         name = acts.model.loaded.decode(np.eye(self._classes(acts))[c], 1)[0][0]
         self._title = f"{METHODS[method].split(':')[0]} for class {name}"
-        if method == "gradcam" and getattr(acts.model.model, "has_gradients", True):
+        if method == "gradcam" and getattr(acts.model.network, "has_gradients", True):
             from engine.explanation.attribution import explainer
 
-            layer = explainer(acts.model.model).default_layer
+            layer = explainer(acts.model.network).default_layer
             self._title += f" (maps of {layer}, the last convolution)"
         if key == self._pending_key:
             return
         self.cancel()
         self._pending_key = key
+        self._show(None)  # no heat map of another method, class or input under this title
         self.view.set_title(f"{self._title}: computing…")
         self.progress.setValue(0)
         self.progress_box.setVisible(method in SLOW)
@@ -366,7 +368,26 @@ class ExplainView(QWidget):
     def _on_heat_failed(self, exc: BaseException) -> None:
         if isinstance(exc, InterruptedError):
             return
+        self._show(None)
+        self.view.set_title(f"{self._title}: not available")
         self.message.show_exception(exc, "Could not explain this prediction: ")
+
+    def _offer_methods(self, acts: Activations) -> None:
+        """The gradient methods only where there are gradients (not an ONNX model)."""
+        from engine.inspection.activations import gradients_unavailable
+
+        combo = self.method_combo
+        for i in range(combo.count()):
+            method = str(combo.itemData(i))
+            why = ""
+            if method not in ("none", "occlusion"):
+                why = gradients_unavailable(acts.model.network, METHODS[method].split(":")[0])
+            item = combo.model().item(i)
+            item.setEnabled(not why)
+            item.setToolTip(why)
+        if not combo.model().item(combo.currentIndex()).isEnabled():
+            with QSignalBlocker(combo):  # the person's choice stays remembered
+                combo.setCurrentIndex(combo.findData("occlusion"))
 
     def _on_heat_done(self, key: tuple[Any, ...]) -> None:
         if key == self._pending_key:
@@ -408,10 +429,10 @@ class ExplainView(QWidget):
             from engine.models.onnx_model import is_onnx
 
             x = covered(acts, mask, level) if mask.any() else acts.x
-            if is_onnx(acts.model.model):
+            if is_onnx(acts.model.network):
                 probs = acts.model.loaded.forward(x[None])[0]
             else:
-                probs = explainer(acts.model.model).probabilities(x)
+                probs = explainer(acts.model.network).probabilities(x)
             return acts, probs, float(mask.mean())
 
         if c is not None:  # a stroke: only the newest mask's waiting request runs

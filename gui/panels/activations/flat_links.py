@@ -103,10 +103,10 @@ class FlatLinks(QWidget):
         if acts is not None and layer is not None and acts.model is state.model:
             model = acts.model
             inbound = state.scheduler.memo(
-                ("inbound", model.serial), lambda: inbound_layers(model.model)
+                ("inbound", model.serial), lambda: inbound_layers(model.network)
             )
-            flat = flat_source(model.model, acts.maps, inbound, layer)
-            dense = dense_source(model.model, acts.maps, inbound, layer) if flat is None else None
+            flat = flat_source(model.network, acts.maps, inbound, layer)
+            dense = dense_source(model.network, acts.maps, inbound, layer) if flat is None else None
             if flat is not None:
                 self._source, self._flatten = flat, layer
             elif dense is not None:
@@ -198,7 +198,7 @@ class FlatLinks(QWidget):
         acts, layer = state.activations, state.selection.layer
         if not self._dense or source is None or acts is None or unit == NONE:
             return
-        read = dense_unit_weights(acts.model.model, layer, unit)
+        read = dense_unit_weights(acts.model.network, layer, unit)
         if read is None:
             self._weights, self._mosaic = None, None
             self.view.clear_image()

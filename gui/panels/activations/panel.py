@@ -89,7 +89,7 @@ log = logging.getLogger(__name__)
 FILE_KEY = "file"
 #: Where the model, weights and labels file dialogs remember their last folder.
 MODEL_DIR = "activations/model_dir"
-MODEL_FILE = "A Keras model file…"
+MODEL_FILE = "A model file (Keras, ONNX)…"
 #: The Model entry that opens a file dialog (the file open now has an entry of its own,
 #: FILE_KEY, named after the file).
 OPEN_FILE = "open-file"
@@ -860,7 +860,7 @@ class ActivationsPanel(Panel):
         drawn = self._drawn
         if raw is not None and drawn is not None and drawn[0] is acts:
             if drawn[1:] == (layer, self._norm(), order):
-                return  # only the map or unit changed: the grid stays as it is
+                return  # only the map or pixel changed: the grid stays as it is
         self._drawn = (acts, layer, self._norm(), order) if raw is not None else None
         self.grid_view.set_labels()
         self._mosaic = None
@@ -1026,7 +1026,7 @@ class ActivationsPanel(Panel):
             f"Map {index} of {layer}: min {s.minimum:.4g}, max {s.maximum:.4g}, "
             f"mean {s.mean:.4g}, zeros {s.zero_fraction:.1%}{untrained}"
         )
-        kernel = conv_kernel(acts.model.model, layer)
+        kernel = conv_kernel(acts.model.network, layer)
         if kernel is None or index >= kernel.shape[3]:
             self.filter_view.clear_image()
             self.filter_view.set_title("No filter (not a convolution)")
@@ -1054,9 +1054,9 @@ class ActivationsPanel(Panel):
         if a is not None:
             model = acts.model
             inbound = state.scheduler.memo(
-                ("inbound", model.serial), lambda: inbound_layers(model.model)
+                ("inbound", model.serial), lambda: inbound_layers(model.network)
             )
-            self._before = map_before(model.model, acts.maps, inbound, layer)
+            self._before = map_before(model.network, acts.maps, inbound, layer)
         before = self._before
         for w in (self.before_map, self.pair_label):
             w.setVisible(before is not None)
@@ -1067,7 +1067,7 @@ class ActivationsPanel(Panel):
             self.before_map.clear_image()
             self.pair_label.setText("")
             return
-        model = acts.model.model
+        model = acts.model.network
         prev = acts.maps[before][:, :, index]
         kind = layer_kind(model, layer)
         levels = None  # each its own scale (BatchNormalization changes the range)
@@ -1099,17 +1099,17 @@ class ActivationsPanel(Panel):
             f"{before} map {index} ({prev.shape[0]}x{prev.shape[1]}) → {layer} map {index} "
             f"({a.shape[0]}x{a.shape[1]}): {how}"
         )
-        unit = state.selection.unit
-        box = None if unit is None or window is None else window.of(*unit, prev.shape)
+        pixel = state.selection.pixel
+        box = None if pixel is None or window is None else window.of(*pixel, prev.shape)
         if box is not None and 0 in box[2:]:
-            text += f" Pixel ({unit[0]}, {unit[1]}) lies in the zeros padded around {before}."
+            text += f" Pixel ({pixel[0]}, {pixel[1]}) lies in the zeros padded around {before}."
         elif box is not None:
             top, left, h, w = box
             self.before_map.set_mark((top, left, h, w))
-            self.detail_map.set_mark((unit[0], unit[1], 1, 1))
-            sums = window_arithmetic(kind, prev[top : top + h, left : left + w], float(a[unit]))
+            self.detail_map.set_mark((pixel[0], pixel[1], 1, 1))
+            sums = window_arithmetic(kind, prev[top : top + h, left : left + w], float(a[pixel]))
             text += (
-                f" Pixel ({unit[0]}, {unit[1]}) comes from rows {top}-{top + h - 1}, columns "
+                f" Pixel ({pixel[0]}, {pixel[1]}) comes from rows {top}-{top + h - 1}, columns "
                 f"{left}-{left + w - 1} of {before}" + (f": {sums}." if sums else ".")
             )
         elif window is not None:
@@ -1127,18 +1127,18 @@ class ActivationsPanel(Panel):
         pos = self.detail_map.image_item.mapFromScene(event.scenePos())
         row, col = int(np.floor(pos.y())), int(np.floor(pos.x()))
         if 0 <= row < a.shape[0] and 0 <= col < a.shape[1]:
-            self._state.select_unit(row, col)
+            self._state.select_pixel(row, col)
 
     def _field_box(self) -> tuple[int, int, int, int] | None:
-        """The selected unit's receptive field in the model input's pixels."""
+        """The selected pixel's receptive field in the model input's pixels."""
         from engine.explanation.attribution import receptive_box
 
         state = self._state
-        unit, acts = state.selection.unit, state.activations
+        pixel, acts = state.selection.pixel, state.activations
         field = None if state.model is None else state.model.fields.get(state.selection.layer)
-        if unit is None or acts is None or field is None:
+        if pixel is None or acts is None or field is None:
             return None
-        return receptive_box(field, unit[0], unit[1], acts.x.shape[:2])
+        return receptive_box(field, pixel[0], pixel[1], acts.x.shape[:2])
 
     def _show_field(self) -> None:
         state = self._state
@@ -1155,7 +1155,7 @@ class ActivationsPanel(Panel):
         field = state.model.fields[state.selection.layer]
         top, left, bottom, right = box
         clipped = (bottom - top, right - left) != (field.size, field.size)
-        row, col = state.selection.unit
+        row, col = state.selection.pixel
         self.field_label.setText(
             f"Map pixel ({row}, {col}) of {state.selection.layer} sees {field.size}x{field.size} "
             f"input pixels (rows {top}-{bottom - 1}, columns {left}-{right - 1}"
@@ -1164,17 +1164,17 @@ class ActivationsPanel(Panel):
         )
 
     def show_effective_field(self) -> None:
-        """The gradient of the selected unit with respect to the input, as a heat map."""
+        """The gradient of the selected pixel with respect to the input, as a heat map."""
         state = self._state
-        acts, unit, layer, channel = (
+        acts, pixel, layer, channel = (
             state.activations,
-            state.selection.unit,
+            state.selection.pixel,
             state.selection.layer,
             state.selection.map,
         )
-        if acts is None or unit is None or channel is None:
+        if acts is None or pixel is None or channel is None:
             return
-        why = gradients_unavailable(acts.model.model, "The effective field")
+        why = gradients_unavailable(acts.model.network, "The effective field")
         if why:
             self.message.show_info(why)
             return
@@ -1182,22 +1182,22 @@ class ActivationsPanel(Panel):
         def job(_task):
             from engine.explanation.attribution import effective_receptive_field, scaled_heat
 
-            heat = effective_receptive_field(acts.model.model, acts.x, layer, channel, *unit)
+            heat = effective_receptive_field(acts.model.network, acts.x, layer, channel, *pixel)
             return (
                 acts,
-                unit,
+                pixel,
                 scaled_heat(
                     heat,
                     "how fast the map pixel changes with each input pixel (the gradient's "
                     "size, its sign dropped)",
                     "per unit of the model's input",
-                    axis="|∂unit/∂x|",
+                    axis="|∂pixel/∂x|",
                 ),
             )
 
         def show(result) -> None:
-            done_acts, done_unit, heat = result
-            if done_acts is state.activations and done_unit == state.selection.unit:
+            done_acts, done_pixel, heat = result
+            if done_acts is state.activations and done_pixel == state.selection.pixel:
                 self.detail_input.set_heat(heat)
                 self.field_label.setText(
                     self.field_label.text()
@@ -1207,7 +1207,7 @@ class ActivationsPanel(Panel):
 
         self._state.request(
             job,
-            key=("effective field", acts.model.serial, acts.input.serial, layer, channel, unit),
+            key=("effective field", acts.model.serial, acts.input.serial, layer, channel, pixel),
             slot=("effective field", id(self)),
             on_result=show,
             on_failed=self.message.show_exception,
@@ -1219,7 +1219,7 @@ class ActivationsPanel(Panel):
 
     def _show_filters(self) -> None:
         model, layer = self._state.model, self._state.selection.layer
-        kernel = None if model is None or layer is None else conv_kernel(model.model, layer)
+        kernel = None if model is None or layer is None else conv_kernel(model.network, layer)
         if kernel is None:
             self.filters_view.clear_image()
             self.filters_view.set_labels()

@@ -353,7 +353,7 @@ class TriageBar(QWidget):
     def _refusal(self, model: OpenModel, layer: str) -> str:
         return self._state.scheduler.memo(
             ("ablation refusal", model.serial, layer),
-            lambda: ablation_refusal(model.model, layer),
+            lambda: ablation_refusal(model.network, layer),
         )
 
     def _update_combo(self, acts: Activations, layer: str, c: int | None) -> None:
@@ -393,7 +393,7 @@ class TriageBar(QWidget):
                 loaded = model.loaded
                 inputs = digit_batch(loaded) if digit else photo_batch(loaded, acts.x, shown)
                 return dead_over_batch(
-                    model.model, layer, inputs, progress=task.progress, cancelled=task.cancelled
+                    model.network, layer, inputs, progress=task.progress, cancelled=task.cancelled
                 )
 
         else:
@@ -402,7 +402,7 @@ class TriageBar(QWidget):
                 from engine.editing.surgery import ablation_effect
 
                 return ablation_effect(
-                    model.model,
+                    model.network,
                     layer,
                     acts.x[None],
                     c,

@@ -105,9 +105,9 @@ class UnitGallery(QWidget):
         from engine.inspection.activations import gradients_unavailable, has_maps
 
         model, layer = self._state.model, self._state.selection.layer
-        if model is None or layer is None or gradients_unavailable(model.model):
+        if model is None or layer is None or gradients_unavailable(model.network):
             return None
-        return (model, layer) if has_maps(model.model, layer) else None
+        return (model, layer) if has_maps(model.network, layer) else None
 
     def _key(self, model: Any, layer: str) -> tuple[Any, ...]:
         return ("unit gallery", model.serial, layer, STEPS)
@@ -122,7 +122,7 @@ class UnitGallery(QWidget):
             model = self._state.model
             self.label.setText(
                 "Select a layer with maps."
-                if model is None or getattr(model.model, "has_gradients", True)
+                if model is None or getattr(model.network, "has_gradients", True)
                 else "Painting needs gradients: open the model as a Keras file."
             )
             return

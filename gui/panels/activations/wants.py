@@ -80,11 +80,11 @@ def spatial_channels(model: OpenModel | None, layer: str | None) -> int | None:
         return None
     from engine.inspection.activations import has_maps, input_shape_of, layer_shape
 
-    if gradients_unavailable(model.model):  # an ONNX model: no gradients to climb
+    if gradients_unavailable(model.network):  # an ONNX model: no gradients to climb
         return None
-    if not has_maps(model.model, layer) or len(input_shape_of(model.model)) != 3:
+    if not has_maps(model.network, layer) or len(input_shape_of(model.network)) != 3:
         return None
-    channels = layer_shape(model.model, layer)[-1]
+    channels = layer_shape(model.network, layer)[-1]
     return None if channels is None else int(channels)
 
 
@@ -515,7 +515,7 @@ class FeatureVisView(QWidget):
         channels = spatial_channels(model, layer)
         if model is None or layer is None or channels is None:
             return None
-        fixed = input_shape_of(model.model)[:2]
+        fixed = input_shape_of(model.network)[:2]
         if None in fixed:
             side = self.size_spin.value()
             size, ask = (side, side), side
@@ -554,7 +554,7 @@ class FeatureVisView(QWidget):
             self.channel_spin.setRange(-1, max((channels or 0) - 1, -1))
             self.channel_spin.setValue(-1 if channel is None else channel)
         self.channel_spin.setEnabled(channels is not None)
-        fixed = model is not None and None not in input_shape_of(model.model)[:2]
+        fixed = model is not None and None not in input_shape_of(model.network)[:2]
         self.size_label.setVisible(model is not None and not fixed)
         self.size_spin.setVisible(model is not None and not fixed)
         t = self.target()
@@ -628,7 +628,7 @@ class FeatureVisView(QWidget):
         if t is None:
             model = self._state.model
             tool = "Feature visualisation"
-            why = "" if model is None else gradients_unavailable(model.model, tool)
+            why = "" if model is None else gradients_unavailable(model.network, tool)
             self._show_nothing(why)
             self._clear_gallery()
             return

@@ -318,8 +318,8 @@ class DrawPanel(Panel):
         # the weights of the edited copy in place, and undoing every edit brings back
         # the trained one, so neither builds one again.
         self._state.request(
-            lambda _task: DigitClassifier(model.model, model_key=key),
-            key=("digit classifier", model.lineage, id(model.model)),
+            lambda _task: DigitClassifier(model.network, model_key=key),
+            key=("digit classifier", model.lineage, id(model.network)),
             on_result=lambda c: self._on_classifier(key, c, model),
             on_failed=self._on_model_failed_exc,
         )

@@ -64,7 +64,7 @@ def targets(state: AppState) -> list[Target]:
     for model in models:
         original = state.original(model.key) or model
         title = original.loaded.title
-        for layer in model.model.layers:
+        for layer in model.network.layers:
             if model.key in FIRST_CONV and layer.name != FIRST_CONV[model.key]:
                 continue
             if conv_layer_kind(layer) != "conv":

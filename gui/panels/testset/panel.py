@@ -584,7 +584,7 @@ class TestSetPanel(Panel):
                 run, ValueError(f"{self._dataset_label(run.dataset)} holds no test digits")
             )
             return
-        model = run.model.model
+        model = run.model.network
         name = MODELS.get(run.model.key, run.model.key)
         if run.model is self._state.original(run.model.key):
             name += " as trained"  # to compare the edited one with

@@ -262,6 +262,10 @@ class MainWindow(QMainWindow):
         compare.setToolTip("Year, depth, parameters, MACs and ImageNet accuracy of every model")
         compare.triggered.connect(self.show_model_comparison)
         view_menu.addAction(compare)
+        residual = QAction("&Residual experiment: plain vs ResNet…", self)
+        residual.setToolTip("Train plain and residual networks of 20 and 56 layers side by side")
+        residual.triggered.connect(self.show_residual_experiment)
+        view_menu.addAction(residual)
 
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About", self)
@@ -274,6 +278,12 @@ class MainWindow(QMainWindow):
             panel.open_image_dialog()
         else:
             self.statusBar().showMessage("This panel does not open images", 3000)
+
+    def show_residual_experiment(self) -> QDialog:
+        """View > Residual experiment (one dialog a window: its last curves stay)."""
+        from gui.residual_dialog import ResidualDialog
+
+        return ResidualDialog.show_for(self.state, self)
 
     def show_preferences(self) -> QDialog:
         """Edit > Preferences (the result budget)."""
@@ -448,6 +458,13 @@ class MainWindow(QMainWindow):
         elif getattr(self, "_comparison", None) is not None:
             self._comparison.close()
             self._comparison = None
+        from gui.residual_dialog import ResidualDialog
+
+        residual = self.findChild(ResidualDialog)
+        if scene.get("dialog") == "residual":
+            self.show_residual_experiment()
+        elif residual is not None and residual.isVisible() and not residual.is_running():
+            residual.hide()  # a run in progress stays in sight
         return True
 
     def open_scene_file(self, path: Path) -> bool:

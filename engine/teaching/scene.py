@@ -46,7 +46,7 @@ KERNEL_LAB_TABS = ("maps", "mlp", "numbers")
 DRAW_TABS = ("maps", "model")
 DRAW_MODELS = ("mnist", "lenet5", "both")
 #: Dialogs a scene can open beside its panel.
-DIALOGS = ("compare",)
+DIALOGS = ("compare", "residual")
 #: The largest input a scene holds as numbers (32x32, or 32x32x3).
 MAX_INPUT_SIDE = 32
 #: The Stride panel's largest N.

@@ -297,3 +297,14 @@ def test_a_lecture_file_opened_or_dropped_is_taught_from_its_first_step(qtbot, w
     empty = write_lecture(tmp_path / "empty.json", Lecture("Empty", []))
     assert not window.open_scene_file(empty) and "has no steps" in window.message.text()
     assert window.lecture.lecture.title == "Mine"
+
+
+def test_the_resnet_step_opens_the_residual_experiment(qtbot, window):
+    from gui.residual_dialog import ResidualDialog
+
+    window.lecture_action.trigger()
+    _go(qtbot, window, "Microsoft: Residual Net (ResNet)")
+    dialog = window.findChild(ResidualDialog)
+    assert dialog is not None and dialog.isVisible() and not dialog.is_running()
+    _go(qtbot, window, "Network Examples")
+    assert not dialog.isVisible()  # not running: it makes way for the next step

@@ -123,8 +123,13 @@ def test_video_frames_stream_into_the_mnist_model_newest_first(
     counts = live.counts()
     assert counts.taken == len(serials) <= counts.read  # pushed one at a time
     assert counts.read == counts.taken + counts.dropped
-    m = FIGURES.match(live.status_text())
-    assert m and (int(m[2]), int(m[3])) == (counts.dropped, counts.read)
+
+    def final_counts_said() -> bool:  # the reading thread's end reaches the UI last
+        m = FIGURES.match(live.status_text())
+        now = live.counts()
+        return bool(m) and (int(m[2]), int(m[3])) == (now.dropped, now.read)
+
+    qtbot.waitUntil(final_counts_said, timeout=10_000)
     assert rates and all(r > 0 for r in rates) and live.fps() == pytest.approx(rates[-1])
     assert all(a.input.name == "bar.avi" for a in seen)
 

@@ -58,6 +58,10 @@ def test_occlusion_runs_on_onnx_and_grad_cam_says_why_not(qtbot, activations_pan
     panel.tabs.setCurrentWidget(explain)
     explain.method_combo.setCurrentIndex(explain.method_combo.findData("occlusion"))
     qtbot.waitUntil(lambda: "patch around the pixel" in explain.scale_label.text(), timeout=TIMEOUT)
+    # Score-CAM needs no gradients: a class activation map of an ONNX model.
+    explain.method_combo.setCurrentIndex(explain.method_combo.findData("scorecam"))
+    qtbot.waitUntil(lambda: "Score-CAM" in explain.scale_label.text(), timeout=TIMEOUT)
+    assert not explain.message.is_error()
     # The gradient methods are offered only where there are gradients, and say why not.
     combo = explain.method_combo
     gradcam = combo.model().item(combo.findData("gradcam"))

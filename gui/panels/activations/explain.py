@@ -49,9 +49,12 @@ METHODS = {
     "saliency": "Saliency: which pixels matter most",
     "smoothgrad": "SmoothGrad: saliency averaged over noisy copies",
     "occlusion": "Occlusion: hide patches, see the probability drop",
+    "scorecam": "Score-CAM: which maps raise the class (no gradients)",
     "none": "No overlay",
 }
-SLOW = ("smoothgrad", "occlusion")
+SLOW = ("smoothgrad", "occlusion", "scorecam")
+#: Methods that need no gradients: they serve ONNX models too.
+GRADIENT_FREE = ("none", "occlusion", "scorecam")
 #: The grey and black a brush covers with (pixel values).
 FILLS = {"grey": 128, "black": 0}
 
@@ -76,7 +79,7 @@ def compute_heat(acts: Activations, method: str, class_index: int, task: Task) -
 
     model, x = acts.model.network, acts.x
     p = f"p({acts.model.loaded.class_name(class_index)})"
-    if method != "occlusion":
+    if method not in GRADIENT_FREE:
         why = gradients_unavailable(model, METHODS[method].split(":")[0])
         if why:
             raise ValueError(f"{why} Occlusion works on any model.")
@@ -99,6 +102,31 @@ def compute_heat(acts: Activations, method: str, class_index: int, task: Task) -
             "per unit of the model's input",
             axis="|∂p/∂x|",
             robust=True,
+        )
+    if method == "scorecam":
+        from engine.explanation.scorecam import default_layer, score_cam, upsample_maps
+        from engine.inspection.activations import has_maps, layer_shape
+
+        names = list(acts.maps)
+        layer = default_layer(
+            names, lambda n: has_maps(model, n), lambda n: layer_shape(model, n)
+        )
+        if layer is None:
+            raise ValueError("Score-CAM needs a layer with maps; this model has none.")
+        base = fill_values(acts, FILLS["grey"])
+        cam = score_cam(
+            acts.model.loaded.forward, x, acts.maps[layer], class_index,
+            baseline=np.broadcast_to(base, x.shape).astype(np.float32),
+            progress=task.progress, cancelled=task.cancelled,
+        )  # fmt: skip
+        heat = upsample_maps(cam[:, :, None], x.shape[:2])[:, :, 0]
+        peak = float(heat.max())
+        return attribution.scaled_heat(
+            (heat / peak if peak > 0 else heat).astype(np.float32),
+            f"how much the maps of {layer} raise {p} when each alone lights up the input "
+            "(Score-CAM, Wang et al. 2020: one forward pass per map, no gradients)",
+            "(1 = the strongest region)",
+            axis="share of the peak",
         )
     if method == "occlusion":
         patch, stride = occlusion_patch(x.shape[:2])
@@ -380,7 +408,7 @@ class ExplainView(QWidget):
         for i in range(combo.count()):
             method = str(combo.itemData(i))
             why = ""
-            if method not in ("none", "occlusion"):
+            if method not in GRADIENT_FREE:
                 why = gradients_unavailable(acts.model.network, METHODS[method].split(":")[0])
             item = combo.model().item(i)
             item.setEnabled(not why)

@@ -159,6 +159,14 @@ class ResultCache:
 _order = itertools.count()
 
 
+def _let_go(worker: Worker) -> None:
+    """Free what an ended job held: its closure (an input's activations, say) and its
+    signals, whose connected callbacks refer back to the request. That cycle passes
+    through Qt's connections, which Python's collector cannot see, so it is cut here."""
+    worker.job = None
+    worker.signals.deleteLater()
+
+
 class Ticket:
     """A request in the scheduler: cancel it, or ask whether it is still wanted."""
 
@@ -400,6 +408,7 @@ class Scheduler(QObject):
         for follower in followers:
             follower.signals.done.emit()
         self._release_slot(ticket)
+        _let_go(ticket.worker)
 
     # -- the pool threads -----------------------------------------------------------------
     def _pop(self, pool: str, below: Priority | None = None) -> Ticket | None:

@@ -195,9 +195,16 @@ class WorkerRunner(QObject):
         ):
             if slot is not None:
                 signal.connect(slot)
-        s.done.connect(lambda w=worker: self._active.pop(w, None))
+        s.done.connect(lambda w=worker: self._ended(w))
         self._active[worker] = self._pools[pool].submit(worker.run)
         return worker
+
+    def _ended(self, worker: Worker) -> None:
+        """Forget an ended job and free what it held (its closure; its signals, whose
+        connected callbacks refer back to it through Qt, out of the collector's sight)."""
+        self._active.pop(worker, None)
+        worker.job = None
+        worker.signals.deleteLater()
 
     def busy(self) -> bool:
         """True while any job is still running."""

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from gui.scheduler import Priority, ResultCache, Scheduler, nbytes_of
+from gui.scheduler import Priority, ResultCache, Scheduler, Ticket, nbytes_of
 from gui.workers import WorkerRunner
 
 TIMEOUT = 10_000
@@ -40,9 +40,7 @@ def _batch(log, steps, gate=None):
 def test_an_interactive_request_waits_for_one_slice_not_the_whole_batch_job(qtbot, scheduler):
     log, gate = [], threading.Event()
     done = []
-    scheduler.request(
-        _batch(log, 50, gate), priority=Priority.BATCH, on_result=done.append
-    )
+    scheduler.request(_batch(log, 50, gate), priority=Priority.BATCH, on_result=done.append)
     scheduler.request(lambda task: log.append("input") or "maps", on_result=done.append)
     gate.set()
     qtbot.waitUntil(lambda: len(done) == 2, timeout=TIMEOUT)
@@ -177,3 +175,26 @@ def test_the_budget_is_set_in_preferences_and_lets_extra_models_go(qtbot, app_st
     assert app_state.scheduler.budget == 200 << 20
     assert int(QSettings().value("results/budget_mb")) == 200
     assert released == ["vgg16"] and set(app_state.models) == {"resnet50", "inceptionv3"}
+
+
+def test_ended_requests_hold_nothing(qtbot, scheduler):
+    """A request's job (its closure: an input's activations, say) and its signals go once
+    it ends: the memory a long session uses stays what the cache holds."""
+    import gc
+    import weakref
+
+    got, refs = [], []
+    for _ in range(20):
+        big = np.ones(250_000, np.float32)
+        refs.append(weakref.ref(big))
+        ticket = scheduler.request(lambda _task, big=big: float(big[0]), on_result=got.append)
+        del big
+    qtbot.waitUntil(lambda: len(got) == 20, timeout=TIMEOUT)
+    del ticket
+
+    def freed() -> bool:
+        gc.collect()
+        return all(r() is None for r in refs)
+
+    qtbot.waitUntil(freed, timeout=TIMEOUT)  # deleteLater runs in the event loop
+    assert sum(isinstance(o, Ticket) for o in gc.get_objects()) <= 1

@@ -182,6 +182,12 @@ def compute_activations(model: OpenModel, image: InputImage) -> Activations:
     return Activations(model, image, x, maps, top, reading.note, reading)
 
 
+def keeps_results(image: InputImage) -> bool:
+    """Whether results for ``image`` are worth keeping: not a live frame's (a frame is
+    never shown again; kept, a video's frames would fill the budget for nothing)."""
+    return image.kind is not InputKind.LIVE
+
+
 def activations_key(model: OpenModel, image: InputImage) -> tuple[str, int, int]:
     """The scheduler's key of ``model``'s activations for ``image``."""
     return ("activations", model.serial, image.serial)
@@ -366,6 +372,7 @@ class AppState(QObject):
         return self.request(
             lambda _task: compute_activations(model, image),
             key=activations_key(model, image),
+            cache=keeps_results(image),
             priority=priority,
             on_result=on_result,
             on_failed=on_failed,
@@ -811,6 +818,7 @@ class AppState(QObject):
         self.request(
             lambda _task: compute_activations(model, image),
             key=activations_key(model, image),
+            cache=keeps_results(image),
             slot="activations",
             on_result=self._on_computed,
             on_failed=lambda exc: self._on_compute_failed(exc, model, image),

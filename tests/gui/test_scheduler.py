@@ -198,3 +198,24 @@ def test_ended_requests_hold_nothing(qtbot, scheduler):
 
     qtbot.waitUntil(freed, timeout=TIMEOUT)  # deleteLater runs in the event loop
     assert sum(isinstance(o, Ticket) for o in gc.get_objects()) <= 1
+
+
+def test_live_frames_are_not_kept(qtbot, app_state):
+    """A live frame is never shown again: its activations are not kept in the cache (a
+    video would fill the budget for nothing), a photo's are."""
+    from engine.models.runtime import load_tensorflow
+    from gui.state import InputKind
+
+    load_tensorflow()
+    app_state.start_tensorflow()
+    qtbot.waitUntil(lambda: app_state.model is not None, timeout=180_000)
+    frame = np.zeros((64, 64, 3), np.uint8)
+    for kind in (InputKind.LIVE, InputKind.SAMPLE):
+        app_state.set_input(frame, kind, kind.value)
+        qtbot.waitUntil(
+            lambda k=kind: app_state.activations is not None
+            and app_state.activations.input.kind is k,
+            timeout=180_000,
+        )
+    kept = [k for k in app_state.scheduler.cache.keys() if k[0] == "activations"]
+    assert kept == [("activations", app_state.model.serial, app_state.input.serial)]

@@ -34,7 +34,7 @@ from engine.explanation.attribution import HeatMap
 from engine.imaging.display import input_to_pixels
 from engine.models.zoo import prepare_image
 from gui.scheduler import Priority, Ticket
-from gui.state import Activations, AppState
+from gui.state import Activations, AppState, keeps_results
 from gui.theme import theme
 from gui.widgets.message_bar import MessageBar
 from gui.widgets.overlay_view import OverlayView
@@ -371,6 +371,7 @@ class ExplainView(QWidget):
         self._ticket = self._state.request(
             lambda task: compute_heat(acts, method, c, task),
             key=key,
+            cache=keeps_results(acts.input),
             priority=Priority.BATCH if method in SLOW else Priority.INTERACTIVE,
             slot=("explain", id(self)),
             cancel_running=True,

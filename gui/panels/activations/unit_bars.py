@@ -101,22 +101,30 @@ class UnitBars(pg.PlotWidget):
             self._bars.setOpts(x=[], height=[], brushes=[])
             self._line.setData(np.arange(n), v)
         self.set_chosen(self._chosen_index)  # new values of the same units: kept
-        for t in self._texts:
-            self.removeItem(t)
-        self._texts = []
         axis = self.getAxis("bottom")
         if n <= LABEL_ALL:
             axis.setTicks([[(i, self._names[i]) for i in range(n)]])
         else:
             axis.setTicks(None)
-        labelled = range(n) if n <= LABEL_ALL else sorted(top, key=lambda i: -v[i])
-        for i in labelled:
+        labelled = list(range(n) if n <= LABEL_ALL else sorted(top, key=lambda i: -v[i]))
+        # The labels' items are kept and moved (making them anew each time cost a click
+        # on a wide layer tens of milliseconds on the UI thread).
+        while len(self._texts) > len(labelled):
+            self.removeItem(self._texts.pop())
+        font = self._text_font()
+        for j, i in enumerate(labelled):
             text = f"{v[i]:.3g}" if n <= LABEL_ALL else f"{self._names[i]}: {v[i]:.3g}"
-            item = pg.TextItem(text, color="k", anchor=(0.5, 1.0 if v[i] >= 0 else 0.0))
-            item.setFont(self._text_font())
+            anchor = (0.5, 1.0 if v[i] >= 0 else 0.0)
+            if j < len(self._texts):
+                item = self._texts[j]
+                item.setText(text, color="k")
+                item.setAnchor(anchor)
+            else:
+                item = pg.TextItem(text, color="k", anchor=anchor)
+                self.addItem(item)
+                self._texts.append(item)
+            item.setFont(font)
             item.setPos(i, v[i])
-            self.addItem(item)
-            self._texts.append(item)
         self.setTitle(title, color="k")
         lo, hi = (min(0.0, float(v.min())), max(0.0, float(v.max()))) if n else (0.0, 1.0)
         pad = (hi - lo) * 0.15 or 1.0

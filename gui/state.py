@@ -327,7 +327,7 @@ class AppState(QObject):
         self.runner = runner
         #: Every derived result is asked for through ``request`` (``gui.scheduler``).
         self.scheduler = Scheduler(
-            runner, _budget_mb(), shared=(OpenModel, InputImage), parent=self
+            runner, _budget_mb(), shared=(OpenModel,), parent=self
         )
         self._model_use: dict[str, int] = {}  # key -> when it was last current
         self._use_clock = itertools.count()

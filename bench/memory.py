@@ -1,0 +1,298 @@
+"""Memory over a session: live video with heat maps, then layer clicks (issue 19).
+
+Through the real application state and Activations panel (Qt offscreen, settings in a
+temporary ``FME_DATA_DIR``, the result budget at its default):
+
+1. ``--minutes`` of live input from a generated video (640x480 MJPG at ``--fps``, a
+   moving bar and disc on noise, looping; streamed by the panel's ``LiveInput`` as a
+   video file chosen there is) into the lecture's MNIST CNN, with the Explain tab shown,
+   so a heat map (Grad-CAM, the default) is asked for every frame;
+2. live input stopped, ResNet50 opened untrained (no download), the All maps tab shown
+   and ``--clicks`` clicks on its layers in the layer list (each layer in turn, as a
+   person clicks a row), each waited for until its grid (or unit bars) is drawn.
+
+The process's resident memory (``VmRSS`` of ``/proc/self/status``, after a
+``gc.collect()``) is read after the first minute of video, every minute, after the
+video and at the end; beside it the scheduler's cache (bytes held, budget, entries by
+kind), the input pixels its results keep alive, and how many requests (``Ticket``) and
+workers are still alive after the first minute and at the end. ``--tracemalloc`` also
+traces Python allocations (numpy's arrays included) and prints the lines that grew most
+between the first minute and the end (slower).
+
+Last line: ``memory: rss after 1 min A MB, at the end B MB, growth C MB`` (goal C <= 50).
+
+    .venv/bin/python bench/memory.py [--minutes 10] [--clicks 200] [--fps 25] [--tracemalloc]
+
+About ``--minutes`` + 2 minutes on 2 shared CPU cores; at the defaults the process grew
+to 8 GB here (see issue 19), so leave room.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_DATA = tempfile.TemporaryDirectory(prefix="fme-bench-")
+os.environ["FME_DATA_DIR"] = _DATA.name  # settings: the bench's own, defaults
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from PySide6.QtCore import QPoint, Qt, qInstallMessageHandler  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+TIMEOUT_S = 300.0
+
+
+def _quiet_qt(_mode, _context, message: str) -> None:
+    """Qt's messages, but the offscreen platform's note on every window shown."""
+    if "propagateSizeHints" not in message:
+        print(message, file=sys.stderr)
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MB (after a garbage collection)."""
+    gc.collect()
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+    except ImportError:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    raise OSError("no VmRSS in /proc/self/status")
+
+
+def wait_until(condition, what: str, timeout_s: float = TIMEOUT_S) -> None:
+    """Run the event loop (5 ms at a time) until ``condition()``."""
+    deadline = time.perf_counter() + timeout_s
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        QTest.qWait(5)
+
+
+def write_video(path: Path, n: int, fps: float, size: tuple[int, int] = (480, 640)) -> Path:
+    """``n`` frames of a moving bar and disc on noise (MJPG): every frame differs."""
+    import cv2
+
+    h, w = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    if not writer.isOpened():
+        raise OSError(f"OpenCV cannot write {path}")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:h, :w]
+    for i in range(n):
+        frame = rng.integers(0, 40, (h, w, 3), np.uint8)
+        x = int((w - 60) * i / n)
+        frame[h // 4 : 3 * h // 4, x : x + 60] = (40, 200, 255)
+        cy, cx = h // 2 + int(h / 4 * np.sin(i / 8)), w // 2 + int(w / 4 * np.cos(i / 8))
+        frame[(yy - cy) ** 2 + (xx - cx) ** 2 < 50**2] = (255, 80, 40)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def cache_line(state) -> str:
+    cache = state.scheduler.cache
+    kinds = Counter(k[0] if isinstance(k, tuple) and k else type(k).__name__ for k in cache.keys())
+    parts = ", ".join(f"{kind} {n}" for kind, n in kinds.most_common())
+    return (
+        f"cache {cache.nbytes / 2**20:.1f} MB of a {cache.budget / 2**20:.0f} MB budget, "
+        f"{len(cache)} results ({parts})"
+    )
+
+
+def held_inputs_mb(state) -> float:
+    """MB of input pixels the cached results keep alive (the cache does not count
+    them: ``InputImage`` is a shared type for its sizer)."""
+    from gui.state import InputImage
+
+    seen: dict[int, int] = {}
+    for key in state.scheduler.cache.keys():
+        value = state.scheduler.cache._items[key][0]  # noqa: SLF001  (a look, not a use)
+        image = getattr(value, "input", None)
+        if isinstance(image, InputImage) and isinstance(image.pixels, np.ndarray):
+            seen[id(image)] = image.pixels.nbytes
+    return sum(seen.values()) / 2**20
+
+
+def requests_alive() -> str:
+    """How many of the scheduler's requests (``Ticket``) and the runner's workers
+    (``Worker``) are still alive: after a ``gc.collect()`` only those still referenced."""
+    from gui.scheduler import Ticket
+    from gui.workers import Worker
+
+    gc.collect()
+    objects = gc.get_objects()
+    tickets = sum(isinstance(o, Ticket) for o in objects)
+    workers = sum(isinstance(o, Worker) for o in objects)
+    return f"{tickets} requests (Ticket) and {workers} workers (Worker) alive"
+
+
+def click_layer(tree, name: str) -> None:
+    """Click the layer's row in the layer list, on its name, as a person does."""
+    item = tree.item_for(name)
+    tree.scrollToItem(item)
+    rect = tree.visualItemRect(item)
+    QTest.mouseClick(
+        tree.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=QPoint(max(rect.left(), 0) + 30, rect.center().y()),
+    )
+
+
+def click_tab(tabs, label: str) -> None:
+    index = next(i for i in range(tabs.count()) if tabs.tabText(i) == label)
+    bar = tabs.tabBar()
+    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="minutes of live video")
+    parser.add_argument("--clicks", type=int, default=200, help="layer clicks on ResNet50")
+    parser.add_argument("--fps", type=float, default=25.0, help="the video's frame rate")
+    parser.add_argument("--tracemalloc", action="store_true", help="trace Python allocations")
+    args = parser.parse_args()
+    if args.minutes < 1:
+        parser.error("--minutes must be at least 1 (the first reading is after 1 minute)")
+
+    qInstallMessageHandler(_quiet_qt)
+    app = QApplication([])
+    from gui.settings import configure_settings
+
+    configure_settings()
+    import gui  # noqa: F401  (pyqtgraph bound to PySide6)
+    from gui.panels.activations.panel import ActivationsPanel
+    from gui.state import AppState, InputKind
+    from gui.workers import WorkerRunner
+
+    runner = WorkerRunner()
+    state = AppState(runner)
+    panel = ActivationsPanel(state)
+    panel.resize(1300, 850)
+    panel.show()
+    QTest.qWaitForWindowExposed(panel)
+    state.start_tensorflow()
+    wait_until(lambda: state.activations is not None and not state.busy(), "the MNIST CNN")
+    click_tab(panel.tabs, "Explain")
+    print(f"start: rss {rss_mb():.0f} MB; {cache_line(state)}", flush=True)
+    if args.tracemalloc:  # from here: tracing TensorFlow's import would take minutes
+        import tracemalloc
+
+        tracemalloc.start(4)
+
+    # 1. Live video into the MNIST CNN, the Explain tab shown.
+    video = write_video(Path(_DATA.name) / "bench.avi", n=200, fps=args.fps)
+    frames: list[int] = []
+    state.activations_changed.connect(
+        lambda a: a is not None and a.input.kind is InputKind.LIVE and frames.append(1)
+    )
+    live = panel.live
+    live.start_video(video)
+    t0 = time.monotonic()
+    first = None
+    snapshot = None
+    minute = 1
+    end = t0 + args.minutes * 60
+    print(f"{'time':>8} {'frames':>7} {'rss MB':>8}  cache")
+    while time.monotonic() < end:
+        QTest.qWait(200)
+        if not live.is_live():
+            raise RuntimeError(f"live input stopped by itself: {live.status_text()}")
+        if time.monotonic() - t0 >= minute * 60:
+            rss = rss_mb()
+            print(f"{minute:6d} m {len(frames):7d} {rss:8.0f}  {cache_line(state)}", flush=True)
+            if minute == 1:
+                first = rss
+                print(f"         {requests_alive()}", flush=True)
+                if args.tracemalloc:
+                    snapshot = tracemalloc.take_snapshot()
+            minute += 1
+    counts = live.counts()
+    status = live.status_text()
+    live.stop()
+    wait_until(lambda: not state.busy(), "the last frame")
+    after_video = rss_mb()
+    print(f"video: {status}")
+    print(
+        f"video: {len(frames)} frames shown in {args.minutes:g} min "
+        f"({counts.read if counts else 0} read); rss {after_video:.0f} MB; {cache_line(state)}; "
+        f"input pixels held by cached results (not counted by the cache): "
+        f"{held_inputs_mb(state):.1f} MB",
+        flush=True,
+    )
+
+    # 2. ResNet50 (untrained), its layers clicked one after another.
+    state.open_model("resnet50", None)
+    wait_until(
+        lambda: (
+            state.activations is not None
+            and state.activations.model.key == "resnet50"
+            and not state.busy()
+        ),
+        "ResNet50",
+    )
+    click_tab(panel.tabs, "All maps")
+    opened = rss_mb()  # ResNet50's weights and one input's activations are in by now
+    tree = panel.layer_table
+    names = [info.name for info in tree.layers()]
+    shown: list[str] = []
+    panel.layer_shown.connect(shown.append)
+    t = time.monotonic()
+    for i in range(args.clicks):
+        name = names[(i + 1) % len(names)]
+        before, clicked = len(shown), time.monotonic()
+        click_layer(tree, name)
+        # Drawn: ``layer_shown`` (a layer with nothing to draw says nothing: 3 s at most).
+        wait_until(
+            lambda n=name, b=before, c=clicked: (
+                state.selection.layer == n and (len(shown) > b or time.monotonic() - c > 3)
+            ),
+            f"layer {name}",
+        )
+        QTest.qWait(10)
+    print(
+        f"clicks: {args.clicks} layer clicks on ResNet50 ({len(names)} layers) in "
+        f"{time.monotonic() - t:.0f} s; {cache_line(state)}",
+        flush=True,
+    )
+    last = rss_mb()
+    print(f"at the end: {requests_alive()}")
+    if args.tracemalloc and snapshot is not None:
+        top = tracemalloc.take_snapshot().compare_to(snapshot, "lineno")
+        print("tracemalloc: the lines that grew most from the first minute to the end:")
+        for stat in top[:12]:
+            print(f"  {stat}")
+    print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()} on {os.cpu_count()} CPUs")
+    print(
+        f"cache at the end: {state.scheduler.cache.nbytes / 2**20:.1f} MB held, "
+        f"budget {state.scheduler.budget / 2**20:.0f} MB"
+    )
+    runner.shutdown()
+    print(
+        f"growth by phase: the video from 1 min to its end {after_video - first:+.0f} MB; "
+        f"opening ResNet50 {opened - after_video:+.0f} MB (its weights, one input's "
+        f"activations: not a leak); its {args.clicks} clicks {last - opened:+.0f} MB"
+    )
+    print(
+        f"memory: rss after 1 min {first:.0f} MB, at the end {last:.0f} MB, "
+        f"growth {last - first:.0f} MB"
+    )
+    app.quit()
+
+
+if __name__ == "__main__":
+    main()

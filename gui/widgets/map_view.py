@@ -155,7 +155,37 @@ class IndexLabels(pg.GraphicsObject):
             p.restore()
 
 
-class MapView(pg.GraphicsLayoutWidget):
+class HoverReadout:
+    """The value under the cursor, for a view with ``view`` (its ViewBox), an image
+    (``_readout_image``), ``readout_at(row, col)`` and ``_show_title``: what MapView
+    and OverlayView share. It comes first among the bases, before the Qt widget."""
+
+    def _readout_image(self) -> pg.ImageItem:
+        raise NotImplementedError
+
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        self._hover = QPointF(scene_pos)
+        self._update_readout()
+
+    def _update_readout(self) -> None:
+        text = ""
+        hover = getattr(self, "_hover", None)
+        if hover is not None and self.view.sceneBoundingRect().contains(hover):
+            pixel = pixel_under(self._readout_image(), hover)
+            text = "" if pixel is None else self.readout_at(*pixel)
+        if text != getattr(self, "_readout", ""):
+            self._readout = text
+            self._show_title()
+
+    def leaveEvent(self, event) -> None:
+        if getattr(self, "closed", False):
+            return
+        super().leaveEvent(event)
+        self._hover = None
+        self._update_readout()
+
+
+class MapView(HoverReadout, pg.GraphicsLayoutWidget):
     """Shows one 2-D array (with a colour bar) or an RGB image; wheel zooms, drag pans.
 
     The pixel under the cursor is read out in the title line: its row, column and
@@ -374,26 +404,8 @@ class MapView(pg.GraphicsLayoutWidget):
         unit = f" {self._readout_unit}" if self._readout_unit else ""
         return f"{where}: {format_pixel(value)}{unit}"
 
-    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
-        self._hover = QPointF(scene_pos)
-        self._update_readout()
-
-    def _update_readout(self) -> None:
-        text = ""
-        hover = getattr(self, "_hover", None)
-        if hover is not None and self.view.sceneBoundingRect().contains(hover):
-            pixel = pixel_under(self.image_item, hover)
-            text = "" if pixel is None else self.readout_at(*pixel)
-        if text != getattr(self, "_readout", ""):
-            self._readout = text
-            self._show_title()
-
-    def leaveEvent(self, event) -> None:
-        if getattr(self, "closed", False):
-            return
-        super().leaveEvent(event)
-        self._hover = None
-        self._update_readout()
+    def _readout_image(self) -> pg.ImageItem:
+        return self.image_item
 
     def _on_scene_clicked(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton:

@@ -22,7 +22,12 @@ from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 from engine.explanation.attribution import HeatMap
 from gui.theme import theme
 from gui.widgets.colour import colour_map
-from gui.widgets.map_view import format_pixel, format_value, pixel_under, title_with_readout
+from gui.widgets.map_view import (
+    HoverReadout,
+    format_pixel,
+    format_value,
+    title_with_readout,
+)
 
 
 class _BrushLayer(pg.ImageItem):
@@ -64,7 +69,7 @@ class _BrushLayer(pg.ImageItem):
             ev.ignore()
 
 
-class OverlayView(pg.GraphicsLayoutWidget):
+class OverlayView(HoverReadout, pg.GraphicsLayoutWidget):
     """The input, a heat map over it, a rectangle, and a brush that covers patches.
 
     Signals
@@ -329,26 +334,8 @@ class OverlayView(pg.GraphicsLayoutWidget):
                 text += f", heat {'≥ ' if at_top else ''}{format_value(value)}{unit}"
         return text
 
-    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
-        self._hover = QPointF(scene_pos)
-        self._update_readout()
-
-    def _update_readout(self) -> None:
-        text = ""
-        hover = getattr(self, "_hover", None)
-        if hover is not None and self.view.sceneBoundingRect().contains(hover):
-            pixel = pixel_under(self.base, hover)
-            text = "" if pixel is None else self.readout_at(*pixel)
-        if text != getattr(self, "_readout", ""):
-            self._readout = text
-            self._show_title()
-
-    def leaveEvent(self, event) -> None:
-        if getattr(self, "closed", False):
-            return
-        super().leaveEvent(event)
-        self._hover = None
-        self._update_readout()
+    def _readout_image(self) -> pg.ImageItem:
+        return self.base
 
     def _on_scene_clicked(self, event) -> None:
         if self.brush_on or self._shape is None:

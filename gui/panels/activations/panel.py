@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -147,6 +148,12 @@ def input_warning(acts: Activations) -> str:
                 "classes, so its answer above means little."
             )
     return ""
+
+
+def _filter_pictures(kernel: np.ndarray | None) -> Any:
+    """A conv layer's filters as pictures (``filter_images``); False when the layer has
+    none (cached as such: the scheduler's memo keeps any value but None)."""
+    return False if kernel is None else filter_images(kernel)
 
 
 def tile_layer(raw: np.ndarray, norm: str, max_side: int | None) -> Mosaic:
@@ -1219,14 +1226,20 @@ class ActivationsPanel(Panel):
 
     def _show_filters(self) -> None:
         model, layer = self._state.model, self._state.selection.layer
-        kernel = None if model is None or layer is None else conv_kernel(model.network, layer)
-        if kernel is None:
+        # The filters change with the model and the layer, not with the input: read and
+        # converted once (reading a VGG16 layer's weights took 100+ ms on each new input).
+        f = None
+        if model is not None and layer is not None:
+            f = self._state.scheduler.memo(
+                ("filter images", model.serial, layer),
+                lambda: _filter_pictures(conv_kernel(model.network, layer)),
+            )
+        if not f:
             self.filters_view.clear_image()
             self.filters_view.set_labels()
             self.filters_view.set_mark(None)
             self.filters_view.set_title("This layer has no filters (not a convolution)")
             return
-        f = filter_images(kernel)
         origins: tuple[tuple[int, int], ...] = ()
         if f.kind == "rgb":
             image = tile_rgb(f.images, gap=1, normalise=False)

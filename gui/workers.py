@@ -16,8 +16,8 @@ code stays Qt-free. A failure reaches the UI thread as the exception object itse
 - ``train``: one thread; training builds its own model, so drawing keeps predicting;
 - ``live``: one thread, draining a camera or video file (``engine.imaging.live.read_frames``).
 
-``LatestOnly`` coalesces a stream of requests (a person typing into a kernel cell) so
-that only the newest one runs once the current one ends.
+Views do not start jobs here themselves: they ask ``AppState.request``, whose scheduler
+(``gui.scheduler``) orders them by priority, drops superseded ones and keeps results.
 """
 
 from __future__ import annotations
@@ -223,56 +223,3 @@ class WorkerRunner(QObject):
         wait_futures(list(self._active.values()), timeout=timeout_s)
         for executor in self._pools.values():
             executor.shutdown(wait=False, cancel_futures=True)
-
-
-class LatestOnly(QObject):
-    """Run at most one job at a time and, after it, only the newest request.
-
-    Signals
-    -------
-    result(object)
-        The value of the newest finished job.
-    failed(object)
-        The newest job raised; the exception.
-    """
-
-    result = Signal(object)
-    failed = Signal(object)
-
-    def __init__(self, runner: WorkerRunner, pool: str = "compute") -> None:
-        super().__init__(runner)
-        self._runner = runner
-        self._pool = pool
-        self._running = False
-        self._pending: Callable[[], Any] | None = None
-
-    def submit(self, job: Callable[[], Any]) -> None:
-        """Queue ``job()`` (no arguments), replacing any request still waiting."""
-        if self._running:
-            self._pending = job
-            return
-        self._launch(job)
-
-    def _launch(self, job: Callable[[], Any]) -> None:
-        self._running = True
-        self._runner.start(
-            lambda _task: job(),
-            pool=self._pool,
-            on_finished=self._on_finished,
-            on_failed=self._on_job_failed,
-            on_done=self._on_done,
-        )
-
-    def _on_finished(self, value: Any) -> None:
-        if self._pending is None:  # a newer request supersedes this result
-            self.result.emit(value)
-
-    def _on_job_failed(self, exc: BaseException) -> None:
-        if self._pending is None:
-            self.failed.emit(exc)
-
-    def _on_done(self) -> None:
-        self._running = False
-        if self._pending is not None:
-            job, self._pending = self._pending, None
-            self._launch(job)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import QListView, QListWidget
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
@@ -35,3 +36,27 @@ def icon_of(image: np.ndarray, side: int, square: bool = False) -> QIcon:
     painter.drawImage((side - scaled.width()) // 2, (side - scaled.height()) // 2, scaled)
     painter.end()
     return QIcon(canvas)
+
+
+def icon_list(side: int, lines: int, extra: int) -> QListWidget:
+    """An icon grid: icons of ``side`` px, ``lines`` lines of caption, cells ``extra`` px
+    wider than the icons (``fit_captions`` after a zoom)."""
+    w = QListWidget()
+    w.setViewMode(QListView.ViewMode.IconMode)
+    w.setIconSize(QSize(side, side))
+    w.setGridSize(QSize(side + extra, side))
+    fit_captions(w, lines)
+    w.setResizeMode(QListView.ResizeMode.Adjust)
+    w.setMovement(QListView.Movement.Static)
+    w.setWordWrap(True)
+    w.setUniformItemSizes(True)
+    w.setMinimumWidth(side + 40)
+    w.setMinimumHeight(48)  # the window fits 1024x640; it scrolls
+    return w
+
+
+def fit_captions(w: QListWidget, lines: int) -> None:
+    """Size an ``icon_list``'s cells for ``lines`` lines of caption in its font (another
+    zoom: the captions follow it)."""
+    text = lines * w.fontMetrics().lineSpacing() + 8
+    w.setGridSize(QSize(w.gridSize().width(), w.iconSize().width() + text))

@@ -1,9 +1,10 @@
-"""Workers report on the UI thread, honour cancel, and LatestOnly keeps the newest."""
+"""Workers report on the UI thread and honour cancel (the newest-only coalescing is the
+scheduler's slots: tests/gui/test_scheduler.py)."""
 
 import threading
 import time
 
-from gui.workers import LatestOnly, WorkerRunner
+from gui.workers import WorkerRunner
 
 
 def test_results_arrive_on_the_ui_thread_and_cancel_works(qtbot):
@@ -75,24 +76,6 @@ def test_work_asked_for_after_shutdown_is_ignored(qtbot):
     worker = runner.start(lambda _t: ran.append(1), on_finished=ran.append)
     qtbot.wait(100)
     assert ran == [] and worker.is_cancelled() and not runner.busy()
-
-
-def test_latest_only_runs_the_newest_request(qtbot):
-    runner = WorkerRunner()
-    latest = LatestOnly(runner)
-    results = []
-    latest.result.connect(results.append)
-    gate = threading.Event()
-
-    def slow(v):
-        gate.wait(5)
-        return v
-
-    for v in range(5):
-        latest.submit(lambda v=v: slow(v))
-    gate.set()
-    qtbot.waitUntil(lambda: results == [4], timeout=10_000)
-    runner.shutdown()
 
 
 def test_many_signals_from_a_worker_thread_leave_python_healthy():

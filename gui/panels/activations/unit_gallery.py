@@ -13,12 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QListView,
-    QListWidget,
     QListWidgetItem,
     QProgressBar,
     QPushButton,
@@ -29,7 +27,8 @@ from PySide6.QtWidgets import (
 
 from gui.scheduler import Priority, Ticket
 from gui.state import AppState
-from gui.widgets.icons import icon_of
+from gui.theme import theme
+from gui.widgets.icons import fit_captions, icon_list, icon_of
 from gui.workers import Cancelled, Task
 
 ICON = 64
@@ -81,11 +80,8 @@ class UnitGallery(QWidget):
         self.label = QLabel()
         self.label.setWordWrap(True)
         self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.list = QListWidget()
-        self.list.setViewMode(QListView.ViewMode.IconMode)
-        self.list.setIconSize(QSize(ICON, ICON))
-        self.list.setResizeMode(QListView.ResizeMode.Adjust)
-        self.list.setMovement(QListView.Movement.Static)
+        self.list = icon_list(ICON, 1, 14)
+        theme().follow(self, lambda: fit_captions(self.list, 1))
         self.list.setToolTip("Each channel's centre unit: click one to select its channel")
         self.list.itemClicked.connect(self._on_clicked)
         row = QHBoxLayout()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSettings, QSignalBlocker, QSize, Qt
+from PySide6.QtCore import QSettings, QSignalBlocker, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -31,8 +31,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QListView,
-    QListWidget,
     QListWidgetItem,
     QProgressBar,
     QPushButton,
@@ -54,7 +52,7 @@ from gui.panels.activations.unit_gallery import UnitGallery
 from gui.scheduler import Priority, Ticket
 from gui.state import AppState, InputKind, OpenModel
 from gui.theme import theme
-from gui.widgets.icons import icon_of, to_rgb
+from gui.widgets.icons import fit_captions, icon_list, icon_of, to_rgb
 from gui.widgets.map_view import MapView
 from gui.widgets.message_bar import MessageBar
 from gui.workers import Cancelled, Task
@@ -400,7 +398,7 @@ class FeatureVisView(QWidget):
         self.gallery_label = QLabel()
         self.gallery_label.setWordWrap(True)
         self.gallery_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.gallery = self._icon_list(GALLERY_ICON, 1, 14)
+        self.gallery = icon_list(GALLERY_ICON, 1, 14)
         self.gallery.setToolTip("The pictures made for this layer: click one to select its channel")
         self.gallery.itemClicked.connect(self._on_gallery_clicked)
         gallery_box = QWidget()
@@ -440,7 +438,7 @@ class FeatureVisView(QWidget):
         self.top_label = QLabel(TOP_HINT)
         self.top_label.setWordWrap(True)
         self.top_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.top_list = self._icon_list(CROP_ICON, 2, TOP_GRID_EXTRA)
+        self.top_list = icon_list(CROP_ICON, 2, TOP_GRID_EXTRA)
         # A name the view itself must still cut (a bigger zoom) keeps both its ends too.
         self.top_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.top_list.setToolTip("Click a patch to make its image the current input")
@@ -486,27 +484,8 @@ class FeatureVisView(QWidget):
         """Another zoom: the rows sized by the font (the progress line, the icons'
         captions) follow it."""
         self.progress_label.setFixedHeight(2 * self.progress_label.fontMetrics().lineSpacing() + 2)
-        for w, lines in ((self.gallery, 1), (self.top_list, 2)):
-            side = w.iconSize().width()
-            text = lines * w.fontMetrics().lineSpacing() + 8
-            w.setGridSize(QSize(w.gridSize().width(), side + text))
-
-    @staticmethod
-    def _icon_list(side: int, lines: int, extra: int) -> QListWidget:
-        """An icon grid: icons of ``side`` px, ``lines`` lines of caption, cells ``extra``
-        px wider than the icons."""
-        w = QListWidget()
-        w.setViewMode(QListView.ViewMode.IconMode)
-        w.setIconSize(QSize(side, side))
-        text = lines * w.fontMetrics().lineSpacing() + 8
-        w.setGridSize(QSize(side + extra, side + text))
-        w.setResizeMode(QListView.ResizeMode.Adjust)
-        w.setMovement(QListView.Movement.Static)
-        w.setWordWrap(True)
-        w.setUniformItemSizes(True)
-        w.setMinimumWidth(side + 40)
-        w.setMinimumHeight(48)  # the window fits 1024x640; it scrolls
-        return w
+        fit_captions(self.gallery, 1)
+        fit_captions(self.top_list, 2)
 
     # -- what is shown -------------------------------------------------------------------
     def target(self) -> Target | None:

@@ -50,6 +50,8 @@ from PySide6.QtCore import QPoint, Qt, qInstallMessageHandler  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from bench.qtwait import wait_ms, wait_until  # noqa: E402
+
 TIMEOUT_S = 300.0
 
 
@@ -72,15 +74,6 @@ def rss_mb() -> float:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024
     raise OSError("no VmRSS in /proc/self/status")
-
-
-def wait_until(condition, what: str, timeout_s: float = TIMEOUT_S) -> None:
-    """Run the event loop (5 ms at a time) until ``condition()``."""
-    deadline = time.perf_counter() + timeout_s
-    while not condition():
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        QTest.qWait(5)
 
 
 def write_video(path: Path, n: int, fps: float, size: tuple[int, int] = (480, 640)) -> Path:
@@ -209,7 +202,7 @@ def main() -> None:
     end = t0 + args.minutes * 60
     print(f"{'time':>8} {'frames':>7} {'rss MB':>8}  cache")
     while time.monotonic() < end:
-        QTest.qWait(200)
+        wait_ms(200)
         if not live.is_live():
             raise RuntimeError(f"live input stopped by itself: {live.status_text()}")
         if time.monotonic() - t0 >= minute * 60:
@@ -263,7 +256,7 @@ def main() -> None:
             ),
             f"layer {name}",
         )
-        QTest.qWait(10)
+        wait_ms(10)
     print(
         f"clicks: {args.clicks} layer clicks on ResNet50 ({len(names)} layers) in "
         f"{time.monotonic() - t:.0f} s; {cache_line(state)}",

@@ -53,6 +53,8 @@ from PySide6.QtCore import Qt, qInstallMessageHandler  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from bench.qtwait import wait_ms, wait_until  # noqa: E402
+
 TIMEOUT_S = 300.0
 
 
@@ -60,15 +62,6 @@ def _quiet_qt(_mode, _context, message: str) -> None:
     """Qt's messages, but the offscreen platform's note on every window shown."""
     if "propagateSizeHints" not in message:
         print(message, file=sys.stderr)
-
-
-def wait_until(condition, what: str, timeout_s: float = TIMEOUT_S) -> None:
-    """Run the event loop (2 ms at a time) until ``condition()``."""
-    deadline = time.perf_counter() + timeout_s
-    while not condition():
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        QTest.qWait(2)
 
 
 def new_images(n: int, seed: int) -> list[tuple[np.ndarray, str]]:
@@ -129,7 +122,7 @@ def measure(state, clock: Clock, images, pause_s: float, label: str) -> list[tup
         print(f"  {label:<14} {name:<28} {out[-1][0]:8.0f} ms {out[-1][1]:8.0f} ms", flush=True)
         # A pause of random length, so the next input meets the batch work at any point
         # of its slice (a fixed one would lock onto the slices' rhythm).
-        QTest.qWait(int(pause_s * rng.uniform(0.5, 2.5) * 1000))
+        wait_ms(int(pause_s * rng.uniform(0.5, 2.5) * 1000))
     return out
 
 

@@ -62,6 +62,8 @@ from PySide6.QtCore import QPoint, Qt, QTimer, qInstallMessageHandler  # noqa: E
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from bench.qtwait import wait_ms, wait_until  # noqa: E402
+
 TIMEOUT_S = 300.0
 TICK_MS = 5
 #: Stalls shorter than this are counted but not kept one by one.
@@ -259,15 +261,6 @@ def where(stall: Stall, top: int = 4) -> list[str]:
     return lines
 
 
-def wait_until(condition, what: str, timeout_s: float = TIMEOUT_S) -> None:
-    """Run the event loop (10 ms at a time) until ``condition()``."""
-    deadline = time.perf_counter() + timeout_s
-    while not condition():
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        QTest.qWait(10)
-
-
 def click_tab(tabs, label: str) -> None:
     index = next(i for i in range(tabs.count()) if tabs.tabText(i).replace("&&", "&") == label)
     bar = tabs.tabBar()
@@ -308,12 +301,12 @@ def main() -> None:
 
     monitor = StallMonitor(args.sample_after)
     monitor.start()
-    QTest.qWait(100)
+    wait_ms(100)
 
     def settle(ms: int = 150) -> None:
         """Wait until no job runs, then a little more (late signals, repaints)."""
         wait_until(lambda: not window.runner.busy() and not window.state.busy(), "idle")
-        QTest.qWait(ms)
+        wait_ms(ms)
 
     # -- start-up (not counted) -----------------------------------------------------------
     monitor.set_action("start-up: building the main window", counted=False)
@@ -380,11 +373,11 @@ def main() -> None:
     view = panel.featurevis_view
     monitor.set_action("show the What it wants tab")
     click_tab(panel.tabs, "What it wants")
-    QTest.qWait(300)
+    wait_ms(300)
     monitor.set_action(f"whole layer {args.layer} (gallery filling)")
     QTest.mouseClick(view.layer_button, Qt.MouseButton.LeftButton)
     wait_until(view.is_computing, "the whole layer to start")
-    QTest.qWait(int(args.gallery_seconds * 1000))
+    wait_ms(int(args.gallery_seconds * 1000))
     made = len(view.gallery_channels())
     combo = panel.source.combo
     samples = list(sample_images())
@@ -403,7 +396,7 @@ def main() -> None:
             ),
             "the new input's activations",
         )
-        QTest.qWait(500)
+        wait_ms(500)
     made_after = len(view.gallery_channels())
     monitor.set_action("cancel the whole layer")
     QTest.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)

@@ -24,6 +24,7 @@ model at a time (see STYLE.md).
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.models.zoo import is_distribution, softmax
 from engine.util.files import atomic_path
 from engine.util.progress import CancelCheck, ProgressCallback, never_cancelled, no_progress
 
@@ -45,6 +47,9 @@ EDIT_KINDS = (SET_FILTER, SCALE, ABLATE, RESTORE)
 #: Rows of layer output processed at once by ``ablation_effect`` are capped so that one
 #: chunk stays near this many bytes (a VGG16 block1 map is 12.8 MB per row).
 _CHUNK_BYTES = 64 * 2**20
+#: About how long one chunk of a long batch job runs between two ``cancelled()`` checks
+#: (the scheduler's yield points).
+_SLICE_SECONDS = 0.1
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -558,13 +563,9 @@ def model_inputs(model: keras.Model, x: Any) -> np.ndarray:
     return a
 
 
-def _is_probability(p: np.ndarray) -> bool:
-    return bool((p >= 0).all() and np.allclose(p.sum(axis=-1), 1.0, atol=1e-3))
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+def _check_cancelled(cancelled: CancelCheck) -> None:
+    if cancelled():
+        raise InterruptedError("cancelled")
 
 
 def _batches(n: int, size: int) -> list[slice]:
@@ -753,8 +754,8 @@ def evaluate(
     p = _predict(call, batch, batch_size, progress, cancelled, "evaluating")
     if p.ndim != 2:
         raise ValueError(f"the model must output (N, classes). Received shape {p.shape}")
-    if not _is_probability(p):
-        p = _softmax(p.astype(np.float64))
+    if not is_distribution(p):
+        p = softmax(p)
     return Evaluation.of(p, _labels(y, len(batch), p.shape[1]))
 
 
@@ -985,7 +986,9 @@ def ablation_effect(
         that channel off, averaged over the inputs. Positive: the channel helped.
     """
     tail = _tail(model, layer_name)
+    _check_cancelled(cancelled)  # a yield point between each part of the start
     acts = layer_outputs(model, layer_name, x, batch_size, cancelled=cancelled)
+    _check_cancelled(cancelled)
     n, count = len(acts), acts.shape[-1]
     chosen = (
         np.arange(count)
@@ -997,26 +1000,33 @@ def ablation_effect(
         raise ValueError(
             f"class_index must be in 0..{base.shape[1] - 1}. Received: class_index={class_index}"
         )
-    logits = not _is_probability(base)
+    logits = not is_distribution(base)
 
     def p_class(out: Any) -> np.ndarray:
         o = np.asarray(out, np.float64)
-        return (_softmax(o) if logits else o)[:, class_index]
+        return (softmax(o) if logits else o)[:, class_index]
 
     base_p = p_class(base)
     rows_i = np.repeat(np.arange(n), len(chosen))
     rows_c = np.tile(chosen, n)
     row_bytes = acts[0].nbytes
-    step = max(1, min(batch_size, _CHUNK_BYTES // max(row_bytes, 1)))
+    most = max(1, min(batch_size, _CHUNK_BYTES // max(row_bytes, 1)))
     drops = np.empty(len(rows_i))
     flat_acts = acts.reshape(n, -1, count)
-    for start in range(0, len(rows_i), step):
-        if cancelled():
-            raise InterruptedError("cancelled")
+    # Chunks sized by time: the first is small, then each about _SLICE_SECONDS, so a
+    # scheduler's interactive request waits for one short chunk (VGG16's fc1 after
+    # block5_conv3: 64 rows took 0.8-1.5 s).
+    start, step = 0, min(most, 4)
+    while start < len(rows_i):
+        _check_cancelled(cancelled)
         part = slice(start, min(start + step, len(rows_i)))
+        began = time.perf_counter()
         rows = flat_acts[rows_i[part]]  # a copy (fancy indexing)
         rows[np.arange(len(rows)), :, rows_c[part]] = 0
         p = p_class(tail(rows.reshape(-1, *acts.shape[1:])))
         drops[part] = base_p[rows_i[part]] - p
-        progress(part.stop / len(rows_i), f"{layer_name}: {part.stop} of {len(rows_i)} ablations")
+        per_row = (time.perf_counter() - began) / (part.stop - part.start)
+        step = int(np.clip(_SLICE_SECONDS / max(per_row, 1e-9), 1, most))
+        start = part.stop
+        progress(start / len(rows_i), f"{layer_name}: {start} of {len(rows_i)} ablations")
     return drops.reshape(n, len(chosen)).mean(axis=0)

@@ -231,9 +231,9 @@ class _Scores:
         if not self._probabilities:
             return out
         if self._softmax is None:
-            self._softmax = not all(is_distribution(row) for row in out)
+            self._softmax = not is_distribution(out)
         if self._softmax:
-            return np.stack([softmax(row) for row in out])
+            return softmax(out)
         return out
 
 

@@ -1199,8 +1199,8 @@ def occlusion(
 
     def scores(batch: np.ndarray) -> np.ndarray:
         out = np.asarray(network.forward(batch), dtype=np.float64).reshape(len(batch), -1)
-        if probabilities and not all(is_distribution(row) for row in out):
-            out = np.stack([softmax(row) for row in out])
+        if probabilities and not is_distribution(out):
+            out = softmax(out)
         return out[:, class_index]
 
     rows, cols = (h - ph) // sr + 1, (w - pw) // sc + 1

@@ -304,24 +304,32 @@ class OutputReading:
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
-    """exp(x) / sum(exp(x)), computed without overflow; float64.
+    """exp(x) / sum(exp(x)) along the last axis (each row of a batch on its own),
+    computed without overflow; float64. The app's one softmax.
 
     >>> softmax(np.array([0.0, np.log(3.0)])).round(3).tolist()
     [0.25, 0.75]
+    >>> softmax(np.array([[0.0, 0.0], [0.0, np.log(3.0)]])).round(3).tolist()
+    [[0.5, 0.5], [0.25, 0.75]]
     """
     z = np.asarray(x, dtype=np.float64)
-    e = np.exp(z - z.max())
-    return e / e.sum()
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def is_distribution(x: np.ndarray, tolerance: float = 0.01) -> bool:
-    """True when ``x`` has no negative value and sums to 1 (within ``tolerance``).
+    """True when ``x`` has no negative value and each row (the last axis) sums to 1
+    within ``tolerance``: the app's one rule for "these are probabilities, not logits".
 
     >>> is_distribution(np.array([0.2, 0.8])), is_distribution(np.array([-1.0, 2.0]))
     (True, False)
+    >>> is_distribution(np.array([[0.2, 0.8], [0.5, 0.6]]))
+    False
     """
     a = np.asarray(x, dtype=np.float64)
-    return bool(np.isfinite(a).all() and a.min() >= 0 and abs(a.sum() - 1.0) <= tolerance)
+    if a.size == 0 or not np.isfinite(a).all() or a.min() < 0:
+        return False
+    return bool((np.abs(a.sum(axis=-1) - 1.0) <= tolerance).all())
 
 
 @dataclass(frozen=True)
@@ -668,8 +676,7 @@ def _load_paper_model(
         model.load_weights(str(path))
     except Exception as exc:
         raise ModelLoadError(
-            f"'{path.name}' does not hold {MODEL_TITLES[key]} weights: "
-            f"{type(exc).__name__}: {exc}"
+            f"'{path.name}' does not hold {MODEL_TITLES[key]} weights: {type(exc).__name__}: {exc}"
         ) from exc
     return LoadedModel(
         key, MODEL_TITLES[key], model, True, spec, names, f"weights from {path}", weights=path

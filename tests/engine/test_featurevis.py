@@ -222,6 +222,20 @@ def test_cancel_raises_between_steps(mnist):
     assert len(asked) == 3 and seen == [0.02, 0.04]
 
 
+def test_a_slow_step_is_split_with_a_yield_point_between_its_passes(mnist, monkeypatch):
+    """A step slower than ``_SPLIT_SECONDS`` runs as its forward pass, a ``cancelled()``
+    check (a scheduler's yield point), then its backward pass: the same picture."""
+    whole = maximize(mnist, LAYER, 5, steps=6, every=1)
+    monkeypatch.setattr(featurevis, "_SPLIT_SECONDS", 0.0)  # every step counts as slow
+    asked = []
+    split = maximize(mnist, LAYER, 5, steps=6, every=1, cancelled=lambda: bool(asked.append(1)))
+    np.testing.assert_allclose(split.x, whole.x, rtol=0, atol=1e-5)
+    assert not np.allclose(split.x, maximize(mnist, LAYER, 5, steps=1).x)  # it climbed
+    # Two whole steps (the first traces, the second is timed), then four split ones:
+    # one check before each step and one between the passes of each split step.
+    assert len(asked) == 6 + 4
+
+
 def test_size(tiny):
     any_size = keras.Sequential([keras.Input((None, None, 3)), layers.Conv2D(2, 3, name="c")])
     with pytest.raises(ValueError, match="any size.*give a size"):

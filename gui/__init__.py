@@ -13,3 +13,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 import pyqtgraph as pg  # noqa: E402
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+
+from engine.util.memory import tune_allocator  # noqa: E402
+
+tune_allocator()  # large arrays go back to the system when freed (engine.util.memory)

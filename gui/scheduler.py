@@ -85,15 +85,18 @@ def nbytes_of(value: Any, shared: tuple[type, ...] = (), _seen: set[int] | None 
     if isinstance(value, dict):
         return sum(nbytes_of(v, shared, seen) for v in value.values())
     if isinstance(value, Mapping):
-        # A lazy mapping (``LayerOutputs``): what it holds, not what reading it computes.
+        # A lazy mapping (``LayerOutputs``): the most it can hold as it is read, not
+        # what reading every key would compute.
+        bound = getattr(value, "nbytes_bound", None)
+        if callable(bound):
+            return int(bound())
         inner = getattr(value, "__dict__", None)
         return nbytes_of(inner, shared, seen) if inner else 0
     if isinstance(value, (list, tuple, set, frozenset)):
         return sum(nbytes_of(v, shared, seen) for v in value)
     if dataclasses.is_dataclass(value):
         return sum(
-            nbytes_of(getattr(value, f.name, None), shared, seen)
-            for f in dataclasses.fields(value)
+            nbytes_of(getattr(value, f.name, None), shared, seen) for f in dataclasses.fields(value)
         )
     inner = getattr(value, "__dict__", None)
     return nbytes_of(inner, shared, seen) if isinstance(inner, dict) else 0
@@ -261,12 +264,21 @@ class Scheduler(QObject):
         """The cached result under ``key``, or None."""
         return self.cache.get(key)
 
-    def memo(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+    def memo(self, key: Hashable, compute: Callable[[], Any], latest_only: bool = False) -> Any:
         """A result quick enough for the UI thread (a graph walk, a mean per channel):
-        from the cache, else ``compute()`` now, cached under ``key``."""
+        from the cache, else ``compute()`` now, cached under ``key``.
+
+        ``latest_only``: of the results whose keys start as this tuple key does (its
+        first item, the kind), only this one is kept: a result that is cheap to make
+        again but large (a layer's filters: ResNet50's, layer after layer, would take
+        all its weights again) stays for the layer shown, not for every layer visited.
+        """
         hit = self.cache.get(key)
         if hit is None:
             hit = compute()
+            if latest_only and isinstance(key, tuple) and key:
+                kind = key[0]
+                self.cache.forget(lambda k: not (isinstance(k, tuple) and k[:1] == (kind,)))
             self.cache.put(key, hit)
         return hit
 
@@ -304,7 +316,7 @@ class Scheduler(QObject):
         if key is not None and cache:
             s.finished.connect(lambda value, t=ticket: self._on_finished(t, value))
             s.failed.connect(lambda exc, t=ticket: self._on_failed(t, exc))
-        wanted = lambda fn: (lambda *a: None if ticket.dropped else fn(*a))  # noqa: E731
+        wanted = lambda fn: lambda *a: None if ticket.dropped else fn(*a)  # noqa: E731
         if on_result is not None:
             s.finished.connect(wanted(on_result))
         if on_failed is not None:

@@ -326,9 +326,7 @@ class AppState(QObject):
         super().__init__(parent)
         self.runner = runner
         #: Every derived result is asked for through ``request`` (``gui.scheduler``).
-        self.scheduler = Scheduler(
-            runner, _budget_mb(), shared=(OpenModel,), parent=self
-        )
+        self.scheduler = Scheduler(runner, _budget_mb(), shared=(OpenModel,), parent=self)
         self._model_use: dict[str, int] = {}  # key -> when it was last current
         self._use_clock = itertools.count()
         self.tensorflow_version: str | None = None
@@ -390,8 +388,9 @@ class AppState(QObject):
         """Let go of the results of models no view can show any more."""
         live = {m.serial for m in self.in_use()}
         self.scheduler.forget(
-            lambda k: not (isinstance(k, tuple) and len(k) > 1 and isinstance(k[1], int))
-            or k[1] in live
+            lambda k: (
+                not (isinstance(k, tuple) and len(k) > 1 and isinstance(k[1], int)) or k[1] in live
+            )
         )
 
     def _release_models(self) -> None:
@@ -407,6 +406,7 @@ class AppState(QObject):
             and (self.model is None or m.serial != self.model.serial)
         }
         total = sum(held.values()) + self.scheduler.cache.nbytes
+        released = False
         for key in sorted(held, key=lambda k: self._model_use.get(k, -1)):
             if total <= self.scheduler.budget:
                 break
@@ -414,8 +414,13 @@ class AppState(QObject):
             del self.models[key]
             self._drop_workshop(key)
             total -= held[key]
+            released = True
             self.model_released.emit(key)
         self._forget_stale()
+        if released:
+            from engine.util.memory import give_back_freed
+
+            give_back_freed()
 
     # -- TensorFlow ------------------------------------------------------------------------
     def start_tensorflow(self) -> None:
@@ -762,8 +767,10 @@ class AppState(QObject):
     def open_digit(self, pixels: np.ndarray, name: str) -> None:
         """Open a digit image ((28, 28), ink high: an MNIST test digit) as the drawn digit
         and the current input; the Draw panel shows it as a drawing to edit
-        (``digit_opened``), and a digit model is made current if another one is."""
+        (``digit_opened``), and a digit model is made current if the current one does not
+        take digits (a model file of 28x28x1 in, 10 out stays)."""
         from engine.models.digits import PreparedDigit
+        from engine.models.mnist_data import fits_test_digits
 
         a = np.asarray(pixels, dtype=np.float32)
         peak = float(a.max()) if a.size else 0.0
@@ -773,8 +780,10 @@ class AppState(QObject):
         self.set_drawn_digit(digit)
         self.digit_opened.emit(np.asarray(pixels), name)
         self.set_input(digit, InputKind.DRAWN_DIGIT, name)
-        if self.model is None or not self.model.loaded.spec.digit:
-            self.open_model(MNIST_KEY)
+        if self.model is None or not (
+            self.model.loaded.spec.digit or fits_test_digits(self.model.network)
+        ):
+            self.open_model(MNIST_KEY)  # a model file that takes digits stays current
 
     def open_scene_file(self, path: Path) -> None:
         """Open the scene (or lecture) in ``path``: the main window applies it."""

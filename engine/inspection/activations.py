@@ -25,6 +25,8 @@ gives the same things back: maps as (H, W, C) numpy arrays without the batch axi
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import ItemsView as _ItemsView
 from collections.abc import KeysView as _KeysView
@@ -309,13 +311,20 @@ class _Items(_ItemsView):
         return ((k, self._mapping[k]) for k in reversed(self._mapping))  # type: ignore[call-overload]
 
 
+#: The derived layers' values one ``LayerOutputs`` keeps, most recently read first.
+DERIVED_KEEP_BYTES = 16 * 2**20  # ResNet50's largest: 3.2 MB; InceptionV3's: 5.5 MB
+
+
 class LayerOutputs(Mapping[str, np.ndarray]):
     """Every probed layer's output for one input: a read-only mapping in layer order.
 
     Values are numpy arrays without the batch axis. The layers the probe derives (see
-    ``ActivationProbe.derived``) are computed from their inputs' values the first time
-    they are read, then kept; ``dict(acts)`` computes them all. Reading from two threads
-    at once is safe (a value may be computed twice, with the same result).
+    ``ActivationProbe.derived``) are computed from their inputs' values when read; the
+    most recently read are kept, up to ``DERIVED_KEEP_BYTES`` (a view reading its layer
+    again finds it; clicking through every layer of ResNet50 does not keep them all:
+    memory stays within ``nbytes_bound``). ``dict(acts)`` computes them all. Reading
+    from two threads at once is safe (a value may be computed twice, with the same
+    result).
     """
 
     def __init__(
@@ -327,6 +336,8 @@ class LayerOutputs(Mapping[str, np.ndarray]):
         self._names = names
         self._values = values
         self._derived = derived
+        self._kept: OrderedDict[str, np.ndarray] = OrderedDict()  # derived, last read last
+        self._kept_lock = threading.Lock()
 
     def __getitem__(self, name: str) -> np.ndarray:
         value = self._values.get(name)
@@ -334,10 +345,38 @@ class LayerOutputs(Mapping[str, np.ndarray]):
             return value
         if name not in self._derived:
             raise KeyError(name)
+        with self._kept_lock:
+            value = self._kept.get(name)
+            if value is not None:
+                self._kept.move_to_end(name)
+                return value
         sources, derive = self._derived[name]
         value = derive(*(self[source] for source in sources))
-        self._values[name] = value
+        with self._kept_lock:
+            self._kept[name] = value
+            self._kept.move_to_end(name)
+            held = sum(v.nbytes for v in self._kept.values())
+            while held > DERIVED_KEEP_BYTES and len(self._kept) > 1:
+                _, dropped = self._kept.popitem(last=False)
+                held -= dropped.nbytes
         return value
+
+    def nbytes_bound(self) -> int:
+        """The most bytes this can hold: its probed values and, at most, the derived
+        values it keeps (what a cache of results counts for it)."""
+        probed = sum(v.nbytes for v in self._values.values())
+        derived = sum(self._source_nbytes(name) for name in self._derived)
+        return probed + min(derived, DERIVED_KEEP_BYTES)
+
+    def _source_nbytes(self, name: str) -> int:
+        """A derived layer's size, about: its first source's (a batch norm, a ReLU, an
+        addition keep the shape; a zero padding adds a border)."""
+        seen = set()
+        while name in self._derived and name not in seen:
+            seen.add(name)
+            name = self._derived[name][0][0]
+        value = self._values.get(name)
+        return 0 if value is None else int(value.nbytes)
 
     def __contains__(self, name: object) -> bool:
         return name in self._values or name in self._derived

@@ -149,6 +149,28 @@ def test_activations_read_like_an_ordered_dict(resnet):
     assert list(everything) == probe.layer_names
 
 
+def test_derived_layers_read_one_after_another_are_kept_within_a_bound(resnet, monkeypatch):
+    """Clicking through every layer keeps only the most recently read derived values:
+    what an ``Activations`` holds never passes ``nbytes_bound``, which the result cache
+    counts."""
+    from engine.inspection import activations as module
+
+    probe = ActivationProbe(resnet)
+    acts = probe.run(np.zeros((64, 64, 3), np.float32))
+    probed = sum(v.nbytes for v in acts._values.values())
+    monkeypatch.setattr(module, "DERIVED_KEEP_BYTES", 2 * 2**20)
+    assert acts.nbytes_bound() == probed + 2 * 2**20  # ResNet50's derived layers: more
+    for name in probe.derived:
+        value = acts[name]
+        held = sum(v.nbytes for v in acts._kept.values())
+        assert held <= 2 * 2**20
+        assert acts[name] is value  # the one just read is kept
+    assert 0 < len(acts._kept) < len(probe.derived)
+    # One read anew is computed again, equal to what it was.
+    first = next(iter(probe.derived))
+    np.testing.assert_array_equal(acts[first], dict(acts)[first])
+
+
 def test_layer_kinds_are_told_by_isinstance_not_by_name():
     class InputLayer(layers.Layer):  # not Keras' InputLayer, whatever its name
         def call(self, x):

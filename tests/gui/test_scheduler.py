@@ -132,6 +132,24 @@ def test_sizes_count_arrays_not_shared_models():
     assert nbytes_of(result, shared=(Model,)) == 64
 
 
+def test_a_latest_only_memo_keeps_one_result_of_its_kind(scheduler):
+    made = []
+
+    def filters(layer):
+        made.append(layer)
+        return np.zeros(1000, np.float32)
+
+    a = scheduler.memo(("filters", 1, "a"), lambda: filters("a"), latest_only=True)
+    assert scheduler.memo(("filters", 1, "a"), lambda: filters("a"), latest_only=True) is a
+    scheduler.memo(("other", 1), lambda: np.zeros(10))
+    scheduler.memo(("filters", 1, "b"), lambda: filters("b"), latest_only=True)
+    assert made == ["a", "b"]  # "a" came from the cache the second time
+    assert scheduler.cached(("filters", 1, "a")) is None  # one of its kind: the latest
+    assert scheduler.cached(("filters", 1, "b")) is not None
+    assert scheduler.cached(("other", 1)) is not None  # other kinds stay
+    assert scheduler.cache.nbytes == 4000 + 80
+
+
 def test_a_cancelled_waiting_request_never_runs(qtbot, scheduler):
     ran, ended, gate = [], [], threading.Event()
     scheduler.request(lambda task: gate.wait(5))

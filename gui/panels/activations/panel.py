@@ -1233,6 +1233,7 @@ class ActivationsPanel(Panel):
             f = self._state.scheduler.memo(
                 ("filter images", model.serial, layer),
                 lambda: _filter_pictures(conv_kernel(model.network, layer)),
+                latest_only=True,
             )
         if not f:
             self.filters_view.clear_image()

@@ -524,9 +524,13 @@ class ModelEditor:
 
 # -- inputs -------------------------------------------------------------------------------
 def _input_shape(model: Any) -> tuple[int | None, ...]:
-    if len(model.inputs) != 1:
+    """The model's input shape without the batch axis (a Keras model or an ONNX one)."""
+    from engine.inspection.activations import input_shape_of
+
+    # An ONNX model has one image input by construction (``load_onnx`` refuses others).
+    if getattr(model, "has_gradients", True) and len(model.inputs) != 1:
         raise ValueError(f"the model must have one input. Received {len(model.inputs)}")
-    return tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
+    return tuple(None if d is None else int(d) for d in input_shape_of(model))
 
 
 def model_inputs(model: keras.Model, x: Any) -> np.ndarray:
@@ -728,7 +732,7 @@ def evaluate(
 
     Parameters
     ----------
-    model : keras.Model
+    model : keras.Model or OnnxNetwork
         One input, one (N, K) output of class probabilities. An output that is not
         probabilities (a negative value, or a row not summing to 1) is taken as logits
         and passed through a softmax.
@@ -750,7 +754,10 @@ def evaluate(
     Evaluation
     """
     batch = model_inputs(model, x)
-    call = _compiled(model, "model", lambda: model)
+    if getattr(model, "has_gradients", True):
+        call = _compiled(model, "model", lambda: model)
+    else:  # an ONNX model (``OnnxNetwork``): ONNX Runtime runs the batches
+        call = model.forward
     p = _predict(call, batch, batch_size, progress, cancelled, "evaluating")
     if p.ndim != 2:
         raise ValueError(f"the model must output (N, classes). Received shape {p.shape}")

@@ -24,7 +24,8 @@ that excite it most.
 - ``top_examples``: the inputs (of any number of them, batched) whose channel reaches the
   highest maximum over its map, with where; ``example_crop`` the input box that map
   pixel sees (its receptive field), so the app can crop it as the Deep Visualization
-  Toolbox does.
+  Toolbox does. Both take an ONNX model too (forward passes and the graph's receptive
+  fields; no gradients).
 - ``cache_key``, ``save_visualisation``, ``load_visualisation``: the app's disk cache.
 
 The compiled functions (a gradient step, a channel's map, a gallery's step) are built
@@ -1234,6 +1235,54 @@ def maximize_layer(
 
 
 # -- dataset examples -----------------------------------------------------------------------
+def _onnx_network(model: Any) -> Any:
+    """The ``OnnxNetwork`` of an ONNX model (or of a ``LoadedModel`` holding one), else None."""
+    from engine.models.onnx_model import is_onnx
+
+    if is_onnx(model):
+        return model
+    inner = getattr(model, "model", None)
+    return inner if is_onnx(inner) else None
+
+
+def _channel_maps(
+    model: Any, layer_name: str
+) -> tuple[Callable[[int], Callable[[np.ndarray], np.ndarray]], int]:
+    """``(maps_of, channels)``: ``maps_of(c)`` is a function of a batch of inputs
+    (B, H, W, C) -> channel ``c``'s maps (B, h, w) float32 numpy; ``channels`` how many
+    the layer has. A Keras model runs its compiled sub-model; an ONNX model (no
+    gradients, no TensorFlow) the run of every node that its probe makes
+    (``OnnxProbe.run_batch``), its NCHW maps read as (H, W, C)."""
+    network = _onnx_network(model)
+    if network is not None:
+        layer = network.layer(layer_name)
+        if not layer.maps or layer.output_shape[-1] is None:
+            raise ValueError(
+                f"layer {layer_name!r} has output shape {layer.output_shape}: it has no "
+                "spatial maps (H, W, C)"
+            )
+        probe = network.probe([layer_name])
+
+        def onnx_maps(c: int) -> Callable[[np.ndarray], np.ndarray]:
+            def maps(xb: np.ndarray) -> np.ndarray:
+                return np.asarray(probe.run_batch(xb)[layer_name][..., c], np.float32)
+
+            return maps
+
+        return onnx_maps, int(layer.output_shape[-1])
+    import tensorflow as tf
+
+    keras_model, _ = _unwrap(model)
+    vis = _visualiser(keras_model)
+    fn = vis.channel_map(layer_name)
+
+    def keras_maps(c: int) -> Callable[[np.ndarray], np.ndarray]:
+        channel_t = tf.constant(c, tf.int32)
+        return lambda xb: fn(xb, channel_t).numpy()
+
+    return keras_maps, vis.channels(layer_name)
+
+
 def top_examples(
     model: keras.Model | LoadedModel,
     layer_name: str,
@@ -1250,6 +1299,8 @@ def top_examples(
     Parameters
     ----------
     model : keras.Model or LoadedModel
+        A Keras model, or an ONNX one (``OnnxNetwork`` or its ``OnnxLoadedModel``):
+        forward passes only, so no gradients are needed.
     layer_name : str
         A layer with spatial maps.
     channel : int
@@ -1273,16 +1324,12 @@ def top_examples(
         Descending by ``value`` (ties: lower index first); (``row``, ``col``) is where in
         the map the maximum is, for ``example_crop``.
     """
-    import tensorflow as tf
-
-    model, _ = _unwrap(model)
-    vis = _visualiser(model)
-    c = check_int("channel", channel, 0, vis.channels(layer_name))
+    channel_maps, channels = _channel_maps(model, layer_name)
+    c = check_int("channel", channel, 0, channels)
     k = check_int("k", k, 1)
     batch_size = check_int("batch_size", batch_size, 1)
     n = len(images)
-    fn = vis.channel_map(layer_name)
-    channel_t = tf.constant(c, tf.int32)
+    fn = channel_maps(c)
     values = np.empty(0, np.float32)
     places = np.empty(0, np.int64)
     indices = np.empty(0, np.int64)
@@ -1301,7 +1348,7 @@ def top_examples(
                 "each input must be a float model input (H, W, C); give prepare= for raw "
                 f"images. Received shape {xb.shape[1:]}, dtype {xb.dtype}"
             )
-        maps = fn(np.asarray(xb, np.float32), channel_t).numpy()
+        maps = fn(np.asarray(xb, np.float32))
         width = maps.shape[2]
         flat = maps.reshape(stop - start, -1)
         where = flat.argmax(axis=1)  # the first maximum, row by row
@@ -1328,13 +1375,16 @@ def example_crop(
 
     Half-open like slices: ``image[top:bottom, left:right]`` is the crop. The box is the
     unit's receptive field (``engine.explanation.attribution.receptive_field_2d`` and
-    ``receptive_box``) in the model's input; when the image given (or its (height,
+    ``receptive_box``; an ONNX model's ``OnnxNetwork.receptive_field_2d``, read from its
+    Conv and pooling attributes) in the model's input; when the image given (or its (height,
     width)) differs from a model of fixed input size, the box is scaled to the image, as
     ``prepare_image`` resizes the whole image to the model's size.
     """
     from engine.explanation.attribution import receptive_box, receptive_field_2d
 
-    model, _ = _unwrap(model)
+    network = _onnx_network(model)
+    if network is None:
+        model, _ = _unwrap(model)
     if isinstance(image_hw_or_image, (tuple, list)) and len(image_hw_or_image) == 2:
         hw = (int(image_hw_or_image[0]), int(image_hw_or_image[1]))
     else:
@@ -1344,9 +1394,14 @@ def example_crop(
                 f"give an image (H, W[, C]) or its (height, width). Received shape {a.shape}"
             )
         hw = (int(a.shape[0]), int(a.shape[1]))
-    fixed = tuple(model.inputs[0].shape[1:3])
+    if network is not None:  # an ONNX model: the field from its Conv and pooling attributes
+        fixed = tuple(network.input_shape[:2])
+        fields = network.receptive_field_2d(layer_name)
+    else:
+        fixed = tuple(model.inputs[0].shape[1:3])
+        fields = receptive_field_2d(model, layer_name)
     input_hw = hw if None in fixed else (int(fixed[0]), int(fixed[1]))
-    box = receptive_box(receptive_field_2d(model, layer_name), row, col, input_hw)
+    box = receptive_box(fields, row, col, input_hw)
     if input_hw == hw:
         return box
     sy, sx = hw[0] / input_hw[0], hw[1] / input_hw[1]

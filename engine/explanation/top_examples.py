@@ -8,7 +8,8 @@ unit sees, as the Deep Visualization Toolbox shows them.
   (``featurevis.example_crop``).
 
 The "What it wants" tab runs these on the model thread; so can the command line.
-TensorFlow is imported only when a search runs.
+TensorFlow is imported only when a search runs on a Keras model (an ONNX model's runs on
+ONNX Runtime).
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ def find_top(
     Parameters
     ----------
     loaded : LoadedModel
+        A Keras or an ONNX model (``OnnxLoadedModel``: forward passes by ONNX Runtime).
     layer : str
         A layer with spatial maps.
     channel : int
@@ -154,9 +156,10 @@ def find_top(
     """
     from engine.imaging.display import input_to_pixels
     from engine.imaging.images import load_image
+    from engine.inspection.activations import input_shape_of
 
     spec = loaded.spec
-    fixed = None not in tuple(loaded.model.inputs[0].shape[1:3])
+    fixed = None not in input_shape_of(loaded.model)[:2]  # a Keras or an ONNX model
 
     def run(images: Any, prepare: Any, start: float, batch: int) -> list[featurevis.Example]:
         def part(fraction: float, message: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -146,3 +147,23 @@ def load_test_split(path: str | Path) -> Split:
     """
     arrays = _read_npz(path, ("x_test", "y_test"))
     return _check_split("test set", arrays["x_test"], arrays["y_test"])
+
+
+def fits_test_digits(model: Any) -> bool:
+    """True when a model (Keras or ONNX) can be measured on MNIST test digits: one grey
+    square input of 28x28 pixels, or larger by an even border (LeNet-5's 32x32, which
+    the digits are padded to), and an output of 10 values.
+
+    >>> from engine.models.mnist_model import build_lenet5, build_mnist_cnn
+    >>> fits_test_digits(build_mnist_cnn(compile=False)), fits_test_digits(build_lenet5(False))
+    (True, True)
+    """
+    from engine.inspection.activations import input_shape_of, output_shape_of
+
+    try:
+        shape, out = input_shape_of(model), output_shape_of(model)
+    except (AttributeError, IndexError, TypeError, ValueError):  # not one image input
+        return False
+    if len(shape) != 3 or shape[-1] != 1 or shape[0] is None or shape[0] != shape[1]:
+        return False
+    return int(shape[0]) >= 28 and (int(shape[0]) - 28) % 2 == 0 and tuple(out) == (10,)

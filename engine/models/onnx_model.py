@@ -33,7 +33,10 @@ so a view never asks which kind it holds.
   channel scaled or switched off, by changing a copy's initializers; the copy's sessions
   are rebuilt at its next run.
 - **No gradients**: Grad-CAM, saliency and feature visualisation need a Keras model
-  (``GRADIENTS_NOTE``); occlusion needs only forward passes (``occlusion``).
+  (``GRADIENTS_NOTE``); occlusion needs only forward passes (``occlusion``), and so do
+  the top 9 of a channel (``featurevis.top_examples`` runs batches through the probe's
+  session: ``OnnxProbe.run_batch``) and a labelled test set (``evaluate``, the ONNX
+  side of ``surgery.evaluate``).
 
 ``onnx`` and ``onnxruntime`` are imported inside the functions that use them.
 """
@@ -1034,6 +1037,40 @@ class OnnxProbe:
             values[name] = value
         return LayerOutputs(tuple(self.layer_names), values, dict(self._derived))
 
+    def run_batch(self, batch: np.ndarray) -> LayerOutputs:
+        """As ``run``, for a batch of inputs (N, H, W, C): each value keeps its batch
+        axis, maps as (N, H, W, C). The same session run (every layer a graph output);
+        derived layers are computed from their inputs' batches when read.
+
+        >>> acts = net.probe(["conv"]).run_batch(np.zeros((8, 28, 28, 1)))  # doctest: +SKIP
+        >>> acts["conv"].shape  # doctest: +SKIP
+        (8, 26, 26, 4)
+        """
+        from engine.inspection.activations import LayerOutputs
+
+        a = np.asarray(batch, dtype=np.float32)
+        if a.ndim != 4 or len(a) == 0:
+            raise ValueError(
+                f"a batch must be (N, H, W, C) with N >= 1. Received shape {tuple(np.shape(batch))}"
+            )
+        network = self.model
+        feed = network._feed(a)
+        session, _ = network._probe_session()
+        g = network._g
+        tensors = [g.by_name[name].output for name in self._fetched]
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in self._fetched}
+        for n, part in network._runs(feed):  # a batch size the graph fixes: several runs
+            outputs = session.run(tensors, {network.input_name: part})
+            for name, out in zip(self._fetched, outputs, strict=True):
+                parts[name].append(np.asarray(out)[:n])
+        values = {}
+        for name, chunks in parts.items():
+            value = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+            if g.by_name[name].layout == NCHW:
+                value = value.transpose(0, 2, 3, 1)  # C maps of H x W, channels last
+            values[name] = value
+        return LayerOutputs(tuple(self.layer_names), values, dict(self._derived))
+
 
 # -- receptive fields -------------------------------------------------------------------------
 def _receptive_fields(g: _Graph) -> dict[str, Any]:
@@ -1220,7 +1257,6 @@ def occlusion(
         done = int(index[-1]) + 1
         progress(done / total, f"occlusion: {done} of {total} positions")
     return drops.reshape(rows, cols)
-
 
 # -- edits ----------------------------------------------------------------------------------
 def edit_kind(network: OnnxNetwork, layer_name: str) -> str | None:

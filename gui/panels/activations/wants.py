@@ -70,20 +70,33 @@ CROP_ICON = 64
 #: How much wider than a patch a Top 9 cell is (room for its two-line caption).
 TOP_GRID_EXTRA = 48
 TOP_HINT = "Find the inputs that excite the selected channel most."
+SHOW_TIP = (
+    "Make the picture that excites the selected channel most (Enter); a picture made "
+    "before comes from the disk cache at once"
+)
 
 
 def spatial_channels(model: OpenModel | None, layer: str | None) -> int | None:
-    """How many maps ``layer`` has when its output is (batch, H, W, channels), else None."""
+    """How many maps ``layer`` has when its output is (batch, H, W, channels), else None.
+
+    Any model with maps, an ONNX one included: the Top 9 needs forward passes only. The
+    pictures need gradients too (``pictures_unavailable``).
+    """
     if model is None or layer is None:
         return None
     from engine.inspection.activations import has_maps, input_shape_of, layer_shape
 
-    if gradients_unavailable(model.network):  # an ONNX model: no gradients to climb
-        return None
     if not has_maps(model.network, layer) or len(input_shape_of(model.network)) != 3:
         return None
     channels = layer_shape(model.network, layer)[-1]
     return None if channels is None else int(channels)
+
+
+def pictures_unavailable(model: OpenModel | None) -> str:
+    """Why the pictures (a channel's, the layer gallery, Whole layer) cannot be made for
+    ``model``, as one sentence; "" when they can (an ONNX model has no gradients to
+    climb)."""
+    return "" if model is None else gradients_unavailable(model.network, "Feature visualisation")
 
 
 @dataclass(frozen=True)
@@ -342,10 +355,7 @@ class FeatureVisView(QWidget):
         settings_row.addStretch(1)
 
         self.show_button = QPushButton("Show what it wants")
-        self.show_button.setToolTip(
-            "Make the picture that excites the selected channel most (Enter); a picture "
-            "made before comes from the disk cache at once"
-        )
+        self.show_button.setToolTip(SHOW_TIP)
         self.show_button.clicked.connect(self.show_channel)
         self.layer_button = QPushButton("Whole layer")
         self.layer_button.clicked.connect(self.make_whole_layer)
@@ -492,7 +502,7 @@ class FeatureVisView(QWidget):
         """The current model, selected layer and settings; None when the layer has no maps."""
         model, layer = self._state.model, self._state.selection.layer
         channels = spatial_channels(model, layer)
-        if model is None or layer is None or channels is None:
+        if model is None or layer is None or channels is None or pictures_unavailable(model):
             return None
         fixed = input_shape_of(model.network)[:2]
         if None in fixed:
@@ -539,10 +549,14 @@ class FeatureVisView(QWidget):
         t = self.target()
         job = self._job
         making = job is not None and t is not None and job.key == (t.tag, channel) and not job.run
-        self.show_button.setEnabled(channels is not None and channel is not None and not making)
+        # No pictures without gradients (an ONNX model): the buttons say why; Top 9 works.
+        why = pictures_unavailable(model)
+        pictures = channels is not None and not why
+        self.show_button.setEnabled(pictures and channel is not None and not making)
+        self.show_button.setToolTip(why or SHOW_TIP)
         run = self._run
         this_layer = run is not None and t is not None and run.target.tag == t.tag
-        self.layer_button.setEnabled(channels is not None and not this_layer)
+        self.layer_button.setEnabled(pictures and not this_layer)
         tip = (
             "Make the pictures of every channel of this layer not made yet, in the "
             "background; they fill the gallery as they come and stay on disk. The run "
@@ -550,7 +564,7 @@ class FeatureVisView(QWidget):
         )
         if run is not None and not this_layer:
             tip += f" (it stops the Whole layer of {run.layer} that runs now)"
-        self.layer_button.setToolTip(tip)
+        self.layer_button.setToolTip(why or tip)
         self._fill_sources()
 
     def showEvent(self, event) -> None:
@@ -564,6 +578,8 @@ class FeatureVisView(QWidget):
         run = self._run
         if run is not None and run.target.model is not model:
             self._stop_run("the model changed")
+        if pictures_unavailable(model) and self.side_tabs.currentIndex() == 0:
+            self.side_tabs.setCurrentIndex(1)  # no gallery without gradients: the Top 9
         self.cancel_top()
         self._refresh()
         self._follow_top()
@@ -605,11 +621,9 @@ class FeatureVisView(QWidget):
             self._stale = True
             return
         if t is None:
-            model = self._state.model
-            tool = "Feature visualisation"
-            why = "" if model is None else gradients_unavailable(model.network, tool)
+            why = pictures_unavailable(self._state.model)
             self._show_nothing(why)
-            self._clear_gallery()
+            self._clear_gallery(why)
             return
         digest = self._digest_of(t.model.serial)
         if digest is None:
@@ -774,9 +788,7 @@ class FeatureVisView(QWidget):
             fn: Callable[[Task], Any] = lambda task: plan_layer(t, task)  # noqa: E731
             finished: Callable[[Any], None] = lambda plan: self._on_plan(job, plan)  # noqa: E731
         else:
-            expect = (
-                self._run.digest if job.run and self._run else self._digest_of(t.model.serial)
-            )
+            expect = self._run.digest if job.run and self._run else self._digest_of(t.model.serial)
             fn = lambda task: make_picture(t, channel, expect, task)  # noqa: E731
             finished = lambda made: made is None and self._on_weights_changed(job)  # noqa: E731
         # Batch work: the input, a layer or a map clicked meanwhile run between two steps.
@@ -949,8 +961,9 @@ class FeatureVisView(QWidget):
         """Enable the controls for what runs now (a picture, the whole layer, nothing)."""
         self.cancel_button.setEnabled(self._worker is not None or self._run is not None)
         free = self._run is None
-        self.steps_spin.setEnabled(free)
-        self.size_spin.setEnabled(free)
+        pictures = not pictures_unavailable(self._state.model)
+        self.steps_spin.setEnabled(free and pictures)
+        self.size_spin.setEnabled(free and pictures)
         fixed = "" if free else " (fixed while Whole layer runs: Cancel to change it)"
         self.steps_spin.setToolTip(
             "Gradient steps per picture: 128 is a good picture, 32 already shows the "
@@ -992,14 +1005,15 @@ class FeatureVisView(QWidget):
         return self._vis
 
     # -- the gallery -----------------------------------------------------------------------
-    def _clear_gallery(self) -> None:
+    def _clear_gallery(self, why: str = "") -> None:
+        """Empty the gallery; ``why``: the sentence saying why it cannot have pictures."""
         if self._gallery_worker is not None:
             self._gallery_worker.cancel()
             self._gallery_worker = None
         self._gallery_tag = None
         self._gallery_order = []
         self.gallery.clear()
-        self.gallery_label.setText("Pick a convolution layer to see its gallery.")
+        self.gallery_label.setText(why or "Pick a convolution layer to see its gallery.")
 
     def _load_gallery(self, t: Target, digest: str) -> None:
         """Show every cached picture of the layer (read from disk off the UI thread)."""

@@ -2,6 +2,10 @@
 whose cells are clickable, and its mistakes as a gallery, most confident first. A digit
 clicked there opens in the Draw panel (as a drawing to edit) and in Activations.
 
+The models: the shipped MNIST CNN and LeNet-5, and, while it is the current model, a
+model file of the person's own (Keras or ONNX) that takes digits
+(``engine.models.mnist_data.fits_test_digits``: 28x28x1 in, 10 out).
+
 A view of the application state: it evaluates ``state.models[key]``, whichever object
 that is now. When the model is replaced (retrained, or edited by model surgery) the new
 one is measured again in the background and a running evaluation cancelled. An edited
@@ -46,7 +50,12 @@ from PySide6.QtWidgets import (
 )
 
 from engine.editing.surgery import Evaluation, evaluate
-from engine.models.mnist_data import bundled_test_digits, keras_mnist_cache, load_test_split
+from engine.models.mnist_data import (
+    bundled_test_digits,
+    fits_test_digits,
+    keras_mnist_cache,
+    load_test_split,
+)
 from engine.models.zoo import LENET5, MODEL_TITLES
 from gui.panels.base import Panel
 from gui.scheduler import Priority, Ticket
@@ -61,6 +70,8 @@ log = logging.getLogger(__name__)
 
 #: The digit models the panel evaluates (keys) and their short names.
 MODELS = {MNIST_KEY: "MNIST CNN", LENET5: "LeNet-5"}
+#: The key of a model file (the state's): offered while it is current and takes digits.
+FILE_MODEL = "file"
 #: Test sets: the shipped digits, Keras' cache, the person's file, and choosing one.
 BUNDLED, KERAS, FILE, CHOOSE = "bundled", "keras", "file", "choose"
 DATA_LABELS = {
@@ -212,9 +223,11 @@ class TestSetPanel(Panel):
         self._build_ui()
         state.model_opened.connect(self._on_model_opened)
         state.model_failed.connect(self._on_model_failed)
+        state.model_changed.connect(self._on_current_model_changed)
         state.tensorflow_ready.connect(self._on_tensorflow_ready)
         state.input_changed.connect(self._on_input_changed)
         state.tensorflow_failed.connect(self._on_tensorflow_failed)
+        self._fill_model_combo()
         self._show_nothing()
 
     # -- building ------------------------------------------------------------------------
@@ -223,7 +236,10 @@ class TestSetPanel(Panel):
         self.model_combo = QComboBox()
         for key in MODELS:
             self.model_combo.addItem(MODEL_TITLES[key], key)
-        self.model_combo.setToolTip("The digit model to test")
+        self.model_combo.setToolTip(
+            "The digit model to test: the shipped ones, or your own model file (Keras or "
+            "ONNX, 28x28x1 in, 10 out) while it is open in Activations"
+        )
         index = self.model_combo.findData(str(self._settings.value("testset/model", MNIST_KEY)))
         self.model_combo.setCurrentIndex(max(index, 0))
         self.model_combo.currentIndexChanged.connect(self._on_model_chosen)
@@ -419,6 +435,40 @@ class TestSetPanel(Panel):
     def model_key(self) -> str:
         return str(self.model_combo.currentData())
 
+    def _file_model(self) -> OpenModel | None:
+        """The current model when it is a model file that takes digits (the state holds
+        a model file only while it is current), else None."""
+        model = self._state.model
+        if model is None or model.key != FILE_MODEL or not fits_test_digits(model.network):
+            return None
+        return model
+
+    def _model(self, key: str) -> OpenModel | None:
+        """The open model under ``key``: a shipped digit model, or the model file."""
+        return self._file_model() if key == FILE_MODEL else self._state.models.get(key)
+
+    def _fill_model_combo(self) -> None:
+        """Offer the model file while it is current and takes digits; when it goes, the
+        shipped model chosen last is tested again."""
+        file_model = self._file_model()
+        index = self.model_combo.findData(FILE_MODEL)
+        if file_model is not None:
+            text = f"Your model: {file_model.loaded.title}"
+            if index < 0:
+                self.model_combo.addItem(text, FILE_MODEL)
+                index = self.model_combo.count() - 1
+            self.model_combo.setItemText(index, text)
+            self.model_combo.setItemData(index, text, Qt.ItemDataRole.ToolTipRole)
+        elif index >= 0:
+            chosen = self.model_key() == FILE_MODEL
+            with QSignalBlocker(self.model_combo):
+                self.model_combo.removeItem(index)
+                if chosen:
+                    saved = str(self._settings.value("testset/model", MNIST_KEY))
+                    self.model_combo.setCurrentIndex(max(self.model_combo.findData(saved), 0))
+            if chosen:
+                self._request()
+
     def dataset(self) -> str:
         """The chosen test set's id: ``"bundled"``, ``"keras"`` or ``"file:<path>"``."""
         choice = str(self.data_combo.currentData())
@@ -430,7 +480,8 @@ class TestSetPanel(Panel):
         return DATA_LABELS.get(dataset, dataset)
 
     def _on_model_chosen(self, _index: int) -> None:
-        self._settings.setValue("testset/model", self.model_key())
+        if self.model_key() in MODELS:  # a model file is offered only while it is open
+            self._settings.setValue("testset/model", self.model_key())
         self._request()
 
     def _on_data_chosen(self, index: int) -> None:
@@ -482,8 +533,14 @@ class TestSetPanel(Panel):
         if key == self.model_key():
             self._request()
 
+    def _on_current_model_changed(self, _model: object) -> None:
+        """A model file opened, edited or gone: offered while it is current."""
+        self._fill_model_combo()
+        if self.model_key() == FILE_MODEL:
+            self._request()
+
     def _on_model_failed(self, key: str, exc: BaseException) -> None:
-        if key == self.model_key():
+        if key == self.model_key() and key in MODELS:  # a file that failed is not offered
             self._failed = True
             self.accuracy_label.setText(f"{MODELS[key]} could not be loaded")
             self.message.show_exception(exc)
@@ -513,11 +570,13 @@ class TestSetPanel(Panel):
         if not self._active:
             return
         key, dataset = self.model_key(), self.dataset()
-        model = self._state.models.get(key)
+        model = self._model(key)
         if model is None:
             self._stop_run()
             self._show_nothing()
-            if self._state.tensorflow_error is not None:
+            if key not in MODELS:  # the model file was closed meanwhile
+                self._fill_model_combo()
+            elif self._state.tensorflow_error is not None:
                 self._on_tensorflow_failed(self._state.tensorflow_error)
             elif self._state.tensorflow_version is None:
                 self.accuracy_label.setText("Waiting for TensorFlow…")
@@ -585,7 +644,7 @@ class TestSetPanel(Panel):
             )
             return
         model = run.model.network
-        name = MODELS.get(run.model.key, run.model.key)
+        name = MODELS.get(run.model.key, run.model.loaded.title)
         if run.model is self._state.original(run.model.key):
             name += " as trained"  # to compare the edited one with
 
@@ -635,7 +694,7 @@ class TestSetPanel(Panel):
         return (
             shown is not None
             and run.model is shown.original
-            and shown.model is self._state.models.get(shown.model.key)
+            and shown.model is self._model(shown.model.key)
         )
 
     def _on_run_failed(self, run: _Run, exc: BaseException) -> None:
@@ -685,7 +744,7 @@ class TestSetPanel(Panel):
         key = self.model_key()
         return (
             shown is not None
-            and shown.model is self._state.models.get(key)
+            and shown.model is self._model(key)
             and shown.dataset == self.dataset()
             and (shown.original is None or shown.trained is not None)
             and shown.original is self._state.original(key)

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
@@ -30,6 +31,7 @@ def test_window_opens_every_panel_and_loads_tensorflow(qtbot):
     window.close()
 
 
+@pytest.mark.xdist_group("fresh_interpreter")  # a fresh interpreter imports TensorFlow
 def test_screenshot_command_writes_a_png(tmp_path):
     out = tmp_path / "kernels.png"
     result = subprocess.run(

@@ -31,7 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.util.progress import CancelCheck, ProgressCallback, never_cancelled, no_progress
+from engine.util.progress import (
+    CancelCheck,
+    ProgressCallback,
+    ignore,
+    never_cancelled,
+    no_progress,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -249,10 +255,6 @@ class PairResult:
     final: dict[str, PairRecord]
 
 
-def _noop(*_: Any) -> None:
-    return None
-
-
 def _prepare(split: Split) -> tuple[np.ndarray, np.ndarray]:
     x, y = split
     if len(x) != len(y):
@@ -270,7 +272,7 @@ def train_pair(
     batch: int = 32,
     progress: ProgressCallback = no_progress,
     cancelled: CancelCheck = never_cancelled,
-    on_record: Callable[[PairRecord], None] = _noop,
+    on_record: Callable[[PairRecord], None] = ignore,
     widths: Sequence[int] = DEFAULT_WIDTHS,
     seed: int = 0,
     learning_rate: float = 0.1,

@@ -27,6 +27,7 @@ from engine.models.mnist_model import (
     weights_info,
 )
 from engine.util.files import atomic_write
+from engine.util.progress import ignore, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,6 @@ class TrainResult:
     weights_path: Path | None
 
 
-def _noop(*_: Any) -> None:
-    return None
-
-
 def _augmenter(seed: int) -> Any:
     import keras
     from keras import layers
@@ -93,9 +90,9 @@ def train_mnist(
     out_path: str | Path | None = None,
     augment: bool = True,
     seed: int = 0,
-    progress: Callable[[float, str], None] = _noop,
+    progress: Callable[[float, str], None] = no_progress,
     cancelled: Callable[[], bool] = lambda: False,
-    on_record: Callable[[TrainRecord], None] = _noop,
+    on_record: Callable[[TrainRecord], None] = ignore,
     model_key: str = MNIST,
     lr_decay: bool = False,
     use: str = "if_better",

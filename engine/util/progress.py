@@ -4,8 +4,8 @@ Every long function of the engine takes ``progress(fraction, message)`` (default
 nothing) and, where it can stop between steps, ``cancelled()`` (default: never); a
 worker thread passes its own (Orange's ``dummy_callback``; superqt's workers).
 
->>> no_progress(0.5, "half way"), never_cancelled()
-(None, False)
+>>> no_progress(0.5, "half way"), never_cancelled(), ignore("a record")
+(None, False, None)
 """
 
 from __future__ import annotations
@@ -25,3 +25,7 @@ def no_progress(fraction: float, message: str) -> None:
 def never_cancelled() -> bool:
     """The default cancel check: the work is never asked to stop."""
     return False
+
+
+def ignore(*_: object) -> None:
+    """The default of any other callback (a record, a picture): does nothing."""

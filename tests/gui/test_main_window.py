@@ -203,6 +203,7 @@ def test_settings_live_in_the_data_folder_and_survive_a_restart(qtbot, tmp_path,
     again.close()
 
 
+@pytest.mark.xdist_group("fresh_interpreter")  # a fresh interpreter imports TensorFlow
 def test_each_panel_runs_alone(tmp_path):
     """``python -m gui.panels.NAME`` for every panel (in one interpreter: one import of
     TensorFlow, not four), each window shown and closed by itself."""

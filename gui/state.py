@@ -34,6 +34,10 @@ _serials = itertools.count(1)
 MNIST_KEY = "mnist"
 
 
+#: The name of the input when it is the Draw panel's digit (a test digit opened keeps its own).
+DRAWN_DIGIT_NAME = "drawn digit"
+
+
 class InputKind(str, Enum):
     """Where the current input came from (keys, stored in settings)."""
 
@@ -761,7 +765,7 @@ class AppState(QObject):
         """Make the drawn digit the current input; False if nothing is drawn."""
         if self.drawn_digit is None:
             return False
-        self.set_input(self.drawn_digit, InputKind.DRAWN_DIGIT, "drawn digit")
+        self.set_input(self.drawn_digit, InputKind.DRAWN_DIGIT, DRAWN_DIGIT_NAME)
         return True
 
     def open_digit(self, pixels: np.ndarray, name: str) -> None:

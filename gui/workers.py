@@ -120,7 +120,9 @@ class Worker:
             self.signals.cancelled.emit()
         except Exception as exc:  # reported to the UI, which shows it
             name = getattr(self.job, "__qualname__", self.job)
-            if isinstance(exc, (ValueError, OSError)):  # bad input, explained to the person
+            from engine.models.zoo import ModelLoadError
+
+            if isinstance(exc, (ValueError, OSError, ModelLoadError)):  # explained to the person
                 log.warning("job %s: %s: %s", name, type(exc).__name__, exc)
             else:
                 log.exception("job %s failed", name)

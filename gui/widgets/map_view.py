@@ -134,9 +134,11 @@ class IndexLabels(pg.GraphicsObject):
         if not self._origins:
             return
         h = self._size[0]
-        # Text is drawn at 10 px and scaled so it takes a quarter of a map's height (a
-        # size in the map's pixels, not a text size of the window).
-        scale = max(h * 0.25, 0.5) / 10.0
+        # Text is drawn at 10 px and scaled so it takes a quarter of a map's height, but
+        # on screen at least the window's smallest text (24 px in presenter mode: read
+        # from the back of a room) where half a map's height leaves room for it.
+        on_screen = abs(p.worldTransform().m11()) or 1.0  # screen px per map px
+        scale = label_px(h, on_screen, theme().min_px()) / 10.0
         font = QFont()
         font.setPixelSize(10)
         p.setFont(font)
@@ -153,6 +155,22 @@ class IndexLabels(pg.GraphicsObject):
             p.scale(s, s)
             p.drawText(QRectF(0, 0, advance + 2, 12), Qt.AlignmentFlag.AlignLeft, text)
             p.restore()
+
+
+def label_px(map_height: int, on_screen: float, min_px: float) -> float:
+    """A map's label height in map pixels: a quarter of the map, but at least ``min_px``
+    on screen (``on_screen``: screen pixels per map pixel) where half the map's height
+    leaves room for it.
+
+    >>> label_px(100, 1.0, 24)  # a big map: a quarter of it
+    25.0
+    >>> label_px(28, 3.0, 24)  # 7 map px would be 21 on screen: 8 map px are 24
+    8.0
+    >>> label_px(14, 1.0, 24)  # no room for 24 px: half the map
+    7.0
+    """
+    want = max(map_height * 0.25 * on_screen, float(min_px))
+    return max(min(want, map_height * 0.5 * on_screen) / on_screen, 0.5)
 
 
 class HoverReadout:

@@ -138,6 +138,15 @@ def test_residual_block_x_fx_shortcut_and_sum(qtbot, view, app_state):
 
     app_state.select_layer("conv1_conv")
     assert view.kind() is None and "conv1_conv is in no" in view.message.text()
+
+    # Hidden (another tab shown), it reads and tiles nothing; shown, it catches up.
+    view.hide()
+    app_state.select_layer("conv2_block1_2_conv")
+    assert view.current_block() is None and view.kind() is None
+    view.show()
+    qtbot.waitExposed(view)
+    assert view.current_block().name == "conv2_block1"
+    assert_shows(view.tiles[3], acts, "conv2_block1_out")
     pick(qtbot, view.combo, "conv3_block1 (residual block, projection shortcut)")
     assert app_state.selection.layer == "conv3_block1_out"
     assert view.current_block().name == "conv3_block1"

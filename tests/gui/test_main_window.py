@@ -365,4 +365,6 @@ def test_a_test_digit_has_one_probability_in_draw_and_activations(qtbot):
         expected = state.model.network(exact[None, :, :, None], training=False).numpy()[0]
         np.testing.assert_allclose(draw.prediction().probabilities, expected, atol=1e-5)
         np.testing.assert_allclose(state.activations.probabilities(), expected, atol=1e-5)
+        # The Activations panel's image box names the test digit, not "the digit drawn".
+        assert window.panels["activations"].source.current_text() == name
     window.close()

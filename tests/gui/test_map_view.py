@@ -198,3 +198,16 @@ def test_an_overlay_of_a_grey_picture_reads_one_integer(qtbot):
     view.set_image(digit)
     hover(qtbot, view, view.base, 20, 11)
     qtbot.waitUntil(lambda: view.readout() == f"row 20, col 11: {digit[20, 11]}", timeout=2_000)
+
+
+def test_map_labels_are_read_from_the_back_of_a_room_where_a_map_has_room():
+    """A map's number is a quarter of the map, but at least the window's smallest text on
+    screen (24 px in presenter mode) while half the map holds it."""
+    import doctest
+
+    from gui.widgets import map_view
+
+    assert doctest.testmod(map_view).failed == 0
+    assert map_view.label_px(26, 3.0, 24) * 3.0 == 24  # MNIST's 26x26 maps at 3x: 24 px
+    assert map_view.label_px(26, 3.0, 12) * 3.0 == 19.5  # a quarter of the map: more
+    assert map_view.label_px(12, 3.0, 24) * 3.0 == 18  # half the map: all there is

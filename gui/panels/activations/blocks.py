@@ -230,6 +230,7 @@ class BlockView(QWidget):
         self._retile_timer.setInterval(150)
         self._retile_timer.timeout.connect(self._retile)
 
+        self._stale = False  # the state changed while the view was hidden
         state.model_changed.connect(self._on_model_changed)
         state.activations_changed.connect(lambda _a: self._refresh())
         state.selection_changed.connect(lambda _s: self._refresh())
@@ -291,6 +292,13 @@ class BlockView(QWidget):
         self._state.select_layer(Blocks.output_of(self._blocks.by_name[name]))
 
     def _refresh(self) -> None:
+        if not self.isVisible():
+            # Hidden (another tab shown): nothing is read or tiled now (ResNet50's block
+            # maps, layer after layer clicked, cost the UI thread and derived layers
+            # nobody saw); shown again, it catches up.
+            self._stale = True
+            return
+        self._stale = False
         blocks, layer = self._blocks, self._state.selection.layer
         name = blocks.member.get(layer or "") if blocks is not None else None
         block = blocks.by_name[name] if name is not None else None
@@ -330,6 +338,8 @@ class BlockView(QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
+        if self._stale:
+            self._refresh()
         if self.tiles:
             self._retile_timer.start()
 

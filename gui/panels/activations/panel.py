@@ -76,7 +76,15 @@ from gui.panels.activations.unit_bars import UnitBars
 from gui.panels.activations.wants import FeatureVisView
 from gui.panels.base import Panel
 from gui.scheduler import Ticket
-from gui.state import Activations, AppState, InputImage, InputKind, OpenModel, Selection
+from gui.state import (
+    DRAWN_DIGIT_NAME,
+    Activations,
+    AppState,
+    InputImage,
+    InputKind,
+    OpenModel,
+    Selection,
+)
 from gui.theme import theme
 from gui.widgets.colour import COLOUR_MAPS, colour_lut, colour_map, colourise
 from gui.widgets.image_source import ImageSource, dropped_path, remember_folder, start_folder
@@ -752,7 +760,7 @@ class ActivationsPanel(Panel):
             )
 
     def _on_input_changed(self, image: InputImage) -> None:
-        if image.kind is InputKind.DRAWN_DIGIT:
+        if image.kind is InputKind.DRAWN_DIGIT and image.name == DRAWN_DIGIT_NAME:
             self.source.select_special(DRAWN_DIGIT)
         elif image.kind is InputKind.LIVE:
             self.source.select_special(LIVE_INPUT)

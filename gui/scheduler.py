@@ -32,6 +32,7 @@ import heapq
 import itertools
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from enum import IntEnum
@@ -44,6 +45,9 @@ from gui.workers import Cancelled, Worker, WorkerRunner
 
 log = logging.getLogger(__name__)
 
+#: How long after an interactive request a person counts as at work
+#: (``Task.people_waiting``: batch jobs cut their steps finer meanwhile).
+LATELY_S = 10.0
 #: The default result budget: what the cache and the extra open models may hold.
 DEFAULT_BUDGET_MB = 1024
 
@@ -191,6 +195,7 @@ class Ticket:
         self.cancel_running = cancel_running
         self.worker = Worker(job)
         self.worker.task.yield_point = lambda: scheduler._yield(self)  # noqa: SLF001
+        self.worker.task.people_waiting = lambda: scheduler.interactive_lately(pool)
         self.order = next(_order)
         self.started = False
         self.dropped = False  # superseded or cancelled before its result was taken
@@ -246,6 +251,7 @@ class Scheduler(QObject):
         self._slots: dict[Hashable, Ticket] = {}  # slot -> newest ticket, UI thread
         self._started: set[Ticket] = set()  # running now, on any pool
         self._closed = False
+        self._last_interactive: dict[str, float] = {}  # pool -> monotonic time, UI thread
         runner.on_shutdown(self.shutdown)
 
     # -- budget ---------------------------------------------------------------------------
@@ -311,6 +317,8 @@ class Scheduler(QObject):
         (before this returns) and nothing runs; one being computed is shared.
         """
         ticket = Ticket(self, job, key, priority, pool, slot, cancel_running)
+        if ticket.priority == Priority.INTERACTIVE:
+            self._last_interactive[pool] = time.monotonic()
         s = ticket.signals
         # The scheduler's own handlers first: a view told of a result finds it cached.
         if key is not None and cache:
@@ -467,6 +475,12 @@ class Scheduler(QObject):
             self._run(urgent)
         if ticket.dropped and ticket.cancel_running:
             raise Cancelled()
+
+    def interactive_lately(self, pool: str = "model") -> bool:
+        """True when an interactive request was made for ``pool`` within the last
+        ``LATELY_S`` seconds (any thread): a person is at work, batch jobs cut finer."""
+        last = self._last_interactive.get(pool)
+        return last is not None and time.monotonic() - last < LATELY_S
 
     def pending(self, pool: str = "model") -> int:
         """Requests waiting on ``pool`` (for tests and benches)."""

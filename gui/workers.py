@@ -74,6 +74,9 @@ class Task:
         #: Called at every ``progress`` and ``cancelled`` (on the job's thread): the
         #: scheduler runs more urgent requests there (``gui.scheduler``).
         self.yield_point: Callable[[], None] | None = None
+        #: True while a person is at work (interactive requests came lately): a batch
+        #: job may then cut its steps finer, at some cost in speed (the scheduler sets it).
+        self.people_waiting: Callable[[], bool] = lambda: False
 
     def cancel(self) -> None:
         self._cancel.set()

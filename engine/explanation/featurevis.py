@@ -372,14 +372,58 @@ class _Visualiser:
         return self._steps[layer_name]
 
     def split_step(self, layer_name: str) -> Any:
-        """``step`` as two calls for a slow model: ``run(state, ..., between)`` runs the
-        forward pass, calls ``between()``, then the backward pass and the update."""
+        """``step`` in three calls for a slow model: ``run(state, ..., between)`` runs the
+        forward pass, calls ``between()``, runs the backward pass of the layers after a
+        cut half way (by position), ``between()`` again, then the backward pass of the
+        layers before it and the update. Without such a cut (no single layer's output
+        carries everything to ``layer_name``), the backward pass is one call."""
         key = ("split", layer_name)
         if key not in self._steps:
-            self._steps[key] = self._make_split_step(self._objective(layer_name))
+            cut = self._cut(layer_name)
+            if cut is None:
+                lower, upper = None, self._objective(layer_name)
+            else:
+                lower, upper = cut
+            self._steps[key] = self._make_split_step(upper, lower)
         return self._steps[key]
 
-    def _objective(self, layer_name: str) -> Callable[[Any], Any]:
+    def _cut(self, layer_name: str) -> tuple[Any, Callable[[Any], Any]] | None:
+        """(the model from the input to a middle layer's output, that output -> the
+        maps climbed), for a layer about half way (by position) on the plain chain of
+        layers that ends at ``layer_name`` (each takes the one before it alone: all of
+        VGG16; in a residual network, the layers since the last merge); None when that
+        chain is too short. The layers after the cut are called on tensors, so the
+        model's graph is left as it is."""
+        import keras
+
+        from engine.inspection.activations import inbound_layers
+
+        model = self.model()
+        inbound = inbound_layers(model)
+        by_name = {x.name: x for x in model.layers}
+        chain = [by_name[layer_name]]
+        while True:
+            before = inbound.get(chain[0].name, [])
+            prev = by_name.get(before[0]) if len(before) == 1 else None
+            if prev is None or isinstance(prev, keras.layers.InputLayer):
+                break  # a merge, the input (a Sequential model lists no InputLayer)
+            if len(prev._inbound_nodes) != 1:
+                break
+            chain.insert(0, prev)
+        if len(chain) < 3:
+            return None
+        names = [x.name for x in model.layers]
+        middle = names.index(layer_name) // 2
+        spots = [k for k in range(len(chain) - 1) if len(tuple(chain[k].output.shape)) == 4]
+        if not spots:
+            return None
+        k = min(spots, key=lambda k: abs(names.index(chain[k].name) - middle))
+        lower = keras.Model(self._input, chain[k].output)
+        return lower, self._objective(layer_name, chain=chain[k + 1 :])
+
+    def _objective(
+        self, layer_name: str, chain: Sequence[Any] | None = None
+    ) -> Callable[[Any], Any]:
         """``x -> the maps the ascent climbs``: the layer's maps, the final ReLU made leaky.
 
         A ReLU's gradient is zero where its input is negative, and on the grey starting
@@ -393,13 +437,27 @@ class _Visualiser:
         import keras
         import tensorflow as tf
 
-        sub = self.sub(layer_name)
         layer = self.model().get_layer(layer_name)
         found = _final_relu(layer)
+        if chain is None:  # from the model's input
+            sub = self.sub(layer_name)
+            before = keras.Model(self._input, layer.input) if found is not None else None
+        else:  # from a cut's output: ``chain``, the layers after it, called in turn
+
+            def run(x: Any, layers: Sequence[Any]) -> Any:
+                for one in layers:
+                    x = one(x, training=False)
+                return x
+
+            def sub(x: Any, training: bool = False) -> Any:
+                return run(x, chain)
+
+            def before(x: Any, training: bool = False) -> Any:
+                return run(x, chain[:-1])
+
         if found is None:
             return lambda x: tf.cast(sub(x, training=False), tf.float32)
         fused, cap = found
-        before = keras.Model(self._input, layer.input)
 
         def leaky(pre: Any) -> Any:
             return _leaky(pre, cap)
@@ -481,10 +539,17 @@ class _Visualiser:
         return tf.function(run, autograph=False)
 
     @staticmethod
-    def _make_split_step(objective_maps: Callable[[Any], Any]) -> Any:
-        """One step of ``_make_step``'s loop, the same operations, as a compiled forward
-        pass (under an eager tape), ``between()``, then its compiled backward pass."""
+    def _make_split_step(
+        objective_maps: Callable[[Any], Any], lower: Callable[[Any], Any] | None = None
+    ) -> Any:
+        """One step of ``_make_step``'s loop, the same operations, as compiled calls: the
+        forward pass (under an eager tape), ``between()``, the backward pass (with a cut
+        ``lower``, the model's input to the cut's output: the part after it,
+        ``between()``, the part before it), then the update."""
         import tensorflow as tf
+
+        to_maps = objective_maps if lower is None else (lambda x: x)
+        above = objective_maps if lower is not None else None
 
         def forward(
             spectrum: Any,
@@ -501,10 +566,17 @@ class _Visualiser:
             pixels = _render(spectrum, fscale, h, w)
             view = _random_view(pixels, seed, t, jitter)
             x = tf.tensordot(view, matrix, 1) + offset
-            maps = objective_maps(x)
+            if lower is not None:
+                return lower(x, training=False), pixels[0]  # the cut's output
+            maps = to_maps(x)
             return tf.reduce_mean(tf.gather(maps, channel, axis=-1)), pixels[0]
 
+        def upper(mid: Any, channel: Any) -> Any:
+            maps = above(mid)  # type: ignore[misc]
+            return tf.reduce_mean(tf.gather(maps, channel, axis=-1))
+
         forward_fn = tf.function(forward, autograph=False)
+        upper_fn = tf.function(upper, autograph=False)
         adam_fn = tf.function(_adam, autograph=False)
 
         def run(
@@ -522,13 +594,23 @@ class _Visualiser:
             jitter: float,
             between: Callable[[], None],
         ) -> tuple[Any, ...]:
+            # ``between`` runs outside the tapes: what it runs is not recorded.
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(spectrum)
-                objective, pixels = forward_fn(
+                out, pixels = forward_fn(
                     spectrum, t, channel, seed, fscale, matrix, offset, h, w, jitter
                 )
-            between()
-            grad = tape.gradient(objective, spectrum)
+            if lower is None:
+                between()
+                grad = tape.gradient(out, spectrum)
+            else:
+                with tf.GradientTape(watch_accessed_variables=False) as after:
+                    after.watch(out)
+                    objective = upper_fn(out, channel)
+                between()
+                g_mid = after.gradient(objective, out)
+                between()
+                grad = tape.gradient(out, spectrum, output_gradients=g_mid)
             spectrum, m, v, t = adam_fn(spectrum, m, v, t, grad)
             return spectrum, m, v, t, pixels
 
@@ -604,6 +686,7 @@ def maximize(
     progress: ImageProgress = _noop_image,
     cancelled: CancelCheck = never_cancelled,
     every: int = 8,
+    split: Callable[[], bool] = never_cancelled,
 ) -> Visualisation:
     """An input that excites channel ``channel`` of ``layer_name``: regularised ascent.
 
@@ -643,6 +726,13 @@ def maximize(
         50 ms of them); True raises ``InterruptedError("cancelled")``.
     every : int
         Steps between two ``progress`` calls (>= 1).
+    split : callable() -> bool
+        Asked before each step once a step is known to be slow (over
+        ``_SPLIT_SECONDS``: VGG16 at 224 px, 0.3 s): True runs it as three calls with a
+        ``cancelled()`` check between them (forward pass | backward pass of the layers
+        after a cut half way | before it), so a scheduler's yield point comes 3x as
+        often, at about 1.5x a step's cost; the app says True while a person is at work
+        (``Task.people_waiting``). Default: never.
 
     Returns
     -------
@@ -688,23 +778,24 @@ def maximize(
         if cancelled():
             raise InterruptedError("cancelled")
 
-    done, chunk, calls, split = 0, 1, 0, None
+    done, chunk, calls, slow = 0, 1, 0, False
     while done < n:
         if cancelled():
             raise InterruptedError("cancelled")
         todo = min(chunk, (done // every + 1) * every - done, n - done)
         start = time.perf_counter()
-        if split is not None:
-            spectrum, m, v, t, pixels = split(spectrum, m, v, t, *consts, h, w, jitter, between)
+        if slow and split():
+            fine = vis.split_step(layer_name)
+            spectrum, m, v, t, pixels = fine(spectrum, m, v, t, *consts, h, w, jitter, between)
         else:
             spectrum, m, v, t, pixels = step(
                 spectrum, m, v, t, tf.constant(todo, tf.int32), *consts, h, w, jitter
             )
+            elapsed = time.perf_counter() - start
+            # The first call traces; the second tells whether one step takes long.
+            slow = slow or (calls >= 1 and todo == 1 and elapsed > _SPLIT_SECONDS)
         elapsed = time.perf_counter() - start
         done, calls = done + todo, calls + 1
-        # The first call traces; from the second, one step that takes long is split.
-        if split is None and calls >= 2 and todo == 1 and elapsed > _SPLIT_SECONDS:
-            split = vis.split_step(layer_name)
         # As many steps per call as take about _CALL_SECONDS: cancel stays prompt.
         chunk = max(1, min(_MAX_CHUNK, int(_CALL_SECONDS * todo / max(elapsed, 1e-9))))
         if done % every == 0 and done < n:

@@ -129,6 +129,7 @@ def make_picture(
     expect: str | None = None,
     frame: Callable[[float, np.ndarray], None] = _no_frame,
     cancelled: CancelCheck = never_cancelled,
+    split: Callable[[], bool] = never_cancelled,
 ) -> Picture | None:
     """The picture of ``channel``: read from the cache, or made and kept there.
 
@@ -149,6 +150,8 @@ def make_picture(
         ``progress``).
     cancelled : callable
         Checked before the work and between steps: ``InterruptedError("cancelled")``.
+    split : callable
+        ``featurevis.maximize``'s: cut a slow step finer now (a person is at work).
 
     Returns
     -------
@@ -175,6 +178,7 @@ def make_picture(
         seed=SEED,
         progress=frame,
         cancelled=cancelled,
+        split=split,
         every=max(1, min(8, settings.steps // 16)),
     )
     seconds = time.perf_counter() - start

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 from keras import layers
+from keras import layers as layers_module
 
 from engine.explanation import featurevis
 from engine.explanation.attribution import receptive_box, receptive_field, receptive_field_2d
@@ -222,18 +223,66 @@ def test_cancel_raises_between_steps(mnist):
     assert len(asked) == 3 and seen == [0.02, 0.04]
 
 
-def test_a_slow_step_is_split_with_a_yield_point_between_its_passes(mnist, monkeypatch):
-    """A step slower than ``_SPLIT_SECONDS`` runs as its forward pass, a ``cancelled()``
-    check (a scheduler's yield point), then its backward pass: the same picture."""
-    whole = maximize(mnist, LAYER, 5, steps=6, every=1)
+@pytest.mark.parametrize(
+    ("layers", "target", "checks"),
+    [
+        # A first layer: no layer before it to cut at, forward | backward.
+        (None, LAYER, 2),
+        # A plain chain: cut half way, forward | backward after the cut | before it.
+        (None, "max_pooling2d", 3),
+        # A chain ending in a fused ReLU (climbed leaky), cut half way.
+        (4, "conv4", 3),
+    ],
+)
+def test_a_slow_step_is_split_at_yield_points_and_climbs_the_same(
+    mnist, monkeypatch, layers, target, checks
+):
+    """A step slower than ``_SPLIT_SECONDS`` runs as its forward pass and its backward
+    pass (in two halves where a plain chain of layers leads to the layer), with a
+    ``cancelled()`` check (a scheduler's yield point) between: the same picture."""
+    if layers is None:
+        model = mnist
+    else:
+        inp = keras.Input((20, 20, 1))
+        h = inp
+        for i in range(layers):
+            h = layers_module.Conv2D(4, 3, activation="relu", name=f"conv{i + 1}")(h)
+        keras.utils.set_random_seed(5)
+        model = keras.Model(inp, h)
+    whole = maximize(model, target, 1, steps=6, every=1, size=20 if layers else None)
     monkeypatch.setattr(featurevis, "_SPLIT_SECONDS", 0.0)  # every step counts as slow
     asked = []
-    split = maximize(mnist, LAYER, 5, steps=6, every=1, cancelled=lambda: bool(asked.append(1)))
+    split = maximize(
+        model,
+        target,
+        1,
+        steps=6,
+        every=1,
+        size=20 if layers else None,
+        cancelled=lambda: bool(asked.append(1)),
+        split=lambda: True,  # a person at work
+    )
     np.testing.assert_allclose(split.x, whole.x, rtol=0, atol=1e-5)
-    assert not np.allclose(split.x, maximize(mnist, LAYER, 5, steps=1).x)  # it climbed
-    # Two whole steps (the first traces, the second is timed), then four split ones:
-    # one check before each step and one between the passes of each split step.
-    assert len(asked) == 6 + 4
+    assert split.activation == pytest.approx(whole.activation, abs=1e-5)
+    assert not np.allclose(
+        split.x, maximize(model, target, 1, steps=1, size=20 if layers else None).x
+    )
+    # Two whole steps (the first traces, the second is timed), then four split ones.
+    assert len(asked) == 2 + 4 * checks
+    # Nobody at work (the default): whole steps only, one check each.
+    asked.clear()
+    maximize(
+        model,
+        target,
+        1,
+        steps=6,
+        every=1,
+        size=20 if layers else None,
+        cancelled=lambda: bool(asked.append(1)),
+    )
+    assert len(asked) == 6
+    # The model's graph is as it was: its layers were called on tensors, not rewired.
+    assert all(len(x._inbound_nodes) == 1 for x in model.layers if x.name != "digit")
 
 
 def test_size(tiny):

@@ -150,6 +150,28 @@ def test_a_latest_only_memo_keeps_one_result_of_its_kind(scheduler):
     assert scheduler.cache.nbytes == 4000 + 80
 
 
+def test_a_batch_job_hears_when_a_person_is_at_work(qtbot, scheduler, monkeypatch):
+    """``task.people_waiting()``: True for a while after an interactive request on the
+    job's pool, so a batch job may cut its steps finer meanwhile."""
+    import gui.scheduler as module
+
+    heard = []
+
+    def batch(task):
+        heard.append(task.people_waiting())
+        return None
+
+    scheduler.request(batch, priority=Priority.BATCH)
+    qtbot.waitUntil(lambda: len(heard) == 1, timeout=TIMEOUT)
+    scheduler.request(lambda task: None)  # interactive (the default priority)
+    scheduler.request(batch, priority=Priority.BATCH)
+    qtbot.waitUntil(lambda: len(heard) == 2, timeout=TIMEOUT)
+    monkeypatch.setattr(module, "LATELY_S", 0.0)  # long ago
+    scheduler.request(batch, priority=Priority.BATCH)
+    qtbot.waitUntil(lambda: len(heard) == 3, timeout=TIMEOUT)
+    assert heard == [False, True, False]
+
+
 def test_a_cancelled_waiting_request_never_runs(qtbot, scheduler):
     ran, ended, gate = [], [], threading.Event()
     scheduler.request(lambda task: gate.wait(5))

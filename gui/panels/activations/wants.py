@@ -239,6 +239,7 @@ def make_picture(target: Target, channel: int, expect: str | None, task: Task) -
             expect,
             frame=frame,
             cancelled=task.cancelled,
+            split=task.people_waiting,
         )
     except InterruptedError:
         raise Cancelled() from None

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import math
 import re
 import threading
@@ -67,6 +68,8 @@ from engine.models.zoo import (
     read_labels,
 )
 from engine.util.progress import CancelCheck, ProgressCallback, never_cancelled, no_progress
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from engine.editing.surgery import Edit
@@ -498,6 +501,38 @@ def _infer(
 
 
 # -- the network ----------------------------------------------------------------------------
+def run_session(
+    session: Any,
+    outputs: Sequence[str],
+    feed: dict[str, np.ndarray],
+    name: str,
+    quiet: bool = False,
+) -> Any:
+    """``session.run``, its failure one sentence (a ``ValueError``): what ONNX Runtime
+    said, without its error-code prefix, and the input's size.
+
+    An ONNX Runtime error (a Gemm sized for 224x224 fed another size, say) would
+    otherwise reach a person as a raw traceback.
+    """
+    options = None
+    if quiet:  # a trial run: its failure is an answer, not an error to log
+        import onnxruntime
+
+        options = onnxruntime.RunOptions()
+        options.log_severity_level = 4
+    try:
+        return session.run(list(outputs), feed, options)
+    except Exception as exc:  # onnxruntime's own exception types (RuntimeException, …)
+        if type(exc).__module__.split(".")[0] != "onnxruntime":
+            raise
+        text = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        text = re.sub(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*[A-Z_]+\s*:\s*", "", text.strip())
+        shape = "x".join(str(d) for d in next(iter(feed.values())).shape)
+        raise ValueError(
+            f"ONNX Runtime could not run '{name}' on an input of shape {shape}: {text[:240]}"
+        ) from None
+
+
 class OnnxNetwork:
     """An ONNX model, its layers and the sessions that run it.
 
@@ -775,8 +810,9 @@ class OnnxNetwork:
                 part = np.concatenate([part, np.zeros((fixed - n, *part.shape[1:]), part.dtype)])
             yield n, part
 
-    def forward(self, batch: np.ndarray) -> np.ndarray:
-        """The first output for a batch of prepared inputs (N, H, W, C), as numpy.
+    def forward(self, batch: np.ndarray, quiet: bool = False) -> np.ndarray:
+        """The first output for a batch of prepared inputs (N, H, W, C), as numpy
+        (``quiet``: a trial, ONNX Runtime logs nothing of a failure).
 
         >>> out = net.forward(np.zeros((2, 224, 224, 3), np.float32))  # doctest: +SKIP
         """
@@ -784,13 +820,41 @@ class OnnxNetwork:
         feed = self._feed(batch)
         parts = []
         for n, x in self._runs(feed):
-            out = session.run([self._g.output_names[0]], {self.input_name: x})[0]
+            names = [self._g.output_names[0]]
+            out = run_session(session, names, {self.input_name: x}, self.name, quiet)[0]
             parts.append(np.asarray(out)[:n])
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def __call__(self, batch: Any, training: bool = False) -> np.ndarray:
         """``forward``, called as a Keras model is (``model(x, training=False)``)."""
         return self.forward(np.asarray(batch))
+
+    def settle_size(self) -> tuple[int, int] | None:
+        """For a graph whose height and width are free: run it on a non-square input
+        and, if that fails where the square measuring size runs (a Flatten and a Gemm
+        sized for 224x224: a free size that is not free), fix the input to that square
+        size, so images are resized to it. Returns the size fixed, or None."""
+        h, w, c = self.input_shape
+        if h is not None and w is not None:
+            return None
+        mh, mw = self._g.measured_hw
+        channels = int(c or 3)
+        try:
+            self.forward(np.zeros((1, mh, mw + max(8, mw // 4), channels), np.float32), True)
+            return None
+        except ValueError:
+            pass
+        try:
+            self.forward(np.zeros((1, mh, mw, channels), np.float32), True)
+        except ValueError:
+            return None  # neither runs: what is wrong shows when it is used
+        dims = list(self._g.input_dims)
+        hi, wi = (2, 3) if self._g.input_layout == NCHW else (1, 2)
+        dims[hi], dims[wi] = mh, mw
+        self._g.input_dims = dims
+        self._g.fixed_hw = (mh, mw)
+        log.info("%s: its free input size runs only at %dx%d: fixed at that", self.name, mh, mw)
+        return mh, mw
 
     def probe(self, layer_names: Sequence[str] | None = None) -> OnnxProbe:
         """An ``OnnxProbe`` of every layer (or of ``layer_names``)."""
@@ -1028,7 +1092,7 @@ class OnnxProbe:
         g = network._g
         tensors = [g.by_name[name].output for name in self._fetched]
         n, part = next(iter(network._runs(feed)))
-        outputs = session.run(tensors, {network.input_name: part})
+        outputs = run_session(session, tensors, {network.input_name: part}, network.name)
         values = {}
         for name, out in zip(self._fetched, outputs, strict=True):
             value = np.asarray(out)[0]
@@ -1060,7 +1124,7 @@ class OnnxProbe:
         tensors = [g.by_name[name].output for name in self._fetched]
         parts: dict[str, list[np.ndarray]] = {name: [] for name in self._fetched}
         for n, part in network._runs(feed):  # a batch size the graph fixes: several runs
-            outputs = session.run(tensors, {network.input_name: part})
+            outputs = run_session(session, tensors, {network.input_name: part}, network.name)
             for name, out in zip(self._fetched, outputs, strict=True):
                 parts[name].append(np.asarray(out)[:n])
         values = {}
@@ -1257,6 +1321,7 @@ def occlusion(
         done = int(index[-1]) + 1
         progress(done / total, f"occlusion: {done} of {total} positions")
     return drops.reshape(rows, cols)
+
 
 # -- edits ----------------------------------------------------------------------------------
 def edit_kind(network: OnnxNetwork, layer_name: str) -> str | None:
@@ -1736,6 +1801,8 @@ def load_onnx(
         network.plain_session()
     except Exception as exc:
         raise ModelLoadError(_session_problem(exc, p)) from exc
+    progress(0.8, f"Trying {p.name} on an image…")
+    network.settle_size()
     return _loaded(network, p, scaling, size, labels)
 
 

@@ -446,3 +446,55 @@ def test_modules_of_an_onnx_graph(loaded):
     assert module.labels == ("1x1", "3x3", "pool")
     assert [b.name for b in blocks_of(net)] == ["mixed"]
     assert net.layer("mixed").output_shape == (8, 8, 7)
+
+
+def test_a_free_size_that_only_runs_square_is_fixed_and_a_run_error_is_one_sentence(tmp_path):
+    """A graph with free H and W whose Flatten and Gemm are sized for 8x8 (as a PyTorch
+    export of a VGG without its adaptive pooling): opened at size 8, its input is fixed
+    at 8x8, so a photo of another shape is resized to it and runs; a wrong input gets
+    one sentence, not ONNX Runtime's raw text."""
+    f = TensorProto.FLOAT
+    rng = np.random.default_rng(0)
+    w_conv = rng.normal(0, 0.3, (2, 3, 3, 3)).astype(np.float32)
+    w_fc = rng.normal(0, 0.3, (2 * 8 * 8, 4)).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["image", "w"], ["conv"], "conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Flatten", ["conv"], ["flatten"], "flatten"),
+        helper.make_node("Gemm", ["flatten", "fc.w"], ["fc"], "fc"),
+    ]
+    path = _save(
+        tmp_path,
+        "fixed_inside.onnx",
+        nodes,
+        [helper.make_tensor_value_info("image", f, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("fc", f, ["N", 4])],
+        initializers=[numpy_helper.from_array(w_conv, "w"), numpy_helper.from_array(w_fc, "fc.w")],
+    )
+    loaded = load_onnx(path, size=8)
+    assert loaded.model.input_shape == (8, 8, 3)
+    photo = rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    x = loaded.prepare(photo)
+    assert x.shape == (8, 8, 3)
+    out = loaded.model.forward(x[None])
+    # The same arithmetic in numpy: the convolution (cross-correlation, zero padding 1),
+    # flattened in NCHW order, times the Gemm's weights.
+    padded = np.pad(x.transpose(2, 0, 1), ((0, 0), (1, 1), (1, 1)))
+    conv = np.zeros((2, 8, 8), np.float64)
+    for k in range(2):
+        for r in range(8):
+            for c in range(8):
+                conv[k, r, c] = np.sum(padded[:, r : r + 3, c : c + 3] * w_conv[k])
+    np.testing.assert_allclose(out[0], conv.reshape(-1) @ w_fc, rtol=1e-4, atol=1e-4)
+    assert "(None = any)" in _message(lambda: loaded.model.forward(np.zeros((1, 8, 12, 3))))
+    # Before the size is settled, ONNX Runtime itself refuses: one sentence.
+    free = OnnxNetwork(onnx.load(path), "fixed_inside.onnx", (8, 8))
+    assert free.input_shape == (None, None, 3)
+    said = _message(lambda: free.forward(np.zeros((1, 8, 12, 3), np.float32)))
+    assert said.startswith("ONNX Runtime could not run 'fixed_inside.onnx' on an input of shape ")
+    assert "1x3x8x12" in said and "[ONNXRuntimeError]" not in said and "\n" not in said
+
+
+def _message(call) -> str:
+    with pytest.raises(ValueError) as info:
+        call()
+    return str(info.value)

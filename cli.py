@@ -291,7 +291,8 @@ def activations_cli(args: argparse.Namespace) -> int:
                     f"; its layers: {listed}"
                 )
         x = loaded.prepare(_read_image(args.image))
-        _progress(f"running {len(wanted or names)} layers on {Path(args.image).name}…")
+        count = len(wanted or names)
+        _progress(f"running {count} layer{'s' if count != 1 else ''} on {Path(args.image).name}…")
         acts = dict(ActivationProbe(loaded.model, wanted).run(x))
     except CliError as exc:
         return _error(str(exc))

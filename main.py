@@ -127,7 +127,8 @@ def _model_options(weights_default: str | None) -> argparse.ArgumentParser:
         default="auto",
         choices=SCALINGS,
         help="the pixel convention the model expects (default auto: the zoo model's own; "
-        "for a file, raw when it starts with Rescaling or Normalization, else unit)",
+        "for a Keras file, raw when it starts with Rescaling or Normalization, else unit; "
+        "for an ONNX file of 3 channels NCHW, torch: torchvision's mean and std)",
     )
     options.add_argument(
         "--size",

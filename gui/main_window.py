@@ -632,7 +632,11 @@ class MainWindow(QMainWindow):
         if screen is None:
             return
         free = screen.availableGeometry()
-        width, height = min(self.width(), free.width()), min(self.height(), free.height())
+        # ``resize`` sizes the inside; the window manager adds a title bar and borders
+        # (not known before the window is shown): room is kept for them.
+        frame_w, frame_h = 8, 40
+        width = min(self.width(), free.width() - frame_w)
+        height = min(self.height(), free.height() - frame_h)
         if (width, height) != (self.width(), self.height()):
             self.resize(width, height)
             self.move(free.topLeft())

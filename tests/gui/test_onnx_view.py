@@ -112,8 +112,10 @@ def test_the_top_9_of_an_onnx_model_and_its_pictures_say_why_not(
     # The pictures need gradients: the buttons are off and the picture says why.
     assert not view.show_button.isEnabled() and not view.layer_button.isEnabled()
     assert not view.steps_spin.isEnabled()
-    for text in (view.image_view.title(), view.gallery_label.text(), view.show_button.toolTip()):
+    for text in (view.result_label.text(), view.gallery_label.text(), view.show_button.toolTip()):
         assert "needs gradients" in text and "Keras" in text
+    # The title says it short, the whole sentence is in the wrapping label below.
+    assert view.image_view.title() == "Feature visualisation needs gradients"
     # Top 9 from a folder of twelve test digits, searched as a person asks for it.
     folder = tmp_path / "digits"
     folder.mkdir()

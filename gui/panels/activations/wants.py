@@ -979,8 +979,12 @@ class FeatureVisView(QWidget):
     def _show_nothing(self, why: str) -> None:
         self._vis, self._shown = None, None
         self.image_view.clear_image()
-        self.image_view.set_title(why)
-        self.result_label.setText("")
+        if len(why) > 60:  # a reason: whole in the wrapping label, not cut in the title
+            self.image_view.set_title(why.split(":")[0].split(",")[0][:60])
+            self.result_label.setText(why)
+        else:
+            self.image_view.set_title(why)
+            self.result_label.setText("")
 
     def _show_waiting(self, t: Target, channel: int) -> None:
         self._vis, self._shown = None, None

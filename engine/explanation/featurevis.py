@@ -82,6 +82,7 @@ _CALL_SECONDS = 0.05  # steps of one compiled call: cancel waits at most about t
 #: backward pass, with a ``cancelled()`` check between: a scheduler's yield point, so an
 #: interactive request waits for half a step, not a whole one.
 _SPLIT_SECONDS = 0.12
+_PARTS = 3  # the parts of the plain chain a split step runs one by one
 _MAX_CHUNK = 64
 _LEAK = 0.1  # the slope below zero of the final ReLU while climbing (see _objective)
 
@@ -372,28 +373,31 @@ class _Visualiser:
         return self._steps[layer_name]
 
     def split_step(self, layer_name: str) -> Any:
-        """``step`` in three calls for a slow model: ``run(state, ..., between)`` runs the
-        forward pass, calls ``between()``, runs the backward pass of the layers after a
-        cut half way (by position), ``between()`` again, then the backward pass of the
-        layers before it and the update. Without such a cut (no single layer's output
-        carries everything to ``layer_name``), the backward pass is one call."""
+        """``step`` in short calls for a slow model: ``run(state, ..., between)`` runs
+        the forward pass of each part of the model in turn, then their backward passes
+        in reverse, calling ``between()`` between two calls. The parts: the plain chain
+        of layers that leads to ``layer_name`` cut in ``_PARTS`` at about equal
+        positions (VGG16 to block5_conv3: six calls of 60-100 ms where a whole step is
+        300 ms). Without such a chain (no single layer's output carries everything to
+        ``layer_name``), two calls: the forward pass, the backward pass."""
         key = ("split", layer_name)
         if key not in self._steps:
-            cut = self._cut(layer_name)
-            if cut is None:
-                lower, upper = None, self._objective(layer_name)
+            parts = self._parts(layer_name)
+            if parts is None:
+                self._steps[key] = self._make_split_step(None, [], self._objective(layer_name))
             else:
-                lower, upper = cut
-            self._steps[key] = self._make_split_step(upper, lower)
+                self._steps[key] = self._make_split_step(*parts)
         return self._steps[key]
 
-    def _cut(self, layer_name: str) -> tuple[Any, Callable[[Any], Any]] | None:
-        """(the model from the input to a middle layer's output, that output -> the
-        maps climbed), for a layer about half way (by position) on the plain chain of
-        layers that ends at ``layer_name`` (each takes the one before it alone: all of
-        VGG16; in a residual network, the layers since the last merge); None when that
-        chain is too short. The layers after the cut are called on tensors, so the
-        model's graph is left as it is."""
+    def _parts(
+        self, layer_name: str
+    ) -> tuple[Any, list[Sequence[Any]], Callable[[Any], Any]] | None:
+        """(the model from the input to the first cut's output, the layers between two
+        cuts, the last cut's output -> the maps climbed), for cuts at about equal
+        positions on the plain chain of layers that ends at ``layer_name`` (each takes
+        the one before it alone: all of VGG16; in a residual network, the layers since
+        the last merge); None when that chain is too short. The layers after the first
+        cut are called on tensors, so the model's graph is left as it is."""
         import keras
 
         from engine.inspection.activations import inbound_layers
@@ -413,13 +417,19 @@ class _Visualiser:
         if len(chain) < 3:
             return None
         names = [x.name for x in model.layers]
-        middle = names.index(layer_name) // 2
+        end = names.index(layer_name)
         spots = [k for k in range(len(chain) - 1) if len(tuple(chain[k].output.shape)) == 4]
-        if not spots:
+        cuts: list[int] = []
+        for part in range(1, _PARTS):
+            goal = end * part / _PARTS
+            free = [k for k in spots if not cuts or k > cuts[-1]]
+            if free:
+                cuts.append(min(free, key=lambda k: abs(names.index(chain[k].name) - goal)))
+        if not cuts:
             return None
-        k = min(spots, key=lambda k: abs(names.index(chain[k].name) - middle))
-        lower = keras.Model(self._input, chain[k].output)
-        return lower, self._objective(layer_name, chain=chain[k + 1 :])
+        lower = keras.Model(self._input, chain[cuts[0]].output)
+        middles = [chain[a + 1 : b + 1] for a, b in zip(cuts, cuts[1:], strict=False)]
+        return lower, middles, self._objective(layer_name, chain=chain[cuts[-1] + 1 :])
 
     def _objective(
         self, layer_name: str, chain: Sequence[Any] | None = None
@@ -540,16 +550,17 @@ class _Visualiser:
 
     @staticmethod
     def _make_split_step(
-        objective_maps: Callable[[Any], Any], lower: Callable[[Any], Any] | None = None
+        lower: Callable[[Any], Any] | None,
+        middles: Sequence[Sequence[Any]],
+        objective_maps: Callable[[Any], Any],
     ) -> Any:
-        """One step of ``_make_step``'s loop, the same operations, as compiled calls: the
-        forward pass (under an eager tape), ``between()``, the backward pass (with a cut
-        ``lower``, the model's input to the cut's output: the part after it,
-        ``between()``, the part before it), then the update."""
+        """One step of ``_make_step``'s loop, the same operations, as compiled calls:
+        the forward pass of each part (``lower``: the model's input to the first cut,
+        the layers of each of ``middles``, then ``objective_maps``), each under an
+        eager tape of its own, then their backward passes in reverse, then the update;
+        ``between()`` between two calls. Without ``lower``, one forward pass and one
+        backward pass."""
         import tensorflow as tf
-
-        to_maps = objective_maps if lower is None else (lambda x: x)
-        above = objective_maps if lower is not None else None
 
         def forward(
             spectrum: Any,
@@ -567,15 +578,23 @@ class _Visualiser:
             view = _random_view(pixels, seed, t, jitter)
             x = tf.tensordot(view, matrix, 1) + offset
             if lower is not None:
-                return lower(x, training=False), pixels[0]  # the cut's output
-            maps = to_maps(x)
+                return lower(x, training=False), pixels[0]  # the first cut's output
+            maps = objective_maps(x)
             return tf.reduce_mean(tf.gather(maps, channel, axis=-1)), pixels[0]
 
-        def upper(mid: Any, channel: Any) -> Any:
-            maps = above(mid)  # type: ignore[misc]
-            return tf.reduce_mean(tf.gather(maps, channel, axis=-1))
+        def through(layers: Sequence[Any]) -> Callable[[Any], Any]:
+            def run(x: Any) -> Any:
+                for one in layers:
+                    x = one(x, training=False)
+                return x
+
+            return tf.function(run, autograph=False)
+
+        def upper(x: Any, channel: Any) -> Any:
+            return tf.reduce_mean(tf.gather(objective_maps(x), channel, axis=-1))
 
         forward_fn = tf.function(forward, autograph=False)
+        middle_fns = [through(layers) for layers in middles]
         upper_fn = tf.function(upper, autograph=False)
         adam_fn = tf.function(_adam, autograph=False)
 
@@ -604,13 +623,18 @@ class _Visualiser:
                 between()
                 grad = tape.gradient(out, spectrum)
             else:
-                with tf.GradientTape(watch_accessed_variables=False) as after:
-                    after.watch(out)
-                    objective = upper_fn(out, channel)
-                between()
-                g_mid = after.gradient(objective, out)
-                between()
-                grad = tape.gradient(out, spectrum, output_gradients=g_mid)
+                taped = [(tape, spectrum, out)]  # (tape, what went in, what came out)
+                for fn in [*middle_fns, None]:
+                    between()
+                    x = taped[-1][2]
+                    with tf.GradientTape(watch_accessed_variables=False) as part:
+                        part.watch(x)
+                        y = fn(x) if fn is not None else upper_fn(x, channel)
+                    taped.append((part, x, y))
+                grad = None
+                for part, x, y in reversed(taped):
+                    between()
+                    grad = part.gradient(y, x, output_gradients=grad)
             spectrum, m, v, t = adam_fn(spectrum, m, v, t, grad)
             return spectrum, m, v, t, pixels
 

@@ -228,10 +228,11 @@ def test_cancel_raises_between_steps(mnist):
     [
         # A first layer: no layer before it to cut at, forward | backward.
         (None, LAYER, 2),
-        # A plain chain: cut half way, forward | backward after the cut | before it.
-        (None, "max_pooling2d", 3),
-        # A chain ending in a fused ReLU (climbed leaky), cut half way.
-        (4, "conv4", 3),
+        # A plain chain of three layers: one cut (at conv2d_2), so two parts: each
+        # one's forward pass, then each one's backward pass in reverse, four calls.
+        (None, "max_pooling2d", 4),
+        # A chain ending in a fused ReLU (climbed leaky), cut in three parts: six calls.
+        (4, "conv4", 6),
     ],
 )
 def test_a_slow_step_is_split_at_yield_points_and_climbs_the_same(

@@ -269,6 +269,26 @@ def _random_views(pixels: Any, u: Any, jitter: float) -> Any:
     )
 
 
+def _step_input(
+    spectrum: Any,
+    t: Any,
+    seed: Any,
+    fscale: Any,
+    matrix: Any,
+    offset: Any,
+    h: int,
+    w: int,
+    jitter: float,
+) -> tuple[Any, Any]:
+    """A step's model input and picture: the spectrum rendered (1, H, W, C), moved at
+    random (``_random_view``, step ``t``), in the model's own pixel convention."""
+    import tensorflow as tf
+
+    pixels = _render(spectrum, fscale, h, w)
+    view = _random_view(pixels, seed, t, jitter)
+    return tf.tensordot(view, matrix, 1) + offset, pixels
+
+
 def _adam(spectrum: Any, m: Any, v: Any, t: Any, grad: Any) -> tuple[Any, Any, Any, Any]:
     """One Adam step (Kingma & Ba 2015), ascending: the new (spectrum, m, v, t)."""
     import tensorflow as tf
@@ -527,9 +547,7 @@ class _Visualiser:
             def step(i: Any, spectrum: Any, m: Any, v: Any, t: Any, pixels: Any) -> tuple[Any, ...]:
                 with tf.GradientTape(watch_accessed_variables=False) as tape:
                     tape.watch(spectrum)
-                    pixels = _render(spectrum, fscale, h, w)
-                    view = _random_view(pixels, seed, t, jitter)
-                    x = tf.tensordot(view, matrix, 1) + offset  # the model's own convention
+                    x, pixels = _step_input(spectrum, t, seed, fscale, matrix, offset, h, w, jitter)
                     maps = objective_maps(x)
                     objective = tf.reduce_mean(tf.gather(maps, channel, axis=-1))
                 grad = tape.gradient(objective, spectrum)
@@ -574,9 +592,7 @@ class _Visualiser:
             w: int,
             jitter: float,
         ) -> tuple[Any, Any]:
-            pixels = _render(spectrum, fscale, h, w)
-            view = _random_view(pixels, seed, t, jitter)
-            x = tf.tensordot(view, matrix, 1) + offset
+            x, pixels = _step_input(spectrum, t, seed, fscale, matrix, offset, h, w, jitter)
             if lower is not None:
                 return lower(x, training=False), pixels[0]  # the first cut's output
             maps = objective_maps(x)

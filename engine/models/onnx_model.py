@@ -1086,19 +1086,7 @@ class OnnxProbe:
                 f"the model expects input of shape {self.input_shape} (None = any). "
                 f"Received shape {tuple(np.shape(x))}"
             )
-        network = self.model
-        feed = network._feed(a)
-        session, _ = network._probe_session()
-        g = network._g
-        tensors = [g.by_name[name].output for name in self._fetched]
-        n, part = next(iter(network._runs(feed)))
-        outputs = run_session(session, tensors, {network.input_name: part}, network.name)
-        values = {}
-        for name, out in zip(self._fetched, outputs, strict=True):
-            value = np.asarray(out)[0]
-            if g.by_name[name].layout == NCHW:
-                value = value.transpose(1, 2, 0)  # a view: C maps of H x W, channels last
-            values[name] = value
+        values = {name: value[0] for name, value in self._fetch(a).items()}
         return LayerOutputs(tuple(self.layer_names), values, dict(self._derived))
 
     def run_batch(self, batch: np.ndarray) -> LayerOutputs:
@@ -1117,13 +1105,18 @@ class OnnxProbe:
             raise ValueError(
                 f"a batch must be (N, H, W, C) with N >= 1. Received shape {tuple(np.shape(batch))}"
             )
+        return LayerOutputs(tuple(self.layer_names), self._fetch(a), dict(self._derived))
+
+    def _fetch(self, a: np.ndarray) -> dict[str, np.ndarray]:
+        """The fetched layers' values for a batch (N, H, W, C) from one session run (a
+        batch size the graph fixes: several), each (N, ...), maps channels last."""
         network = self.model
         feed = network._feed(a)
         session, _ = network._probe_session()
         g = network._g
         tensors = [g.by_name[name].output for name in self._fetched]
         parts: dict[str, list[np.ndarray]] = {name: [] for name in self._fetched}
-        for n, part in network._runs(feed):  # a batch size the graph fixes: several runs
+        for n, part in network._runs(feed):
             outputs = run_session(session, tensors, {network.input_name: part}, network.name)
             for name, out in zip(self._fetched, outputs, strict=True):
                 parts[name].append(np.asarray(out)[:n])
@@ -1131,9 +1124,9 @@ class OnnxProbe:
         for name, chunks in parts.items():
             value = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
             if g.by_name[name].layout == NCHW:
-                value = value.transpose(0, 2, 3, 1)  # C maps of H x W, channels last
+                value = value.transpose(0, 2, 3, 1)  # a view: C maps of H x W, channels last
             values[name] = value
-        return LayerOutputs(tuple(self.layer_names), values, dict(self._derived))
+        return values
 
 
 # -- receptive fields -------------------------------------------------------------------------

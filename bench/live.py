@@ -32,24 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def write_video(path: Path, n: int = 100, size: tuple[int, int] = (480, 640), fps: float = 25):
-    """A moving, changing scene (a bar, a disc and noise), MJPG."""
-    import cv2
-
-    h, w = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:h, :w]
-    for i in range(n):
-        frame = rng.integers(0, 40, (h, w, 3), np.uint8)
-        x = int((w - 60) * i / n)
-        frame[h // 4 : 3 * h // 4, x : x + 60] = (40, 200, 255)
-        cy, cx = h // 2 + int(h / 4 * np.sin(i / 8)), w // 2 + int(w / 4 * np.cos(i / 8))
-        frame[(yy - cy) ** 2 + (xx - cx) ** 2 < 50**2] = (255, 80, 40)
-        writer.write(frame)
-    writer.release()
-    return path
+from bench.harness import write_video  # noqa: E402
 
 
 def open_model(key: str):

@@ -53,19 +53,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from PySide6.QtCore import QPoint, Qt, qInstallMessageHandler  # noqa: E402
+from PySide6.QtCore import qInstallMessageHandler  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from bench.qtwait import wait_ms, wait_until  # noqa: E402
+from bench.harness import click_layer, click_tab, quiet_qt, wait_ms, wait_until, write_video  # noqa: E402
 
 TIMEOUT_S = 300.0
-
-
-def _quiet_qt(_mode, _context, message: str) -> None:
-    """Qt's messages, but the offscreen platform's note on every window shown."""
-    if "propagateSizeHints" not in message:
-        print(message, file=sys.stderr)
 
 
 def rss_mb() -> float:
@@ -81,27 +75,6 @@ def rss_mb() -> float:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024
     raise OSError("no VmRSS in /proc/self/status")
-
-
-def write_video(path: Path, n: int, fps: float, size: tuple[int, int] = (480, 640)) -> Path:
-    """``n`` frames of a moving bar and disc on noise (MJPG): every frame differs."""
-    import cv2
-
-    h, w = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
-    if not writer.isOpened():
-        raise OSError(f"OpenCV cannot write {path}")
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:h, :w]
-    for i in range(n):
-        frame = rng.integers(0, 40, (h, w, 3), np.uint8)
-        x = int((w - 60) * i / n)
-        frame[h // 4 : 3 * h // 4, x : x + 60] = (40, 200, 255)
-        cy, cx = h // 2 + int(h / 4 * np.sin(i / 8)), w // 2 + int(w / 4 * np.cos(i / 8))
-        frame[(yy - cy) ** 2 + (xx - cx) ** 2 < 50**2] = (255, 80, 40)
-        writer.write(frame)
-    writer.release()
-    return path
 
 
 def cache_line(state) -> str:
@@ -141,24 +114,6 @@ def requests_alive() -> str:
     return f"{tickets} requests (Ticket) and {workers} workers (Worker) alive"
 
 
-def click_layer(tree, name: str) -> None:
-    """Click the layer's row in the layer list, on its name, as a person does."""
-    item = tree.item_for(name)
-    tree.scrollToItem(item)
-    rect = tree.visualItemRect(item)
-    QTest.mouseClick(
-        tree.viewport(),
-        Qt.MouseButton.LeftButton,
-        pos=QPoint(max(rect.left(), 0) + 30, rect.center().y()),
-    )
-
-
-def click_tab(tabs, label: str) -> None:
-    index = next(i for i in range(tabs.count()) if tabs.tabText(i) == label)
-    bar = tabs.tabBar()
-    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="minutes of live video")
@@ -172,7 +127,7 @@ def main() -> None:
     if args.minutes < 1:
         parser.error("--minutes must be at least 1 (the first reading is after 1 minute)")
 
-    qInstallMessageHandler(_quiet_qt)
+    qInstallMessageHandler(quiet_qt)
     app = QApplication([])
     from gui.settings import configure_settings
 
@@ -227,7 +182,12 @@ def main() -> None:
     # whichever click the heat map was done).
     open_current("resnet50")
     click_tab(panel.tabs, "Explain")
-    wait_until(lambda: not runner.busy() and not state.busy(), "ResNet50's heat map", 600)
+    explain = panel.explain_view
+    wait_until(
+        lambda: not explain.is_computing() and not runner.busy() and not state.busy(),
+        "ResNet50's heat map",
+        600,
+    )
     click_tab(panel.tabs, "All maps")
     click_layers(args.warm_clicks)
     open_current("mnist")

@@ -53,15 +53,9 @@ from PySide6.QtCore import Qt, qInstallMessageHandler  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from bench.qtwait import wait_ms, wait_until  # noqa: E402
+from bench.harness import click_tab, quiet_qt, wait_ms, wait_until  # noqa: E402
 
 TIMEOUT_S = 300.0
-
-
-def _quiet_qt(_mode, _context, message: str) -> None:
-    """Qt's messages, but the offscreen platform's note on every window shown."""
-    if "propagateSizeHints" not in message:
-        print(message, file=sys.stderr)
 
 
 def new_images(n: int, seed: int) -> list[tuple[np.ndarray, str]]:
@@ -124,15 +118,6 @@ def measure(state, clock: Clock, images, pause_s: float, label: str) -> list[tup
         # of its slice (a fixed one would lock onto the slices' rhythm).
         wait_ms(int(pause_s * rng.uniform(0.5, 2.5) * 1000))
     return out
-
-
-def click_tab(tabs, index: int) -> None:
-    bar = tabs.tabBar()
-    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
-
-
-def tab_index(tabs, label: str) -> int:
-    return next(i for i in range(tabs.count()) if tabs.tabText(i) == label)
 
 
 class Repeating:
@@ -221,7 +206,7 @@ def main() -> None:
     parser.add_argument("--ablation-layer", default="block5_conv3")
     args = parser.parse_args()
 
-    qInstallMessageHandler(_quiet_qt)
+    qInstallMessageHandler(quiet_qt)
     app = QApplication([])
     from gui.settings import configure_settings
 
@@ -267,7 +252,7 @@ def main() -> None:
 
     # (b) A picture forming, started in the "What it wants" tab as a person does.
     view = panel.featurevis_view
-    click_tab(panel.tabs, tab_index(panel.tabs, "What it wants"))
+    click_tab(panel.tabs, "What it wants")
     view.steps_spin.setValue(args.fv_steps)  # typed in: the picture outlasts the bench
     state.select_layer(args.fv_layer)  # as a click in the layer list
     state.select_map(3)  # as a click on map 3: the tab makes its picture at once
@@ -278,7 +263,7 @@ def main() -> None:
     QTest.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
     wait_until(lambda: not runner.busy(), "the picture to stop")
     print(f"  (the picture when stopped: {forming})")
-    click_tab(panel.tabs, tab_index(panel.tabs, "All maps"))
+    click_tab(panel.tabs, "All maps")
     state.select_layer("block1_conv1")
 
     # (c) A test-set run and an ablation order, BATCH requests started again and again.

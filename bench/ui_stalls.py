@@ -58,11 +58,11 @@ os.environ["FME_DATA_DIR"] = _DATA.name  # settings and the picture cache: the b
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QPoint, Qt, QTimer, qInstallMessageHandler  # noqa: E402
+from PySide6.QtCore import Qt, QTimer, qInstallMessageHandler  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from bench.qtwait import wait_ms, wait_until  # noqa: E402
+from bench.harness import click_layer, click_tab, quiet_qt, wait_ms, wait_until  # noqa: E402
 
 TIMEOUT_S = 300.0
 TICK_MS = 5
@@ -70,12 +70,6 @@ TICK_MS = 5
 KEEP_MS = 20.0
 #: Where the app's own code is (a stack's frames there name the culprit).
 OURS = (str(ROOT / "gui"), str(ROOT / "engine"))
-
-
-def _quiet_qt(_mode, _context, message: str) -> None:
-    """Qt's messages, but the offscreen platform's note on every window shown."""
-    if "propagateSizeHints" not in message:
-        print(message, file=sys.stderr)
 
 
 class Frame(NamedTuple):
@@ -261,24 +255,6 @@ def where(stall: Stall, top: int = 4) -> list[str]:
     return lines
 
 
-def click_tab(tabs, label: str) -> None:
-    index = next(i for i in range(tabs.count()) if tabs.tabText(i).replace("&&", "&") == label)
-    bar = tabs.tabBar()
-    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
-
-
-def click_layer(tree, name: str) -> None:
-    """Click the layer's row in the layer list, on its name, as a person does."""
-    item = tree.item_for(name)
-    tree.scrollToItem(item)
-    rect = tree.visualItemRect(item)
-    QTest.mouseClick(
-        tree.viewport(),
-        Qt.MouseButton.LeftButton,
-        pos=QPoint(max(rect.left(), 0) + 30, rect.center().y()),
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1600x1000", help="the window's size")
@@ -291,7 +267,7 @@ def main() -> None:
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
 
-    qInstallMessageHandler(_quiet_qt)
+    qInstallMessageHandler(quiet_qt)
     app = QApplication([])
     from gui.settings import configure_settings
 

@@ -623,7 +623,7 @@ class FeatureVisView(QWidget):
             return
         if t is None:
             why = pictures_unavailable(self._state.model)
-            self._show_nothing(why)
+            self._show_nothing("Feature visualisation needs gradients" if why else "", why)
             self._clear_gallery(why)
             return
         digest = self._digest_of(t.model.serial)
@@ -976,15 +976,13 @@ class FeatureVisView(QWidget):
         self._update_header()
 
     # -- the picture -----------------------------------------------------------------------
-    def _show_nothing(self, why: str) -> None:
+    def _show_nothing(self, title: str, why: str = "") -> None:
+        """No picture: ``title`` above the empty view, ``why`` (a sentence that would be
+        cut in the title) whole in the wrapping label under it."""
         self._vis, self._shown = None, None
         self.image_view.clear_image()
-        if len(why) > 60:  # a reason: whole in the wrapping label, not cut in the title
-            self.image_view.set_title(why.split(":")[0].split(",")[0][:60])
-            self.result_label.setText(why)
-        else:
-            self.image_view.set_title(why)
-            self.result_label.setText("")
+        self.image_view.set_title(title)
+        self.result_label.setText(why)
 
     def _show_waiting(self, t: Target, channel: int) -> None:
         self._vis, self._shown = None, None

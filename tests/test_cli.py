@@ -24,10 +24,6 @@ from engine.inspection.blocks import block_names
 from engine.models import zoo
 from engine.util.paths import SAMPLES
 
-# Each test here starts a fresh interpreter that imports TensorFlow: they share one
-# test worker (``--dist loadgroup``), so two such imports never race the other worker.
-pytestmark = pytest.mark.xdist_group("fresh_interpreter")
-
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = SAMPLES / "chelsea.jpg"
 

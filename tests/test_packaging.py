@@ -21,10 +21,6 @@ import pytest
 
 import main
 
-# Each test here starts a fresh interpreter that imports TensorFlow: they share one
-# test worker (``--dist loadgroup``), so two such imports never race the other worker.
-pytestmark = pytest.mark.xdist_group("fresh_interpreter")
-
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("engine", "gui", "resources", "main.py", "cli.py", "pyproject.toml", "README.md")
 

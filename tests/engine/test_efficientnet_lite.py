@@ -471,7 +471,6 @@ def test_untrained_and_from_a_weights_file(tmp_path):
         zoo.load_zoo_model(zoo.EFFICIENTNET_LITE0, weights=evil)
 
 
-@pytest.mark.xdist_group("fresh_interpreter")  # a fresh interpreter imports TensorFlow
 def test_cli_predicts_espresso_without_network(data_dir, tmp_path):
     env = dict(os.environ, FME_DATA_DIR=str(data_dir), KERAS_HOME=str(tmp_path / "keras"))
     # Any download would go to a closed port and fail at once.

@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
@@ -31,7 +30,6 @@ def test_window_opens_every_panel_and_loads_tensorflow(qtbot):
     window.close()
 
 
-@pytest.mark.xdist_group("fresh_interpreter")  # a fresh interpreter imports TensorFlow
 def test_screenshot_command_writes_a_png(tmp_path):
     out = tmp_path / "kernels.png"
     result = subprocess.run(
@@ -203,7 +201,6 @@ def test_settings_live_in_the_data_folder_and_survive_a_restart(qtbot, tmp_path,
     again.close()
 
 
-@pytest.mark.xdist_group("fresh_interpreter")  # a fresh interpreter imports TensorFlow
 def test_each_panel_runs_alone(tmp_path):
     """``python -m gui.panels.NAME`` for every panel (in one interpreter: one import of
     TensorFlow, not four), each window shown and closed by itself."""

@@ -64,6 +64,20 @@ def pixel_under(item: pg.ImageItem, scene_pos: QPointF) -> tuple[int, int] | Non
     return None
 
 
+def add_colour_bar(layout: pg.GraphicsLayoutWidget, cmap: pg.ColorMap) -> pg.ColorBarItem:
+    """A colour bar of ``cmap`` put right of a view's image (row 1, column 1).
+
+    The views build theirs when first needed: a bar (a whole ``PlotItem``) is half of
+    what a view costs to build, and most views of a panel sit in tabs not yet shown."""
+    # No colour-map menu on a right click: the panels choose the map, and remember it.
+    bar = pg.ColorBarItem(
+        values=(0, 1), colorMap=cmap, interactive=False, width=14, colorMapMenu=False
+    )
+    layout.addItem(bar, row=1, col=1)
+    theme().style_plot(bar)
+    return bar
+
+
 def title_with_readout(title: str, readout: str, metrics: QFontMetrics, room: int) -> str:
     """The title line: the title cut with "…" to leave the readout whole, then the
     readout ("Feature map   |   row 3, col 4: 0.5"); the title alone without one."""
@@ -226,8 +240,8 @@ class MapView(HoverReadout, pg.GraphicsLayoutWidget):
         self._title = title
         self._label = self.addLabel(title, row=0, col=0, colspan=2, color="k")
         theme().style_label(self._label)
-        self.view = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True)
-        self.view.setMenuEnabled(False)
+        # No context menu (a right click is the app's), and none built (5 ms a view).
+        self.view = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image_item)
         self.labels = IndexLabels()
@@ -239,14 +253,10 @@ class MapView(HoverReadout, pg.GraphicsLayoutWidget):
         self.mark.setPen(pen)
         self.mark.setVisible(False)
         self.view.addItem(self.mark)
-        self.colour_bar: pg.ColorBarItem | None = None
-        if colour_bar:
-            self.colour_bar = pg.ColorBarItem(
-                colorMap=pg.colormap.get("viridis"), interactive=False, width=14
-            )
-            self.colour_bar.setImageItem(self.image_item)
-            self.addItem(self.colour_bar, row=1, col=1)
-            theme().style_plot(self.colour_bar)
+        # The colour bar is built when first wanted (``add_colour_bar``).
+        self._wants_colour_bar = colour_bar
+        self._colour_bar: pg.ColorBarItem | None = None
+        self._cmap = pg.colormap.get("viridis")
         self._data: np.ndarray | None = None
         self._readout_values: np.ndarray | None = None
         self._readout_unit = ""
@@ -261,6 +271,15 @@ class MapView(HoverReadout, pg.GraphicsLayoutWidget):
         # title changes only when the pixel under the cursor does.
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
+
+    @property
+    def colour_bar(self) -> pg.ColorBarItem | None:
+        """The colour bar beside the view (None for a view made without one); asking
+        for it builds it."""
+        if self._colour_bar is None and self._wants_colour_bar:
+            self._colour_bar = add_colour_bar(self, self._cmap)
+            self._colour_bar.setImageItem(self.image_item)
+        return self._colour_bar
 
     def _on_manual_range(self, *_args) -> None:
         self._fitted = True
@@ -291,8 +310,8 @@ class MapView(HoverReadout, pg.GraphicsLayoutWidget):
         self._readout_values = None
         self.image_item.clear()
         self.labels.set_labels((), (1, 1), (0, 0))
-        if self.colour_bar is not None:
-            self.colour_bar.setVisible(False)
+        if self._colour_bar is not None:
+            self._colour_bar.setVisible(False)
 
     def set_title(self, title: str) -> None:
         """The heading; cut with "…" to the view's width (a long one would otherwise
@@ -316,9 +335,10 @@ class MapView(HoverReadout, pg.GraphicsLayoutWidget):
 
     def set_colour_map(self, cmap: pg.ColorMap) -> None:
         """Colour (H, W) images through ``cmap`` (its colour bar too)."""
-        if self.colour_bar is not None:
-            self.colour_bar.setColorMap(cmap)
-        else:
+        self._cmap = cmap
+        if self._colour_bar is not None:
+            self._colour_bar.setColorMap(cmap)
+        else:  # the bar, once built, starts with this map
             self.image_item.setLookupTable(cmap.getLookupTable(0.0, 1.0, 256))
 
     def set_image(self, data: np.ndarray, levels: tuple[float, float] | None = None) -> None:
@@ -331,8 +351,8 @@ class MapView(HoverReadout, pg.GraphicsLayoutWidget):
         self._readout_values = None
         if a.ndim == 3:
             self.image_item.setImage(a, levels=(0, 255), autoLevels=False)
-            if self.colour_bar is not None:
-                self.colour_bar.setVisible(False)
+            if self._colour_bar is not None:
+                self._colour_bar.setVisible(False)
         else:
             finite = a[np.isfinite(a)] if a.size else a
             if levels is None:

@@ -24,6 +24,7 @@ from gui.theme import theme
 from gui.widgets.colour import colour_map
 from gui.widgets.map_view import (
     HoverReadout,
+    add_colour_bar,
     format_pixel,
     format_value,
     title_with_readout,
@@ -91,8 +92,8 @@ class OverlayView(HoverReadout, pg.GraphicsLayoutWidget):
         self._hover: QPointF | None = None  # the cursor's scene position, over the view
         self._label = self.addLabel(title, row=0, col=0, color="k")
         theme().style_label(self._label)
-        self.view = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True)
-        self.view.setMenuEnabled(False)
+        # No context menu (a right click is the app's), and none built (5 ms a view).
+        self.view = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
         self.base = pg.ImageItem(axisOrder="row-major")
         self.heat = pg.ImageItem(axisOrder="row-major")
         self.cover = _BrushLayer(self)
@@ -105,12 +106,7 @@ class OverlayView(HoverReadout, pg.GraphicsLayoutWidget):
         self.box.setPen(pen)
         self.box.setVisible(False)
         self.view.addItem(self.box)
-        self.colour_bar = pg.ColorBarItem(
-            values=(0, 1), colorMap=colour_map("inferno"), interactive=False, width=14
-        )
-        self.addItem(self.colour_bar, row=1, col=1)
-        theme().style_plot(self.colour_bar)
-        self.colour_bar.setVisible(False)
+        self._colour_bar: pg.ColorBarItem | None = None  # built with the first heat map
         self._heat_map: HeatMap | None = None
         self.brush_on = False
         self.brush_size = 3
@@ -178,6 +174,14 @@ class OverlayView(HoverReadout, pg.GraphicsLayoutWidget):
             h, w = self._shape
             self.view.setRange(QRectF(0, 0, w, h), padding=0.02)
 
+    @property
+    def colour_bar(self) -> pg.ColorBarItem:
+        """The heat map's colour bar beside the view; asking for it builds it."""
+        if self._colour_bar is None:
+            self._colour_bar = add_colour_bar(self, colour_map(self._cmap))
+            self._colour_bar.setVisible(self._heat_map is not None)
+        return self._colour_bar
+
     def set_heat(self, heat: np.ndarray | HeatMap | None) -> None:
         """A heat map of the image's size, or None to remove it: an array in [0, 1]
         (shown as relative, 1 = its peak) or a ``HeatMap`` with its real values, which
@@ -188,7 +192,8 @@ class OverlayView(HoverReadout, pg.GraphicsLayoutWidget):
         self._heat_map = heat
         self._heat = None if heat is None else np.asarray(heat.shown, dtype=np.float32)
         if heat is None:
-            self.colour_bar.setVisible(False)
+            if self._colour_bar is not None:
+                self._colour_bar.setVisible(False)
         else:
             high = heat.high if heat.high > heat.low else heat.low + 1.0
             self.colour_bar.setLevels((heat.low, high))
@@ -211,7 +216,8 @@ class OverlayView(HoverReadout, pg.GraphicsLayoutWidget):
 
     def set_colour_map(self, key: str) -> None:
         self._cmap = key
-        self.colour_bar.setColorMap(colour_map(key))
+        if self._colour_bar is not None:
+            self._colour_bar.setColorMap(colour_map(key))
         self._show_heat()
 
     def _show_heat(self) -> None:

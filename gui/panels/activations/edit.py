@@ -174,7 +174,7 @@ class EditView(QWidget):
         self.original_view = MapView("Original")
         self.edited_view = MapView("Edited")
         self.diff_view = MapView("Difference (edited − original)")
-        self.diff_view.colour_bar.setColorMap(pg.colormap.get("CET-D1"))
+        self.diff_view.set_colour_map(pg.colormap.get("CET-D1"))
         for view in (self.original_view, self.edited_view, self.diff_view):
             view.setMinimumSize(90, 90)
             row.addWidget(view)

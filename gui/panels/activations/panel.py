@@ -957,7 +957,7 @@ class ActivationsPanel(Panel):
     def _apply_colour_map(self) -> None:
         cmap = colour_map(self._cmap_key())
         for view in (self.grid_view, self.detail_map, self.before_map):
-            view.colour_bar.setColorMap(cmap)
+            view.set_colour_map(cmap)
         self.flat_links.set_colour_map(cmap)
 
     def _on_grid_clicked(self, event) -> None:

@@ -4,6 +4,9 @@ from pathlib import Path
 
 import pytest
 
+# Imported before any test patches the zoo: it keeps the real builder.
+import tests.shared_models  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 #: 1,000 training and 500 test digits of real MNIST; see tests/data/README.md.
 MNIST_FIXTURE = ROOT / "tests" / "data" / "mnist_fixture.npz"

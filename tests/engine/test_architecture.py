@@ -10,18 +10,19 @@ import pytest
 from engine.inspection import architecture as arch
 from engine.models import zoo
 from engine.models.mnist_model import build_lenet5, build_mnist_cnn
+from tests.shared_models import untrained
 
 
 @pytest.fixture(scope="session")
 def inception():
-    loaded = zoo.load_zoo_model(zoo.INCEPTIONV3, weights=None)
+    loaded = untrained(zoo.INCEPTIONV3)
     assert loaded.input_shape == (299, 299, 3) and not loaded.trained
     return loaded.model, arch.model_graph(loaded.model)
 
 
 @pytest.fixture(scope="session")
 def resnet():
-    model = keras.applications.ResNet50(weights=None)
+    model = untrained(zoo.RESNET50).model
     return model, arch.model_graph(model)
 
 

@@ -28,7 +28,9 @@ from engine.explanation.attribution import (
     receptive_field_2d,
     saliency,
 )
+from engine.models import zoo
 from engine.models.mnist_model import build_mnist_cnn, load_trained_mnist_cnn
+from tests.shared_models import untrained
 
 
 # -- fixtures -----------------------------------------------------------------------------
@@ -54,12 +56,12 @@ def digits(mnist_npz):
 
 @pytest.fixture(scope="module")
 def vgg16():
-    return keras.applications.VGG16(weights=None)
+    return untrained(zoo.VGG16).model
 
 
 @pytest.fixture(scope="module")
 def resnet50():
-    return keras.applications.ResNet50(weights=None)
+    return untrained(zoo.RESNET50).model
 
 
 def _box(rf, row, col, hw):

@@ -1,7 +1,7 @@
 """Blocks from the graph (engine.inspection.blocks): single-entry regions, named from the
 model, for the zoo's networks, a model of one's own and bare graphs.
 
-The zoo's networks are built untrained (no download), each once for the module.
+The zoo's networks are built untrained (no download), once for the test worker.
 """
 
 import keras
@@ -10,7 +10,9 @@ import pytest
 from engine.inspection.activations import layer_summary
 from engine.inspection.architecture import GraphNode, ModelGraph
 from engine.inspection.blocks import Block, block_key, block_names, blocks_of
+from engine.models import zoo
 from engine.models.mnist_model import build_mnist_cnn
+from tests.shared_models import untrained
 
 
 def _names(blocks):
@@ -26,10 +28,8 @@ def _check_partition(model, blocks):
 
 @pytest.fixture(scope="module")
 def applications():
-    return {
-        name: getattr(keras.applications, name)(weights=None)
-        for name in ("VGG16", "ResNet50", "InceptionV3")
-    }
+    keys = {"VGG16": zoo.VGG16, "ResNet50": zoo.RESNET50, "InceptionV3": zoo.INCEPTIONV3}
+    return {name: untrained(key).model for name, key in keys.items()}
 
 
 def test_inceptionv3_is_its_stem_eleven_modules_and_top(applications):

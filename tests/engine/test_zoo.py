@@ -10,11 +10,12 @@ from engine.inspection.activations import ActivationProbe, block_of, conv_kernel
 from engine.models import mnist_model, zoo
 from engine.models.digits import PreparedDigit
 from engine.models.zoo import ModelLoadError, PretrainedUnavailable
+from tests.shared_models import untrained
 
 
 @pytest.fixture(scope="module")
 def resnet():
-    return zoo.load_zoo_model(zoo.RESNET50, weights=None)
+    return untrained(zoo.RESNET50)
 
 
 def test_untrained_models_are_marked(resnet):

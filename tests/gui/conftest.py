@@ -54,31 +54,29 @@ def activations_panel(qtbot, app_state):
     return p
 
 
-_UNTRAINED: dict = {}
 _OPENED: dict = {}
 
 
 @pytest.fixture(autouse=True)
 def _build_untrained_models_once(monkeypatch):
-    """Untrained ImageNet models (and their probes) are built once per test session.
+    """Untrained ImageNet models (and their probes) are built once per test worker.
 
     Building ResNet50 and tracing its probe costs seconds each time; the tests only read
-    these models, so sharing them keeps ``make test`` short. The real builder runs once.
+    these models, so sharing them (``tests.shared_models``) keeps ``make test`` short.
     """
     import engine.models.zoo
     import gui.state
+    from tests.shared_models import is_shared, untrained
 
     build, open_ = engine.models.zoo.load_zoo_model, gui.state._open
 
     def load_zoo_model(key, weights="imagenet", progress=lambda f, m: None):
         if weights is not None or key == engine.models.zoo.MNIST:
             return build(key, weights, progress)
-        if key not in _UNTRAINED:
-            _UNTRAINED[key] = build(key, None, progress)
-        return _UNTRAINED[key]
+        return untrained(key)
 
     def opened(loaded):
-        if not any(loaded is m for m in _UNTRAINED.values()):
+        if not is_shared(loaded):
             return open_(loaded)
         if loaded.key not in _OPENED:
             _OPENED[loaded.key] = open_(loaded)

@@ -1,7 +1,8 @@
 """The residual experiment dialog: Start trains plain and residual nets, curves grow, Stop
 and closing stop the run, the settings are remembered.
 
-The dataset is cut to a few dozen digits so that a run takes seconds.
+The dataset is cut to a few dozen digits, and the runs train the depth-8 pair (one block a
+stage, offered here besides the paper's depths), so that a run takes seconds.
 """
 
 import pytest
@@ -18,6 +19,7 @@ def dialog(qtbot, app_state, monkeypatch):
     monkeypatch.setattr(residual_dialog, "TRAIN_DIGITS", 48)
     monkeypatch.setattr(residual_dialog, "VALIDATION_DIGITS", 16)
     monkeypatch.setattr(residual_dialog, "BATCH", 16)
+    monkeypatch.setattr(residual_dialog, "DEPTHS", (8, *residual_dialog.DEPTHS))
     d = ResidualDialog(app_state)
     qtbot.addWidget(d)
     d.show()
@@ -35,30 +37,34 @@ def _choose_depth(dialog, depth):
 def test_a_short_run_draws_both_curves(qtbot, dialog):
     _choose_depth(dialog, 20)
     assert not dialog.shallow_check.isEnabled()  # 20 layers: there is no shallower pair
+    _choose_depth(dialog, 8)
+    dialog.shallow_check.setChecked(False)
     dialog.epochs_spin.setValue(2)
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     assert dialog.is_running() and not dialog.start_button.isEnabled()
     assert dialog.stop_button.isEnabled() and not dialog.depth_combo.isEnabled()
     qtbot.waitUntil(lambda: not dialog.is_running(), timeout=TIMEOUT)
-    assert set(dialog.curves) == {"plain-20", "residual-20"}
-    qtbot.waitUntil(lambda: dialog.curve_points("residual-20") == 2, timeout=5_000)
-    assert dialog.curve_points("plain-20") == 2
+    assert set(dialog.curves) == {"plain-8", "residual-8"}
+    qtbot.waitUntil(lambda: dialog.curve_points("residual-8") == 2, timeout=5_000)
+    assert dialog.curve_points("plain-8") == 2
     assert [(r.network, r.epoch) for r in dialog.records()] == [
-        ("plain-20", 1),
-        ("residual-20", 1),
-        ("plain-20", 2),
-        ("residual-20", 2),
+        ("plain-8", 1),
+        ("residual-8", 1),
+        ("plain-8", 2),
+        ("residual-8", 2),
     ]
     assert dialog.status_label.text().startswith("Done: 2 epoch(s)")
-    assert "plain-20" in dialog.status_label.text()
+    assert "plain-8" in dialog.status_label.text()
     assert dialog.progress_bar.value() == 1000
     assert dialog.start_button.isEnabled() and not dialog.stop_button.isEnabled()
     # What was chosen is remembered for the next time.
-    assert int(QSettings().value("residual/depth")) == 20
+    assert int(QSettings().value("residual/depth")) == 8
     assert int(QSettings().value("residual/epochs")) == 2
+    assert QSettings().value("residual/with_20") in (False, "false")
     again = ResidualDialog(dialog._state)
     qtbot.addWidget(again)
-    assert again.depth() == 20 and again.epochs_spin.value() == 2
+    assert again.depth() == 8 and again.epochs_spin.value() == 2
+    assert not again.shallow_check.isChecked()
 
 
 def test_the_deeper_pair_and_the_20_layer_pair_get_four_curves(dialog):
@@ -77,7 +83,8 @@ def test_the_deeper_pair_and_the_20_layer_pair_get_four_curves(dialog):
 
 
 def test_stop_stops_the_run(qtbot, dialog):
-    _choose_depth(dialog, 20)
+    _choose_depth(dialog, 8)
+    dialog.shallow_check.setChecked(False)
     dialog.epochs_spin.setValue(50)
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(dialog.records()) >= 2, timeout=TIMEOUT)
@@ -89,7 +96,7 @@ def test_stop_stops_the_run(qtbot, dialog):
     assert n < 100
     qtbot.wait(300)
     assert len(dialog.records()) == n  # nothing arrives after the stop
-    assert dialog.curve_points("plain-20") >= 1
+    assert dialog.curve_points("plain-8") >= 1
 
 
 def test_closing_the_dialog_stops_the_run(qtbot, dialog):

@@ -45,10 +45,11 @@ def panel(qtbot, app_state):
 
 @pytest.fixture(scope="module")
 def tiled_npz(tmp_path_factory):
-    """The 500 shipped digits 40 times over: 20,000 digits, long enough to cancel."""
+    """The 500 shipped digits 10 times over: 5,000 digits in 20 batches, long enough to
+    cancel (a request is served between two batches)."""
     x, y = bundled_test_digits()
     path = tmp_path_factory.mktemp("testset") / "tiled.npz"
-    np.savez(path, x_test=np.tile(x, (40, 1, 1)), y_test=np.tile(y, 40))
+    np.savez(path, x_test=np.tile(x, (10, 1, 1)), y_test=np.tile(y, 10))
     return path
 
 
@@ -373,11 +374,11 @@ def test_cancel_stops_and_a_replaced_model_cancels_a_running_evaluation(
     wait_for_result(qtbot, panel, new)
     assert [r.model for r in results] == [new]
     assert old is not new
-    # 40 copies of the shipped digits: 40 times their confusion matrix.
-    np.testing.assert_array_equal(panel.result().evaluation.confusion, 40 * small)
-    assert shown_confusion(panel) == (40 * small).tolist()
+    # 10 copies of the shipped digits: 10 times their confusion matrix.
+    np.testing.assert_array_equal(panel.result().evaluation.confusion, 10 * small)
+    assert shown_confusion(panel) == (10 * small).tolist()
     assert panel.accuracy_label.text().startswith("MNIST CNN: ")
-    assert "of 20,000 right" in panel.accuracy_label.text()
+    assert "of 5,000 right" in panel.accuracy_label.text()
 
 
 def test_lenet5_is_measured_on_padded_digits(qtbot, panel, app_state):

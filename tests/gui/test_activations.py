@@ -667,6 +667,23 @@ def test_a_pooled_map_beside_the_same_map_of_the_layer_before(qtbot, panel):
     assert "unchanged" in panel.pair_label.text()
 
 
+def test_the_pooled_pair_keeps_its_share_of_the_row_after_another_model(qtbot, panel):
+    """The map before a pooling layer used to shrink to a sliver once another model's
+    pair had been shown: its share of the row followed its heading, cut to its width."""
+    state = panel._state
+    panel.resize(1400, 900)
+    click_layer(qtbot, panel, "max_pooling2d")
+    click_map(qtbot, panel, 3)
+    state.open_model(zoo.VGG16, None)
+    wait_for_activations(qtbot, state, zoo.VGG16)
+    click_layer(qtbot, panel, "block4_pool")
+    click_map(qtbot, panel, 24)
+    assert panel.map_before() == "block4_conv3" and panel.before_map.isVisible()
+    qtbot.waitUntil(lambda: panel.before_map.data() is not None, timeout=TIMEOUT)
+    widths = [v.width() for v in (panel.detail_input, panel.before_map, panel.detail_map)]
+    assert max(widths) - min(widths) <= 0.1 * max(widths), widths
+
+
 def hover_bar(qtbot, bars, index):
     """The mouse over bar ``index`` (the plot zoomed round it first, as a person zooms
     to pick one of thousands)."""

@@ -396,10 +396,11 @@ class ActivationsPanel(Panel):
         detail = QWidget()
         dl = QVBoxLayout(detail)
         top = QHBoxLayout()
-        top.addWidget(self.detail_input)
-        top.addWidget(self.before_map)
-        top.addWidget(self.detail_map)
-        top.addWidget(self.filter_view)
+        # Equal shares: without them a view's share followed its heading, which is cut
+        # to the view's width, so a view once narrow stayed narrow (the map before a
+        # pooling layer, after another model's).
+        for view in (self.detail_input, self.before_map, self.detail_map, self.filter_view):
+            top.addWidget(view, 1)
         dl.addLayout(top, 1)
         dl.addWidget(self.pair_label)
         dl.addWidget(self.stats_label)

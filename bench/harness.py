@@ -68,6 +68,26 @@ def click_layer(tree, name: str) -> None:
     )
 
 
+def show_layer(panel, state, name: str) -> None:
+    """Click the layer's row and wait until the Activations panel has drawn it
+    (``layer_shown``; a layer with nothing to draw says nothing: 3 s at most)."""
+    shown: list[str] = []
+
+    def on_shown(layer: str) -> None:
+        shown.append(layer)
+
+    panel.layer_shown.connect(on_shown)
+    try:
+        clicked = time.monotonic()
+        click_layer(panel.layer_table, name)
+        wait_until(
+            lambda: state.selection.layer == name and (shown or time.monotonic() - clicked > 3),
+            f"layer {name}",
+        )
+    finally:
+        panel.layer_shown.disconnect(on_shown)
+
+
 def write_video(
     path: Path, n: int = 100, fps: float = 25.0, size: tuple[int, int] = (480, 640)
 ) -> Path:

@@ -57,7 +57,7 @@ from PySide6.QtCore import qInstallMessageHandler  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from bench.harness import click_layer, click_tab, quiet_qt, wait_ms, wait_until, write_video  # noqa: E402
+from bench.harness import click_tab, quiet_qt, show_layer, wait_ms, wait_until, write_video  # noqa: E402
 
 TIMEOUT_S = 300.0
 
@@ -146,8 +146,6 @@ def main() -> None:
     state.start_tensorflow()
     wait_until(lambda: state.activations is not None and not state.busy(), "the MNIST CNN")
     tree = panel.layer_table
-    shown: list[str] = []
-    panel.layer_shown.connect(shown.append)
 
     def open_current(key: str) -> None:
         state.open_model(key, None)
@@ -163,16 +161,7 @@ def main() -> None:
     def click_layers(n: int) -> None:
         names = [info.name for info in tree.layers()]
         for i in range(n):
-            name = names[(i + 1) % len(names)]
-            before, clicked = len(shown), time.monotonic()
-            click_layer(tree, name)
-            # Drawn: ``layer_shown`` (a layer with nothing to draw says nothing: 3 s at most).
-            wait_until(
-                lambda n=name, b=before, c=clicked: (
-                    state.selection.layer == n and (len(shown) > b or time.monotonic() - c > 3)
-                ),
-                f"layer {name}",
-            )
+            show_layer(panel, state, names[(i + 1) % len(names)])
             wait_ms(10)
 
     # 0. Warm-up: both models' weights in, the code paths run once. ResNet50 with the

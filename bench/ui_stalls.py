@@ -62,7 +62,7 @@ from PySide6.QtCore import Qt, QTimer, qInstallMessageHandler  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from bench.harness import click_layer, click_tab, quiet_qt, wait_ms, wait_until  # noqa: E402
+from bench.harness import click_layer, click_tab, quiet_qt, show_layer, wait_ms, wait_until  # noqa: E402
 
 TIMEOUT_S = 300.0
 TICK_MS = 5
@@ -312,19 +312,10 @@ def main() -> None:
 
     # -- every layer ----------------------------------------------------------------------
     tree = panel.layer_table
-    shown: list[str] = []
-    panel.layer_shown.connect(shown.append)
     names = [info.name for info in tree.layers()]
     for name in [*names[1:], names[0]]:  # the first one is selected already
         monitor.set_action(f"click layer {name}")
-        before, clicked = len(shown), time.monotonic()
-        click_layer(tree, name)
-        wait_until(
-            lambda n=name, b=before, c=clicked: (
-                state.selection.layer == n and (len(shown) > b or time.monotonic() - c > 3)
-            ),
-            f"layer {name}",
-        )
+        show_layer(panel, state, name)
         settle()
 
     # -- exports --------------------------------------------------------------------------
